@@ -1,0 +1,21 @@
+//! ringcast: a WebSocket messaging server, one io_uring event loop per core.
+//!
+//! # Layout
+//!
+//! - [`proto`] — the sans-IO protocol core: handshake, frames, masking, UTF-8,
+//!   close codes, and the per-connection [`proto::session::Session`]. No IO, no
+//!   clock: bytes in, bytes out, time passed in as `now`.
+//! - [`config`] — the typed configuration every limit and timeout comes from.
+//! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
+//!   each with its own `SO_REUSEPORT` listener, connection tasks, timer sweep
+//!   and drain. Connections never move between cores.
+//!
+//! # Data path of one message on `/echo`
+//!
+//! socket readable → `recv` into the core's scratch buffer → `Session` decodes
+//! and unmasks in place → the handler encodes the reply into the core's write
+//! scratch → `send` at once → only unsent bytes are kept by the connection.
+
+pub mod config;
+pub mod proto;
+pub mod server;

@@ -1,0 +1,381 @@
+//! One connection's task: the HTTP handshake, then the WebSocket session, then
+//! an orderly TCP close.
+//!
+//! The task never holds a buffer while it waits. It parks on socket readiness
+//! (and on its registry slot, for timers and shutdown), reads into the core's
+//! scratch buffer, lets the sans-IO [`Session`] turn the bytes into replies in
+//! the core's write scratch, and sends them at once. Only what the socket does
+//! not take is copied into the connection's own `pending` buffer, which is
+//! bounded by `max_outbound_bytes`: past it, the connection is closed with
+//! 1008 and nothing else is read from it. Control frames are never dropped:
+//! they queue behind pending data like everything else.
+//!
+//! The handshake runs in a boxed future of its own, so its larger state (the
+//! request head, the parsed headers) costs nothing once the upgrade is done.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Instant;
+
+use monoio::net::TcpStream;
+use tracing::debug;
+
+use super::registry::{Slot, KICK_SHUTDOWN, KICK_TIMER};
+use super::sys::{shutdown_write, try_recv, try_send, Transfer};
+use super::worker::Worker;
+use crate::proto::close::CloseCode;
+use crate::proto::frame::{encode_frame_into, OpCode};
+use crate::proto::handshake::{
+    encode_accept_response_into, encode_error_response_into, encode_plain_response_into,
+    parse_request, select_subprotocol, validate_upgrade, HandshakeError, Method, RequestHead,
+};
+use crate::proto::session::{Message, Session};
+
+/// Reads per wake-up before going back to the loop, so one busy connection
+/// cannot starve the others on its core.
+const READS_PER_WAKE: usize = 4;
+
+/// What an upgraded connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    /// `GET /echo`: every message back, verbatim.
+    Echo,
+}
+
+pub(crate) async fn run(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let slot = worker.registry.register();
+    let Some((endpoint, leftover)) = Box::pin(handshake(&worker, &stream, &slot)).await else {
+        return;
+    };
+    debug!(worker = worker.id, %peer, ?endpoint, "upgraded");
+    websocket(&worker, &stream, &slot, endpoint, leftover).await;
+    debug!(worker = worker.id, %peer, "closed");
+}
+
+enum Wake {
+    /// The socket may be readable or writable (or has an error to report).
+    Io,
+    /// The registry slot was kicked with these flags.
+    Kicked(u8),
+}
+
+async fn wait(stream: &TcpStream, slot: &Slot, read: bool, write: bool) -> Wake {
+    monoio::select! {
+        _ = stream.readable(false), if read => Wake::Io,
+        _ = stream.writable(false), if write => Wake::Io,
+        flags = slot.kicked() => Wake::Kicked(flags),
+    }
+}
+
+/// Reads the request head, answers it, and on an upgrade returns the endpoint
+/// plus any bytes the client pipelined after the head.
+async fn handshake(
+    worker: &Worker,
+    stream: &TcpStream,
+    slot: &Slot,
+) -> Option<(Endpoint, Vec<u8>)> {
+    let config = &worker.config;
+    let deadline = Instant::now() + config.handshake_timeout;
+    slot.set_deadline(Some(deadline));
+    let limits = config.handshake_limits();
+    let fd = stream.as_raw_fd();
+    let mut head = Vec::new();
+    loop {
+        if let Wake::Kicked(flags) = wait(stream, slot, true, false).await {
+            if flags & KICK_SHUTDOWN != 0 || Instant::now() >= deadline {
+                // Slowloris or shutdown: no answer is owed to a request never finished.
+                return None;
+            }
+            continue;
+        }
+        {
+            let mut scratch = worker.read_scratch.borrow_mut();
+            // Read at most one byte past the limit: enough to know it is exceeded.
+            let room = (limits.max_head_bytes + 1)
+                .saturating_sub(head.len())
+                .min(scratch.len());
+            match try_recv(fd, &mut scratch[..room]) {
+                Ok(Transfer::Done(0)) | Err(_) => return None,
+                Ok(Transfer::Done(n)) => head.extend_from_slice(&scratch[..n]),
+                Ok(Transfer::WouldBlock) => continue,
+            }
+        }
+        let (response, upgraded) = match parse_request(&head, &limits) {
+            Ok(None) => continue,
+            Ok(Some((len, request))) => {
+                let (response, endpoint) = route(worker, &request);
+                (
+                    response,
+                    endpoint.map(|endpoint| (endpoint, head.split_off(len))),
+                )
+            }
+            Err(err) => (error_response(&err), None),
+        };
+        drop(head);
+        if !write_all(stream, slot, fd, &response, deadline).await {
+            return None;
+        }
+        if upgraded.is_none() {
+            linger(worker, stream, slot).await;
+        }
+        return upgraded;
+    }
+}
+
+fn error_response(err: &HandshakeError) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_error_response_into(&mut out, err);
+    out
+}
+
+/// Maps a request to its response, and to an endpoint when it upgrades.
+fn route(worker: &Worker, request: &RequestHead) -> (Vec<u8>, Option<Endpoint>) {
+    let mut out = Vec::new();
+    let endpoint = match request.path.as_str() {
+        "/healthz" => {
+            if matches!(request.method, Method::Get | Method::Head) {
+                encode_plain_response_into(&mut out, 200, "text/plain", b"ok\n", &[]);
+            } else {
+                encode_error_response_into(&mut out, &HandshakeError::MethodNotAllowed);
+            }
+            return (out, None);
+        }
+        "/echo" => Endpoint::Echo,
+        _ => return (error_response(&HandshakeError::NotFound), None),
+    };
+    if worker.draining.get() || worker.registry.len() > worker.config.max_connections_per_worker {
+        encode_plain_response_into(
+            &mut out,
+            503,
+            "text/plain",
+            b"server at capacity or shutting down\n",
+            &[("Retry-After", "1")],
+        );
+        return (out, None);
+    }
+    match validate_upgrade(request) {
+        Ok(accept) => {
+            let protocol = select_subprotocol(&request.protocols, &worker.config.subprotocols);
+            encode_accept_response_into(&mut out, &accept, protocol, &[]);
+            (out, Some(endpoint))
+        }
+        Err(err) => (error_response(&err), None),
+    }
+}
+
+/// Sends all of `bytes`, waiting for writability, until `deadline`.
+async fn write_all(
+    stream: &TcpStream,
+    slot: &Slot,
+    fd: RawFd,
+    mut bytes: &[u8],
+    deadline: Instant,
+) -> bool {
+    slot.set_deadline(Some(deadline));
+    while !bytes.is_empty() {
+        match try_send(fd, bytes) {
+            Ok(Transfer::Done(n)) => bytes = &bytes[n..],
+            Ok(Transfer::WouldBlock) => {
+                if let Wake::Kicked(_) = wait(stream, slot, false, true).await {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Sends FIN, then reads and discards until the peer closes too (or the close
+/// timeout passes), so that our last bytes are not lost to a TCP reset.
+async fn linger(worker: &Worker, stream: &TcpStream, slot: &Slot) {
+    let fd = stream.as_raw_fd();
+    shutdown_write(fd);
+    let deadline = Instant::now() + worker.config.close_timeout;
+    slot.set_deadline(Some(deadline));
+    loop {
+        if let Wake::Kicked(_) = wait(stream, slot, true, false).await {
+            if Instant::now() >= deadline {
+                return;
+            }
+            continue;
+        }
+        let mut scratch = worker.read_scratch.borrow_mut();
+        match try_recv(fd, &mut scratch) {
+            Ok(Transfer::WouldBlock) => {}
+            Ok(Transfer::Done(0)) | Err(_) => return,
+            Ok(Transfer::Done(_)) => {}
+        }
+    }
+}
+
+/// The application side of an endpoint: what a message turns into.
+fn handle_message(endpoint: Endpoint, message: Message<'_>, out: &mut Vec<u8>) {
+    match (endpoint, message) {
+        (Endpoint::Echo, Message::Text(text)) => {
+            encode_frame_into(out, OpCode::Text, true, text.as_bytes())
+        }
+        (Endpoint::Echo, Message::Binary(data)) => {
+            encode_frame_into(out, OpCode::Binary, true, data)
+        }
+    }
+}
+
+/// Runs `produce` against the buffer new output must go to, then sends what it
+/// produced. Output queues behind `pending` when there is any (order matters);
+/// otherwise it goes into the core's write scratch and only the unsent rest is
+/// copied to `pending`.
+fn emit(
+    worker: &Worker,
+    fd: RawFd,
+    pending: &mut Vec<u8>,
+    produce: impl FnOnce(&mut Vec<u8>),
+) -> bool {
+    if !pending.is_empty() {
+        produce(pending);
+        return true;
+    }
+    let mut scratch = worker.write_scratch.borrow_mut();
+    produce(&mut scratch);
+    let sent = match send_some(fd, &scratch) {
+        Some(sent) => sent,
+        None => {
+            scratch.clear();
+            return false;
+        }
+    };
+    pending.extend_from_slice(&scratch[sent..]);
+    scratch.clear();
+    // A 16 MiB echo must not leave a 16 MiB scratch behind on this core.
+    let keep = worker.config.read_buffer_size;
+    if scratch.capacity() > 4 * keep {
+        scratch.shrink_to(keep);
+    }
+    true
+}
+
+/// Sends as much of `bytes` as the socket takes now. `None` on a socket error.
+fn send_some(fd: RawFd, bytes: &[u8]) -> Option<usize> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match try_send(fd, &bytes[sent..]) {
+            Ok(Transfer::Done(n)) => sent += n,
+            Ok(Transfer::WouldBlock) => break,
+            Err(_) => return None,
+        }
+    }
+    Some(sent)
+}
+
+/// Sends what it can of `pending`, keeping the rest. `false` on a socket error.
+fn flush(fd: RawFd, pending: &mut Vec<u8>) -> bool {
+    let Some(sent) = send_some(fd, pending) else {
+        return false;
+    };
+    if sent == pending.len() {
+        // Idle connections hold no output buffer.
+        *pending = Vec::new();
+    } else {
+        pending.drain(..sent);
+    }
+    true
+}
+
+async fn websocket(
+    worker: &Worker,
+    stream: &TcpStream,
+    slot: &Slot,
+    endpoint: Endpoint,
+    mut leftover: Vec<u8>,
+) {
+    let fd = stream.as_raw_fd();
+    let max_outbound = worker.config.max_outbound_bytes;
+    let mut session = Session::new(&worker.session_config, Instant::now());
+    let mut pending = Vec::new();
+    // Once the session is finished, how long we still try to flush `pending`.
+    let mut flush_deadline = None;
+    if !leftover.is_empty() {
+        let now = Instant::now();
+        let alive = emit(worker, fd, &mut pending, |out| {
+            session.handle_read(&mut leftover, now, out, |m, out| {
+                handle_message(endpoint, m, out)
+            })
+        });
+        if !alive {
+            return;
+        }
+    }
+    drop(leftover);
+    loop {
+        if !pending.is_empty() && !flush(fd, &mut pending) {
+            return;
+        }
+        if pending.len() > max_outbound && session.is_open() {
+            debug!(worker = worker.id, queued = pending.len(), "slow consumer");
+            session.abort(
+                CloseCode::POLICY,
+                "slow consumer: outbound queue over limit",
+                &mut pending,
+            );
+        }
+        if session.is_finished() {
+            if pending.is_empty() {
+                break;
+            }
+            let deadline =
+                *flush_deadline.get_or_insert(Instant::now() + worker.config.close_timeout);
+            slot.set_deadline(Some(deadline));
+        } else {
+            slot.set_deadline(session.next_deadline());
+        }
+
+        let reading = !session.is_finished();
+        match wait(stream, slot, reading, !pending.is_empty()).await {
+            Wake::Kicked(flags) => {
+                let now = Instant::now();
+                if flush_deadline.is_some_and(|deadline| now >= deadline) {
+                    return;
+                }
+                let alive = emit(worker, fd, &mut pending, |out| {
+                    if flags & KICK_SHUTDOWN != 0 {
+                        session.close(CloseCode::GOING_AWAY, "server shutting down", now, out);
+                    }
+                    if flags & KICK_TIMER != 0 {
+                        session.handle_timeout(now, out);
+                    }
+                });
+                if !alive {
+                    return;
+                }
+            }
+            Wake::Io if reading => {
+                for _ in 0..READS_PER_WAKE {
+                    let mut scratch = worker.read_scratch.borrow_mut();
+                    let n = match try_recv(fd, &mut scratch) {
+                        Ok(Transfer::Done(0)) | Err(_) => return,
+                        Ok(Transfer::Done(n)) => n,
+                        Ok(Transfer::WouldBlock) => break,
+                    };
+                    let now = Instant::now();
+                    let alive = emit(worker, fd, &mut pending, |out| {
+                        session.handle_read(&mut scratch[..n], now, out, |m, out| {
+                            handle_message(endpoint, m, out)
+                        })
+                    });
+                    if !alive {
+                        return;
+                    }
+                    if n < scratch.len() || session.is_finished() || pending.len() > max_outbound {
+                        break;
+                    }
+                }
+            }
+            Wake::Io => {}
+        }
+    }
+    linger(worker, stream, slot).await;
+}

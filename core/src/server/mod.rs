@@ -1,0 +1,153 @@
+//! The IO layer: worker threads, listeners, connection tasks, timers.
+//!
+//! [`start`] binds one `SO_REUSEPORT` listener per worker on the calling
+//! thread (so a bad address fails before any thread starts), then starts the
+//! workers, each pinned to a core with its own monoio runtime, and returns once
+//! every worker runs. The [`ServerHandle`] stops them: [`ServerHandle::shutdown`]
+//! (or dropping the handle) makes every worker stop accepting, send close 1001
+//! to its connections and wait up to `drain_timeout` for the close handshakes.
+//!
+//! | file | what it owns |
+//! | --- | --- |
+//! | `driver.rs` | io_uring → plainer flags → epoll fallback |
+//! | `listener.rs` | reuseport listeners, port-clash detection |
+//! | `worker.rs` | one core: accept loop, timer sweep, drain |
+//! | `registry.rs` | per-core connection slots: deadlines and kicks |
+//! | `conn.rs` | one connection: handshake, session, close |
+//! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
+
+mod conn;
+mod driver;
+mod listener;
+mod registry;
+mod sys;
+mod worker;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use driver::DriverKind;
+pub use listener::BindError;
+use tracing::info;
+
+use crate::config::{ConfigError, ServerConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("cannot start worker thread {worker}: {source}")]
+    Thread {
+        worker: usize,
+        source: std::io::Error,
+    },
+    #[error("worker {worker} has no usable IO driver: {source}")]
+    Driver {
+        worker: usize,
+        source: std::io::Error,
+    },
+    #[error("worker {worker} did not start within 10 s")]
+    StartTimeout { worker: usize },
+}
+
+/// A running server. Dropping it shuts the server down without waiting.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    drivers: Vec<DriverKind>,
+    /// One per worker; a message or the sender's drop starts that worker's drain.
+    shutdown: Vec<flume::Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ServerHandle {
+    /// The address the workers accept on (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The IO driver each worker runs on, by worker index.
+    pub fn drivers(&self) -> &[DriverKind] {
+        &self.drivers
+    }
+
+    /// Starts the drain on every worker; returns at once.
+    pub fn shutdown(&self) {
+        for tx in &self.shutdown {
+            let _ = tx.try_send(());
+        }
+    }
+
+    /// Shuts down and waits for every worker thread to finish.
+    pub fn join(mut self) {
+        self.shutdown();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds, starts every worker, and returns once all of them are running.
+pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
+    config.validate()?;
+    let workers = config.effective_workers();
+    let listeners = listener::bind_reuseport(config.listen, workers, config.backlog)?;
+    let local_addr = listeners[0].local_addr().map_err(|e| BindError::Io {
+        addr: config.listen,
+        source: e,
+    })?;
+    let config = Arc::new(config);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut shutdown = Vec::with_capacity(workers);
+    let mut threads = Vec::with_capacity(workers);
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let (tx, rx) = flume::bounded(1);
+        shutdown.push(tx);
+        let config = config.clone();
+        let ready = ready_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("ringcast-w{id}"))
+            .spawn(move || {
+                let cpu = if config.pin_workers {
+                    worker::pin_current_thread(id)
+                } else {
+                    None
+                };
+                let entries = config.uring_entries;
+                let force_epoll = config.force_epoll;
+                let worker = Rc::new(worker::Worker::new(id, config));
+                let started = driver::block_on_best(entries, force_epoll, |kind| {
+                    info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
+                    let _ = ready.send((id, Ok(kind)));
+                    worker::run(worker, listener, rx)
+                });
+                if let Err(e) = started {
+                    let _ = ready.send((id, Err(e)));
+                }
+            })
+            .map_err(|source| StartError::Thread { worker: id, source })?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+    let mut drivers = vec![None; workers];
+    for _ in 0..workers {
+        match ready_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok((id, Ok(kind))) => drivers[id] = Some(kind),
+            Ok((worker, Err(source))) => return Err(StartError::Driver { worker, source }),
+            Err(_) => {
+                let worker = drivers.iter().position(Option::is_none).unwrap_or(0);
+                return Err(StartError::StartTimeout { worker });
+            }
+        }
+    }
+    Ok(ServerHandle {
+        local_addr,
+        drivers: drivers.into_iter().flatten().collect(),
+        shutdown,
+        threads,
+    })
+}

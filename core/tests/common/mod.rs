@@ -1,0 +1,195 @@
+//! A small blocking WebSocket client over real sockets, for integration tests.
+//! Every read has a timeout, so a broken server fails a test instead of hanging it.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ringcast::config::ServerConfig;
+use ringcast::proto::close::CloseCode;
+use ringcast::proto::decoder::{Decoder, Event, Limits, Role};
+use ringcast::proto::frame::{encode_masked_frame_into, OpCode};
+use ringcast::server::{self, ServerHandle};
+
+pub const MASK: [u8; 4] = [0x1f, 0x2e, 0x3d, 0x4c];
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Both IO drivers, so every socket test runs under each.
+pub const DRIVERS: [bool; 2] = [false, true];
+
+pub fn start(force_epoll: bool, tweak: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
+    let mut config = ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        workers: 2,
+        pin_workers: false,
+        force_epoll,
+        ..ServerConfig::default()
+    };
+    tweak(&mut config);
+    let handle = server::start(config).expect("server starts");
+    let want_epoll =
+        force_epoll || std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
+    for kind in handle.drivers() {
+        let epoll = matches!(kind, server::DriverKind::Epoll { .. });
+        if want_epoll {
+            assert!(epoll, "asked for epoll, got {kind}");
+        }
+    }
+    handle
+}
+
+/// A owned message or control frame as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    Close(Option<(u16, String)>),
+}
+
+pub struct Client {
+    pub stream: TcpStream,
+    decoder: Decoder,
+    buf: Vec<u8>,
+    start: usize,
+}
+
+pub fn raw(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+pub fn upgrade_request(path: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// Reads an HTTP response head (and nothing after it) byte by byte.
+pub fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => head.push(byte[0]),
+            Err(e) => panic!(
+                "reading response head: {e}; got so far {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    String::from_utf8(head).expect("utf-8 head")
+}
+
+/// Sends `request` and returns the whole response (the server closes after a refusal).
+pub fn http(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = raw(addr);
+    stream.write_all(request).expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr, path: &str) -> Client {
+        let mut stream = raw(addr);
+        stream
+            .write_all(upgrade_request(path).as_bytes())
+            .expect("write");
+        let head = read_head(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 101"), "not upgraded: {head}");
+        assert!(
+            head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "bad accept: {head}"
+        );
+        Client::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
+        let limits = Limits {
+            max_frame_size: 1 << 30,
+            max_message_size: 1 << 30,
+        };
+        Client {
+            stream,
+            decoder: Decoder::new(Role::Client, limits),
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    pub fn send(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mut frame = Vec::new();
+        encode_masked_frame_into(&mut frame, opcode, fin, MASK, payload);
+        self.stream.write_all(&frame).expect("send frame");
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("send raw");
+    }
+
+    /// The next frame from the server; `None` on EOF (or reset).
+    pub fn recv(&mut self) -> Option<Frame> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            while self.start < self.buf.len() {
+                let decoded = self
+                    .decoder
+                    .decode(&mut self.buf[self.start..])
+                    .expect("server sent a valid frame");
+                self.start += decoded.consumed;
+                if let Some(event) = decoded.event {
+                    let frame = match event {
+                        Event::Text(t) => Frame::Text(t.to_owned()),
+                        Event::Binary(b) => Frame::Binary(b.to_vec()),
+                        Event::Ping(p) => Frame::Ping(p.to_vec()),
+                        Event::Pong(p) => Frame::Pong(p.to_vec()),
+                        Event::Close(c) => Frame::Close(c.map(|c| (c.code.0, c.reason.to_owned()))),
+                    };
+                    return Some(frame);
+                }
+            }
+            self.buf.clear();
+            self.start = 0;
+            assert!(Instant::now() < deadline, "no frame within {TIMEOUT:?}");
+            let mut chunk = vec![0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// Skips frames until a close frame; returns its code (None for an empty close).
+    pub fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.recv() {
+                Some(Frame::Close(c)) => return c.map(|(code, _)| code),
+                Some(_) => continue,
+                None => panic!("connection ended without a close frame"),
+            }
+        }
+    }
+
+    /// True when the server closes the TCP connection (EOF) within the timeout.
+    pub fn expect_eof(&mut self) {
+        match self.recv() {
+            None => {}
+            Some(frame) => panic!("expected EOF, got {frame:?}"),
+        }
+    }
+
+    pub fn close(&mut self, code: CloseCode, reason: &str) {
+        let mut payload = code.0.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        self.send(OpCode::Close, true, &payload);
+    }
+}

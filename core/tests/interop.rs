@@ -1,0 +1,569 @@
+//! Interop with independent WebSocket clients from the registries: Python
+//! `websockets` and Node `ws` against `ringcast serve`'s `GET /echo`.
+//!
+//! Each test installs its client itself, idempotently, under
+//! `target/tmp/interop/` (`venv/` from `interop/requirements.txt`, `node/` from
+//! `interop/package.json`), starts `ringcast serve --listen 127.0.0.1:0
+//! --workers 2`, learns the port from its one stdout line, and runs the client
+//! script (`interop/client.py`, `interop/client.mjs`), which prints one line per
+//! check: text (ASCII, multibyte UTF-8), binary (0..255, empty), 60 KiB
+//! messages, a message at the 64 KiB default limit, a text message in 3
+//! fragments echoed whole, ping -> pong, a client-initiated close 1000 answered
+//! with 1000, a message over the limit answered with close 1009, and close 1001
+//! on every connection when the server gets SIGTERM (after which it must exit 0).
+//!
+//! A missing client toolchain (python3, node, npm) or a failed install is a
+//! test failure with the reason, never a skip. Every step is bounded: installs
+//! 120 s, server start 20 s, a client run 30 s, server exit 10 s.
+//!
+//! Manual runs against another server: `RINGCAST_INTEROP_URL=ws://host:port/path
+//! cargo test -p ringcast --test interop` skips starting ringcast and the two
+//! ringcast-specific checks (the 64 KiB limit and the SIGTERM close).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
+const SERVER_START_TIMEOUT: Duration = Duration::from_secs(20);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server's default `--max-message-size` (64 KiB): the clients check that a
+/// message of exactly this size echoes and one byte more draws close 1009.
+const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
+
+/// The line a client prints once its last connection is open; the harness
+/// answers it by sending SIGTERM to the server.
+const READY_FOR_SHUTDOWN: &str = "READY shutdown-check";
+
+#[test]
+fn python_websockets_client() {
+    let python = install_python_client();
+    let script = interop_dir().join("client.py");
+    run_interop("python websockets", |url, extra| {
+        let mut cmd = Command::new(&python);
+        cmd.arg(&script).arg(url).args(extra);
+        cmd
+    });
+}
+
+#[test]
+fn node_ws_client() {
+    let node_modules = install_node_client();
+    let script = interop_dir().join("client.mjs");
+    run_interop("node ws", |url, extra| {
+        let mut cmd = Command::new("node");
+        cmd.arg(&script)
+            .arg(url)
+            .args(extra)
+            .env("NODE_PATH", &node_modules);
+        cmd
+    });
+}
+
+/// Starts the server (unless `RINGCAST_INTEROP_URL` is set), runs the client
+/// built by `client_cmd(url, extra_args)`, and asserts that every check passed
+/// and that the server exited 0 after SIGTERM.
+fn run_interop(client_name: &str, client_cmd: impl Fn(&str, &[String]) -> Command) {
+    if let Ok(url) = std::env::var("RINGCAST_INTEROP_URL") {
+        let outcome = run_client(client_cmd(&url, &[]), None);
+        assert!(
+            outcome.status.map(|s| s.success()).unwrap_or(false),
+            "{client_name} client against {url}: {}\n{}",
+            outcome.describe_status(),
+            outcome.output
+        );
+        return;
+    }
+
+    let mut server = Server::start();
+    let url = format!("ws://{}/echo", server.addr);
+    let extra = vec![
+        "--max-message".to_string(),
+        DEFAULT_MAX_MESSAGE.to_string(),
+        "--shutdown-check".to_string(),
+    ];
+    let outcome = run_client(client_cmd(&url, &extra), Some(&mut server));
+    let client_ok = outcome.status.map(|s| s.success()).unwrap_or(false);
+
+    // The client asked for SIGTERM when it was ready; if it never got that far,
+    // send it now so the server's exit is still checked (and bounded).
+    if !outcome.sent_sigterm {
+        server.terminate();
+    }
+    let server_exit = server.wait_exit(SERVER_EXIT_TIMEOUT);
+
+    assert!(
+        client_ok,
+        "{client_name} client against ringcast at {url}: {}\n--- client output ---\n{}\n--- server stderr (tail) ---\n{}",
+        outcome.describe_status(),
+        outcome.output,
+        server.stderr_tail()
+    );
+    match server_exit {
+        Some(status) if status.success() => {}
+        Some(status) => panic!(
+            "ringcast serve exited with {status} after SIGTERM (expected 0)\n--- server stderr (tail) ---\n{}",
+            server.stderr_tail()
+        ),
+        None => panic!(
+            "ringcast serve still running {SERVER_EXIT_TIMEOUT:?} after SIGTERM (killed it)\n--- server stderr (tail) ---\n{}",
+            server.stderr_tail()
+        ),
+    }
+}
+
+struct ClientOutcome {
+    /// `None` when the client was killed at `CLIENT_TIMEOUT`.
+    status: Option<ExitStatus>,
+    /// stdout then stderr, as captured.
+    output: String,
+    sent_sigterm: bool,
+}
+
+impl ClientOutcome {
+    fn describe_status(&self) -> String {
+        match self.status {
+            Some(s) => format!("client exited with {s}"),
+            None => format!("client killed after {CLIENT_TIMEOUT:?} (timeout)"),
+        }
+    }
+}
+
+/// Runs one client to completion (or `CLIENT_TIMEOUT`), relaying its
+/// `READY shutdown-check` line to the server as SIGTERM.
+fn run_client(mut cmd: Command, mut server: Option<&mut Server>) -> ClientOutcome {
+    let described = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start client {described}: {e}"));
+    let stdout_lines = spawn_line_reader(child.stdout.take().expect("piped stdout"));
+    let stderr = spawn_reader(child.stderr.take().expect("piped stderr"));
+
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    let mut output = format!("$ {described}\n");
+    let mut sent_sigterm = false;
+    let mut timed_out = false;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            timed_out = true;
+            break;
+        }
+        match stdout_lines.recv_timeout(deadline - now) {
+            Ok(line) => {
+                if line.trim() == READY_FOR_SHUTDOWN {
+                    if let Some(server) = server.as_deref_mut() {
+                        server.terminate();
+                        sent_sigterm = true;
+                    }
+                }
+                output.push_str(&line);
+                output.push('\n');
+            }
+            Err(RecvTimeoutError::Disconnected) => break, // stdout closed: client is exiting
+            Err(RecvTimeoutError::Timeout) => {
+                timed_out = true;
+                break;
+            }
+        }
+    }
+    let status = if timed_out {
+        kill_and_reap(&mut child);
+        None
+    } else {
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        let status = wait_timeout(&mut child, left);
+        if status.is_none() {
+            kill_and_reap(&mut child);
+        }
+        status
+    };
+    let stderr = stderr.join().unwrap_or_default();
+    if !stderr.is_empty() {
+        output.push_str("--- client stderr ---\n");
+        output.push_str(&stderr);
+    }
+    ClientOutcome {
+        status,
+        output,
+        sent_sigterm,
+    }
+}
+
+/// A running `ringcast serve`; killed (SIGKILL) on drop if still alive, so a
+/// failing test leaves no server behind.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start() -> Server {
+        let bin = env!("CARGO_BIN_EXE_ringcast");
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        spawn_collector(
+            child.stderr.take().expect("piped stderr"),
+            Arc::clone(&stderr),
+        );
+        let lines = spawn_line_reader(child.stdout.take().expect("piped stdout"));
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr,
+        };
+
+        let first = match lines.recv_timeout(SERVER_START_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => {
+                let state = match server.child.try_wait() {
+                    Ok(Some(status)) => format!("exited with {status}"),
+                    _ => "still running".to_string(),
+                };
+                // Give the stderr collector a moment to catch the last lines.
+                thread::sleep(Duration::from_millis(200));
+                panic!(
+                    "{bin} serve printed no listening line within {SERVER_START_TIMEOUT:?} ({e:?}; server {state})\n--- server stderr (tail) ---\n{}",
+                    server.stderr_tail()
+                );
+            }
+        };
+        server.addr = parse_listening_line(&first).unwrap_or_else(|| {
+            panic!(
+                "unexpected first stdout line from {bin} serve: {first:?} (expected `ringcast listening on 127.0.0.1:PORT`)\n--- server stderr (tail) ---\n{}",
+                server.stderr_tail()
+            )
+        });
+        // Anything else on stdout breaks the one-line contract; keep draining so
+        // the server never blocks on a full pipe, and record it in stderr's tail.
+        let extra = Arc::clone(&server.stderr);
+        thread::spawn(move || {
+            for line in lines {
+                if let Ok(mut s) = extra.lock() {
+                    s.push_str(&format!("[unexpected stdout] {line}\n"));
+                }
+            }
+        });
+        server
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            send_sigterm(self.child.id());
+        }
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let status = wait_timeout(&mut self.child, timeout);
+        if status.is_none() {
+            kill_and_reap(&mut self.child);
+        }
+        status
+    }
+
+    fn stderr_tail(&self) -> String {
+        let s = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        let tail_start = s.len().saturating_sub(4096);
+        let mut start = tail_start;
+        while !s.is_char_boundary(start) {
+            start += 1;
+        }
+        s[start..].to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            kill_and_reap(&mut self.child);
+        }
+    }
+}
+
+/// `ringcast listening on 127.0.0.1:PORT` -> the address.
+fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+    let addr: SocketAddr = line
+        .trim_end()
+        .strip_prefix("ringcast listening on ")?
+        .parse()
+        .ok()?;
+    (addr.port() != 0).then_some(addr)
+}
+
+// ---------------------------------------------------------------- installs
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("interop")
+}
+
+fn install_root() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop")
+}
+
+/// Creates `target/tmp/interop/venv` with the pinned `websockets` and returns
+/// its python. Idempotent: a stamp file holds the requirements it was built
+/// from; a changed requirements.txt rebuilds the venv.
+fn install_python_client() -> PathBuf {
+    let root = install_root();
+    let venv = root.join("venv");
+    let python = venv.join("bin").join("python");
+    let requirements = interop_dir().join("requirements.txt");
+    let wanted = fs::read_to_string(&requirements)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", requirements.display()));
+
+    let _lock = InstallLock::acquire(&root.join("venv.lock"));
+    let stamp = root.join("venv.stamp");
+    if python.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return python;
+    }
+    let python3 = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let _ = fs::remove_dir_all(&venv);
+    let _ = fs::remove_file(&stamp);
+    run_install(
+        Command::new(&python3).args(["-m", "venv"]).arg(&venv),
+        &format!("creating a venv with `{python3} -m venv` (needs Python 3.9+ with the venv module; on Debian: apt-get install python3-venv)"),
+    );
+    run_install(
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "--quiet",
+                "-r",
+            ])
+            .arg(&requirements),
+        "installing the Python client (pip install -r core/tests/interop/requirements.txt)",
+    );
+    run_install(
+        Command::new(&python).args(["-c", "import websockets; print(websockets.version.version)"]),
+        "importing websockets from the fresh venv",
+    );
+    fs::write(&stamp, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", stamp.display()));
+    python
+}
+
+/// Installs the pinned `ws` into `target/tmp/interop/node` and returns its
+/// `node_modules` (for NODE_PATH). Idempotent like the venv.
+fn install_node_client() -> PathBuf {
+    let root = install_root();
+    let prefix = root.join("node");
+    let node_modules = prefix.join("node_modules");
+    let package_json = interop_dir().join("package.json");
+    let wanted = fs::read_to_string(&package_json)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", package_json.display()));
+
+    run_install(
+        Command::new("node").arg("--version"),
+        "running `node --version` (Node.js 18+ must be on PATH)",
+    );
+    let _lock = InstallLock::acquire(&root.join("node.lock"));
+    let stamp = root.join("node.stamp");
+    if node_modules.join("ws").join("package.json").exists()
+        && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
+    {
+        return node_modules;
+    }
+    let _ = fs::remove_dir_all(&prefix);
+    let _ = fs::remove_file(&stamp);
+    fs::create_dir_all(&prefix)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", prefix.display()));
+    fs::copy(&package_json, prefix.join("package.json"))
+        .unwrap_or_else(|e| panic!("cannot copy package.json into {}: {e}", prefix.display()));
+    run_install(
+        Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&prefix),
+        "installing the Node client (npm install of core/tests/interop/package.json; npm must be on PATH)",
+    );
+    assert!(
+        node_modules.join("ws").join("package.json").exists(),
+        "npm install finished but {} has no ws",
+        node_modules.display()
+    );
+    fs::write(&stamp, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", stamp.display()));
+    node_modules
+}
+
+/// Runs an install step under `INSTALL_TIMEOUT`; any failure panics with `what`
+/// and the step's output.
+fn run_install(cmd: &mut Command, what: &str) {
+    let described = format!("{cmd:?}");
+    let mut child = match cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => panic!("interop client setup failed: {what}: cannot run {described}: {e}"),
+    };
+    let stdout = spawn_reader(child.stdout.take().expect("piped stdout"));
+    let stderr = spawn_reader(child.stderr.take().expect("piped stderr"));
+    let status = wait_timeout(&mut child, INSTALL_TIMEOUT);
+    if status.is_none() {
+        kill_and_reap(&mut child);
+    }
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    match status {
+        Some(s) if s.success() => {}
+        Some(s) => panic!(
+            "interop client setup failed: {what}\n$ {described}\nexited with {s}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+        ),
+        None => panic!(
+            "interop client setup failed: {what}\n$ {described}\nkilled after {INSTALL_TIMEOUT:?} (timeout)\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+        ),
+    }
+}
+
+/// An exclusive `flock` on a file next to an install directory, so two test
+/// processes (nextest runs each test in its own) never install into the same
+/// directory at once. Released when dropped (the file is closed).
+struct InstallLock {
+    _file: File,
+}
+
+impl InstallLock {
+    fn acquire(path: &Path) -> InstallLock {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("cannot open lock file {}: {e}", path.display()));
+        // Bounded: whoever holds it is itself bounded by INSTALL_TIMEOUT per step.
+        let deadline = Instant::now() + INSTALL_TIMEOUT * 3;
+        while !try_flock_exclusive(&file) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for install lock {}",
+                path.display()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+        InstallLock { _file: file }
+    }
+}
+
+fn try_flock_exclusive(file: &File) -> bool {
+    // SAFETY: flock only reads the descriptor number; `file` keeps it open for
+    // the duration of the call.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+// ---------------------------------------------------------------- processes
+
+fn send_sigterm(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill takes plain integers; `pid` is our own child, not yet reaped
+    // (so the pid cannot have been reused).
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
+fn kill_and_reap(child: &mut Child) {
+    let _ = child.kill();
+    let _ = wait_timeout(child, Duration::from_secs(5));
+}
+
+fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
+    }
+}
+
+fn spawn_line_reader(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn spawn_reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn spawn_collector(pipe: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Ok(mut s) = into.lock() {
+                        s.push_str(&String::from_utf8_lossy(&line));
+                        // Keep memory bounded if the server logs a lot.
+                        if s.len() > 1 << 20 {
+                            let cut = s.len() - (64 << 10);
+                            let mut at = cut;
+                            while !s.is_char_boundary(at) {
+                                at += 1;
+                            }
+                            s.drain(..at);
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn listening_line_parses() {
+    assert_eq!(
+        parse_listening_line("ringcast listening on 127.0.0.1:40123"),
+        Some(SocketAddr::from(([127, 0, 0, 1], 40123)))
+    );
+    assert_eq!(
+        parse_listening_line("ringcast listening on 127.0.0.1:0"),
+        None
+    );
+    assert_eq!(parse_listening_line("listening on 127.0.0.1:1"), None);
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds ringcast (release), runs Autobahn cases against /echo under the
+# io_uring and the epoll driver, and exits non-zero on any failed case.
+#   CASES (default "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*"), AUTOBAHN_VENV.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+CASES="${CASES:-1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*}"
+export AUTOBAHN_VENV="${AUTOBAHN_VENV:-/tmp/autobahn-py3}"
+export AUTOBAHN_PATH=/echo AUTOBAHN_AGENT=ringcast AUTOBAHN_TIMEOUT=600
+
+bash "$HERE/setup.sh" "$AUTOBAHN_VENV" >/dev/null
+cargo build --release -q -p ringcast --manifest-path "$ROOT/Cargo.toml"
+BIN="$ROOT/target/release/ringcast"
+
+status=0
+for driver in io_uring epoll; do
+  out="$ROOT/target/autobahn/$driver"
+  mkdir -p "$out"
+  flags=(--listen 127.0.0.1:0 --workers 2 --max-message-size 16777216)
+  [ "$driver" = epoll ] && flags+=(--force-epoll)
+  "$BIN" serve "${flags[@]}" >"$out/server.stdout" 2>"$out/server.log" &
+  pid=$!
+  port=""
+  for _ in $(seq 1 100); do
+    port=$(sed -n 's/^ringcast listening on .*:\([0-9]*\)$/\1/p' "$out/server.stdout")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  if [ -z "$port" ]; then
+    echo "conformance: ringcast did not start ($driver)"; cat "$out/server.log"; kill "$pid" 2>/dev/null || true
+    exit 1
+  fi
+  grep -m1 "driver" "$out/server.log" || true
+  echo "conformance: $driver driver, port $port, cases $CASES"
+  if ! bash "$HERE/run.sh" 127.0.0.1 "$port" "$out" "$CASES"; then status=1; fi
+  kill -TERM "$pid"
+  wait "$pid" || { echo "conformance: server exited with $? after SIGTERM ($driver)"; status=1; }
+done
+exit $status
