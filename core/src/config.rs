@@ -61,6 +61,26 @@ pub struct ServerConfig {
     pub timer_tick: Duration,
     /// Subprotocols the server speaks, in preference order. Default none.
     pub subprotocols: Vec<String>,
+    /// Messages kept per channel for resume. Default 100.
+    pub history_size: usize,
+    /// Age past which history entries are dropped, and after which a channel
+    /// with no subscribers is evicted. Default 300 s.
+    pub history_ttl: Duration,
+    /// Channels the whole server holds at once (split evenly over the owner
+    /// cores); publishing to a new channel past it is refused. Default 100,000.
+    pub max_channels: usize,
+    /// Channels one connection may subscribe to. Default 128.
+    pub max_subscriptions_per_connection: usize,
+    /// Longest channel name, in bytes. Default 128.
+    pub max_channel_name_len: usize,
+    /// Largest `data` of one publish, in bytes of JSON. Default 64 KiB.
+    pub max_publish_bytes: usize,
+    /// Sustained commands per second per connection on `/ws`. Default 100.
+    pub command_rate: u32,
+    /// Commands a connection may send in a burst above the rate. Default 200.
+    pub command_burst: u32,
+    /// Capacity, in messages, of each core's cross-core inbox. Default 65,536.
+    pub inbox_capacity: usize,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +105,15 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(10),
             timer_tick: Duration::from_millis(250),
             subprotocols: Vec::new(),
+            history_size: 100,
+            history_ttl: Duration::from_secs(300),
+            max_channels: 100_000,
+            max_subscriptions_per_connection: 128,
+            max_channel_name_len: 128,
+            max_publish_bytes: 64 * 1024,
+            command_rate: 100,
+            command_burst: 200,
+            inbox_capacity: 65_536,
         }
     }
 }
@@ -153,7 +182,24 @@ impl ServerConfig {
                 format!("{} is not a power of two >= 8", self.uring_entries),
             );
         }
+        if self.max_channel_name_len == 0 || self.max_channel_name_len > 1024 {
+            return err("max_channel_name_len", "must be between 1 and 1024".into());
+        }
+        if self.command_rate == 0 || self.command_burst == 0 {
+            return err("command_rate", "rate and burst must be positive".into());
+        }
+        if self.inbox_capacity < 16 {
+            return err("inbox_capacity", "must be at least 16".into());
+        }
+        if self.max_channels < self.effective_workers() {
+            return err("max_channels", "must be at least one per worker".into());
+        }
         Ok(())
+    }
+
+    /// Channels each owner core may hold.
+    pub fn max_channels_per_worker(&self) -> usize {
+        self.max_channels.div_ceil(self.effective_workers())
     }
 
     pub fn frame_limits(&self) -> Limits {

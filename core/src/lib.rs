@@ -18,4 +18,5 @@
 
 pub mod config;
 pub mod proto;
+pub mod pubsub;
 pub mod server;

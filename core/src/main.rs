@@ -6,7 +6,7 @@
 //! SIGTERM drains (close 1001 to every connection); a second signal exits at
 //! once. Errors are one line; exit code 2 for bad configuration.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -132,6 +132,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RINGCAST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

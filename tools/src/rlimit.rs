@@ -35,8 +35,13 @@ pub fn raise_nofile() -> io::Result<NofileLimit> {
     Ok(NofileLimit { before, soft, hard })
 }
 
+// `rlim_t` is 32 bits on some 32-bit targets, so the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 fn get_nofile() -> io::Result<(u64, u64)> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: `lim` is a valid, writable rlimit for the duration of the call.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
     if rc != 0 {
@@ -46,7 +51,10 @@ fn get_nofile() -> io::Result<(u64, u64)> {
 }
 
 fn set_nofile(soft: u64, hard: u64) -> io::Result<()> {
-    let lim = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    let lim = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
     // SAFETY: `lim` is a valid rlimit that setrlimit only reads.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
     if rc != 0 {

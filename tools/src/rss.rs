@@ -11,7 +11,10 @@ use std::fs;
 #[derive(Debug, thiserror::Error)]
 pub enum RssError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: no `{field}` line")]
     Missing { path: String, field: &'static str },
 }
@@ -19,8 +22,14 @@ pub enum RssError {
 /// `VmRSS` of process `pid`, in KiB.
 pub fn read_rss_kib(pid: u32) -> Result<u64, RssError> {
     let path = format!("/proc/{pid}/status");
-    let text = fs::read_to_string(&path).map_err(|source| RssError::Read { path: path.clone(), source })?;
-    parse_status_field_kib(&text, "VmRSS:").ok_or(RssError::Missing { path, field: "VmRSS" })
+    let text = fs::read_to_string(&path).map_err(|source| RssError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    parse_status_field_kib(&text, "VmRSS:").ok_or(RssError::Missing {
+        path,
+        field: "VmRSS",
+    })
 }
 
 /// The value of a `Name:   1234 kB` line of a `/proc/PID/status` text.
@@ -37,9 +46,14 @@ pub fn parse_status_field_kib(status: &str, field: &str) -> Option<u64> {
 /// in `/proc/net/sockstat`).
 pub fn read_tcp_mem_pages() -> Result<u64, RssError> {
     let path = "/proc/net/sockstat";
-    let text = fs::read_to_string(path)
-        .map_err(|source| RssError::Read { path: path.to_string(), source })?;
-    parse_sockstat_tcp_mem(&text).ok_or(RssError::Missing { path: path.to_string(), field: "TCP mem" })
+    let text = fs::read_to_string(path).map_err(|source| RssError::Read {
+        path: path.to_string(),
+        source,
+    })?;
+    parse_sockstat_tcp_mem(&text).ok_or(RssError::Missing {
+        path: path.to_string(),
+        field: "TCP mem",
+    })
 }
 
 /// `mem N` from the `TCP:` line of a `/proc/net/sockstat` text.
@@ -68,7 +82,8 @@ mod tests {
 
     #[test]
     fn parses_sockstat() {
-        let s = "sockets: used 330\nTCP: inuse 12 orphan 0 tw 3 alloc 14 mem 7\nUDP: inuse 1 mem 2\n";
+        let s =
+            "sockets: used 330\nTCP: inuse 12 orphan 0 tw 3 alloc 14 mem 7\nUDP: inuse 1 mem 2\n";
         assert_eq!(parse_sockstat_tcp_mem(s), Some(7));
         assert_eq!(parse_sockstat_tcp_mem("UDP: inuse 1 mem 2\n"), None);
     }

@@ -98,10 +98,11 @@ fn push_range(
     last: &str,
 ) -> Result<(), SourceParseError> {
     let parse = |s: &str| {
-        s.parse::<Ipv4Addr>().map_err(|_| match s.parse::<IpAddr>() {
-            Ok(_) => SourceParseError::RangeNotIpv4(part.to_string()),
-            Err(_) => SourceParseError::BadAddress(s.to_string()),
-        })
+        s.parse::<Ipv4Addr>()
+            .map_err(|_| match s.parse::<IpAddr>() {
+                Ok(_) => SourceParseError::RangeNotIpv4(part.to_string()),
+                Err(_) => SourceParseError::BadAddress(s.to_string()),
+            })
     };
     let (first, last) = (u32::from(parse(first)?), u32::from(parse(last)?));
     if first > last {
@@ -138,7 +139,12 @@ mod tests {
         let s: SourceAddrs = "127.0.0.254-127.0.1.1".parse().expect("valid range");
         assert_eq!(
             s.addrs(),
-            &[v4(127, 0, 0, 254), v4(127, 0, 0, 255), v4(127, 0, 1, 0), v4(127, 0, 1, 1)]
+            &[
+                v4(127, 0, 0, 254),
+                v4(127, 0, 0, 255),
+                v4(127, 0, 1, 0),
+                v4(127, 0, 1, 1)
+            ]
         );
     }
 
@@ -149,7 +155,12 @@ mod tests {
         let s: SourceAddrs = "127.0.0.5, 127.0.0.2-127.0.0.3,::1".parse().expect("list");
         assert_eq!(
             s.addrs(),
-            &[v4(127, 0, 0, 5), v4(127, 0, 0, 2), v4(127, 0, 0, 3), "::1".parse().expect("v6")]
+            &[
+                v4(127, 0, 0, 5),
+                v4(127, 0, 0, 2),
+                v4(127, 0, 0, 3),
+                "::1".parse().expect("v6")
+            ]
         );
         let s: SourceAddrs = "127.0.0.7-127.0.0.7".parse().expect("one-element range");
         assert_eq!(s.len(), 1);
@@ -171,8 +182,14 @@ mod tests {
             "127.0.0.1-::1".parse::<SourceAddrs>(),
             Err(SourceParseError::RangeNotIpv4("127.0.0.1-::1".into()))
         );
-        assert_eq!("10.0.0.0-10.255.255.255".parse::<SourceAddrs>(), Err(SourceParseError::TooMany));
+        assert_eq!(
+            "10.0.0.0-10.255.255.255".parse::<SourceAddrs>(),
+            Err(SourceParseError::TooMany)
+        );
         assert!("127.0.0.0-127.0.255.255".parse::<SourceAddrs>().is_ok()); // exactly MAX_SOURCES
-        assert_eq!("127.0.0.0-127.1.0.0".parse::<SourceAddrs>(), Err(SourceParseError::TooMany));
+        assert_eq!(
+            "127.0.0.0-127.1.0.0".parse::<SourceAddrs>(),
+            Err(SourceParseError::TooMany)
+        );
     }
 }

@@ -48,13 +48,20 @@ impl WsUrl {
         }
         let addr = (host, port)
             .to_socket_addrs()
-            .map_err(|e| UrlError::Resolve { url: url.to_string(), reason: e.to_string() })?
+            .map_err(|e| UrlError::Resolve {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?
             .next()
             .ok_or_else(|| UrlError::Resolve {
                 url: url.to_string(),
                 reason: "no addresses".to_string(),
             })?;
-        Ok(WsUrl { addr, authority: authority.to_string(), target })
+        Ok(WsUrl {
+            addr,
+            authority: authority.to_string(),
+            target,
+        })
     }
 }
 
@@ -62,7 +69,9 @@ impl WsUrl {
 fn split_host_port<'a>(authority: &'a str, url: &str) -> Result<(&'a str, u16), UrlError> {
     let bad_port = || UrlError::BadPort(url.to_string());
     if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or_else(|| UrlError::NoHost(url.to_string()))?;
+        let (host, after) = v6
+            .split_once(']')
+            .ok_or_else(|| UrlError::NoHost(url.to_string()))?;
         return match after.strip_prefix(':') {
             Some(p) => Ok((host, p.parse().map_err(|_| bad_port())?)),
             None if after.is_empty() => Ok((host, 80)),
@@ -101,10 +110,25 @@ mod tests {
 
     #[test]
     fn refuses_bad_urls() {
-        assert!(matches!(WsUrl::parse("wss://127.0.0.1/"), Err(UrlError::Scheme(_))));
-        assert!(matches!(WsUrl::parse("http://127.0.0.1/"), Err(UrlError::Scheme(_))));
-        assert!(matches!(WsUrl::parse("ws://:80/"), Err(UrlError::NoHost(_))));
-        assert!(matches!(WsUrl::parse("ws://127.0.0.1:99999/"), Err(UrlError::BadPort(_))));
-        assert!(matches!(WsUrl::parse("ws://127.0.0.1:x/"), Err(UrlError::BadPort(_))));
+        assert!(matches!(
+            WsUrl::parse("wss://127.0.0.1/"),
+            Err(UrlError::Scheme(_))
+        ));
+        assert!(matches!(
+            WsUrl::parse("http://127.0.0.1/"),
+            Err(UrlError::Scheme(_))
+        ));
+        assert!(matches!(
+            WsUrl::parse("ws://:80/"),
+            Err(UrlError::NoHost(_))
+        ));
+        assert!(matches!(
+            WsUrl::parse("ws://127.0.0.1:99999/"),
+            Err(UrlError::BadPort(_))
+        ));
+        assert!(matches!(
+            WsUrl::parse("ws://127.0.0.1:x/"),
+            Err(UrlError::BadPort(_))
+        ));
     }
 }

@@ -24,3 +24,4 @@ pub mod handshake;
 pub mod mask;
 pub mod session;
 pub mod utf8;
+pub mod v1;

@@ -155,6 +155,8 @@ impl Session {
                 }
             }
         }
+        // Free the buffer the last event borrowed, so a quiet connection holds none.
+        self.decoder.reclaim();
         self.partial_since = match (self.decoder.is_idle(), self.partial_since) {
             (true, _) => None,
             (false, Some(since)) => Some(since),
@@ -386,16 +388,19 @@ mod tests {
         let mut s = Session::new(&config(), t0);
         let frame = masked(OpCode::Binary, true, &[7u8; 100]);
         // One byte every 20 s keeps `last_rx` fresh, but the frame never completes.
-        for (i, byte) in frame.iter().take(5).enumerate() {
+        for (i, byte) in frame.iter().take(3).enumerate() {
             let now = t0 + Duration::from_secs(20 * i as u64);
             assert!(echo(&mut s, &[*byte], now).is_empty());
             let mut out = Vec::new();
             s.handle_timeout(now, &mut out);
+            assert!(out.is_empty() && s.is_open());
         }
+        // Silence-based idle would be at 40 + 60 s; the partial frame started at 0.
         let mut out = Vec::new();
-        s.handle_timeout(t0 + Duration::from_secs(80), &mut out);
+        s.handle_timeout(t0 + Duration::from_secs(60), &mut out);
         assert!(s.is_finished());
         assert_eq!(out[0], 0x88);
+        assert_eq!(u16::from_be_bytes([out[2], out[3]]), 1001);
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! (and on its registry slot, for timers and shutdown), reads into the core's
 //! scratch buffer, lets the sans-IO [`Session`] turn the bytes into replies in
 //! the core's write scratch, and sends them at once. Only what the socket does
-//! not take is copied into the connection's own `pending` buffer, which is
-//! bounded by `max_outbound_bytes`: past it, the connection is closed with
-//! 1008 and nothing else is read from it. Control frames are never dropped:
-//! they queue behind pending data like everything else.
+//! not take is copied into the connection's outbox (in its registry slot,
+//! where the pub/sub hub queues pushes too), which is bounded by
+//! `max_outbound_bytes`: past it, the connection is closed with 1008 and
+//! nothing else is read from it. Control frames are never dropped: they queue
+//! behind earlier output like everything else.
 //!
 //! The handshake runs in a boxed future of its own, so its larger state (the
 //! request head, the parsed headers) costs nothing once the upgrade is done.
@@ -18,12 +19,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use monoio::net::TcpStream;
 use tracing::debug;
 
-use super::registry::{Slot, KICK_SHUTDOWN, KICK_TIMER};
+use super::registry::{Slot, KICK_OVERFLOW, KICK_SHUTDOWN, KICK_TIMER};
 use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::worker::Worker;
+use super::ws::WsConn;
 use crate::proto::close::CloseCode;
 use crate::proto::frame::{encode_frame_into, OpCode};
 use crate::proto::handshake::{
@@ -41,6 +44,37 @@ const READS_PER_WAKE: usize = 4;
 enum Endpoint {
     /// `GET /echo`: every message back, verbatim.
     Echo,
+    /// `GET /ws`: wire protocol v1 (pub/sub).
+    Ws,
+}
+
+/// An upgraded connection's application state.
+enum App {
+    Echo,
+    Ws(WsConn),
+}
+
+impl App {
+    fn on_message(&mut self, worker: &Worker, slot: &Slot, message: Message<'_>, now: Instant, out: &mut Vec<u8>) {
+        match (self, message) {
+            (App::Echo, Message::Text(text)) => encode_frame_into(out, OpCode::Text, true, text.as_bytes()),
+            (App::Echo, Message::Binary(data)) => encode_frame_into(out, OpCode::Binary, true, data),
+            (App::Ws(ws), message) => ws.handle(worker, slot, message, now),
+        }
+    }
+}
+
+/// Keeps a `/ws` connection known to its core's hub, and forgets all its
+/// subscriptions however the connection ends.
+struct Membership<'a> {
+    worker: &'a Worker,
+    slot: &'a Slot,
+}
+
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        self.worker.hub.leave(self.slot.id());
+    }
 }
 
 pub(crate) async fn run(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
@@ -143,6 +177,7 @@ fn route(worker: &Worker, request: &RequestHead) -> (Vec<u8>, Option<Endpoint>) 
             return (out, None);
         }
         "/echo" => Endpoint::Echo,
+        "/ws" => Endpoint::Ws,
         _ => return (error_response(&HandshakeError::NotFound), None),
     };
     if worker.draining.get() || worker.registry.len() > worker.config.max_connections_per_worker {
@@ -213,49 +248,30 @@ async fn linger(worker: &Worker, stream: &TcpStream, slot: &Slot) {
     }
 }
 
-/// The application side of an endpoint: what a message turns into.
-fn handle_message(endpoint: Endpoint, message: Message<'_>, out: &mut Vec<u8>) {
-    match (endpoint, message) {
-        (Endpoint::Echo, Message::Text(text)) => {
-            encode_frame_into(out, OpCode::Text, true, text.as_bytes())
-        }
-        (Endpoint::Echo, Message::Binary(data)) => {
-            encode_frame_into(out, OpCode::Binary, true, data)
-        }
-    }
-}
-
-/// Runs `produce` against the buffer new output must go to, then sends what it
-/// produced. Output queues behind `pending` when there is any (order matters);
-/// otherwise it goes into the core's write scratch and only the unsent rest is
-/// copied to `pending`.
-fn emit(
-    worker: &Worker,
-    fd: RawFd,
-    pending: &mut Vec<u8>,
-    produce: impl FnOnce(&mut Vec<u8>),
-) -> bool {
-    if !pending.is_empty() {
-        produce(pending);
-        return true;
-    }
+/// Runs `produce` with the core's write scratch, then sends what it produced.
+/// When the outbox already holds bytes (or `produce` queued some there), the
+/// new bytes go behind them to keep the order; otherwise they go straight to
+/// the socket and only the unsent rest is copied to the outbox.
+fn emit(worker: &Worker, slot: &Slot, fd: RawFd, produce: impl FnOnce(&mut Vec<u8>)) -> bool {
     let mut scratch = worker.write_scratch.borrow_mut();
     produce(&mut scratch);
-    let sent = match send_some(fd, &scratch) {
-        Some(sent) => sent,
-        None => {
-            scratch.clear();
-            return false;
+    if scratch.is_empty() {
+        return true;
+    }
+    let mut outbox = slot.outbox.borrow_mut();
+    let sent = if outbox.is_empty() { send_some(fd, &scratch) } else { Some(0) };
+    if let Some(sent) = sent {
+        if sent < scratch.len() {
+            outbox.push(Bytes::copy_from_slice(&scratch[sent..]));
         }
-    };
-    pending.extend_from_slice(&scratch[sent..]);
+    }
     scratch.clear();
     // A 16 MiB echo must not leave a 16 MiB scratch behind on this core.
     let keep = worker.config.read_buffer_size;
     if scratch.capacity() > 4 * keep {
         scratch.shrink_to(keep);
     }
-    true
+    sent.is_some()
 }
 
 /// Sends as much of `bytes` as the socket takes now. `None` on a socket error.
@@ -271,39 +287,23 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> Option<usize> {
     Some(sent)
 }
 
-/// Sends what it can of `pending`, keeping the rest. `false` on a socket error.
-fn flush(fd: RawFd, pending: &mut Vec<u8>) -> bool {
-    let Some(sent) = send_some(fd, pending) else {
-        return false;
-    };
-    if sent == pending.len() {
-        // Idle connections hold no output buffer.
-        *pending = Vec::new();
-    } else {
-        pending.drain(..sent);
-    }
-    true
-}
-
-async fn websocket(
-    worker: &Worker,
-    stream: &TcpStream,
-    slot: &Slot,
-    endpoint: Endpoint,
-    mut leftover: Vec<u8>,
-) {
+async fn websocket(worker: &Worker, stream: &TcpStream, slot: &Slot, endpoint: Endpoint, mut leftover: Vec<u8>) {
     let fd = stream.as_raw_fd();
     let max_outbound = worker.config.max_outbound_bytes;
-    let mut session = Session::new(&worker.session_config, Instant::now());
-    let mut pending = Vec::new();
-    // Once the session is finished, how long we still try to flush `pending`.
+    let now = Instant::now();
+    let mut session = Session::new(&worker.session_config, now);
+    let (mut app, _membership) = match endpoint {
+        Endpoint::Echo => (App::Echo, None),
+        Endpoint::Ws => {
+            worker.hub.join(slot.id());
+            (App::Ws(WsConn::new(worker, now)), Some(Membership { worker, slot }))
+        }
+    };
+    // Once the session is finished, how long we still try to flush the outbox.
     let mut flush_deadline = None;
     if !leftover.is_empty() {
-        let now = Instant::now();
-        let alive = emit(worker, fd, &mut pending, |out| {
-            session.handle_read(&mut leftover, now, out, |m, out| {
-                handle_message(endpoint, m, out)
-            })
+        let alive = emit(worker, slot, fd, |out| {
+            session.handle_read(&mut leftover, now, out, |m, out| app.on_message(worker, slot, m, now, out))
         });
         if !alive {
             return;
@@ -311,36 +311,47 @@ async fn websocket(
     }
     drop(leftover);
     loop {
-        if !pending.is_empty() && !flush(fd, &mut pending) {
-            return;
-        }
-        if pending.len() > max_outbound && session.is_open() {
-            debug!(worker = worker.id, queued = pending.len(), "slow consumer");
-            session.abort(
-                CloseCode::POLICY,
-                "slow consumer: outbound queue over limit",
-                &mut pending,
-            );
+        let queued = {
+            let mut outbox = slot.outbox.borrow_mut();
+            if !outbox.is_empty() {
+                match outbox.flush(fd) {
+                    Ok(flushed) => worker.stats.record_flush(flushed),
+                    Err(_) => return,
+                }
+            }
+            outbox.len()
+        };
+        if queued > max_outbound && session.is_open() {
+            debug!(worker = worker.id, queued, "slow consumer");
+            let alive = emit(worker, slot, fd, |out| {
+                session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
+            });
+            if !alive {
+                return;
+            }
         }
         if session.is_finished() {
-            if pending.is_empty() {
+            if slot.outbox.borrow().is_empty() {
                 break;
             }
-            let deadline =
-                *flush_deadline.get_or_insert(Instant::now() + worker.config.close_timeout);
+            let deadline = *flush_deadline.get_or_insert(Instant::now() + worker.config.close_timeout);
             slot.set_deadline(Some(deadline));
         } else {
             slot.set_deadline(session.next_deadline());
         }
 
         let reading = !session.is_finished();
-        match wait(stream, slot, reading, !pending.is_empty()).await {
+        let writing = !slot.outbox.borrow().is_empty();
+        match wait(stream, slot, reading, writing).await {
             Wake::Kicked(flags) => {
                 let now = Instant::now();
                 if flush_deadline.is_some_and(|deadline| now >= deadline) {
                     return;
                 }
-                let alive = emit(worker, fd, &mut pending, |out| {
+                let alive = emit(worker, slot, fd, |out| {
+                    if flags & KICK_OVERFLOW != 0 {
+                        session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
+                    }
                     if flags & KICK_SHUTDOWN != 0 {
                         session.close(CloseCode::GOING_AWAY, "server shutting down", now, out);
                     }
@@ -361,15 +372,16 @@ async fn websocket(
                         Ok(Transfer::WouldBlock) => break,
                     };
                     let now = Instant::now();
-                    let alive = emit(worker, fd, &mut pending, |out| {
+                    let alive = emit(worker, slot, fd, |out| {
                         session.handle_read(&mut scratch[..n], now, out, |m, out| {
-                            handle_message(endpoint, m, out)
+                            app.on_message(worker, slot, m, now, out)
                         })
                     });
                     if !alive {
                         return;
                     }
-                    if n < scratch.len() || session.is_finished() || pending.len() > max_outbound {
+                    let full = slot.outbox.borrow().len() > max_outbound;
+                    if n < scratch.len() || session.is_finished() || full {
                         break;
                     }
                 }
@@ -379,3 +391,5 @@ async fn websocket(
     }
     linger(worker, stream, slot).await;
 }
+
+const SLOW_CONSUMER: &str = "slow consumer: outbound queue over limit";

@@ -14,14 +14,18 @@
 //! | `worker.rs` | one core: accept loop, timer sweep, drain |
 //! | `registry.rs` | per-core connection slots: deadlines and kicks |
 //! | `conn.rs` | one connection: handshake, session, close |
+//! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
+//! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
 
 mod conn;
 mod driver;
 mod listener;
-mod registry;
+mod outbox;
+pub(crate) mod registry;
 mod sys;
 mod worker;
+mod ws;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -34,6 +38,7 @@ pub use listener::BindError;
 use tracing::info;
 
 use crate::config::{ConfigError, ServerConfig};
+use crate::pubsub::inbox::Mesh;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -101,6 +106,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         source: e,
     })?;
     let config = Arc::new(config);
+    let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut shutdown = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers);
@@ -108,6 +114,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let (tx, rx) = flume::bounded(1);
         shutdown.push(tx);
         let config = config.clone();
+        let mesh = mesh.clone();
         let ready = ready_tx.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
@@ -119,7 +126,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 };
                 let entries = config.uring_entries;
                 let force_epoll = config.force_epoll;
-                let worker = Rc::new(worker::Worker::new(id, config));
+                let worker = Rc::new(worker::Worker::new(id, config, mesh));
                 let started = driver::block_on_best(entries, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));

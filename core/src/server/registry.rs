@@ -8,7 +8,13 @@
 //!   [`Slot::kicked`] alongside its socket readiness;
 //! - the core's timer sweep ([`Registry::kick_expired`], every `timer_tick`)
 //!   kicks the slots whose deadline passed;
-//! - shutdown kicks every slot ([`Registry::kick_all`]).
+//! - shutdown kicks every slot ([`Registry::kick_all`]);
+//! - the pub/sub hub of the core queues frames in the slot's [`Outbox`] and
+//!   kicks it (`KICK_OUTBOUND`), or tells it that it overflowed (`KICK_OVERFLOW`).
+//!
+//! A slot is named by a [`ConnId`]: its slab key plus a generation, so a
+//! message addressed to a connection that has gone never reaches the next
+//! connection that reuses the key.
 //!
 //! Everything here is `!Send`: a registry belongs to one core, so `Cell` and
 //! `RefCell` are enough. A slot is removed when its connection task ends
@@ -22,19 +28,35 @@ use std::time::Instant;
 
 use slab::Slab;
 
+use super::outbox::Outbox;
+
+/// A connection's name on its core: slab key in the low 32 bits, generation above.
+pub type ConnId = u64;
+
 /// Kick reasons, as bit flags so that several can be pending at once.
 pub const KICK_TIMER: u8 = 1;
 pub const KICK_SHUTDOWN: u8 = 2;
+/// Frames were queued in the slot's outbox.
+pub const KICK_OUTBOUND: u8 = 4;
+/// The outbox passed `max_outbound_bytes`: close as a slow consumer.
+pub const KICK_OVERFLOW: u8 = 8;
 
 /// One connection's mailbox: who to wake, why, and when its next deadline is.
-#[derive(Default)]
 pub struct Slot {
+    id: ConnId,
+    /// Bytes for the peer that the socket has not taken yet; written by the
+    /// connection itself and by its core's hub, drained by the connection.
+    pub outbox: RefCell<Outbox>,
     waker: Cell<Option<Waker>>,
     kicks: Cell<u8>,
     deadline: Cell<Option<Instant>>,
 }
 
 impl Slot {
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
     pub fn set_deadline(&self, deadline: Option<Instant>) {
         self.deadline.set(deadline);
     }
@@ -69,18 +91,38 @@ impl Slot {
 #[derive(Default)]
 pub struct Registry {
     slots: RefCell<Slab<Rc<Slot>>>,
+    generation: Cell<u32>,
 }
 
 impl Registry {
     /// Adds a connection; the returned guard removes it when dropped.
     pub fn register(self: &Rc<Self>) -> SlotGuard {
-        let slot = Rc::new(Slot::default());
-        let key = self.slots.borrow_mut().insert(slot.clone());
+        let mut slots = self.slots.borrow_mut();
+        let entry = slots.vacant_entry();
+        let key = entry.key();
+        let generation = self.generation.get().wrapping_add(1);
+        self.generation.set(generation);
+        let slot = Rc::new(Slot {
+            id: (u64::from(generation) << 32) | key as u64,
+            outbox: RefCell::default(),
+            waker: Cell::default(),
+            kicks: Cell::default(),
+            deadline: Cell::default(),
+        });
+        entry.insert(slot.clone());
+        drop(slots);
         SlotGuard {
             registry: self.clone(),
             key,
             slot,
         }
+    }
+
+    /// The live connection named `id`, if it still exists.
+    pub fn get(&self, id: ConnId) -> Option<Rc<Slot>> {
+        let slots = self.slots.borrow();
+        let slot = slots.get((id & u64::from(u32::MAX)) as usize)?;
+        (slot.id == id).then(|| slot.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -153,7 +195,14 @@ mod tests {
         let a = registry.register();
         let b = registry.register();
         assert_eq!(registry.len(), 2);
+        let a_id = a.id();
+        assert!(registry.get(a_id).is_some());
         drop(a);
+        assert!(registry.get(a_id).is_none());
+        let c = registry.register();
+        assert!(registry.get(a_id).is_none(), "a reused key does not answer to the old id");
+        assert!(registry.get(c.id()).is_some());
+        drop(c);
         assert_eq!(registry.len(), 1);
         drop(b);
         assert!(registry.is_empty());

@@ -54,6 +54,20 @@ pub fn try_send(fd: RawFd, buf: &[u8]) -> io::Result<Transfer> {
     classify(ret)
 }
 
+/// Sends what the socket will take of `slices`, in order, in one call.
+pub fn try_send_vectored(fd: RawFd, slices: &[std::io::IoSlice<'_>]) -> io::Result<Transfer> {
+    // SAFETY: an all-zero msghdr is a valid "no address, no control data"
+    // header; we then point it at `slices`, whose layout is that of `iovec`
+    // on Unix (guaranteed by std) and which outlive the call.
+    let ret = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = slices.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = slices.len() as _;
+        libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+    };
+    classify(ret)
+}
+
 /// Shuts down the writing side: the peer reads EOF after our last bytes.
 pub fn shutdown_write(fd: RawFd) {
     // SAFETY: `shutdown` takes no pointers; a stale or invalid fd only yields

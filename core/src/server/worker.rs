@@ -11,12 +11,31 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::conn;
+use super::outbox::Flushed;
 use super::registry::{Registry, KICK_SHUTDOWN};
 use crate::config::ServerConfig;
 use crate::proto::session::SessionConfig;
+use crate::pubsub::hub::{self, Hub, Msg};
+use crate::pubsub::inbox::Mesh;
+
+/// This core's IO counters (plain cells: only this core writes them).
+#[derive(Default)]
+pub(crate) struct WorkerStats {
+    /// `sendmsg` calls that flushed an outbox.
+    pub flush_calls: Cell<u64>,
+    /// Whole frames those calls completed: frames / calls is the write batch size.
+    pub flushed_frames: Cell<u64>,
+}
+
+impl WorkerStats {
+    pub fn record_flush(&self, flushed: Flushed) {
+        self.flush_calls.set(self.flush_calls.get() + flushed.calls);
+        self.flushed_frames.set(self.flushed_frames.get() + flushed.frames);
+    }
+}
 
 pub(crate) struct Worker {
     pub id: usize,
@@ -30,14 +49,20 @@ pub(crate) struct Worker {
     pub write_scratch: RefCell<Vec<u8>>,
     /// Set once shutdown begins; new handshakes are refused from then on.
     pub draining: Cell<bool>,
+    /// This core's share of pub/sub.
+    pub hub: Rc<Hub>,
+    pub stats: WorkerStats,
 }
 
 impl Worker {
-    pub fn new(id: usize, config: Arc<ServerConfig>) -> Self {
+    pub fn new(id: usize, config: Arc<ServerConfig>, mesh: Arc<Mesh<Msg>>) -> Self {
+        let registry = Rc::new(Registry::default());
         Self {
             id,
             session_config: config.session_config(),
-            registry: Rc::new(Registry::default()),
+            hub: Rc::new(Hub::new(id, mesh, registry.clone(), &config)),
+            stats: WorkerStats::default(),
+            registry,
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
             draining: Cell::new(false),
@@ -61,6 +86,7 @@ pub(crate) async fn run(
         }
     };
     monoio::spawn(sweep_timers(worker.clone()));
+    monoio::spawn(hub::run(worker.hub.clone()));
     monoio::select! {
         _ = accept_loop(&worker, listener) => {}
         _ = shutdown.recv_async() => {}
@@ -108,6 +134,18 @@ async fn drain(worker: &Worker) {
             left, "drain timeout: dropping connections"
         );
     }
+    let (hub, io) = (&worker.hub.stats, &worker.stats);
+    let (calls, frames) = (io.flush_calls.get(), io.flushed_frames.get());
+    info!(
+        worker = worker.id,
+        publishes = hub.publishes.get(),
+        deliveries = hub.deliveries.get(),
+        slow_consumer_closes = hub.slow_consumer_closes.get(),
+        overloaded = hub.overloaded.get(),
+        flush_calls = calls,
+        frames_per_flush = format!("{:.2}", frames as f64 / calls.max(1) as f64),
+        "worker stopped"
+    );
 }
 
 /// Pins the current thread to the `index`-th CPU this process may use.

@@ -1,0 +1,393 @@
+//! Wire protocol v1 on `GET /ws`: JSON commands in, JSON replies and pushes
+//! out, each in one text frame (see `docs/protocol.md`).
+//!
+//! Parsing never gives up on a command whose JSON is valid: a wrong field
+//! still yields the command's `id`, so the error reply can carry it. `data`
+//! is kept as raw JSON text ([`RawValue`]): the server never rebuilds it, it
+//! copies the client's bytes into the push once. serde_json skips raw values
+//! with an explicit stack rather than recursion, so deeply nested `data` costs
+//! only its bytes (bounded by `max_publish_bytes`).
+//!
+//! The encoders write complete server frames (header + JSON) so that a push
+//! is built once and the same bytes go to every subscriber.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::frame::{header_len, FrameHeader, OpCode};
+
+/// Stable error codes of error replies. Clients match on these strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The text frame is not valid JSON (or not a JSON object).
+    InvalidJson,
+    /// A field is missing or of the wrong type.
+    InvalidCommand,
+    /// `op` is not one of subscribe, unsubscribe, publish, info.
+    UnknownOp,
+    /// The channel name is empty, too long, or has a character outside the allowed set.
+    InvalidChannel,
+    /// The connection already has `max_subscriptions_per_connection` channels.
+    TooManySubscriptions,
+    AlreadySubscribed,
+    NotSubscribed,
+    /// `data` is larger than `max_publish_bytes`.
+    PublishTooLarge,
+    /// More commands than `command_rate` per second (plus burst).
+    RateLimited,
+    /// The server holds `max_channels` channels and this would be a new one.
+    TooManyChannels,
+    /// The owner core's inbox is full; the publish was not accepted, retry.
+    Overloaded,
+    /// `/ws` speaks JSON text frames only.
+    BinaryNotSupported,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidCommand => "invalid_command",
+            ErrorCode::UnknownOp => "unknown_op",
+            ErrorCode::InvalidChannel => "invalid_channel",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::AlreadySubscribed => "already_subscribed",
+            ErrorCode::NotSubscribed => "not_subscribed",
+            ErrorCode::PublishTooLarge => "publish_too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyChannels => "too_many_channels",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+        }
+    }
+
+    /// The default human text of the error message.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "the frame is not a JSON object",
+            ErrorCode::InvalidCommand => "a field is missing or has the wrong type",
+            ErrorCode::UnknownOp => "op must be subscribe, unsubscribe, publish or info",
+            ErrorCode::InvalidChannel => "channel names are 1..max bytes of A-Z a-z 0-9 _ - : . @ /",
+            ErrorCode::TooManySubscriptions => "this connection has too many subscriptions",
+            ErrorCode::AlreadySubscribed => "already subscribed to this channel",
+            ErrorCode::NotSubscribed => "not subscribed to this channel",
+            ErrorCode::PublishTooLarge => "data is larger than the publish limit",
+            ErrorCode::RateLimited => "too many commands per second",
+            ErrorCode::TooManyChannels => "the server holds its maximum number of channels",
+            ErrorCode::Overloaded => "the server is overloaded; the publish was not accepted, retry",
+            ErrorCode::BinaryNotSupported => "this endpoint takes JSON text frames only",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A resume point: the last message the client saw.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Since {
+    pub epoch: String,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Command<'a> {
+    Subscribe { channel: &'a str, since: Option<&'a RawValue> },
+    Unsubscribe { channel: &'a str },
+    Publish { channel: &'a str, data: &'a RawValue },
+    /// Debug: which worker serves this connection, and which owns `channel`.
+    Info { channel: Option<&'a str> },
+}
+
+/// A parsed command with its optional `id`.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub id: Option<u64>,
+    pub command: Command<'a>,
+}
+
+/// A command that cannot be run, with the `id` when it was readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandError {
+    pub id: Option<u64>,
+    pub code: ErrorCode,
+}
+
+/// The fields of a command, each kept raw so one bad field does not hide `id`.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    op: Option<&'a RawValue>,
+    #[serde(borrow)]
+    channel: Option<&'a RawValue>,
+    #[serde(borrow)]
+    since: Option<&'a RawValue>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// A JSON string field without escapes, borrowed from the frame. Channel names
+/// and ops have no characters that need escaping, so an escaped one is invalid.
+fn plain_str(raw: &RawValue) -> Option<&str> {
+    let text = raw.get();
+    let inner = text.strip_prefix('"')?.strip_suffix('"')?;
+    (!inner.contains(['\\', '"'])).then_some(inner)
+}
+
+pub fn parse_command(text: &str) -> Result<Request<'_>, CommandError> {
+    let envelope: Envelope<'_> = serde_json::from_str(text)
+        .map_err(|_| CommandError { id: None, code: ErrorCode::InvalidJson })?;
+    let invalid = |id, code| CommandError { id, code };
+    let id = match envelope.id {
+        None => None,
+        Some(raw) => match raw.get().parse::<u64>() {
+            Ok(id) => Some(id),
+            Err(_) => return Err(invalid(None, ErrorCode::InvalidCommand)),
+        },
+    };
+    let op = envelope.op.and_then(plain_str).ok_or(invalid(id, ErrorCode::InvalidCommand))?;
+    let channel = match envelope.channel {
+        None => None,
+        Some(raw) => Some(plain_str(raw).ok_or(invalid(id, ErrorCode::InvalidChannel))?),
+    };
+    let need_channel = || channel.ok_or(invalid(id, ErrorCode::InvalidCommand));
+    let command = match op {
+        "subscribe" => Command::Subscribe { channel: need_channel()?, since: envelope.since },
+        "unsubscribe" => Command::Unsubscribe { channel: need_channel()? },
+        "publish" => Command::Publish {
+            channel: need_channel()?,
+            data: envelope.data.ok_or(invalid(id, ErrorCode::InvalidCommand))?,
+        },
+        "info" => Command::Info { channel },
+        _ => return Err(invalid(id, ErrorCode::UnknownOp)),
+    };
+    Ok(Request { id, command })
+}
+
+/// Parses a `since` object (kept raw by [`parse_command`]).
+pub fn parse_since(raw: &RawValue) -> Option<Since> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// Checks a channel name: 1..=`max_len` bytes of `A-Z a-z 0-9 _ - : . @ /`.
+pub fn valid_channel(name: &str, max_len: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max_len
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.@/".contains(&b))
+}
+
+/// Builds one unmasked text frame whose payload `write` appends, with no
+/// second copy: room for the longest header is reserved up front and the
+/// header is written right before the payload.
+pub fn text_frame(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
+    const ROOM: usize = 10;
+    let mut buf = Vec::with_capacity(128);
+    buf.resize(ROOM, 0);
+    write(&mut buf);
+    let payload_len = (buf.len() - ROOM) as u64;
+    let head_len = header_len(payload_len, false);
+    let start = ROOM - head_len;
+    let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len };
+    let mut head = Vec::with_capacity(head_len);
+    header.encode_into(&mut head);
+    buf[start..ROOM].copy_from_slice(&head);
+    Bytes::from(buf).slice(start..)
+}
+
+fn write_id(out: &mut Vec<u8>, id: Option<u64>) {
+    if let Some(id) = id {
+        out.extend_from_slice(b"\"id\":");
+        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+        out.push(b',');
+    }
+}
+
+fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// `{"id":..,"error":{"code":"..","message":".."}}`
+pub fn error_frame(id: Option<u64>, code: ErrorCode) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"error\":{\"code\":\"");
+        out.extend_from_slice(code.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"message\":\"");
+        out.extend_from_slice(code.message().as_bytes());
+        out.extend_from_slice(b"\"}}");
+    })
+}
+
+/// `{"id":..,"result":{"epoch":"..","offset":N,"recovered":bool}}`
+pub fn subscribed_frame(id: Option<u64>, epoch: &str, offset: u64, recovered: bool) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"result\":{\"epoch\":\"");
+        out.extend_from_slice(epoch.as_bytes());
+        out.extend_from_slice(b"\",\"offset\":");
+        write_u64(out, offset);
+        out.extend_from_slice(if recovered { b",\"recovered\":true}}" } else { b",\"recovered\":false}}" });
+    })
+}
+
+/// `{"id":..,"result":{"offset":N}}`
+pub fn published_frame(id: Option<u64>, offset: u64) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"result\":{\"offset\":");
+        write_u64(out, offset);
+        out.extend_from_slice(b"}}");
+    })
+}
+
+/// `{"id":..,"result":{}}`
+pub fn ok_frame(id: Option<u64>) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"result\":{}}");
+    })
+}
+
+/// `{"id":..,"result":{"worker":W,"workers":N,"owner":O}}` (owner only with a channel).
+pub fn info_frame(id: Option<u64>, worker: usize, workers: usize, owner: Option<usize>) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"result\":{\"worker\":");
+        write_u64(out, worker as u64);
+        out.extend_from_slice(b",\"workers\":");
+        write_u64(out, workers as u64);
+        if let Some(owner) = owner {
+            out.extend_from_slice(b",\"owner\":");
+            write_u64(out, owner as u64);
+        }
+        out.extend_from_slice(b"}}");
+    })
+}
+
+/// The push every subscriber gets: `{"channel":..,"offset":N,"epoch":..,"data":..}`.
+/// `channel` must have passed [`valid_channel`] (it is written unescaped) and
+/// `data` is valid JSON (it came out of the parser).
+pub fn push_frame(channel: &str, offset: u64, epoch: &str, data: &str) -> Bytes {
+    text_frame(|out| {
+        out.reserve(channel.len() + data.len() + 64);
+        out.extend_from_slice(b"{\"channel\":\"");
+        out.extend_from_slice(channel.as_bytes());
+        out.extend_from_slice(b"\",\"offset\":");
+        write_u64(out, offset);
+        out.extend_from_slice(b",\"epoch\":\"");
+        out.extend_from_slice(epoch.as_bytes());
+        out.extend_from_slice(b"\",\"data\":");
+        out.extend_from_slice(data.as_bytes());
+        out.push(b'}');
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(frame: &Bytes) -> serde_json::Value {
+        let (header, len) = FrameHeader::parse(frame).expect("valid").expect("complete");
+        assert_eq!(header.opcode, OpCode::Text);
+        assert!(header.fin);
+        assert_eq!(header.payload_len as usize, frame.len() - len);
+        serde_json::from_slice(&frame[len..]).expect("valid JSON")
+    }
+
+    #[test]
+    fn parses_each_op() {
+        let r = parse_command(r#"{"id":1,"op":"subscribe","channel":"room:1"}"#).expect("ok");
+        assert_eq!(r.id, Some(1));
+        assert!(matches!(r.command, Command::Subscribe { channel: "room:1", since: None }));
+        let r = parse_command(
+            r#"{"id":1,"op":"subscribe","channel":"room:1","since":{"epoch":"e7c1","offset":41}}"#,
+        )
+        .expect("ok");
+        let Command::Subscribe { since: Some(since), .. } = r.command else { panic!("{r:?}") };
+        assert_eq!(parse_since(since), Some(Since { epoch: "e7c1".into(), offset: 41 }));
+        let r = parse_command(r#"{"op":"unsubscribe","channel":"a"}"#).expect("ok");
+        assert!(matches!(r, Request { id: None, command: Command::Unsubscribe { channel: "a" } }));
+        let r = parse_command(r#"{"id":3,"op":"publish","channel":"a","data":{"x":[1,2]}}"#).expect("ok");
+        let Command::Publish { data, .. } = r.command else { panic!() };
+        assert_eq!(data.get(), r#"{"x":[1,2]}"#);
+    }
+
+    #[test]
+    fn bad_commands_keep_their_id_when_readable() {
+        let err = |text| parse_command(text).expect_err(text);
+        assert_eq!(err("not json"), CommandError { id: None, code: ErrorCode::InvalidJson });
+        assert_eq!(err("[1,2]"), CommandError { id: None, code: ErrorCode::InvalidJson });
+        assert_eq!(err(r#"{"id":4,"op":"dance"}"#), CommandError { id: Some(4), code: ErrorCode::UnknownOp });
+        assert_eq!(err(r#"{"id":5,"op":"subscribe"}"#), CommandError { id: Some(5), code: ErrorCode::InvalidCommand });
+        assert_eq!(err(r#"{"id":6,"op":"publish","channel":"a"}"#).code, ErrorCode::InvalidCommand);
+        assert_eq!(err(r#"{"id":7,"op":"subscribe","channel":7}"#), CommandError { id: Some(7), code: ErrorCode::InvalidChannel });
+        assert_eq!(err(r#"{"id":-1,"op":"subscribe","channel":"a"}"#).code, ErrorCode::InvalidCommand);
+        assert_eq!(err(r#"{"id":8,"op":"subscribe","channel":"a\"b"}"#).code, ErrorCode::InvalidChannel);
+    }
+
+    #[test]
+    fn deeply_nested_data_is_accepted_as_raw_without_recursion() {
+        let depth = 100_000;
+        let data = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let text = format!(r#"{{"op":"publish","channel":"a","data":{data}}}"#);
+        let r = parse_command(&text).expect("raw data is skipped iteratively");
+        let Command::Publish { data: raw, .. } = r.command else { panic!() };
+        assert_eq!(raw.get().len(), 2 * depth);
+        // Nesting in a field we do parse is refused, not a stack overflow.
+        let since = format!(r#"{{"op":"subscribe","channel":"a","since":{data}}}"#);
+        let r = parse_command(&since).expect("since kept raw");
+        let Command::Subscribe { since: Some(raw), .. } = r.command else { panic!() };
+        assert_eq!(parse_since(raw), None);
+    }
+
+    #[test]
+    fn channel_names() {
+        assert!(valid_channel("room:1", 128));
+        assert!(valid_channel("feed/btc-usd.v2@eu_1", 128));
+        assert!(!valid_channel("", 128));
+        assert!(!valid_channel("a b", 128));
+        assert!(!valid_channel("é", 128));
+        assert!(!valid_channel(&"a".repeat(129), 128));
+        assert!(valid_channel(&"a".repeat(128), 128));
+    }
+
+    #[test]
+    fn frames_are_valid_json_text_frames_at_every_header_size() {
+        for len in [0, 100, 125, 126, 65535, 65536] {
+            let data = format!("\"{}\"", "x".repeat(len));
+            let frame = push_frame("room:1", 42, "e7c1", &data);
+            let v = payload(&frame);
+            assert_eq!(v["channel"], "room:1");
+            assert_eq!(v["offset"], 42);
+            assert_eq!(v["epoch"], "e7c1");
+            assert_eq!(v["data"].as_str().map(str::len), Some(len));
+        }
+        assert_eq!(
+            payload(&subscribed_frame(Some(1), "ab", 41, true)),
+            serde_json::json!({"id":1,"result":{"epoch":"ab","offset":41,"recovered":true}})
+        );
+        assert_eq!(payload(&published_frame(None, 42)), serde_json::json!({"result":{"offset":42}}));
+        assert_eq!(payload(&ok_frame(Some(2))), serde_json::json!({"id":2,"result":{}}));
+        let e = payload(&error_frame(Some(4), ErrorCode::UnknownOp));
+        assert_eq!(e["id"], 4);
+        assert_eq!(e["error"]["code"], "unknown_op");
+        assert_eq!(
+            payload(&info_frame(Some(9), 1, 2, Some(0))),
+            serde_json::json!({"id":9,"result":{"worker":1,"workers":2,"owner":0}})
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! One core's share of pub/sub: the channels it owns, the subscriptions of its
+//! connections, and the messages it trades with other cores.
+//!
+//! # Who does what
+//!
+//! - The **owner** of a channel (`owner_of(name) = hash(name) % cores`) is the
+//!   only writer of its [`OwnedChannel`]: it assigns offsets, encodes each push
+//!   frame once, appends it to history, and sends one [`Msg::Deliver`] (one
+//!   `Bytes` clone) to each core that has subscribers.
+//! - A **subscriber core** keeps, per channel, its live local subscribers and
+//!   the ones still waiting for their subscribe reply, and copies nothing: each
+//!   local subscriber's outbox gets a clone of the same `Bytes`.
+//!
+//! # Why a subscriber sees every offset once, in order, across a subscribe
+//!
+//! The owner handles a core's `Subscribe` and every `Publish` one at a time.
+//! Handling `Subscribe` marks the core as subscribed and answers with the
+//! current offset (plus the replay after `since`). Everything the owner sends
+//! to one core travels one FIFO path (its inbox, or its spill queue while the
+//! inbox is full, never both out of order), so the reply arrives after every
+//! `Deliver` of an offset up to the reply's and before every later one. A new
+//! subscriber is *pending* until its reply arrives and ignores `Deliver`s
+//! meanwhile: it gets the replay, then exactly the offsets after it. When the
+//! owner is the local core, the same messages are handled synchronously, in
+//! the same order.
+//!
+//! # Backpressure
+//!
+//! A full inbox never blocks a core. A publish whose owner inbox is full is
+//! refused (`overloaded`: not acknowledged, so not lost). Other messages wait
+//! in a per-target spill queue that is retried every turn; an owner whose spill
+//! grows past the inbox capacity refuses publishes until it drains. A slow
+//! subscriber's outbox is bounded: past the limit it is closed (1008) and
+//! resumes from history on reconnect; it never delays the others.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::channel::{OwnedChannel, Resume};
+use super::inbox::Mesh;
+use crate::config::ServerConfig;
+use crate::proto::v1::{error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since};
+use crate::server::registry::{ConnId, Registry, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
+
+/// What cores send each other.
+#[derive(Debug)]
+pub enum Msg {
+    /// To the owner: publish `data` (raw JSON) and acknowledge to `conn` on `from`.
+    Publish { channel: Arc<str>, data: Bytes, from: usize, conn: ConnId, id: Option<u64> },
+    /// To the publisher's core: the encoded reply (offset or error).
+    PublishReply { conn: ConnId, reply: Bytes },
+    /// To the owner: core `from` wants `conn` subscribed (and replayed after `since`).
+    Subscribe { channel: Arc<str>, from: usize, conn: ConnId, id: Option<u64>, since: Option<Since> },
+    /// To the subscriber's core: the encoded reply, and the replay when it succeeded.
+    SubscribeReply { channel: Arc<str>, conn: ConnId, reply: Bytes, replay: Vec<Bytes>, ok: bool },
+    /// To the owner: core `from` has no subscriber of `channel` any more.
+    Unsubscribe { channel: Arc<str>, from: usize },
+    /// To a subscriber core: one push frame for every live local subscriber.
+    Deliver { channel: Arc<str>, frame: Bytes },
+}
+
+/// The core that owns `channel`. Deterministic across cores and runs
+/// (`DefaultHasher::new()` has fixed keys).
+pub fn owner_of(channel: &str, cores: usize) -> usize {
+    let mut hasher = std::hash::DefaultHasher::new();
+    channel.hash(&mut hasher);
+    (hasher.finish() % cores as u64) as usize
+}
+
+#[derive(Default)]
+struct LocalChannel {
+    live: HashMap<ConnId, Rc<Slot>>,
+    /// Subscribed, waiting for the owner's reply; `Deliver`s skip them.
+    pending: Vec<ConnId>,
+}
+
+impl LocalChannel {
+    fn is_empty(&self) -> bool {
+        self.live.is_empty() && self.pending.is_empty()
+    }
+}
+
+/// A `/ws` connection as the hub knows it: the channels it asked for.
+#[derive(Default)]
+struct Member {
+    channels: Vec<Arc<str>>,
+}
+
+/// Per-core pub/sub counters (plain cells: only this core writes them).
+#[derive(Default)]
+pub struct HubStats {
+    pub publishes: Cell<u64>,
+    /// Frames queued to local subscribers (one per subscriber per push).
+    pub deliveries: Cell<u64>,
+    /// `Deliver` messages handled: deliveries / this = local fan-out per push.
+    pub deliver_msgs: Cell<u64>,
+    pub slow_consumer_closes: Cell<u64>,
+    pub overloaded: Cell<u64>,
+    pub evicted_channels: Cell<u64>,
+}
+
+pub struct Hub {
+    core: usize,
+    mesh: Arc<Mesh<Msg>>,
+    registry: Rc<Registry>,
+    history_size: usize,
+    history_ttl: Duration,
+    max_channels: usize,
+    max_subscriptions: usize,
+    max_outbound: usize,
+    spill_limit: usize,
+    owned: RefCell<HashMap<Arc<str>, OwnedChannel>>,
+    local: RefCell<HashMap<Arc<str>, LocalChannel>>,
+    members: RefCell<HashMap<ConnId, Member>>,
+    /// Per target core: messages its full inbox did not take, in order.
+    spill: RefCell<Vec<VecDeque<Msg>>>,
+    spilled: Cell<usize>,
+    pub stats: HubStats,
+}
+
+impl Hub {
+    pub fn new(core: usize, mesh: Arc<Mesh<Msg>>, registry: Rc<Registry>, config: &ServerConfig) -> Self {
+        let cores = mesh.cores();
+        Self {
+            core,
+            mesh,
+            registry,
+            history_size: config.history_size,
+            history_ttl: config.history_ttl,
+            max_channels: config.max_channels_per_worker(),
+            max_subscriptions: config.max_subscriptions_per_connection,
+            max_outbound: config.max_outbound_bytes,
+            spill_limit: config.inbox_capacity,
+            owned: RefCell::default(),
+            local: RefCell::default(),
+            members: RefCell::default(),
+            spill: RefCell::new((0..cores).map(|_| VecDeque::new()).collect()),
+            spilled: Cell::new(0),
+            stats: HubStats::default(),
+        }
+    }
+
+    pub fn core(&self) -> usize {
+        self.core
+    }
+
+    pub fn cores(&self) -> usize {
+        self.mesh.cores()
+    }
+
+    pub fn owner_of(&self, channel: &str) -> usize {
+        owner_of(channel, self.mesh.cores())
+    }
+
+    /// Channels this core owns, and the bytes of their history.
+    pub fn owned_summary(&self) -> (usize, usize) {
+        let owned = self.owned.borrow();
+        (owned.len(), owned.values().map(OwnedChannel::history_bytes).sum())
+    }
+
+    // ----- commands from local connections -----
+
+    pub fn join(&self, conn: ConnId) {
+        self.members.borrow_mut().insert(conn, Member::default());
+    }
+
+    /// Drops every subscription of a closing connection.
+    pub fn leave(&self, conn: ConnId) {
+        let Some(member) = self.members.borrow_mut().remove(&conn) else { return };
+        for channel in member.channels {
+            self.drop_local(&channel, conn);
+        }
+    }
+
+    pub fn subscribe(&self, conn: ConnId, channel: &str, id: Option<u64>, since: Option<Since>) -> Result<(), ErrorCode> {
+        let channel: Arc<str> = {
+            let mut members = self.members.borrow_mut();
+            let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
+            if member.channels.iter().any(|c| &**c == channel) {
+                return Err(ErrorCode::AlreadySubscribed);
+            }
+            if member.channels.len() >= self.max_subscriptions {
+                return Err(ErrorCode::TooManySubscriptions);
+            }
+            let channel: Arc<str> = Arc::from(channel);
+            member.channels.push(channel.clone());
+            channel
+        };
+        self.local.borrow_mut().entry(channel.clone()).or_default().pending.push(conn);
+        let owner = self.owner_of(&channel);
+        self.dispatch(owner, Msg::Subscribe { channel, from: self.core, conn, id, since });
+        Ok(())
+    }
+
+    pub fn unsubscribe(&self, conn: ConnId, channel: &str) -> Result<(), ErrorCode> {
+        let removed = {
+            let mut members = self.members.borrow_mut();
+            let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
+            let at = member.channels.iter().position(|c| &**c == channel).ok_or(ErrorCode::NotSubscribed)?;
+            member.channels.swap_remove(at)
+        };
+        self.drop_local(&removed, conn);
+        Ok(())
+    }
+
+    /// Forwards a publish to its owner. `Err(Overloaded)` when the owner's inbox
+    /// is full: the publish is not taken, and not acknowledged.
+    pub fn publish(&self, conn: ConnId, channel: &str, data: Bytes, id: Option<u64>) -> Result<(), ErrorCode> {
+        let owner = self.owner_of(channel);
+        let msg = Msg::Publish { channel: Arc::from(channel), data, from: self.core, conn, id };
+        if owner == self.core {
+            self.handle(msg);
+            return Ok(());
+        }
+        if !self.spill.borrow()[owner].is_empty() {
+            self.stats.overloaded.set(self.stats.overloaded.get() + 1);
+            return Err(ErrorCode::Overloaded);
+        }
+        self.mesh.try_send(owner, msg).map_err(|_| {
+            self.stats.overloaded.set(self.stats.overloaded.get() + 1);
+            ErrorCode::Overloaded
+        })
+    }
+
+    fn drop_local(&self, channel: &Arc<str>, conn: ConnId) {
+        let now_empty = {
+            let mut local = self.local.borrow_mut();
+            let Some(entry) = local.get_mut(channel) else { return };
+            entry.live.remove(&conn);
+            entry.pending.retain(|c| *c != conn);
+            let empty = entry.is_empty();
+            if empty {
+                local.remove(channel);
+            }
+            empty
+        };
+        if now_empty {
+            let owner = self.owner_of(channel);
+            self.dispatch(owner, Msg::Unsubscribe { channel: channel.clone(), from: self.core });
+        }
+    }
+
+    // ----- messages -----
+
+    /// Sends `msg` to core `to`; to this core it is handled at once. Keeps
+    /// per-target FIFO order through the spill queue.
+    fn dispatch(&self, to: usize, msg: Msg) {
+        if to == self.core {
+            self.handle(msg);
+            return;
+        }
+        let mut spill = self.spill.borrow_mut();
+        let queue = &mut spill[to];
+        let msg = if queue.is_empty() {
+            match self.mesh.try_send(to, msg) {
+                Ok(()) => return,
+                Err(msg) => msg,
+            }
+        } else {
+            msg
+        };
+        queue.push_back(msg);
+        self.spilled.set(self.spilled.get() + 1);
+    }
+
+    /// Retries spilled messages in order; true when some are still waiting.
+    pub fn retry_spill(&self) -> bool {
+        if self.spilled.get() == 0 {
+            return false;
+        }
+        let mut spill = self.spill.borrow_mut();
+        for (to, queue) in spill.iter_mut().enumerate() {
+            while let Some(msg) = queue.pop_front() {
+                if let Err(msg) = self.mesh.try_send(to, msg) {
+                    queue.push_front(msg);
+                    break;
+                }
+                self.spilled.set(self.spilled.get() - 1);
+            }
+        }
+        self.spilled.get() > 0
+    }
+
+    /// Handles up to `budget` inbox messages; returns how many.
+    pub fn drain_inbox(&self, budget: usize) -> usize {
+        let mut handled = 0;
+        while handled < budget {
+            let Some(msg) = self.mesh.try_recv(self.core) else { break };
+            self.handle(msg);
+            handled += 1;
+        }
+        handled
+    }
+
+    pub fn handle(&self, msg: Msg) {
+        match msg {
+            Msg::Publish { channel, data, from, conn, id } => {
+                let reply = match self.owner_publish(&channel, &data) {
+                    Ok(offset) => published_frame(id, offset),
+                    Err(code) => error_frame(id, code),
+                };
+                self.dispatch(from, Msg::PublishReply { conn, reply });
+            }
+            Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
+            Msg::Subscribe { channel, from, conn, id, since } => {
+                let (reply, replay, ok) = match self.owner_subscribe(&channel, from, since.as_ref()) {
+                    Ok((epoch, offset, resume)) => {
+                        let (recovered, replay) = match resume {
+                            Some(Resume::Recovered(frames)) => (true, frames),
+                            Some(Resume::NotRecovered) | None => (false, Vec::new()),
+                        };
+                        (subscribed_frame(id, &epoch, offset, recovered), replay, true)
+                    }
+                    Err(code) => (error_frame(id, code), Vec::new(), false),
+                };
+                self.dispatch(from, Msg::SubscribeReply { channel, conn, reply, replay, ok });
+            }
+            Msg::SubscribeReply { channel, conn, reply, replay, ok } => {
+                self.subscribe_reply(channel, conn, reply, replay, ok)
+            }
+            Msg::Unsubscribe { channel, from } => {
+                if let Some(owned) = self.owned.borrow_mut().get_mut(&channel) {
+                    owned.set_core_subscribed(from, false, Instant::now());
+                }
+            }
+            Msg::Deliver { channel, frame } => self.deliver(&channel, frame),
+        }
+    }
+
+    fn owned_or_create<'a>(
+        &self,
+        owned: &'a mut HashMap<Arc<str>, OwnedChannel>,
+        channel: &Arc<str>,
+        now: Instant,
+    ) -> Result<&'a mut OwnedChannel, ErrorCode> {
+        if !owned.contains_key(channel) {
+            if owned.len() >= self.max_channels {
+                return Err(ErrorCode::TooManyChannels);
+            }
+            let epoch = format!("{:016x}", fastrand::u64(..));
+            owned.insert(channel.clone(), OwnedChannel::new(epoch, self.mesh.cores(), now));
+        }
+        owned.get_mut(channel).ok_or(ErrorCode::TooManyChannels)
+    }
+
+    /// Owner side of a publish: offset, one frame, history, fan-out to cores.
+    fn owner_publish(&self, channel: &Arc<str>, data: &[u8]) -> Result<u64, ErrorCode> {
+        if self.spilled.get() > self.spill_limit {
+            self.stats.overloaded.set(self.stats.overloaded.get() + 1);
+            return Err(ErrorCode::Overloaded);
+        }
+        let now = Instant::now();
+        let (offset, frame, targets) = {
+            let mut owned = self.owned.borrow_mut();
+            let ch = self.owned_or_create(&mut owned, channel, now)?;
+            let offset = ch.next_offset();
+            // `data` is the raw JSON the parser accepted: valid UTF-8.
+            let data = std::str::from_utf8(data).map_err(|_| ErrorCode::InvalidCommand)?;
+            let frame = push_frame(channel, offset, ch.epoch(), data);
+            ch.append(frame.clone(), self.history_size, now);
+            let targets: Vec<usize> = ch.subscriber_cores().collect();
+            (offset, frame, targets)
+        };
+        self.stats.publishes.set(self.stats.publishes.get() + 1);
+        for core in targets {
+            self.dispatch(core, Msg::Deliver { channel: channel.clone(), frame: frame.clone() });
+        }
+        Ok(offset)
+    }
+
+    /// Owner side of a subscribe: mark the core, report the position and replay.
+    fn owner_subscribe(
+        &self,
+        channel: &Arc<str>,
+        from: usize,
+        since: Option<&Since>,
+    ) -> Result<(String, u64, Option<Resume>), ErrorCode> {
+        let now = Instant::now();
+        let mut owned = self.owned.borrow_mut();
+        let ch = self.owned_or_create(&mut owned, channel, now)?;
+        ch.set_core_subscribed(from, true, now);
+        let resume = since.map(|since| ch.resume(since));
+        Ok((ch.epoch().to_owned(), ch.last_offset(), resume))
+    }
+
+    fn subscribe_reply(&self, channel: Arc<str>, conn: ConnId, reply: Bytes, replay: Vec<Bytes>, ok: bool) {
+        let slot = {
+            let mut local = self.local.borrow_mut();
+            let Some(entry) = local.get_mut(&channel) else { return };
+            let Some(at) = entry.pending.iter().position(|c| *c == conn) else { return };
+            entry.pending.swap_remove(at);
+            let slot = self.registry.get(conn);
+            if let (true, Some(slot)) = (ok, &slot) {
+                entry.live.insert(conn, slot.clone());
+            }
+            slot
+        };
+        if !ok {
+            // The owner refused: forget the subscription on this side too.
+            if let Some(member) = self.members.borrow_mut().get_mut(&conn) {
+                member.channels.retain(|c| *c != channel);
+            }
+            self.drop_local(&channel, conn);
+        }
+        let Some(slot) = slot else { return };
+        self.queue(&slot, reply);
+        for frame in replay {
+            self.queue(&slot, frame);
+        }
+    }
+
+    fn deliver(&self, channel: &Arc<str>, frame: Bytes) {
+        let local = self.local.borrow();
+        let Some(entry) = local.get(channel) else { return };
+        self.stats.deliver_msgs.set(self.stats.deliver_msgs.get() + 1);
+        for slot in entry.live.values() {
+            self.queue(slot, frame.clone());
+        }
+        self.stats.deliveries.set(self.stats.deliveries.get() + entry.live.len() as u64);
+    }
+
+    fn send_to_conn(&self, conn: ConnId, frame: Bytes) {
+        if let Some(slot) = self.registry.get(conn) {
+            self.queue(&slot, frame);
+        }
+    }
+
+    /// Queues a frame for one connection, or marks it a slow consumer.
+    fn queue(&self, slot: &Slot, frame: Bytes) {
+        let mut outbox = slot.outbox.borrow_mut();
+        if outbox.len() + frame.len() > self.max_outbound {
+            drop(outbox);
+            self.stats.slow_consumer_closes.set(self.stats.slow_consumer_closes.get() + 1);
+            slot.kick(KICK_OVERFLOW);
+            return;
+        }
+        outbox.push(frame);
+        drop(outbox);
+        slot.kick(KICK_OUTBOUND);
+    }
+
+    /// Trims history by age and evicts idle channels nobody subscribes to.
+    pub fn sweep(&self, now: Instant) {
+        let ttl = self.history_ttl;
+        let mut owned = self.owned.borrow_mut();
+        let before = owned.len();
+        owned.retain(|_, ch| {
+            ch.expire(ttl, now);
+            !ch.is_evictable(ttl, now)
+        });
+        let evicted = (before - owned.len()) as u64;
+        self.stats.evicted_channels.set(self.stats.evicted_channels.get() + evicted);
+    }
+}
+
+/// Messages handled per turn before yielding to the connections of the core,
+/// so one flood of deliveries cannot starve the sockets that drain it.
+const INBOX_BUDGET: usize = 1024;
+
+/// The hub's task on its core: drain the inbox, retry spills, sleep when idle.
+pub async fn run(hub: Rc<Hub>) {
+    let mut last_sweep = Instant::now();
+    let sweep_every = (hub.history_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        let handled = hub.drain_inbox(INBOX_BUDGET);
+        let spilling = hub.retry_spill();
+        let now = Instant::now();
+        if now.duration_since(last_sweep) >= sweep_every {
+            hub.sweep(now);
+            last_sweep = now;
+        }
+        if handled == INBOX_BUDGET {
+            yield_now().await;
+        } else if spilling {
+            monoio::time::sleep(Duration::from_micros(200)).await;
+        } else {
+            monoio::select! {
+                _ = hub.mesh.ready(hub.core) => {}
+                _ = monoio::time::sleep(sweep_every) => {}
+            }
+        }
+    }
+}
+
+/// Lets every other ready task of the core run once.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_stable_and_spreads() {
+        assert_eq!(owner_of("room:1", 4), owner_of("room:1", 4));
+        let mut seen = [0usize; 4];
+        for i in 0..1000 {
+            seen[owner_of(&format!("room:{i}"), 4)] += 1;
+        }
+        assert!(seen.iter().all(|n| *n > 150), "{seen:?}");
+    }
+}
