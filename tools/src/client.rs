@@ -40,6 +40,10 @@ use crate::url::WsUrl;
 /// Largest handshake response head accepted from the server.
 pub const MAX_RESPONSE_HEAD: usize = 4096;
 
+/// First read of the handshake response, in bytes; doubled up to
+/// [`MAX_RESPONSE_HEAD`] while the head is incomplete.
+const FIRST_HEAD_READ: usize = 512;
+
 /// Read buffer of an established connection, in bytes. Enough for any control
 /// frame (at most 127 bytes on the wire) in one read; longer frames are
 /// assembled by the decoder across reads.
@@ -394,10 +398,15 @@ impl Connection {
         let (res, _) = stream.write_all(request).await;
         res.map_err(ConnectError::io(Stage::Send))?;
 
-        let mut head = Vec::with_capacity(MAX_RESPONSE_HEAD);
+        // A 101 is ~130 bytes: start small, grow up to the limit only if needed.
+        let mut head = Vec::with_capacity(FIRST_HEAD_READ);
         let head_len = loop {
             let filled = head.len();
-            let (res, slice) = stream.read(head.slice_mut(filled..MAX_RESPONSE_HEAD)).await;
+            if filled == head.capacity() {
+                head.reserve((filled * 2).min(MAX_RESPONSE_HEAD) - filled);
+            }
+            let end = head.capacity().min(MAX_RESPONSE_HEAD);
+            let (res, slice) = stream.read(head.slice_mut(filled..end)).await;
             head = slice.into_inner();
             match res.map_err(ConnectError::io(Stage::Receive))? {
                 0 => return Err(ConnectError::Eof),

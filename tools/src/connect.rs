@@ -608,5 +608,19 @@ mod size_probe {
         let c = Canceller::new();
         let f = conn_task(0, Instant::now(), cfg, Arc::new(Shared::default()), local, c.handle());
         eprintln!("conn_task future: {} bytes; Connection {} bytes", std::mem::size_of_val(&f), std::mem::size_of::<Connection>());
+        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build().expect("rt");
+        rt.block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let s = crate::client::tcp_connect(addr, None).await.expect("connect");
+            use monoio::io::CancelableAsyncReadRent;
+            let mut s = s;
+            let rf = s.cancelable_read(Vec::<u8>::with_capacity(8), c.handle());
+            eprintln!("cancelable_read future: {} bytes", std::mem::size_of_val(&rf));
+            drop(rf);
+            let url = WsUrl::parse("ws://127.0.0.1:1/").expect("url");
+            let hf = crate::client::Connection::handshake(s, &url);
+            eprintln!("handshake future: {} bytes", std::mem::size_of_val(&hf));
+        });
     }
 }

@@ -1,0 +1,332 @@
+//! Pub/sub over real sockets with two workers: cross-core delivery, order and
+//! exactly-once, resume under concurrent publishing, slow consumers, bad commands.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{start, Client, Frame};
+use ringcast::proto::frame::OpCode;
+use serde_json::{json, Value};
+
+struct Ws {
+    client: Client,
+    next_id: u64,
+    /// Pushes that arrived while waiting for a reply, in order.
+    pushes: Vec<Value>,
+}
+
+impl Ws {
+    fn connect(addr: SocketAddr) -> Ws {
+        Ws { client: Client::connect(addr, "/ws"), next_id: 1, pushes: Vec::new() }
+    }
+
+    fn send(&mut self, command: Value) {
+        self.client.send(OpCode::Text, true, command.to_string().as_bytes());
+    }
+
+    fn recv(&mut self) -> Value {
+        loop {
+            match self.client.recv() {
+                Some(Frame::Text(text)) => return serde_json::from_str(&text).expect("server sent JSON"),
+                Some(Frame::Ping(p)) => self.client.send(OpCode::Pong, true, &p),
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends `command` with a fresh id and returns the reply with that id,
+    /// keeping any pushes that came first.
+    fn call(&mut self, mut command: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        command["id"] = json!(id);
+        self.send(command);
+        loop {
+            let msg = self.recv();
+            if msg.get("channel").is_some() && msg.get("offset").is_some() && msg.get("id").is_none() {
+                self.pushes.push(msg);
+            } else {
+                assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
+                return msg;
+            }
+        }
+    }
+
+    fn next_push(&mut self) -> Value {
+        if !self.pushes.is_empty() {
+            return self.pushes.remove(0);
+        }
+        let msg = self.recv();
+        assert!(msg.get("offset").is_some() && msg.get("id").is_none(), "not a push: {msg}");
+        msg
+    }
+
+    fn worker(&mut self) -> u64 {
+        self.call(json!({"op":"info"}))["result"]["worker"].as_u64().expect("worker")
+    }
+}
+
+/// Opens connections until one lands on each of the server's two workers.
+fn one_per_worker(addr: SocketAddr) -> [Ws; 2] {
+    let mut found: [Option<Ws>; 2] = [None, None];
+    for _ in 0..200 {
+        let mut ws = Ws::connect(addr);
+        let w = ws.worker() as usize;
+        if found[w].is_none() {
+            found[w] = Some(ws);
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    found.map(|ws| ws.expect("the kernel spread 200 connections over both workers"))
+}
+
+/// A channel name owned by worker `owner`.
+fn channel_owned_by(ws: &mut Ws, owner: u64, prefix: &str) -> String {
+    (0..1000)
+        .map(|i| format!("{prefix}:{i}"))
+        .find(|c| ws.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(owner))
+        .expect("some channel hashes to each owner")
+}
+
+fn two_workers(tweak: impl FnOnce(&mut ringcast::config::ServerConfig)) -> ringcast::server::ServerHandle {
+    start(false, |c| {
+        c.workers = 2;
+        // Tests publish in tight loops; the rate limit has its own test.
+        c.command_rate = 1_000_000;
+        c.command_burst = 1_000_000;
+        tweak(c);
+    })
+}
+
+#[test]
+fn publish_reaches_subscribers_on_both_cores_for_either_owner() {
+    let server = two_workers(|_| {});
+    let [mut w0, mut w1] = one_per_worker(server.local_addr());
+    for owner in [0, 1] {
+        let channel = channel_owned_by(&mut w0, owner, "cross");
+        for sub in [&mut w0, &mut w1] {
+            let reply = sub.call(json!({"op":"subscribe","channel":channel}));
+            assert_eq!(reply["result"]["offset"], json!(0), "{reply}");
+            assert_eq!(reply["result"]["recovered"], json!(false));
+        }
+        let mut publisher = Ws::connect(server.local_addr());
+        for i in 1..=5u64 {
+            let reply = publisher.call(json!({"op":"publish","channel":channel,"data":{"n":i}}));
+            assert_eq!(reply["result"]["offset"], json!(i), "{reply}");
+        }
+        for sub in [&mut w0, &mut w1] {
+            let mut epoch = None;
+            for i in 1..=5u64 {
+                let push = sub.next_push();
+                assert_eq!(push["channel"], json!(channel));
+                assert_eq!(push["offset"], json!(i));
+                assert_eq!(push["data"], json!({"n": i}));
+                let e = push["epoch"].as_str().expect("epoch").to_owned();
+                assert_eq!(epoch.get_or_insert(e.clone()), &e, "one epoch per channel");
+            }
+        }
+    }
+}
+
+#[test]
+fn many_publishers_many_subscribers_every_offset_once_in_order() {
+    const PUBLISHERS: u64 = 4;
+    const EACH: u64 = 250;
+    let server = two_workers(|_| {});
+    let addr = server.local_addr();
+    let channels = ["order:a", "order:b"];
+    let mut subs: Vec<(Ws, &str)> = Vec::new();
+    for i in 0..8 {
+        let mut ws = Ws::connect(addr);
+        let channel = channels[i % 2];
+        let reply = ws.call(json!({"op":"subscribe","channel":channel}));
+        assert!(reply.get("result").is_some(), "{reply}");
+        subs.push((ws, channel));
+    }
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut ws = Ws::connect(addr);
+                for seq in 0..EACH {
+                    let channel = channels[(seq % 2) as usize];
+                    let reply = ws.call(json!({"op":"publish","channel":channel,"data":{"p":p,"seq":seq}}));
+                    assert!(reply["result"]["offset"].is_u64(), "{reply}");
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().expect("publisher");
+    }
+    let per_channel = PUBLISHERS * EACH / 2;
+    for (ws, channel) in &mut subs {
+        let mut last_seq: HashMap<u64, u64> = HashMap::new();
+        for offset in 1..=per_channel {
+            let push = ws.next_push();
+            assert_eq!(push["channel"], json!(channel));
+            assert_eq!(push["offset"], json!(offset), "gap or duplicate on {channel}");
+            let (p, seq) = (push["data"]["p"].as_u64().expect("p"), push["data"]["seq"].as_u64().expect("seq"));
+            if let Some(prev) = last_seq.insert(p, seq) {
+                assert!(seq > prev, "publisher {p} reordered: {prev} then {seq}");
+            }
+        }
+    }
+}
+
+#[test]
+fn resume_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
+    let server = two_workers(|c| c.history_size = 10_000);
+    let addr = server.local_addr();
+    let channel = "resume:1";
+    let mut sub = Ws::connect(addr);
+    sub.call(json!({"op":"subscribe","channel":channel}));
+    let publisher = std::thread::spawn(move || {
+        let mut ws = Ws::connect(addr);
+        for n in 0..600u64 {
+            ws.call(json!({"op":"publish","channel":channel,"data":n}));
+        }
+    });
+    let mut seen = Vec::new();
+    let mut epoch = String::new();
+    for _ in 0..50 {
+        let push = sub.next_push();
+        epoch = push["epoch"].as_str().expect("epoch").to_owned();
+        seen.push(push["offset"].as_u64().expect("offset"));
+    }
+    // The network drops: reconnect while publishing goes on, resume after the last seen.
+    drop(sub);
+    std::thread::sleep(Duration::from_millis(20));
+    let mut sub = Ws::connect(addr);
+    let last = *seen.last().expect("saw some");
+    let reply = sub.call(json!({"op":"subscribe","channel":channel,"since":{"epoch":epoch,"offset":last}}));
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert_eq!(reply["result"]["epoch"], json!(epoch));
+    publisher.join().expect("publisher");
+    while *seen.last().expect("some") < 600 {
+        seen.push(sub.next_push()["offset"].as_u64().expect("offset"));
+    }
+    let expected: Vec<u64> = (1..=600).collect();
+    assert_eq!(seen, expected, "union of before and after the reconnect is contiguous, no duplicate");
+}
+
+#[test]
+fn resume_that_cannot_be_served_says_recovered_false() {
+    let server = two_workers(|c| c.history_size = 5);
+    let mut ws = Ws::connect(server.local_addr());
+    for n in 0..20 {
+        ws.call(json!({"op":"publish","channel":"short","data":n}));
+    }
+    let info = ws.call(json!({"op":"subscribe","channel":"short"}));
+    let epoch = info["result"]["epoch"].clone();
+    assert_eq!(info["result"]["offset"], json!(20));
+    ws.call(json!({"op":"unsubscribe","channel":"short"}));
+    let too_old = ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":epoch,"offset":3}}));
+    assert_eq!(too_old["result"], json!({"epoch":epoch,"offset":20,"recovered":false}));
+    ws.call(json!({"op":"unsubscribe","channel":"short"}));
+    let other_epoch = ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":"feed","offset":19}}));
+    assert_eq!(other_epoch["result"]["recovered"], json!(false));
+    ws.call(json!({"op":"unsubscribe","channel":"short"}));
+    // Within the kept history it works, and replays 16..=20.
+    let ok = ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":epoch,"offset":15}}));
+    assert_eq!(ok["result"]["recovered"], json!(true));
+    let replayed: Vec<Value> = (0..5).map(|_| ws.next_push()["offset"].clone()).collect();
+    assert_eq!(replayed, vec![json!(16), json!(17), json!(18), json!(19), json!(20)]);
+}
+
+#[test]
+fn slow_subscriber_is_closed_and_healthy_one_keeps_everything() {
+    let server = two_workers(|c| c.max_outbound_bytes = 64 * 1024);
+    let addr = server.local_addr();
+    let channel = "slow:1";
+    let mut slow = Ws::connect(addr);
+    slow.call(json!({"op":"subscribe","channel":channel}));
+    let mut healthy = Ws::connect(addr);
+    healthy.call(json!({"op":"subscribe","channel":channel}));
+    let mut publisher = Ws::connect(addr);
+    let blob = "x".repeat(16 * 1024);
+    let total = 2000u64; // 32 MB towards a subscriber that never reads
+    let mut worst = Duration::ZERO;
+    for n in 1..=total {
+        let sent = Instant::now();
+        let reply = publisher.call(json!({"op":"publish","channel":channel,"data":blob}));
+        assert_eq!(reply["result"]["offset"], json!(n));
+        let push = healthy.next_push();
+        assert_eq!(push["offset"], json!(n), "healthy subscriber has no gap");
+        worst = worst.max(sent.elapsed());
+    }
+    assert!(worst < Duration::from_secs(1), "healthy round trip stayed fast: worst {worst:?}");
+    // The slow one was closed with 1008 after what fit in its queue.
+    let mut close = None;
+    while let Some(frame) = slow.client.recv() {
+        if let Frame::Close(c) = frame {
+            close = c;
+            break;
+        }
+    }
+    let (code, reason) = close.expect("a close frame");
+    assert_eq!(code, 1008);
+    assert!(reason.contains("slow consumer"), "{reason}");
+}
+
+#[test]
+fn bad_commands_get_error_replies_and_the_connection_stays_usable() {
+    let server = two_workers(|c| c.max_subscriptions_per_connection = 3);
+    let mut ws = Ws::connect(server.local_addr());
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("<none>").to_owned();
+    ws.send(json!("not an object"));
+    assert_eq!(code(&ws.recv()), "invalid_json");
+    ws.client.send(OpCode::Text, true, b"{nope");
+    assert_eq!(code(&ws.recv()), "invalid_json");
+    assert_eq!(code(&ws.call(json!({"op":"dance"}))), "unknown_op");
+    assert_eq!(code(&ws.call(json!({"op":"subscribe"}))), "invalid_command");
+    assert_eq!(code(&ws.call(json!({"op":"publish","channel":"a"}))), "invalid_command");
+    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"x".repeat(10_000)}))), "invalid_channel");
+    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"has space"}))), "invalid_channel");
+    assert_eq!(code(&ws.call(json!({"op":"unsubscribe","channel":"never"}))), "not_subscribed");
+    let nested = format!("{}1{}", "[".repeat(30_000), "]".repeat(30_000));
+    ws.client.send(OpCode::Text, true, format!(r#"{{"id":99,"op":"subscribe","channel":"a","since":{nested}}}"#).as_bytes());
+    let reply = ws.recv();
+    assert_eq!((reply["id"].clone(), code(&reply)), (json!(99), "invalid_command".into()));
+    for c in ["s1", "s2", "s3"] {
+        assert!(ws.call(json!({"op":"subscribe","channel":c})).get("result").is_some());
+    }
+    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"s1"}))), "already_subscribed");
+    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"s4"}))), "too_many_subscriptions");
+    ws.client.send(OpCode::Binary, true, b"\x01\x02");
+    assert_eq!(code(&ws.recv()), "binary_not_supported");
+    // Still fully usable.
+    let reply = ws.call(json!({"op":"publish","channel":"s1","data":[1,{"a":null}]}));
+    assert_eq!(reply["result"]["offset"], json!(1));
+    assert_eq!(ws.next_push()["data"], json!([1, {"a": null}]));
+}
+
+#[test]
+fn limits_on_publish_size_rate_and_channel_count() {
+    let server = two_workers(|c| {
+        c.max_publish_bytes = 100;
+        c.command_rate = 1;
+        c.command_burst = 5;
+        c.max_channels = 2;
+    });
+    let mut ws = Ws::connect(server.local_addr());
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("<none>").to_owned();
+    assert_eq!(code(&ws.call(json!({"op":"publish","channel":"a","data":"x".repeat(200)}))), "publish_too_large");
+    // One channel per worker: a second channel with the same owner is refused.
+    let first = channel_owned_by(&mut Ws::connect(server.local_addr()), 0, "cap");
+    assert!(ws.call(json!({"op":"publish","channel":first,"data":1})).get("result").is_some());
+    let mut probe = Ws::connect(server.local_addr());
+    let second = (0..1000)
+        .map(|i| format!("cap2:{i}"))
+        .find(|c| probe.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(0))
+        .expect("channel");
+    assert_eq!(code(&ws.call(json!({"op":"publish","channel":second,"data":1}))), "too_many_channels");
+    // Three commands so far; two more spend the burst of 5, the next is rate limited.
+    let _ = ws.call(json!({"op":"info"}));
+    let _ = ws.call(json!({"op":"info"}));
+    assert_eq!(code(&ws.call(json!({"op":"info"}))), "rate_limited");
+}
