@@ -21,8 +21,8 @@
 mod conn;
 mod driver;
 mod listener;
-mod outbox;
-pub(crate) mod registry;
+pub mod outbox;
+pub mod registry;
 mod sys;
 mod worker;
 mod ws;

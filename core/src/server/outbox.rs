@@ -47,12 +47,21 @@ impl Outbox {
         self.bytes
     }
 
+    /// Drops everything queued (benches use it to reset between rounds).
+    pub fn clear(&mut self) {
+        *self = Outbox::default();
+    }
+
     /// Sends what the socket takes now. Whole frames sent count in `frames`.
     pub fn flush(&mut self, fd: RawFd) -> io::Result<Flushed> {
         let mut done = Flushed::default();
         while !self.frames.is_empty() {
-            let slices: Vec<IoSlice<'_>> =
-                self.frames.iter().take(MAX_IOVECS).map(|f| IoSlice::new(f)).collect();
+            let slices: Vec<IoSlice<'_>> = self
+                .frames
+                .iter()
+                .take(MAX_IOVECS)
+                .map(|f| IoSlice::new(f))
+                .collect();
             let sent = match try_send_vectored(fd, &slices)? {
                 Transfer::Done(n) => n,
                 Transfer::WouldBlock => break,
@@ -70,7 +79,9 @@ impl Outbox {
     fn consume(&mut self, mut sent: usize, frames: &mut u64) {
         self.bytes -= sent;
         while sent > 0 {
-            let Some(front) = self.frames.front_mut() else { break };
+            let Some(front) = self.frames.front_mut() else {
+                break;
+            };
             if sent >= front.len() {
                 sent -= front.len();
                 self.frames.pop_front();
@@ -116,10 +127,19 @@ mod tests {
             outbox.push(Bytes::from(vec![i; 100]));
         }
         let done = outbox.flush(server.as_raw_fd()).expect("flush");
-        assert_eq!(done, Flushed { calls: 1, frames: 10 });
+        assert_eq!(
+            done,
+            Flushed {
+                calls: 1,
+                frames: 10
+            }
+        );
         assert!(outbox.is_empty());
         let mut got = vec![0u8; 1000];
         client.read_exact(&mut got).expect("read");
-        assert!(got.chunks(100).enumerate().all(|(i, c)| c.iter().all(|b| *b == i as u8)));
+        assert!(got
+            .chunks(100)
+            .enumerate()
+            .all(|(i, c)| c.iter().all(|b| *b == i as u8)));
     }
 }
