@@ -20,17 +20,24 @@ struct Ws {
 
 impl Ws {
     fn connect(addr: SocketAddr) -> Ws {
-        Ws { client: Client::connect(addr, "/ws"), next_id: 1, pushes: Vec::new() }
+        Ws {
+            client: Client::connect(addr, "/ws"),
+            next_id: 1,
+            pushes: Vec::new(),
+        }
     }
 
     fn send(&mut self, command: Value) {
-        self.client.send(OpCode::Text, true, command.to_string().as_bytes());
+        self.client
+            .send(OpCode::Text, true, command.to_string().as_bytes());
     }
 
     fn recv(&mut self) -> Value {
         loop {
             match self.client.recv() {
-                Some(Frame::Text(text)) => return serde_json::from_str(&text).expect("server sent JSON"),
+                Some(Frame::Text(text)) => {
+                    return serde_json::from_str(&text).expect("server sent JSON")
+                }
                 Some(Frame::Ping(p)) => self.client.send(OpCode::Pong, true, &p),
                 other => panic!("expected a text frame, got {other:?}"),
             }
@@ -46,7 +53,10 @@ impl Ws {
         self.send(command);
         loop {
             let msg = self.recv();
-            if msg.get("channel").is_some() && msg.get("offset").is_some() && msg.get("id").is_none() {
+            if msg.get("channel").is_some()
+                && msg.get("offset").is_some()
+                && msg.get("id").is_none()
+            {
                 self.pushes.push(msg);
             } else {
                 assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
@@ -60,12 +70,17 @@ impl Ws {
             return self.pushes.remove(0);
         }
         let msg = self.recv();
-        assert!(msg.get("offset").is_some() && msg.get("id").is_none(), "not a push: {msg}");
+        assert!(
+            msg.get("offset").is_some() && msg.get("id").is_none(),
+            "not a push: {msg}"
+        );
         msg
     }
 
     fn worker(&mut self) -> u64 {
-        self.call(json!({"op":"info"}))["result"]["worker"].as_u64().expect("worker")
+        self.call(json!({"op":"info"}))["result"]["worker"]
+            .as_u64()
+            .expect("worker")
     }
 }
 
@@ -93,7 +108,9 @@ fn channel_owned_by(ws: &mut Ws, owner: u64, prefix: &str) -> String {
         .expect("some channel hashes to each owner")
 }
 
-fn two_workers(tweak: impl FnOnce(&mut ringcast::config::ServerConfig)) -> ringcast::server::ServerHandle {
+fn two_workers(
+    tweak: impl FnOnce(&mut ringcast::config::ServerConfig),
+) -> ringcast::server::ServerHandle {
     start(false, |c| {
         c.workers = 2;
         // Tests publish in tight loops; the rate limit has its own test.
@@ -154,7 +171,8 @@ fn many_publishers_many_subscribers_every_offset_once_in_order() {
                 let mut ws = Ws::connect(addr);
                 for seq in 0..EACH {
                     let channel = channels[(seq % 2) as usize];
-                    let reply = ws.call(json!({"op":"publish","channel":channel,"data":{"p":p,"seq":seq}}));
+                    let reply =
+                        ws.call(json!({"op":"publish","channel":channel,"data":{"p":p,"seq":seq}}));
                     assert!(reply["result"]["offset"].is_u64(), "{reply}");
                 }
             })
@@ -169,8 +187,15 @@ fn many_publishers_many_subscribers_every_offset_once_in_order() {
         for offset in 1..=per_channel {
             let push = ws.next_push();
             assert_eq!(push["channel"], json!(channel));
-            assert_eq!(push["offset"], json!(offset), "gap or duplicate on {channel}");
-            let (p, seq) = (push["data"]["p"].as_u64().expect("p"), push["data"]["seq"].as_u64().expect("seq"));
+            assert_eq!(
+                push["offset"],
+                json!(offset),
+                "gap or duplicate on {channel}"
+            );
+            let (p, seq) = (
+                push["data"]["p"].as_u64().expect("p"),
+                push["data"]["seq"].as_u64().expect("seq"),
+            );
             if let Some(prev) = last_seq.insert(p, seq) {
                 assert!(seq > prev, "publisher {p} reordered: {prev} then {seq}");
             }
@@ -203,7 +228,8 @@ fn resume_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
     std::thread::sleep(Duration::from_millis(20));
     let mut sub = Ws::connect(addr);
     let last = *seen.last().expect("saw some");
-    let reply = sub.call(json!({"op":"subscribe","channel":channel,"since":{"epoch":epoch,"offset":last}}));
+    let reply =
+        sub.call(json!({"op":"subscribe","channel":channel,"since":{"epoch":epoch,"offset":last}}));
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(reply["result"]["epoch"], json!(epoch));
     publisher.join().expect("publisher");
@@ -211,7 +237,10 @@ fn resume_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
         seen.push(sub.next_push()["offset"].as_u64().expect("offset"));
     }
     let expected: Vec<u64> = (1..=600).collect();
-    assert_eq!(seen, expected, "union of before and after the reconnect is contiguous, no duplicate");
+    assert_eq!(
+        seen, expected,
+        "union of before and after the reconnect is contiguous, no duplicate"
+    );
 }
 
 #[test]
@@ -225,17 +254,26 @@ fn resume_that_cannot_be_served_says_recovered_false() {
     let epoch = info["result"]["epoch"].clone();
     assert_eq!(info["result"]["offset"], json!(20));
     ws.call(json!({"op":"unsubscribe","channel":"short"}));
-    let too_old = ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":epoch,"offset":3}}));
-    assert_eq!(too_old["result"], json!({"epoch":epoch,"offset":20,"recovered":false}));
+    let too_old =
+        ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":epoch,"offset":3}}));
+    assert_eq!(
+        too_old["result"],
+        json!({"epoch":epoch,"offset":20,"recovered":false})
+    );
     ws.call(json!({"op":"unsubscribe","channel":"short"}));
-    let other_epoch = ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":"feed","offset":19}}));
+    let other_epoch =
+        ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":"feed","offset":19}}));
     assert_eq!(other_epoch["result"]["recovered"], json!(false));
     ws.call(json!({"op":"unsubscribe","channel":"short"}));
     // Within the kept history it works, and replays 16..=20.
-    let ok = ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":epoch,"offset":15}}));
+    let ok =
+        ws.call(json!({"op":"subscribe","channel":"short","since":{"epoch":epoch,"offset":15}}));
     assert_eq!(ok["result"]["recovered"], json!(true));
     let replayed: Vec<Value> = (0..5).map(|_| ws.next_push()["offset"].clone()).collect();
-    assert_eq!(replayed, vec![json!(16), json!(17), json!(18), json!(19), json!(20)]);
+    assert_eq!(
+        replayed,
+        vec![json!(16), json!(17), json!(18), json!(19), json!(20)]
+    );
 }
 
 #[test]
@@ -259,7 +297,10 @@ fn slow_subscriber_is_closed_and_healthy_one_keeps_everything() {
         assert_eq!(push["offset"], json!(n), "healthy subscriber has no gap");
         worst = worst.max(sent.elapsed());
     }
-    assert!(worst < Duration::from_secs(1), "healthy round trip stayed fast: worst {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "healthy round trip stayed fast: worst {worst:?}"
+    );
     // The slow one was closed with 1008 after what fit in its queue.
     let mut close = None;
     while let Some(frame) = slow.client.recv() {
@@ -284,19 +325,47 @@ fn bad_commands_get_error_replies_and_the_connection_stays_usable() {
     assert_eq!(code(&ws.recv()), "invalid_json");
     assert_eq!(code(&ws.call(json!({"op":"dance"}))), "unknown_op");
     assert_eq!(code(&ws.call(json!({"op":"subscribe"}))), "invalid_command");
-    assert_eq!(code(&ws.call(json!({"op":"publish","channel":"a"}))), "invalid_command");
-    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"x".repeat(10_000)}))), "invalid_channel");
-    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"has space"}))), "invalid_channel");
-    assert_eq!(code(&ws.call(json!({"op":"unsubscribe","channel":"never"}))), "not_subscribed");
+    assert_eq!(
+        code(&ws.call(json!({"op":"publish","channel":"a"}))),
+        "invalid_command"
+    );
+    assert_eq!(
+        code(&ws.call(json!({"op":"subscribe","channel":"x".repeat(10_000)}))),
+        "invalid_channel"
+    );
+    assert_eq!(
+        code(&ws.call(json!({"op":"subscribe","channel":"has space"}))),
+        "invalid_channel"
+    );
+    assert_eq!(
+        code(&ws.call(json!({"op":"unsubscribe","channel":"never"}))),
+        "not_subscribed"
+    );
     let nested = format!("{}1{}", "[".repeat(30_000), "]".repeat(30_000));
-    ws.client.send(OpCode::Text, true, format!(r#"{{"id":99,"op":"subscribe","channel":"a","since":{nested}}}"#).as_bytes());
+    ws.client.send(
+        OpCode::Text,
+        true,
+        format!(r#"{{"id":99,"op":"subscribe","channel":"a","since":{nested}}}"#).as_bytes(),
+    );
     let reply = ws.recv();
-    assert_eq!((reply["id"].clone(), code(&reply)), (json!(99), "invalid_command".into()));
+    assert_eq!(
+        (reply["id"].clone(), code(&reply)),
+        (json!(99), "invalid_command".into())
+    );
     for c in ["s1", "s2", "s3"] {
-        assert!(ws.call(json!({"op":"subscribe","channel":c})).get("result").is_some());
+        assert!(ws
+            .call(json!({"op":"subscribe","channel":c}))
+            .get("result")
+            .is_some());
     }
-    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"s1"}))), "already_subscribed");
-    assert_eq!(code(&ws.call(json!({"op":"subscribe","channel":"s4"}))), "too_many_subscriptions");
+    assert_eq!(
+        code(&ws.call(json!({"op":"subscribe","channel":"s1"}))),
+        "already_subscribed"
+    );
+    assert_eq!(
+        code(&ws.call(json!({"op":"subscribe","channel":"s4"}))),
+        "too_many_subscriptions"
+    );
     ws.client.send(OpCode::Binary, true, b"\x01\x02");
     assert_eq!(code(&ws.recv()), "binary_not_supported");
     // Still fully usable.
@@ -315,16 +384,25 @@ fn limits_on_publish_size_rate_and_channel_count() {
     });
     let mut ws = Ws::connect(server.local_addr());
     let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("<none>").to_owned();
-    assert_eq!(code(&ws.call(json!({"op":"publish","channel":"a","data":"x".repeat(200)}))), "publish_too_large");
+    assert_eq!(
+        code(&ws.call(json!({"op":"publish","channel":"a","data":"x".repeat(200)}))),
+        "publish_too_large"
+    );
     // One channel per worker: a second channel with the same owner is refused.
     let first = channel_owned_by(&mut Ws::connect(server.local_addr()), 0, "cap");
-    assert!(ws.call(json!({"op":"publish","channel":first,"data":1})).get("result").is_some());
+    assert!(ws
+        .call(json!({"op":"publish","channel":first,"data":1}))
+        .get("result")
+        .is_some());
     let mut probe = Ws::connect(server.local_addr());
     let second = (0..1000)
         .map(|i| format!("cap2:{i}"))
         .find(|c| probe.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(0))
         .expect("channel");
-    assert_eq!(code(&ws.call(json!({"op":"publish","channel":second,"data":1}))), "too_many_channels");
+    assert_eq!(
+        code(&ws.call(json!({"op":"publish","channel":second,"data":1}))),
+        "too_many_channels"
+    );
     // Three commands so far; two more spend the burst of 5, the next is rate limited.
     let _ = ws.call(json!({"op":"info"}));
     let _ = ws.call(json!({"op":"info"}));

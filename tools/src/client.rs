@@ -14,8 +14,9 @@
 //! `ringcast::proto::decoder` in the client role.
 //!
 //! Memory: an idle connection is its socket, a [`READ_BUF`]-byte read buffer
-//! held by the pending receive, and the decoder (no heap while idle). The 4 KiB
-//! handshake buffer is dropped once the handshake is done. Nothing the server
+//! held by the pending receive, and the decoder (no heap while idle). The
+//! handshake buffer (512 bytes, grown to at most 4 KiB) is dropped once the
+//! handshake is done. Nothing the server
 //! sends is unwrapped: every malformed or unexpected input is a typed error.
 
 use std::io;

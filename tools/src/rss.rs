@@ -1,9 +1,9 @@
 //! Resident memory of another process (`--server-pid`), from `/proc/PID/status`.
 //!
 //! `VmRSS` is what the kernel charges the process for resident pages (anon +
-//! file + shmem), in KiB. It does not include kernel memory spent on the
-//! process's sockets (skbs, TCP state); [`read_tcp_mem_pages`] reports that
-//! system-wide figure from `/proc/net/sockstat` beside it.
+//! file + shmem), in KiB. It does not include the kernel's own memory for the
+//! process's sockets (socket structs, TCP state, queued data), which no
+//! per-process figure shows.
 
 use std::fs;
 
@@ -42,32 +42,6 @@ pub fn parse_status_field_kib(status: &str, field: &str) -> Option<u64> {
     })
 }
 
-/// Pages of memory used by all TCP sockets of the system (`TCP: ... mem N`
-/// in `/proc/net/sockstat`).
-pub fn read_tcp_mem_pages() -> Result<u64, RssError> {
-    let path = "/proc/net/sockstat";
-    let text = fs::read_to_string(path).map_err(|source| RssError::Read {
-        path: path.to_string(),
-        source,
-    })?;
-    parse_sockstat_tcp_mem(&text).ok_or(RssError::Missing {
-        path: path.to_string(),
-        field: "TCP mem",
-    })
-}
-
-/// `mem N` from the `TCP:` line of a `/proc/net/sockstat` text.
-pub fn parse_sockstat_tcp_mem(sockstat: &str) -> Option<u64> {
-    let line = sockstat.lines().find(|l| l.starts_with("TCP:"))?;
-    let mut words = line.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == "mem" {
-            return words.next()?.parse().ok();
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,14 +52,6 @@ mod tests {
         assert_eq!(parse_status_field_kib(status, "VmRSS:"), Some(5120));
         assert_eq!(parse_status_field_kib(status, "VmHWM:"), None);
         assert_eq!(parse_status_field_kib("VmRSS:\t12 MB\n", "VmRSS:"), None);
-    }
-
-    #[test]
-    fn parses_sockstat() {
-        let s =
-            "sockets: used 330\nTCP: inuse 12 orphan 0 tw 3 alloc 14 mem 7\nUDP: inuse 1 mem 2\n";
-        assert_eq!(parse_sockstat_tcp_mem(s), Some(7));
-        assert_eq!(parse_sockstat_tcp_mem("UDP: inuse 1 mem 2\n"), None);
     }
 
     #[test]

@@ -70,14 +70,18 @@ impl ErrorCode {
             ErrorCode::InvalidJson => "the frame is not a JSON object",
             ErrorCode::InvalidCommand => "a field is missing or has the wrong type",
             ErrorCode::UnknownOp => "op must be subscribe, unsubscribe, publish or info",
-            ErrorCode::InvalidChannel => "channel names are 1..max bytes of A-Z a-z 0-9 _ - : . @ /",
+            ErrorCode::InvalidChannel => {
+                "channel names are 1..max bytes of A-Z a-z 0-9 _ - : . @ /"
+            }
             ErrorCode::TooManySubscriptions => "this connection has too many subscriptions",
             ErrorCode::AlreadySubscribed => "already subscribed to this channel",
             ErrorCode::NotSubscribed => "not subscribed to this channel",
             ErrorCode::PublishTooLarge => "data is larger than the publish limit",
             ErrorCode::RateLimited => "too many commands per second",
             ErrorCode::TooManyChannels => "the server holds its maximum number of channels",
-            ErrorCode::Overloaded => "the server is overloaded; the publish was not accepted, retry",
+            ErrorCode::Overloaded => {
+                "the server is overloaded; the publish was not accepted, retry"
+            }
             ErrorCode::BinaryNotSupported => "this endpoint takes JSON text frames only",
         }
     }
@@ -99,11 +103,21 @@ pub struct Since {
 
 #[derive(Debug, Clone, Copy)]
 pub enum Command<'a> {
-    Subscribe { channel: &'a str, since: Option<&'a RawValue> },
-    Unsubscribe { channel: &'a str },
-    Publish { channel: &'a str, data: &'a RawValue },
+    Subscribe {
+        channel: &'a str,
+        since: Option<&'a RawValue>,
+    },
+    Unsubscribe {
+        channel: &'a str,
+    },
+    Publish {
+        channel: &'a str,
+        data: &'a RawValue,
+    },
     /// Debug: which worker serves this connection, and which owns `channel`.
-    Info { channel: Option<&'a str> },
+    Info {
+        channel: Option<&'a str>,
+    },
 }
 
 /// A parsed command with its optional `id`.
@@ -144,8 +158,10 @@ fn plain_str(raw: &RawValue) -> Option<&str> {
 }
 
 pub fn parse_command(text: &str) -> Result<Request<'_>, CommandError> {
-    let envelope: Envelope<'_> = serde_json::from_str(text)
-        .map_err(|_| CommandError { id: None, code: ErrorCode::InvalidJson })?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| CommandError {
+        id: None,
+        code: ErrorCode::InvalidJson,
+    })?;
     let invalid = |id, code| CommandError { id, code };
     let id = match envelope.id {
         None => None,
@@ -154,18 +170,28 @@ pub fn parse_command(text: &str) -> Result<Request<'_>, CommandError> {
             Err(_) => return Err(invalid(None, ErrorCode::InvalidCommand)),
         },
     };
-    let op = envelope.op.and_then(plain_str).ok_or(invalid(id, ErrorCode::InvalidCommand))?;
+    let op = envelope
+        .op
+        .and_then(plain_str)
+        .ok_or(invalid(id, ErrorCode::InvalidCommand))?;
     let channel = match envelope.channel {
         None => None,
         Some(raw) => Some(plain_str(raw).ok_or(invalid(id, ErrorCode::InvalidChannel))?),
     };
     let need_channel = || channel.ok_or(invalid(id, ErrorCode::InvalidCommand));
     let command = match op {
-        "subscribe" => Command::Subscribe { channel: need_channel()?, since: envelope.since },
-        "unsubscribe" => Command::Unsubscribe { channel: need_channel()? },
+        "subscribe" => Command::Subscribe {
+            channel: need_channel()?,
+            since: envelope.since,
+        },
+        "unsubscribe" => Command::Unsubscribe {
+            channel: need_channel()?,
+        },
         "publish" => Command::Publish {
             channel: need_channel()?,
-            data: envelope.data.ok_or(invalid(id, ErrorCode::InvalidCommand))?,
+            data: envelope
+                .data
+                .ok_or(invalid(id, ErrorCode::InvalidCommand))?,
         },
         "info" => Command::Info { channel },
         _ => return Err(invalid(id, ErrorCode::UnknownOp)),
@@ -182,7 +208,9 @@ pub fn parse_since(raw: &RawValue) -> Option<Since> {
 pub fn valid_channel(name: &str, max_len: usize) -> bool {
     !name.is_empty()
         && name.len() <= max_len
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-:.@/".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-:.@/".contains(&b))
 }
 
 /// Builds one unmasked text frame whose payload `write` appends, with no
@@ -196,7 +224,13 @@ pub fn text_frame(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     let payload_len = (buf.len() - ROOM) as u64;
     let head_len = header_len(payload_len, false);
     let start = ROOM - head_len;
-    let header = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Text, mask: None, payload_len };
+    let header = FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Text,
+        mask: None,
+        payload_len,
+    };
     let mut head = Vec::with_capacity(head_len);
     header.encode_into(&mut head);
     buf[start..ROOM].copy_from_slice(&head);
@@ -237,7 +271,11 @@ pub fn subscribed_frame(id: Option<u64>, epoch: &str, offset: u64, recovered: bo
         out.extend_from_slice(epoch.as_bytes());
         out.extend_from_slice(b"\",\"offset\":");
         write_u64(out, offset);
-        out.extend_from_slice(if recovered { b",\"recovered\":true}}" } else { b",\"recovered\":false}}" });
+        out.extend_from_slice(if recovered {
+            b",\"recovered\":true}}"
+        } else {
+            b",\"recovered\":false}}"
+        });
     })
 }
 
@@ -312,31 +350,96 @@ mod tests {
     fn parses_each_op() {
         let r = parse_command(r#"{"id":1,"op":"subscribe","channel":"room:1"}"#).expect("ok");
         assert_eq!(r.id, Some(1));
-        assert!(matches!(r.command, Command::Subscribe { channel: "room:1", since: None }));
+        assert!(matches!(
+            r.command,
+            Command::Subscribe {
+                channel: "room:1",
+                since: None
+            }
+        ));
         let r = parse_command(
             r#"{"id":1,"op":"subscribe","channel":"room:1","since":{"epoch":"e7c1","offset":41}}"#,
         )
         .expect("ok");
-        let Command::Subscribe { since: Some(since), .. } = r.command else { panic!("{r:?}") };
-        assert_eq!(parse_since(since), Some(Since { epoch: "e7c1".into(), offset: 41 }));
+        let Command::Subscribe {
+            since: Some(since), ..
+        } = r.command
+        else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            parse_since(since),
+            Some(Since {
+                epoch: "e7c1".into(),
+                offset: 41
+            })
+        );
         let r = parse_command(r#"{"op":"unsubscribe","channel":"a"}"#).expect("ok");
-        assert!(matches!(r, Request { id: None, command: Command::Unsubscribe { channel: "a" } }));
-        let r = parse_command(r#"{"id":3,"op":"publish","channel":"a","data":{"x":[1,2]}}"#).expect("ok");
-        let Command::Publish { data, .. } = r.command else { panic!() };
+        assert!(matches!(
+            r,
+            Request {
+                id: None,
+                command: Command::Unsubscribe { channel: "a" }
+            }
+        ));
+        let r = parse_command(r#"{"id":3,"op":"publish","channel":"a","data":{"x":[1,2]}}"#)
+            .expect("ok");
+        let Command::Publish { data, .. } = r.command else {
+            panic!()
+        };
         assert_eq!(data.get(), r#"{"x":[1,2]}"#);
     }
 
     #[test]
     fn bad_commands_keep_their_id_when_readable() {
         let err = |text| parse_command(text).expect_err(text);
-        assert_eq!(err("not json"), CommandError { id: None, code: ErrorCode::InvalidJson });
-        assert_eq!(err("[1,2]"), CommandError { id: None, code: ErrorCode::InvalidJson });
-        assert_eq!(err(r#"{"id":4,"op":"dance"}"#), CommandError { id: Some(4), code: ErrorCode::UnknownOp });
-        assert_eq!(err(r#"{"id":5,"op":"subscribe"}"#), CommandError { id: Some(5), code: ErrorCode::InvalidCommand });
-        assert_eq!(err(r#"{"id":6,"op":"publish","channel":"a"}"#).code, ErrorCode::InvalidCommand);
-        assert_eq!(err(r#"{"id":7,"op":"subscribe","channel":7}"#), CommandError { id: Some(7), code: ErrorCode::InvalidChannel });
-        assert_eq!(err(r#"{"id":-1,"op":"subscribe","channel":"a"}"#).code, ErrorCode::InvalidCommand);
-        assert_eq!(err(r#"{"id":8,"op":"subscribe","channel":"a\"b"}"#).code, ErrorCode::InvalidChannel);
+        assert_eq!(
+            err("not json"),
+            CommandError {
+                id: None,
+                code: ErrorCode::InvalidJson
+            }
+        );
+        assert_eq!(
+            err("[1,2]"),
+            CommandError {
+                id: None,
+                code: ErrorCode::InvalidJson
+            }
+        );
+        assert_eq!(
+            err(r#"{"id":4,"op":"dance"}"#),
+            CommandError {
+                id: Some(4),
+                code: ErrorCode::UnknownOp
+            }
+        );
+        assert_eq!(
+            err(r#"{"id":5,"op":"subscribe"}"#),
+            CommandError {
+                id: Some(5),
+                code: ErrorCode::InvalidCommand
+            }
+        );
+        assert_eq!(
+            err(r#"{"id":6,"op":"publish","channel":"a"}"#).code,
+            ErrorCode::InvalidCommand
+        );
+        assert_eq!(
+            err(r#"{"id":7,"op":"subscribe","channel":7}"#),
+            CommandError {
+                id: Some(7),
+                code: ErrorCode::InvalidChannel
+            }
+        );
+        assert_eq!(
+            err(r#"{"id":-1,"op":"subscribe","channel":"a"}"#).code,
+            ErrorCode::InvalidCommand
+        );
+        assert_eq!(
+            err(r#"{"id":8,"op":"subscribe","channel":"a\"b"}"#).code,
+            ErrorCode::InvalidChannel
+        );
     }
 
     #[test]
@@ -345,12 +448,19 @@ mod tests {
         let data = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let text = format!(r#"{{"op":"publish","channel":"a","data":{data}}}"#);
         let r = parse_command(&text).expect("raw data is skipped iteratively");
-        let Command::Publish { data: raw, .. } = r.command else { panic!() };
+        let Command::Publish { data: raw, .. } = r.command else {
+            panic!()
+        };
         assert_eq!(raw.get().len(), 2 * depth);
         // Nesting in a field we do parse is refused, not a stack overflow.
         let since = format!(r#"{{"op":"subscribe","channel":"a","since":{data}}}"#);
         let r = parse_command(&since).expect("since kept raw");
-        let Command::Subscribe { since: Some(raw), .. } = r.command else { panic!() };
+        let Command::Subscribe {
+            since: Some(raw), ..
+        } = r.command
+        else {
+            panic!()
+        };
         assert_eq!(parse_since(raw), None);
     }
 
@@ -380,8 +490,14 @@ mod tests {
             payload(&subscribed_frame(Some(1), "ab", 41, true)),
             serde_json::json!({"id":1,"result":{"epoch":"ab","offset":41,"recovered":true}})
         );
-        assert_eq!(payload(&published_frame(None, 42)), serde_json::json!({"result":{"offset":42}}));
-        assert_eq!(payload(&ok_frame(Some(2))), serde_json::json!({"id":2,"result":{}}));
+        assert_eq!(
+            payload(&published_frame(None, 42)),
+            serde_json::json!({"result":{"offset":42}})
+        );
+        assert_eq!(
+            payload(&ok_frame(Some(2))),
+            serde_json::json!({"id":2,"result":{}})
+        );
         let e = payload(&error_frame(Some(4), ErrorCode::UnknownOp));
         assert_eq!(e["id"], 4);
         assert_eq!(e["error"]["code"], "unknown_op");

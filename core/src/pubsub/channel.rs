@@ -74,7 +74,11 @@ impl OwnedChannel {
         self.last_active = now;
         if keep > 0 {
             self.history_bytes += frame.len();
-            self.history.push_back(Entry { offset: self.last_offset, at: now, frame });
+            self.history.push_back(Entry {
+                offset: self.last_offset,
+                at: now,
+                frame,
+            });
             while self.history.len() > keep {
                 self.pop_oldest();
             }
@@ -90,7 +94,11 @@ impl OwnedChannel {
 
     /// Drops history older than `ttl`.
     pub fn expire(&mut self, ttl: Duration, now: Instant) {
-        while self.history.front().is_some_and(|e| now.duration_since(e.at) >= ttl) {
+        while self
+            .history
+            .front()
+            .is_some_and(|e| now.duration_since(e.at) >= ttl)
+        {
             self.pop_oldest();
         }
     }
@@ -117,7 +125,11 @@ impl OwnedChannel {
         if !reaches_back {
             return Resume::NotRecovered;
         }
-        let frames = self.history.iter().filter(|e| e.offset >= first_needed).map(|e| e.frame.clone());
+        let frames = self
+            .history
+            .iter()
+            .filter(|e| e.offset >= first_needed)
+            .map(|e| e.frame.clone());
         Resume::Recovered(frames.collect())
     }
 
@@ -135,9 +147,14 @@ impl OwnedChannel {
 
     /// The cores with local subscribers, in increasing order.
     pub fn subscriber_cores(&self) -> impl Iterator<Item = usize> + '_ {
-        self.subscriber_cores.iter().enumerate().flat_map(|(i, &word)| {
-            (0..64).filter(move |b| word & (1 << b) != 0).map(move |b| i * 64 + b)
-        })
+        self.subscriber_cores
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &word)| {
+                (0..64)
+                    .filter(move |b| word & (1 << b) != 0)
+                    .map(move |b| i * 64 + b)
+            })
     }
 }
 
@@ -159,20 +176,33 @@ mod tests {
     }
 
     fn since(epoch: &str, offset: u64) -> Since {
-        Since { epoch: epoch.into(), offset }
+        Since {
+            epoch: epoch.into(),
+            offset,
+        }
     }
 
     #[test]
     fn resume_replays_exactly_what_was_missed() {
         let t0 = Instant::now();
         let ch = channel_with(10, 5, t0);
-        assert_eq!(ch.resume(&since("e1", 7)), Resume::Recovered(vec![frame(8), frame(9), frame(10)]));
+        assert_eq!(
+            ch.resume(&since("e1", 7)),
+            Resume::Recovered(vec![frame(8), frame(9), frame(10)])
+        );
         assert_eq!(ch.resume(&since("e1", 10)), Resume::Recovered(vec![]));
         // Offset 6 is the oldest kept, so resuming after 5 still works; after 4 does not.
-        assert_eq!(ch.resume(&since("e1", 5)).clone(), Resume::Recovered((6..=10).map(frame).collect()));
+        assert_eq!(
+            ch.resume(&since("e1", 5)).clone(),
+            Resume::Recovered((6..=10).map(frame).collect())
+        );
         assert_eq!(ch.resume(&since("e1", 4)), Resume::NotRecovered);
         assert_eq!(ch.resume(&since("other", 7)), Resume::NotRecovered);
-        assert_eq!(ch.resume(&since("e1", 11)), Resume::NotRecovered, "an offset from the future");
+        assert_eq!(
+            ch.resume(&since("e1", 11)),
+            Resume::NotRecovered,
+            "an offset from the future"
+        );
     }
 
     #[test]
@@ -181,7 +211,10 @@ mod tests {
         let ch = channel_with(0, 5, t0);
         assert_eq!(ch.resume(&since("e1", 0)), Resume::Recovered(vec![]));
         let no_history = channel_with(3, 0, t0);
-        assert_eq!(no_history.resume(&since("e1", 3)), Resume::Recovered(vec![]));
+        assert_eq!(
+            no_history.resume(&since("e1", 3)),
+            Resume::Recovered(vec![])
+        );
         assert_eq!(no_history.resume(&since("e1", 2)), Resume::NotRecovered);
     }
 
@@ -192,7 +225,10 @@ mod tests {
         assert_eq!(ch.history_bytes(), "m8m9m10".len());
         ch.append(frame(11), 3, t0 + Duration::from_secs(10));
         ch.expire(Duration::from_secs(5), t0 + Duration::from_secs(12));
-        assert_eq!(ch.resume(&since("e1", 10)), Resume::Recovered(vec![frame(11)]));
+        assert_eq!(
+            ch.resume(&since("e1", 10)),
+            Resume::Recovered(vec![frame(11)])
+        );
         assert_eq!(ch.resume(&since("e1", 9)), Resume::NotRecovered);
         assert_eq!(ch.history_bytes(), 3);
     }

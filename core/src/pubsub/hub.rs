@@ -47,20 +47,40 @@ use bytes::Bytes;
 use super::channel::{OwnedChannel, Resume};
 use super::inbox::Mesh;
 use crate::config::ServerConfig;
-use crate::proto::v1::{error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since};
+use crate::proto::v1::{
+    error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
+};
 use crate::server::registry::{ConnId, Registry, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 
 /// What cores send each other.
 #[derive(Debug)]
 pub enum Msg {
     /// To the owner: publish `data` (raw JSON) and acknowledge to `conn` on `from`.
-    Publish { channel: Arc<str>, data: Bytes, from: usize, conn: ConnId, id: Option<u64> },
+    Publish {
+        channel: Arc<str>,
+        data: Bytes,
+        from: usize,
+        conn: ConnId,
+        id: Option<u64>,
+    },
     /// To the publisher's core: the encoded reply (offset or error).
     PublishReply { conn: ConnId, reply: Bytes },
     /// To the owner: core `from` wants `conn` subscribed (and replayed after `since`).
-    Subscribe { channel: Arc<str>, from: usize, conn: ConnId, id: Option<u64>, since: Option<Since> },
+    Subscribe {
+        channel: Arc<str>,
+        from: usize,
+        conn: ConnId,
+        id: Option<u64>,
+        since: Option<Since>,
+    },
     /// To the subscriber's core: the encoded reply, and the replay when it succeeded.
-    SubscribeReply { channel: Arc<str>, conn: ConnId, reply: Bytes, replay: Vec<Bytes>, ok: bool },
+    SubscribeReply {
+        channel: Arc<str>,
+        conn: ConnId,
+        reply: Bytes,
+        replay: Vec<Bytes>,
+        ok: bool,
+    },
     /// To the owner: core `from` has no subscriber of `channel` any more.
     Unsubscribe { channel: Arc<str>, from: usize },
     /// To a subscriber core: one push frame for every live local subscriber.
@@ -127,7 +147,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(core: usize, mesh: Arc<Mesh<Msg>>, registry: Rc<Registry>, config: &ServerConfig) -> Self {
+    pub fn new(
+        core: usize,
+        mesh: Arc<Mesh<Msg>>,
+        registry: Rc<Registry>,
+        config: &ServerConfig,
+    ) -> Self {
         let cores = mesh.cores();
         Self {
             core,
@@ -163,7 +188,10 @@ impl Hub {
     /// Channels this core owns, and the bytes of their history.
     pub fn owned_summary(&self) -> (usize, usize) {
         let owned = self.owned.borrow();
-        (owned.len(), owned.values().map(OwnedChannel::history_bytes).sum())
+        (
+            owned.len(),
+            owned.values().map(OwnedChannel::history_bytes).sum(),
+        )
     }
 
     // ----- commands from local connections -----
@@ -174,13 +202,21 @@ impl Hub {
 
     /// Drops every subscription of a closing connection.
     pub fn leave(&self, conn: ConnId) {
-        let Some(member) = self.members.borrow_mut().remove(&conn) else { return };
+        let Some(member) = self.members.borrow_mut().remove(&conn) else {
+            return;
+        };
         for channel in member.channels {
             self.drop_local(&channel, conn);
         }
     }
 
-    pub fn subscribe(&self, conn: ConnId, channel: &str, id: Option<u64>, since: Option<Since>) -> Result<(), ErrorCode> {
+    pub fn subscribe(
+        &self,
+        conn: ConnId,
+        channel: &str,
+        id: Option<u64>,
+        since: Option<Since>,
+    ) -> Result<(), ErrorCode> {
         let channel: Arc<str> = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
@@ -194,9 +230,23 @@ impl Hub {
             member.channels.push(channel.clone());
             channel
         };
-        self.local.borrow_mut().entry(channel.clone()).or_default().pending.push(conn);
+        self.local
+            .borrow_mut()
+            .entry(channel.clone())
+            .or_default()
+            .pending
+            .push(conn);
         let owner = self.owner_of(&channel);
-        self.dispatch(owner, Msg::Subscribe { channel, from: self.core, conn, id, since });
+        self.dispatch(
+            owner,
+            Msg::Subscribe {
+                channel,
+                from: self.core,
+                conn,
+                id,
+                since,
+            },
+        );
         Ok(())
     }
 
@@ -204,7 +254,11 @@ impl Hub {
         let removed = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
-            let at = member.channels.iter().position(|c| &**c == channel).ok_or(ErrorCode::NotSubscribed)?;
+            let at = member
+                .channels
+                .iter()
+                .position(|c| &**c == channel)
+                .ok_or(ErrorCode::NotSubscribed)?;
             member.channels.swap_remove(at)
         };
         self.drop_local(&removed, conn);
@@ -213,9 +267,21 @@ impl Hub {
 
     /// Forwards a publish to its owner. `Err(Overloaded)` when the owner's inbox
     /// is full: the publish is not taken, and not acknowledged.
-    pub fn publish(&self, conn: ConnId, channel: &str, data: Bytes, id: Option<u64>) -> Result<(), ErrorCode> {
+    pub fn publish(
+        &self,
+        conn: ConnId,
+        channel: &str,
+        data: Bytes,
+        id: Option<u64>,
+    ) -> Result<(), ErrorCode> {
         let owner = self.owner_of(channel);
-        let msg = Msg::Publish { channel: Arc::from(channel), data, from: self.core, conn, id };
+        let msg = Msg::Publish {
+            channel: Arc::from(channel),
+            data,
+            from: self.core,
+            conn,
+            id,
+        };
         if owner == self.core {
             self.handle(msg);
             return Ok(());
@@ -233,7 +299,9 @@ impl Hub {
     fn drop_local(&self, channel: &Arc<str>, conn: ConnId) {
         let now_empty = {
             let mut local = self.local.borrow_mut();
-            let Some(entry) = local.get_mut(channel) else { return };
+            let Some(entry) = local.get_mut(channel) else {
+                return;
+            };
             entry.live.remove(&conn);
             entry.pending.retain(|c| *c != conn);
             let empty = entry.is_empty();
@@ -244,7 +312,13 @@ impl Hub {
         };
         if now_empty {
             let owner = self.owner_of(channel);
-            self.dispatch(owner, Msg::Unsubscribe { channel: channel.clone(), from: self.core });
+            self.dispatch(
+                owner,
+                Msg::Unsubscribe {
+                    channel: channel.clone(),
+                    from: self.core,
+                },
+            );
         }
     }
 
@@ -293,7 +367,9 @@ impl Hub {
     pub fn drain_inbox(&self, budget: usize) -> usize {
         let mut handled = 0;
         while handled < budget {
-            let Some(msg) = self.mesh.try_recv(self.core) else { break };
+            let Some(msg) = self.mesh.try_recv(self.core) else {
+                break;
+            };
             self.handle(msg);
             handled += 1;
         }
@@ -302,7 +378,13 @@ impl Hub {
 
     pub fn handle(&self, msg: Msg) {
         match msg {
-            Msg::Publish { channel, data, from, conn, id } => {
+            Msg::Publish {
+                channel,
+                data,
+                from,
+                conn,
+                id,
+            } => {
                 let reply = match self.owner_publish(&channel, &data) {
                     Ok(offset) => published_frame(id, offset),
                     Err(code) => error_frame(id, code),
@@ -310,22 +392,46 @@ impl Hub {
                 self.dispatch(from, Msg::PublishReply { conn, reply });
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
-            Msg::Subscribe { channel, from, conn, id, since } => {
-                let (reply, replay, ok) = match self.owner_subscribe(&channel, from, since.as_ref()) {
+            Msg::Subscribe {
+                channel,
+                from,
+                conn,
+                id,
+                since,
+            } => {
+                let (reply, replay, ok) = match self.owner_subscribe(&channel, from, since.as_ref())
+                {
                     Ok((epoch, offset, resume)) => {
                         let (recovered, replay) = match resume {
                             Some(Resume::Recovered(frames)) => (true, frames),
                             Some(Resume::NotRecovered) | None => (false, Vec::new()),
                         };
-                        (subscribed_frame(id, &epoch, offset, recovered), replay, true)
+                        (
+                            subscribed_frame(id, &epoch, offset, recovered),
+                            replay,
+                            true,
+                        )
                     }
                     Err(code) => (error_frame(id, code), Vec::new(), false),
                 };
-                self.dispatch(from, Msg::SubscribeReply { channel, conn, reply, replay, ok });
+                self.dispatch(
+                    from,
+                    Msg::SubscribeReply {
+                        channel,
+                        conn,
+                        reply,
+                        replay,
+                        ok,
+                    },
+                );
             }
-            Msg::SubscribeReply { channel, conn, reply, replay, ok } => {
-                self.subscribe_reply(channel, conn, reply, replay, ok)
-            }
+            Msg::SubscribeReply {
+                channel,
+                conn,
+                reply,
+                replay,
+                ok,
+            } => self.subscribe_reply(channel, conn, reply, replay, ok),
             Msg::Unsubscribe { channel, from } => {
                 if let Some(owned) = self.owned.borrow_mut().get_mut(&channel) {
                     owned.set_core_subscribed(from, false, Instant::now());
@@ -346,7 +452,10 @@ impl Hub {
                 return Err(ErrorCode::TooManyChannels);
             }
             let epoch = format!("{:016x}", fastrand::u64(..));
-            owned.insert(channel.clone(), OwnedChannel::new(epoch, self.mesh.cores(), now));
+            owned.insert(
+                channel.clone(),
+                OwnedChannel::new(epoch, self.mesh.cores(), now),
+            );
         }
         owned.get_mut(channel).ok_or(ErrorCode::TooManyChannels)
     }
@@ -371,7 +480,13 @@ impl Hub {
         };
         self.stats.publishes.set(self.stats.publishes.get() + 1);
         for core in targets {
-            self.dispatch(core, Msg::Deliver { channel: channel.clone(), frame: frame.clone() });
+            self.dispatch(
+                core,
+                Msg::Deliver {
+                    channel: channel.clone(),
+                    frame: frame.clone(),
+                },
+            );
         }
         Ok(offset)
     }
@@ -391,11 +506,22 @@ impl Hub {
         Ok((ch.epoch().to_owned(), ch.last_offset(), resume))
     }
 
-    fn subscribe_reply(&self, channel: Arc<str>, conn: ConnId, reply: Bytes, replay: Vec<Bytes>, ok: bool) {
+    fn subscribe_reply(
+        &self,
+        channel: Arc<str>,
+        conn: ConnId,
+        reply: Bytes,
+        replay: Vec<Bytes>,
+        ok: bool,
+    ) {
         let slot = {
             let mut local = self.local.borrow_mut();
-            let Some(entry) = local.get_mut(&channel) else { return };
-            let Some(at) = entry.pending.iter().position(|c| *c == conn) else { return };
+            let Some(entry) = local.get_mut(&channel) else {
+                return;
+            };
+            let Some(at) = entry.pending.iter().position(|c| *c == conn) else {
+                return;
+            };
             entry.pending.swap_remove(at);
             let slot = self.registry.get(conn);
             if let (true, Some(slot)) = (ok, &slot) {
@@ -419,12 +545,18 @@ impl Hub {
 
     fn deliver(&self, channel: &Arc<str>, frame: Bytes) {
         let local = self.local.borrow();
-        let Some(entry) = local.get(channel) else { return };
-        self.stats.deliver_msgs.set(self.stats.deliver_msgs.get() + 1);
+        let Some(entry) = local.get(channel) else {
+            return;
+        };
+        self.stats
+            .deliver_msgs
+            .set(self.stats.deliver_msgs.get() + 1);
         for slot in entry.live.values() {
             self.queue(slot, frame.clone());
         }
-        self.stats.deliveries.set(self.stats.deliveries.get() + entry.live.len() as u64);
+        self.stats
+            .deliveries
+            .set(self.stats.deliveries.get() + entry.live.len() as u64);
     }
 
     fn send_to_conn(&self, conn: ConnId, frame: Bytes) {
@@ -438,7 +570,9 @@ impl Hub {
         let mut outbox = slot.outbox.borrow_mut();
         if outbox.len() + frame.len() > self.max_outbound {
             drop(outbox);
-            self.stats.slow_consumer_closes.set(self.stats.slow_consumer_closes.get() + 1);
+            self.stats
+                .slow_consumer_closes
+                .set(self.stats.slow_consumer_closes.get() + 1);
             slot.kick(KICK_OVERFLOW);
             return;
         }
@@ -457,7 +591,9 @@ impl Hub {
             !ch.is_evictable(ttl, now)
         });
         let evicted = (before - owned.len()) as u64;
-        self.stats.evicted_channels.set(self.stats.evicted_channels.get() + evicted);
+        self.stats
+            .evicted_channels
+            .set(self.stats.evicted_channels.get() + evicted);
     }
 }
 
@@ -468,7 +604,8 @@ const INBOX_BUDGET: usize = 1024;
 /// The hub's task on its core: drain the inbox, retry spills, sleep when idle.
 pub async fn run(hub: Rc<Hub>) {
     let mut last_sweep = Instant::now();
-    let sweep_every = (hub.history_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let sweep_every =
+        (hub.history_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         let handled = hub.drain_inbox(INBOX_BUDGET);
         let spilling = hub.retry_spill();

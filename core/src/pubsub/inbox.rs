@@ -116,7 +116,9 @@ mod tests {
         let receiver = {
             let mesh = mesh.clone();
             std::thread::spawn(move || {
-                let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().expect("rt");
+                let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                    .build()
+                    .expect("rt");
                 rt.block_on(async move {
                     let mut expected = 0;
                     while expected < N {

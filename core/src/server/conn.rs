@@ -55,10 +55,21 @@ enum App {
 }
 
 impl App {
-    fn on_message(&mut self, worker: &Worker, slot: &Slot, message: Message<'_>, now: Instant, out: &mut Vec<u8>) {
+    fn on_message(
+        &mut self,
+        worker: &Worker,
+        slot: &Slot,
+        message: Message<'_>,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) {
         match (self, message) {
-            (App::Echo, Message::Text(text)) => encode_frame_into(out, OpCode::Text, true, text.as_bytes()),
-            (App::Echo, Message::Binary(data)) => encode_frame_into(out, OpCode::Binary, true, data),
+            (App::Echo, Message::Text(text)) => {
+                encode_frame_into(out, OpCode::Text, true, text.as_bytes())
+            }
+            (App::Echo, Message::Binary(data)) => {
+                encode_frame_into(out, OpCode::Binary, true, data)
+            }
             (App::Ws(ws), message) => ws.handle(worker, slot, message, now),
         }
     }
@@ -259,7 +270,11 @@ fn emit(worker: &Worker, slot: &Slot, fd: RawFd, produce: impl FnOnce(&mut Vec<u
         return true;
     }
     let mut outbox = slot.outbox.borrow_mut();
-    let sent = if outbox.is_empty() { send_some(fd, &scratch) } else { Some(0) };
+    let sent = if outbox.is_empty() {
+        send_some(fd, &scratch)
+    } else {
+        Some(0)
+    };
     if let Some(sent) = sent {
         if sent < scratch.len() {
             outbox.push(Bytes::copy_from_slice(&scratch[sent..]));
@@ -287,7 +302,13 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> Option<usize> {
     Some(sent)
 }
 
-async fn websocket(worker: &Worker, stream: &TcpStream, slot: &Slot, endpoint: Endpoint, mut leftover: Vec<u8>) {
+async fn websocket(
+    worker: &Worker,
+    stream: &TcpStream,
+    slot: &Slot,
+    endpoint: Endpoint,
+    mut leftover: Vec<u8>,
+) {
     let fd = stream.as_raw_fd();
     let max_outbound = worker.config.max_outbound_bytes;
     let now = Instant::now();
@@ -296,14 +317,19 @@ async fn websocket(worker: &Worker, stream: &TcpStream, slot: &Slot, endpoint: E
         Endpoint::Echo => (App::Echo, None),
         Endpoint::Ws => {
             worker.hub.join(slot.id());
-            (App::Ws(WsConn::new(worker, now)), Some(Membership { worker, slot }))
+            (
+                App::Ws(WsConn::new(worker, now)),
+                Some(Membership { worker, slot }),
+            )
         }
     };
     // Once the session is finished, how long we still try to flush the outbox.
     let mut flush_deadline = None;
     if !leftover.is_empty() {
         let alive = emit(worker, slot, fd, |out| {
-            session.handle_read(&mut leftover, now, out, |m, out| app.on_message(worker, slot, m, now, out))
+            session.handle_read(&mut leftover, now, out, |m, out| {
+                app.on_message(worker, slot, m, now, out)
+            })
         });
         if !alive {
             return;
@@ -334,7 +360,8 @@ async fn websocket(worker: &Worker, stream: &TcpStream, slot: &Slot, endpoint: E
             if slot.outbox.borrow().is_empty() {
                 break;
             }
-            let deadline = *flush_deadline.get_or_insert(Instant::now() + worker.config.close_timeout);
+            let deadline =
+                *flush_deadline.get_or_insert(Instant::now() + worker.config.close_timeout);
             slot.set_deadline(Some(deadline));
         } else {
             slot.set_deadline(session.next_deadline());

@@ -200,7 +200,10 @@ mod tests {
         drop(a);
         assert!(registry.get(a_id).is_none());
         let c = registry.register();
-        assert!(registry.get(a_id).is_none(), "a reused key does not answer to the old id");
+        assert!(
+            registry.get(a_id).is_none(),
+            "a reused key does not answer to the old id"
+        );
         assert!(registry.get(c.id()).is_some());
         drop(c);
         assert_eq!(registry.len(), 1);

@@ -33,7 +33,8 @@ pub(crate) struct WorkerStats {
 impl WorkerStats {
     pub fn record_flush(&self, flushed: Flushed) {
         self.flush_calls.set(self.flush_calls.get() + flushed.calls);
-        self.flushed_frames.set(self.flushed_frames.get() + flushed.frames);
+        self.flushed_frames
+            .set(self.flushed_frames.get() + flushed.frames);
     }
 }
 

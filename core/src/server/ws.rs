@@ -14,7 +14,8 @@ use super::registry::Slot;
 use super::worker::Worker;
 use crate::proto::session::Message;
 use crate::proto::v1::{
-    error_frame, info_frame, ok_frame, parse_command, parse_since, valid_channel, Command, ErrorCode,
+    error_frame, info_frame, ok_frame, parse_command, parse_since, valid_channel, Command,
+    ErrorCode,
 };
 
 /// Commands per second with a burst allowance; refills continuously.
@@ -28,7 +29,12 @@ pub(crate) struct TokenBucket {
 
 impl TokenBucket {
     pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
-        Self { tokens: f64::from(burst), rate: f64::from(rate), burst: f64::from(burst), last: now }
+        Self {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            last: now,
+        }
     }
 
     /// Takes one token if there is one.
@@ -52,7 +58,9 @@ pub(crate) struct WsConn {
 
 impl WsConn {
     pub fn new(worker: &Worker, now: Instant) -> Self {
-        Self { bucket: TokenBucket::new(worker.config.command_rate, worker.config.command_burst, now) }
+        Self {
+            bucket: TokenBucket::new(worker.config.command_rate, worker.config.command_burst, now),
+        }
     }
 
     pub fn handle(&mut self, worker: &Worker, slot: &Slot, message: Message<'_>, now: Instant) {
@@ -87,9 +95,9 @@ impl WsConn {
                 };
                 hub.subscribe(conn, channel, id, since)
             }),
-            Command::Unsubscribe { channel } => {
-                check(channel).and_then(|()| hub.unsubscribe(conn, channel)).map(|()| reply(ok_frame(id)))
-            }
+            Command::Unsubscribe { channel } => check(channel)
+                .and_then(|()| hub.unsubscribe(conn, channel))
+                .map(|()| reply(ok_frame(id))),
             Command::Publish { channel, data } => check(channel).and_then(|()| {
                 let data = data.get();
                 if data.len() > config.max_publish_bytes {
@@ -120,7 +128,10 @@ mod tests {
         let mut bucket = TokenBucket::new(10, 3, t0);
         assert!((0..3).all(|_| bucket.try_take(t0)));
         assert!(!bucket.try_take(t0));
-        assert!(bucket.try_take(t0 + Duration::from_millis(100)), "one token per 100 ms at 10/s");
+        assert!(
+            bucket.try_take(t0 + Duration::from_millis(100)),
+            "one token per 100 ms at 10/s"
+        );
         assert!(!bucket.try_take(t0 + Duration::from_millis(100)));
         // Long idle refills only up to the burst.
         let later = t0 + Duration::from_secs(60);
