@@ -11,19 +11,24 @@
 //! nothing else is read from it. Control frames are never dropped: they queue
 //! behind earlier output like everything else.
 //!
-//! The handshake runs in a boxed future of its own, so its larger state (the
-//! request head, the parsed headers) costs nothing once the upgrade is done.
+//! Idle connections must be cheap, and the task future's size is paid by
+//! every connection for its whole life: it is the largest state the task can
+//! be in. So only the idle wait (readable or kicked) is inline; the
+//! handshake, the waits with output queued and the lingering close run in
+//! boxed futures of their own, and the connection's state lives in one box.
 
-use std::net::SocketAddr;
+use std::future::Future;
 use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
 use monoio::net::TcpStream;
 use tracing::debug;
 
-use super::registry::{Slot, KICK_OVERFLOW, KICK_SHUTDOWN, KICK_TIMER};
+use super::registry::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN, KICK_TIMER};
 use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::worker::Worker;
 use super::ws::WsConn;
@@ -75,28 +80,35 @@ impl App {
     }
 }
 
-/// Keeps a `/ws` connection known to its core's hub, and forgets all its
-/// subscriptions however the connection ends.
-struct Membership<'a> {
-    worker: &'a Worker,
-    slot: &'a Slot,
-}
-
-impl Drop for Membership<'_> {
-    fn drop(&mut self) {
-        self.worker.hub.leave(self.slot.id());
-    }
-}
-
-pub(crate) async fn run(worker: Rc<Worker>, stream: TcpStream, peer: SocketAddr) {
+pub(crate) async fn run(worker: Rc<Worker>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let slot = worker.registry.register();
-    let Some((endpoint, leftover)) = Box::pin(handshake(&worker, &stream, &slot)).await else {
+    let Some(mut conn) = Box::pin(handshake(&worker, &stream, &slot)).await else {
         return;
     };
-    debug!(worker = worker.id, %peer, ?endpoint, "upgraded");
-    websocket(&worker, &stream, &slot, endpoint, leftover).await;
-    debug!(worker = worker.id, %peer, "closed");
+    debug!(worker = worker.id, conn = slot.id(), "upgraded");
+    let fd = stream.as_raw_fd();
+    loop {
+        // Only the idle wait is inline; the rarer ones are boxed so that they
+        // do not set the size of every connection's task.
+        let wake = match conn.prepare(&worker, &slot, fd) {
+            Next::Read => WaitRead { readable: stream.readable(false), slot: &slot }.await,
+            Next::ReadWrite => Box::pin(wait(&stream, &slot, true, true)).await,
+            Next::Write => Box::pin(wait(&stream, &slot, false, true)).await,
+            Next::Close => break,
+            Next::Drop => return,
+        };
+        let alive = match wake {
+            Wake::Kicked(flags) => conn.on_kick(&worker, &slot, fd, flags),
+            Wake::Io => conn.on_readable(&worker, &slot, fd),
+        };
+        if !alive {
+            return;
+        }
+    }
+    drop(conn);
+    Box::pin(linger(&worker, &stream, &slot)).await;
+    debug!(worker = worker.id, conn = slot.id(), "closed");
 }
 
 enum Wake {
@@ -104,6 +116,30 @@ enum Wake {
     Io,
     /// The registry slot was kicked with these flags.
     Kicked(u8),
+}
+
+/// The idle wait: readable, or kicked. Hand-written rather than a `select!`
+/// so that it holds nothing but the readiness op and a reference: every idle
+/// connection pays for this future's size.
+struct WaitRead<'a, F> {
+    readable: F,
+    slot: &'a Slot,
+}
+
+impl<F: Future<Output = std::io::Result<()>>> Future for WaitRead<'_, F> {
+    type Output = Wake;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Wake> {
+        // SAFETY: `readable` is structurally pinned: it is never moved out of
+        // `self`, and `WaitRead` has no `Drop` or `Unpin` impl of its own.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Poll::Ready(flags) = this.slot.poll_kicked(cx) {
+            return Poll::Ready(Wake::Kicked(flags));
+        }
+        // SAFETY: see above; `this.readable` stays where it is.
+        let readable = unsafe { Pin::new_unchecked(&mut this.readable) };
+        readable.poll(cx).map(|_| Wake::Io)
+    }
 }
 
 async fn wait(stream: &TcpStream, slot: &Slot, read: bool, write: bool) -> Wake {
@@ -114,13 +150,10 @@ async fn wait(stream: &TcpStream, slot: &Slot, read: bool, write: bool) -> Wake 
     }
 }
 
-/// Reads the request head, answers it, and on an upgrade returns the endpoint
-/// plus any bytes the client pipelined after the head.
-async fn handshake(
-    worker: &Worker,
-    stream: &TcpStream,
-    slot: &Slot,
-) -> Option<(Endpoint, Vec<u8>)> {
+/// Reads the request head and answers it. On an upgrade, returns the new
+/// connection's state, which has already consumed any bytes the client
+/// pipelined after the head.
+async fn handshake(worker: &Rc<Worker>, stream: &TcpStream, slot: &Slot) -> Option<Box<Conn>> {
     let config = &worker.config;
     let deadline = Instant::now() + config.handshake_timeout;
     slot.set_deadline(Some(deadline));
@@ -162,10 +195,15 @@ async fn handshake(
         if !write_all(stream, slot, fd, &response, deadline).await {
             return None;
         }
-        if upgraded.is_none() {
+        let Some((endpoint, mut leftover)) = upgraded else {
             linger(worker, stream, slot).await;
+            return None;
+        };
+        let mut conn = Box::new(Conn::new(worker, slot, endpoint, Instant::now()));
+        if !leftover.is_empty() && !conn.on_bytes(worker, slot, fd, &mut leftover) {
+            return None;
         }
-        return upgraded;
+        return Some(conn);
     }
 }
 
@@ -302,121 +340,144 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> Option<usize> {
     Some(sent)
 }
 
-async fn websocket(
-    worker: &Worker,
-    stream: &TcpStream,
-    slot: &Slot,
-    endpoint: Endpoint,
-    mut leftover: Vec<u8>,
-) {
-    let fd = stream.as_raw_fd();
-    let max_outbound = worker.config.max_outbound_bytes;
-    let now = Instant::now();
-    let mut session = Session::new(&worker.session_config, now);
-    let (mut app, _membership) = match endpoint {
-        Endpoint::Echo => (App::Echo, None),
-        Endpoint::Ws => {
-            worker.hub.join(slot.id());
-            (
-                App::Ws(WsConn::new(worker, now)),
-                Some(Membership { worker, slot }),
-            )
-        }
-    };
-    // Once the session is finished, how long we still try to flush the outbox.
-    let mut flush_deadline = None;
-    if !leftover.is_empty() {
-        let alive = emit(worker, slot, fd, |out| {
-            session.handle_read(&mut leftover, now, out, |m, out| {
-                app.on_message(worker, slot, m, now, out)
-            })
-        });
-        if !alive {
-            return;
+/// An upgraded connection's state between wake-ups. It lives in a `Box`, and
+/// all its work is synchronous, so that the task future itself stays small:
+/// an idle connection's task holds its refs, this box and one readiness wait.
+struct Conn {
+    session: Session,
+    app: App,
+    /// Once the session is finished, how long we still try to flush the outbox.
+    flush_deadline: Option<Instant>,
+    /// For `/ws`: the hub forgets this connection's subscriptions on drop,
+    /// however the connection ends.
+    member_of: Option<(Rc<Worker>, ConnId)>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some((worker, conn)) = &self.member_of {
+            worker.hub.leave(*conn);
         }
     }
-    drop(leftover);
-    loop {
+}
+
+/// What the connection waits for next.
+enum Next {
+    /// Readable or kicked: the idle state, and the one that must stay cheap.
+    Read,
+    /// Readable, writable or kicked: output is queued.
+    ReadWrite,
+    /// Writable or kicked: the session is over, the outbox still drains.
+    Write,
+    /// Done: close TCP politely.
+    Close,
+    /// The socket failed: drop it.
+    Drop,
+}
+
+impl Conn {
+    fn new(worker: &Rc<Worker>, slot: &Slot, endpoint: Endpoint, now: Instant) -> Self {
+        let (app, member_of) = match endpoint {
+            Endpoint::Echo => (App::Echo, None),
+            Endpoint::Ws => {
+                worker.hub.join(slot.id());
+                (App::Ws(WsConn::new(worker, now)), Some((worker.clone(), slot.id())))
+            }
+        };
+        let session = Session::new(&worker.session_config, now);
+        Self { session, app, flush_deadline: None, member_of }
+    }
+
+    /// Feeds bytes read from the peer; `false` when the socket failed.
+    fn on_bytes(&mut self, worker: &Worker, slot: &Slot, fd: RawFd, bytes: &mut [u8]) -> bool {
+        let now = Instant::now();
+        let Conn { session, app, .. } = self;
+        emit(worker, slot, fd, |out| {
+            session.handle_read(bytes, now, out, |m, out| app.on_message(worker, slot, m, now, out))
+        })
+    }
+
+    /// Flushes, enforces the outbound limit, arms the slot's deadline, and
+    /// says what to wait for.
+    fn prepare(&mut self, worker: &Worker, slot: &Slot, fd: RawFd) -> Next {
         let queued = {
             let mut outbox = slot.outbox.borrow_mut();
             if !outbox.is_empty() {
                 match outbox.flush(fd) {
                     Ok(flushed) => worker.stats.record_flush(flushed),
-                    Err(_) => return,
+                    Err(_) => return Next::Drop,
                 }
             }
             outbox.len()
         };
-        if queued > max_outbound && session.is_open() {
+        if queued > worker.config.max_outbound_bytes && self.session.is_open() {
             debug!(worker = worker.id, queued, "slow consumer");
-            let alive = emit(worker, slot, fd, |out| {
-                session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
-            });
-            if !alive {
-                return;
+            let session = &mut self.session;
+            if !emit(worker, slot, fd, |out| session.abort(CloseCode::POLICY, SLOW_CONSUMER, out)) {
+                return Next::Drop;
             }
         }
-        if session.is_finished() {
-            if slot.outbox.borrow().is_empty() {
-                break;
-            }
-            let deadline =
-                *flush_deadline.get_or_insert(Instant::now() + worker.config.close_timeout);
-            slot.set_deadline(Some(deadline));
-        } else {
-            slot.set_deadline(session.next_deadline());
-        }
-
-        let reading = !session.is_finished();
         let writing = !slot.outbox.borrow().is_empty();
-        match wait(stream, slot, reading, writing).await {
-            Wake::Kicked(flags) => {
-                let now = Instant::now();
-                if flush_deadline.is_some_and(|deadline| now >= deadline) {
-                    return;
-                }
-                let alive = emit(worker, slot, fd, |out| {
-                    if flags & KICK_OVERFLOW != 0 {
-                        session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
-                    }
-                    if flags & KICK_SHUTDOWN != 0 {
-                        session.close(CloseCode::GOING_AWAY, "server shutting down", now, out);
-                    }
-                    if flags & KICK_TIMER != 0 {
-                        session.handle_timeout(now, out);
-                    }
-                });
-                if !alive {
-                    return;
-                }
+        if self.session.is_finished() {
+            if !writing {
+                return Next::Close;
             }
-            Wake::Io if reading => {
-                for _ in 0..READS_PER_WAKE {
-                    let mut scratch = worker.read_scratch.borrow_mut();
-                    let n = match try_recv(fd, &mut scratch) {
-                        Ok(Transfer::Done(0)) | Err(_) => return,
-                        Ok(Transfer::Done(n)) => n,
-                        Ok(Transfer::WouldBlock) => break,
-                    };
-                    let now = Instant::now();
-                    let alive = emit(worker, slot, fd, |out| {
-                        session.handle_read(&mut scratch[..n], now, out, |m, out| {
-                            app.on_message(worker, slot, m, now, out)
-                        })
-                    });
-                    if !alive {
-                        return;
-                    }
-                    let full = slot.outbox.borrow().len() > max_outbound;
-                    if n < scratch.len() || session.is_finished() || full {
-                        break;
-                    }
-                }
-            }
-            Wake::Io => {}
+            let close_timeout = worker.config.close_timeout;
+            let deadline = *self.flush_deadline.get_or_insert_with(|| Instant::now() + close_timeout);
+            slot.set_deadline(Some(deadline));
+            return Next::Write;
+        }
+        slot.set_deadline(self.session.next_deadline());
+        if writing {
+            Next::ReadWrite
+        } else {
+            Next::Read
         }
     }
-    linger(worker, stream, slot).await;
+
+    /// Acts on kicks (timers, shutdown, outbound overflow); `false` to drop.
+    fn on_kick(&mut self, worker: &Worker, slot: &Slot, fd: RawFd, flags: u8) -> bool {
+        let now = Instant::now();
+        if self.flush_deadline.is_some_and(|deadline| now >= deadline) {
+            return false;
+        }
+        let session = &mut self.session;
+        emit(worker, slot, fd, |out| {
+            if flags & KICK_OVERFLOW != 0 {
+                session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
+            }
+            if flags & KICK_SHUTDOWN != 0 {
+                session.close(CloseCode::GOING_AWAY, "server shutting down", now, out);
+            }
+            if flags & KICK_TIMER != 0 {
+                session.handle_timeout(now, out);
+            }
+        })
+    }
+
+    /// Reads what the socket has (a few reads at most, for fairness); `false`
+    /// when the peer is gone or the socket failed.
+    fn on_readable(&mut self, worker: &Worker, slot: &Slot, fd: RawFd) -> bool {
+        if self.session.is_finished() {
+            return true;
+        }
+        for _ in 0..READS_PER_WAKE {
+            let mut scratch = worker.read_scratch.borrow_mut();
+            let n = match try_recv(fd, &mut scratch) {
+                Ok(Transfer::Done(0)) | Err(_) => return false,
+                Ok(Transfer::Done(n)) => n,
+                Ok(Transfer::WouldBlock) => return true,
+            };
+            if !self.on_bytes(worker, slot, fd, &mut scratch[..n]) {
+                return false;
+            }
+            let full = slot.outbox.borrow().len() > worker.config.max_outbound_bytes;
+            if n < scratch.len() || self.session.is_finished() || full {
+                return true;
+            }
+        }
+        true
+    }
 }
 
 const SLOW_CONSUMER: &str = "slow consumer: outbound queue over limit";

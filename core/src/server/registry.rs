@@ -23,7 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::poll_fn;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use slab::Slab;
@@ -75,16 +75,20 @@ impl Slot {
         self.kicks.replace(0)
     }
 
-    /// Resolves with the pending kick flags once at least one is raised.
-    pub async fn kicked(&self) -> u8 {
-        poll_fn(|cx| match self.kicks.replace(0) {
+    /// Takes the pending kick flags, or registers `cx`'s waker for the next kick.
+    pub fn poll_kicked(&self, cx: &mut Context<'_>) -> Poll<u8> {
+        match self.kicks.replace(0) {
             0 => {
                 self.waker.set(Some(cx.waker().clone()));
                 Poll::Pending
             }
             flags => Poll::Ready(flags),
-        })
-        .await
+        }
+    }
+
+    /// Resolves with the pending kick flags once at least one is raised.
+    pub async fn kicked(&self) -> u8 {
+        poll_fn(|cx| self.poll_kicked(cx)).await
     }
 }
 

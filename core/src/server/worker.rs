@@ -99,7 +99,8 @@ async fn accept_loop(worker: &Rc<Worker>, listener: monoio::net::TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                monoio::spawn(conn::run(worker.clone(), stream, peer));
+                debug!(worker = worker.id, %peer, "accepted");
+                monoio::spawn(conn::run(worker.clone(), stream));
             }
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; the
@@ -149,9 +150,20 @@ async fn drain(worker: &Worker) {
     );
 }
 
-/// Pins the current thread to the `index`-th CPU this process may use.
-pub(crate) fn pin_current_thread(index: usize) -> Option<usize> {
+/// Pins the current thread to CPU `cpu` when the configuration lists one
+/// (`server.cpus`), else to the `index`-th CPU this process may use. Returns
+/// the CPU, or `None` (with a warning for a listed CPU) when pinning failed.
+pub(crate) fn pin_current_thread(index: usize, cpu: Option<usize>) -> Option<usize> {
     let cores = core_affinity::get_core_ids()?;
-    let core = *cores.get(index % cores.len())?;
+    let core = match cpu {
+        Some(id) => match cores.iter().find(|c| c.id == id) {
+            Some(core) => *core,
+            None => {
+                warn!(worker = index, cpu = id, "CPU not available to this process: not pinned");
+                return None;
+            }
+        },
+        None => *cores.get(index % cores.len())?,
+    };
     core_affinity::set_for_current(core).then_some(core.id)
 }
