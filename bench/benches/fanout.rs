@@ -14,21 +14,23 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ringcast::config::ServerConfig;
 use ringcast::pubsub::hub::{Hub, Msg};
 use ringcast::pubsub::inbox::Mesh;
-use ringcast::server::registry::{Registry, SlotGuard};
+use ringcast::server::slot::{Kicks, Slot};
 
 /// A one-core hub with `n` connections subscribed to "bench".
-fn hub_with_subscribers(n: usize) -> (Hub, Vec<SlotGuard>) {
+fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
     let config = ServerConfig {
         workers: 1,
         max_outbound_bytes: usize::MAX,
         max_subscriptions_per_connection: 1,
         ..ServerConfig::default()
     };
-    let registry = Rc::new(Registry::default());
-    let hub = Hub::new(0, Arc::new(Mesh::new(1, 1024)), registry.clone(), &config);
-    let slots: Vec<SlotGuard> = (0..n).map(|_| registry.register()).collect();
+    let hub = Hub::new(0, Arc::new(Mesh::new(1, 1024)), &config);
+    let kicks = Rc::new(Kicks::default());
+    let slots: Vec<Rc<Slot>> = (0..n as u64)
+        .map(|id| Rc::new(Slot::new(id, kicks.clone())))
+        .collect();
     for slot in &slots {
-        hub.join(slot.id());
+        hub.join(slot.clone());
         hub.subscribe(slot.id(), "bench", None, None)
             .expect("subscribe");
         slot.outbox.borrow_mut().clear();

@@ -1,10 +1,19 @@
-//! The `ringcast` binary: `ringcast serve` runs the server.
+//! The `ringcast` binary.
 //!
-//! Prints `ringcast listening on ADDR` on stdout once every worker accepts
-//! (scripts and tests wait for that line); everything else goes to stderr
-//! through `tracing` (level from `RINGCAST_LOG`, default `info`). SIGINT or
-//! SIGTERM drains (close 1001 to every connection); a second signal exits at
-//! once. Errors are one line; exit code 2 for bad configuration.
+//! - `ringcast serve` runs the server. Prints `ringcast listening on ADDR` on
+//!   stdout once every worker accepts (scripts and tests wait for that line);
+//!   everything else goes to stderr through `tracing` (level from
+//!   `RINGCAST_LOG`, default `info`). SIGINT or SIGTERM drains (close 1001 to
+//!   every connection); a second signal exits at once.
+//! - `ringcast profile show` prints the effective configuration, each value
+//!   with where it came from.
+//! - `ringcast doctor` checks this machine against what the profile needs.
+//!
+//! All three take `--profile medium|high|ultra|auto|default|PATH` (or
+//! `RINGCAST_PROFILE`) and `--set table.field=value`; the layering is
+//! described in `ringcast::config::layers`. Errors are one line; exit code 2
+//! for a bad configuration (refused before anything starts), 1 for other
+//! failures and for a doctor report with a blocker.
 
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
@@ -12,11 +21,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ringcast::config::doctor::{self, Probe};
+use ringcast::config::layers::{self, Effective, LoadError, Setting};
+use ringcast::config::machine::{online_cpus, MachineFacts};
+use ringcast::config::profile;
 use ringcast::config::ServerConfig;
 use ringcast::server::{self, StartError};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
-use tracing::info;
+use toml::Value;
+use tracing::{info, warn};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,96 +49,221 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Inspect hardware profiles.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
+    /// Check this machine against what the profile needs (exit 1 on a blocker).
+    Doctor(SelectArgs),
 }
 
-/// Every flag defaults to the embedded configuration (see `ServerConfig`).
+#[derive(Subcommand)]
+enum ProfileCommand {
+    /// Print the effective configuration, each value with its source
+    /// (default, profile, env, flag).
+    Show(SelectArgs),
+}
+
+/// Which configuration: a profile, then overrides.
+#[derive(Args)]
+struct SelectArgs {
+    /// Hardware profile: medium, high, ultra, auto (the tier nearest to this
+    /// machine), default (embedded defaults), or a TOML file [env: RINGCAST_PROFILE]
+    #[arg(long, value_name = "NAME|PATH")]
+    profile: Option<String>,
+    /// Override one key, e.g. --set limits.max_message_size=16MiB (repeatable;
+    /// wins over the profile, RINGCAST_* variables and the flags below)
+    #[arg(long = "set", value_name = "TABLE.FIELD=VALUE")]
+    set: Vec<String>,
+}
+
+/// Every flag defaults to the profile's value (or the embedded default).
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080]
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Address to listen on (server.listen) [default: 127.0.0.1:8080]
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Worker threads, one event loop per core; 0 = online cores [default: 0]
+    /// Worker threads, one event loop per core; 0 = online cores (server.workers) [default: 0]
     #[arg(long)]
     workers: Option<usize>,
-    /// Do not pin workers to cores.
+    /// Do not pin workers to cores (server.pin_workers = false).
     #[arg(long)]
     no_pin: bool,
-    /// Use the epoll driver even where io_uring works.
+    /// Use the epoll driver even where io_uring works (io_uring.force_epoll = true).
     #[arg(long)]
     force_epoll: bool,
-    /// Largest frame payload in bytes [default: 65536]
+    /// Largest frame payload in bytes (limits.max_frame_size) [default: 65536]
     #[arg(long)]
     max_frame_size: Option<u64>,
-    /// Largest message in bytes; also raises the frame limit to match when that is not set [default: 65536]
+    /// Largest message in bytes; also raises the frame limit to match when that is not set (limits.max_message_size) [default: 65536]
     #[arg(long)]
     max_message_size: Option<u64>,
-    /// Largest handshake request head in bytes [default: 8192]
+    /// Largest handshake request head in bytes (limits.max_handshake_bytes) [default: 8192]
     #[arg(long)]
     max_handshake_bytes: Option<usize>,
-    /// Outbound bytes queued per connection before it is closed as a slow consumer [default: 1048576]
+    /// Outbound bytes queued per connection before it is closed as a slow consumer (limits.max_outbound_bytes) [default: 1048576]
     #[arg(long)]
     max_outbound_bytes: Option<usize>,
-    /// Connections per worker before new handshakes get 503 [default: 100000]
+    /// Connections per worker before new handshakes get 503 (limits.max_connections_per_worker) [default: 100000]
     #[arg(long)]
     max_connections_per_worker: Option<usize>,
-    /// Handshake timeout, e.g. 10s [default: 10s]
+    /// Handshake timeout, e.g. 10s (timeouts.handshake_timeout) [default: 10s]
     #[arg(long, value_parser = humantime::parse_duration)]
     handshake_timeout: Option<Duration>,
-    /// Silence before the server pings, e.g. 30s [default: 30s]
+    /// Silence before the server pings, e.g. 30s (timeouts.ping_interval) [default: 30s]
     #[arg(long, value_parser = humantime::parse_duration)]
     ping_interval: Option<Duration>,
-    /// Silence before the connection is closed, e.g. 60s [default: 60s]
+    /// Silence before the connection is closed, e.g. 60s (timeouts.idle_timeout) [default: 60s]
     #[arg(long, value_parser = humantime::parse_duration)]
     idle_timeout: Option<Duration>,
-    /// Wait for the peer's close frame, e.g. 5s [default: 5s]
+    /// Wait for the peer's close frame, e.g. 5s (timeouts.close_timeout) [default: 5s]
     #[arg(long, value_parser = humantime::parse_duration)]
     close_timeout: Option<Duration>,
-    /// Wait for connections to close on shutdown, e.g. 10s [default: 10s]
+    /// Wait for connections to close on shutdown, e.g. 10s (timeouts.drain_timeout) [default: 10s]
     #[arg(long, value_parser = humantime::parse_duration)]
     drain_timeout: Option<Duration>,
-    /// io_uring entries per worker [default: 1024]
+    /// io_uring entries per worker (io_uring.uring_entries) [default: 1024]
     #[arg(long)]
     uring_entries: Option<u32>,
-    /// Listen backlog per worker [default: 1024]
+    /// Listen backlog per worker (server.backlog) [default: 1024]
     #[arg(long)]
     backlog: Option<u32>,
-    /// Subprotocol the server accepts (repeatable, in preference order).
+    /// Subprotocol the server accepts (repeatable, in preference order; server.subprotocols).
     #[arg(long = "subprotocol")]
     subprotocols: Vec<String>,
 }
 
+fn int(value: impl TryInto<i64>) -> Value {
+    Value::Integer(value.try_into().unwrap_or(i64::MAX))
+}
+
+fn duration(value: Duration) -> Value {
+    Value::String(humantime::format_duration(value).to_string())
+}
+
 impl ServeArgs {
-    fn into_config(self) -> ServerConfig {
-        let mut c = ServerConfig::default();
-        macro_rules! set {
-            ($($field:ident),*) => { $(if let Some(v) = self.$field { c.$field = v; })* };
+    /// The dedicated flags as settings of the flag layer, in a fixed order
+    /// (`--set` arguments come after them and win).
+    fn flag_settings(&self) -> Vec<Setting> {
+        let mut out = Vec::new();
+        let mut push = |key: &str, value: Value, flag: &str| {
+            out.push(Setting::flag(key, value, flag));
+        };
+        if let Some(v) = self.listen {
+            push("server.listen", Value::String(v.to_string()), "--listen");
         }
-        set!(
-            listen,
-            workers,
-            max_handshake_bytes,
-            max_outbound_bytes,
-            max_connections_per_worker,
-            handshake_timeout,
-            ping_interval,
-            idle_timeout,
-            close_timeout,
-            drain_timeout,
-            uring_entries,
-            backlog
-        );
-        if let Some(max) = self.max_message_size {
-            c.max_message_size = max;
-            c.max_frame_size = max;
+        if let Some(v) = self.workers {
+            push("server.workers", int(v), "--workers");
         }
-        if let Some(max) = self.max_frame_size {
-            c.max_frame_size = max;
+        if self.no_pin {
+            push("server.pin_workers", Value::Boolean(false), "--no-pin");
         }
-        c.pin_workers = !self.no_pin;
-        c.force_epoll = self.force_epoll;
-        c.subprotocols = self.subprotocols;
-        c
+        if self.force_epoll {
+            push(
+                "io_uring.force_epoll",
+                Value::Boolean(true),
+                "--force-epoll",
+            );
+        }
+        if let Some(v) = self.max_message_size {
+            push("limits.max_message_size", int(v), "--max-message-size");
+            if self.max_frame_size.is_none() {
+                push("limits.max_frame_size", int(v), "--max-message-size");
+            }
+        }
+        if let Some(v) = self.max_frame_size {
+            push("limits.max_frame_size", int(v), "--max-frame-size");
+        }
+        let sizes = [
+            (
+                "limits.max_handshake_bytes",
+                self.max_handshake_bytes,
+                "--max-handshake-bytes",
+            ),
+            (
+                "limits.max_outbound_bytes",
+                self.max_outbound_bytes,
+                "--max-outbound-bytes",
+            ),
+            (
+                "limits.max_connections_per_worker",
+                self.max_connections_per_worker,
+                "--max-connections-per-worker",
+            ),
+        ];
+        for (key, value, flag) in sizes {
+            if let Some(v) = value {
+                push(key, int(v), flag);
+            }
+        }
+        let durations = [
+            (
+                "timeouts.handshake_timeout",
+                self.handshake_timeout,
+                "--handshake-timeout",
+            ),
+            (
+                "timeouts.ping_interval",
+                self.ping_interval,
+                "--ping-interval",
+            ),
+            ("timeouts.idle_timeout", self.idle_timeout, "--idle-timeout"),
+            (
+                "timeouts.close_timeout",
+                self.close_timeout,
+                "--close-timeout",
+            ),
+            (
+                "timeouts.drain_timeout",
+                self.drain_timeout,
+                "--drain-timeout",
+            ),
+        ];
+        for (key, value, flag) in durations {
+            if let Some(v) = value {
+                push(key, duration(v), flag);
+            }
+        }
+        if let Some(v) = self.uring_entries {
+            push("io_uring.uring_entries", int(v), "--uring-entries");
+        }
+        if let Some(v) = self.backlog {
+            push("server.backlog", int(v), "--backlog");
+        }
+        if !self.subprotocols.is_empty() {
+            let list = self
+                .subprotocols
+                .iter()
+                .cloned()
+                .map(Value::String)
+                .collect();
+            push("server.subprotocols", Value::Array(list), "--subprotocol");
+        }
+        out
+    }
+}
+
+/// Why the binary stops: a bad configuration (exit 2) or anything else (exit 1).
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Config(#[from] LoadError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+impl Failure {
+    fn exit_code(&self) -> ExitCode {
+        match self {
+            Failure::Config(_) | Failure::Start(StartError::Config(_)) => ExitCode::from(2),
+            _ => ExitCode::FAILURE,
+        }
     }
 }
 
@@ -138,31 +277,118 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match cli.command {
-        Command::Serve(args) => match serve(args.into_config()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ringcast: {e}");
-                match e {
-                    ServeError::Start(StartError::Config(_)) => ExitCode::from(2),
-                    _ => ExitCode::FAILURE,
-                }
-            }
-        },
+    let result = match cli.command {
+        Command::Serve(args) => run_serve(*args),
+        Command::Profile {
+            command: ProfileCommand::Show(select),
+        } => show(select),
+        Command::Doctor(select) => run_doctor(select),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ringcast: {e}");
+            e.exit_code()
+        }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ServeError {
-    #[error(transparent)]
-    Start(#[from] StartError),
-    #[error("cannot install signal handlers: {0}")]
-    Signals(std::io::Error),
+/// The process environment, as UTF-8 pairs (others cannot be ringcast's).
+fn environment() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
-fn serve(config: ServerConfig) -> Result<(), ServeError> {
+/// Selects the profile and applies every layer; `why` receives what `auto`
+/// decided.
+fn load(select: &SelectArgs, flags: Vec<Setting>) -> Result<(Effective, Option<String>), Failure> {
+    let spec = select
+        .profile
+        .clone()
+        .or_else(|| std::env::var("RINGCAST_PROFILE").ok());
+    let selection = profile::select(spec.as_deref(), MachineFacts::read)?;
+    let mut settings = flags;
+    for arg in &select.set {
+        settings.push(Setting::parse_set(arg)?);
+    }
+    let effective = layers::load(selection.profile, environment(), &settings)?;
+    Ok((effective, selection.why))
+}
+
+fn profile_label(effective: &Effective) -> String {
+    match &effective.profile {
+        Some(p) => format!("{} from {}", p.name, p.file),
+        None => "none (embedded defaults)".into(),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> Result<ExitCode, Failure> {
+    let (mut effective, why) = load(&args.select, args.flag_settings())?;
+    if let Some(why) = why {
+        info!("{why}");
+    }
+    info!(profile = %profile_label(&effective), "configuration loaded");
+    for warning in layers::fit_to_machine(&mut effective, &online_cpus()) {
+        warn!("{warning}");
+    }
+    match raise_nofile_limit() {
+        Ok((soft, hard)) => info!(soft, hard, "open-file limit"),
+        Err(e) => warn!("cannot raise the open-file limit: {e}"),
+    }
+    serve(effective.config)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(select: SelectArgs) -> Result<ExitCode, Failure> {
+    let (mut effective, why) = load(&select, Vec::new())?;
+    let mut notes: Vec<String> = why.into_iter().collect();
+    notes.extend(layers::fit_to_machine(&mut effective, &online_cpus()));
+    print!("{}", layers::render(&effective, &notes));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_doctor(select: SelectArgs) -> Result<ExitCode, Failure> {
+    let (effective, why) = load(&select, Vec::new())?;
+    if let Some(why) = why {
+        println!("{why}");
+    }
+    let config = &effective.config;
+    let findings = doctor::run(config, &Probe::read(config));
+    print!(
+        "{}",
+        doctor::render(&profile_label(&effective), config, &findings)
+    );
+    Ok(match doctor::worst(&findings) {
+        doctor::Status::Blocker => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (each connection is an
+/// fd); returns the limits now in force.
+fn raise_nofile_limit() -> std::io::Result<(libc::rlim_t, libc::rlim_t)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit read above; only the soft value changed.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok((limit.rlim_cur, limit.rlim_max))
+}
+
+fn serve(config: ServerConfig) -> Result<(), Failure> {
     // Handlers first: a signal during start-up must not kill us half-started.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(ServeError::Signals)?;
+    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(Failure::Signals)?;
     let handle = server::start(config)?;
     println!("ringcast listening on {}", handle.local_addr());
     let _ = std::io::stdout().flush();
@@ -179,4 +405,59 @@ fn serve(config: ServerConfig) -> Result<(), ServeError> {
     handle.join();
     info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_fd_limit_is_raised_to_the_hard_one() {
+        let (soft, hard) = raise_nofile_limit().expect("rlimit");
+        assert_eq!(soft, hard);
+    }
+
+    #[test]
+    fn serve_flags_become_flag_settings() {
+        let cli = Cli::parse_from([
+            "ringcast",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--max-message-size",
+            "16777216",
+            "--force-epoll",
+            "--idle-timeout",
+            "90s",
+            "--set",
+            "server.workers=3",
+        ]);
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let keys: Vec<(String, String)> = args
+            .flag_settings()
+            .into_iter()
+            .map(|s| (s.key, s.flag))
+            .collect();
+        let want = [
+            ("server.listen", "--listen"),
+            ("server.workers", "--workers"),
+            ("io_uring.force_epoll", "--force-epoll"),
+            ("limits.max_message_size", "--max-message-size"),
+            ("limits.max_frame_size", "--max-message-size"),
+            ("timeouts.idle_timeout", "--idle-timeout"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(k, f)| (k.to_string(), f.to_string()))
+            .collect();
+        assert_eq!(keys, want);
+        let effective = layers::load(None, Vec::new(), &args.flag_settings()).expect("valid flags");
+        assert_eq!(effective.config.max_frame_size, 16 << 20);
+        assert_eq!(effective.config.idle_timeout, Duration::from_secs(90));
+        assert_eq!(args.select.set, ["server.workers=3"]);
+    }
 }

@@ -50,7 +50,7 @@ use crate::config::ServerConfig;
 use crate::proto::v1::{
     error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
 };
-use crate::server::registry::{ConnId, Registry, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
+use crate::server::slot::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -108,9 +108,10 @@ impl LocalChannel {
     }
 }
 
-/// A `/ws` connection as the hub knows it: the channels it asked for.
-#[derive(Default)]
+/// A `/ws` connection as the hub knows it: where to queue its frames, and
+/// the channels it asked for.
 struct Member {
+    slot: Rc<Slot>,
     channels: Vec<Arc<str>>,
 }
 
@@ -130,7 +131,6 @@ pub struct HubStats {
 pub struct Hub {
     core: usize,
     mesh: Arc<Mesh<Msg>>,
-    registry: Rc<Registry>,
     history_size: usize,
     history_ttl: Duration,
     max_channels: usize,
@@ -147,17 +147,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(
-        core: usize,
-        mesh: Arc<Mesh<Msg>>,
-        registry: Rc<Registry>,
-        config: &ServerConfig,
-    ) -> Self {
+    pub fn new(core: usize, mesh: Arc<Mesh<Msg>>, config: &ServerConfig) -> Self {
         let cores = mesh.cores();
         Self {
             core,
             mesh,
-            registry,
             history_size: config.history_size,
             history_ttl: config.history_ttl,
             max_channels: config.max_channels_per_worker(),
@@ -196,8 +190,12 @@ impl Hub {
 
     // ----- commands from local connections -----
 
-    pub fn join(&self, conn: ConnId) {
-        self.members.borrow_mut().insert(conn, Member::default());
+    pub fn join(&self, slot: Rc<Slot>) {
+        let member = Member {
+            slot: slot.clone(),
+            channels: Vec::new(),
+        };
+        self.members.borrow_mut().insert(slot.id(), member);
     }
 
     /// Drops every subscription of a closing connection.
@@ -523,7 +521,7 @@ impl Hub {
                 return;
             };
             entry.pending.swap_remove(at);
-            let slot = self.registry.get(conn);
+            let slot = self.members.borrow().get(&conn).map(|m| m.slot.clone());
             if let (true, Some(slot)) = (ok, &slot) {
                 entry.live.insert(conn, slot.clone());
             }
@@ -560,7 +558,8 @@ impl Hub {
     }
 
     fn send_to_conn(&self, conn: ConnId, frame: Bytes) {
-        if let Some(slot) = self.registry.get(conn) {
+        let slot = self.members.borrow().get(&conn).map(|m| m.slot.clone());
+        if let Some(slot) = slot {
             self.queue(&slot, frame);
         }
     }
@@ -628,7 +627,7 @@ pub async fn run(hub: Rc<Hub>) {
 }
 
 /// Lets every other ready task of the core run once.
-async fn yield_now() {
+pub(crate) async fn yield_now() {
     let mut yielded = false;
     poll_fn(|cx| {
         if yielded {

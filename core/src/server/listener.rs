@@ -6,6 +6,10 @@
 //! group silently and take half the connections. Before binding, a probe socket
 //! *without* `SO_REUSEPORT` checks that the port is really free, so a clash is
 //! reported as "address in use" instead.
+//!
+//! Socket buffer sizes (`server.so_rcvbuf`, `server.so_sndbuf`) are set on the
+//! listening sockets before `listen`, so every accepted socket inherits them
+//! and the window scale offered in the SYN-ACK matches the receive buffer.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -20,6 +24,24 @@ pub enum BindError {
     Io { addr: SocketAddr, source: io::Error },
 }
 
+/// `SO_RCVBUF`/`SO_SNDBUF` for the listening sockets, in bytes; 0 leaves the
+/// kernel's autotuning alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SocketBuffers {
+    pub recv: usize,
+    pub send: usize,
+}
+
+fn set_buffers(socket: &Socket, buffers: SocketBuffers) -> io::Result<()> {
+    if buffers.recv > 0 {
+        socket.set_recv_buffer_size(buffers.recv)?;
+    }
+    if buffers.send > 0 {
+        socket.set_send_buffer_size(buffers.send)?;
+    }
+    Ok(())
+}
+
 fn socket_for(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -31,6 +53,7 @@ pub fn bind_reuseport(
     addr: SocketAddr,
     count: usize,
     backlog: u32,
+    buffers: SocketBuffers,
 ) -> Result<Vec<TcpListener>, BindError> {
     let io_err = |addr, source| BindError::Io { addr, source };
     // Probe: a plain bind fails if anybody, reuseport or not, holds the port.
@@ -54,6 +77,7 @@ pub fn bind_reuseport(
             let socket = socket_for(bound)?;
             socket.set_reuse_port(true)?;
             socket.set_nonblocking(true)?;
+            set_buffers(&socket, buffers)?;
             socket.bind(&bound.into())?;
             socket.listen(backlog)?;
             Ok(TcpListener::from(socket))
@@ -71,7 +95,13 @@ mod tests {
 
     #[test]
     fn port_zero_gives_every_worker_the_same_port() {
-        let listeners = bind_reuseport("127.0.0.1:0".parse().expect("addr"), 3, 128).expect("bind");
+        let listeners = bind_reuseport(
+            "127.0.0.1:0".parse().expect("addr"),
+            3,
+            128,
+            SocketBuffers::default(),
+        )
+        .expect("bind");
         let ports: Vec<u16> = listeners
             .iter()
             .map(|l| l.local_addr().expect("addr").port())
@@ -82,11 +112,42 @@ mod tests {
 
     #[test]
     fn a_taken_port_is_reported_not_shared() {
-        let first = bind_reuseport("127.0.0.1:0".parse().expect("addr"), 1, 128).expect("bind");
+        let first = bind_reuseport(
+            "127.0.0.1:0".parse().expect("addr"),
+            1,
+            128,
+            SocketBuffers::default(),
+        )
+        .expect("bind");
         let addr = first[0].local_addr().expect("addr");
-        match bind_reuseport(addr, 1, 128) {
+        match bind_reuseport(addr, 1, 128, SocketBuffers::default()) {
             Err(BindError::InUse { addr: a }) => assert_eq!(a, addr),
             other => panic!("expected InUse, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn accepted_sockets_inherit_the_listener_buffer_sizes() {
+        let buffers = SocketBuffers {
+            recv: 64 * 1024,
+            send: 32 * 1024,
+        };
+        let listeners =
+            bind_reuseport("127.0.0.1:0".parse().expect("addr"), 1, 16, buffers).expect("bind");
+        let listener = &listeners[0];
+        listener.set_nonblocking(false).expect("blocking");
+        let _client =
+            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        let accepted = Socket::from(accepted);
+        // Linux doubles the value asked for (room for bookkeeping).
+        assert_eq!(
+            accepted.recv_buffer_size().expect("rcvbuf"),
+            2 * buffers.recv
+        );
+        assert_eq!(
+            accepted.send_buffer_size().expect("sndbuf"),
+            2 * buffers.send
+        );
     }
 }

@@ -11,18 +11,22 @@
 //! | --- | --- |
 //! | `driver.rs` | io_uring → plainer flags → epoll fallback |
 //! | `listener.rs` | reuseport listeners, port-clash detection |
-//! | `worker.rs` | one core: accept loop, timer sweep, drain |
-//! | `registry.rs` | per-core connection slots: deadlines and kicks |
-//! | `conn.rs` | one connection: handshake, session, close |
+//! | `worker.rs` | one core's state: config, scratch buffers, hub, counters |
+//! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
+//! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
+//! | `slot.rs` | a connection's mailbox shared with the hub: outbox and kicks |
+//! | `conn.rs` | one connection as a state machine: handshake, session, close |
 //! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
 
 mod conn;
 mod driver;
+mod epoll;
 mod listener;
 pub mod outbox;
-pub mod registry;
+mod reactor;
+pub mod slot;
 mod sys;
 mod worker;
 mod ws;
@@ -33,8 +37,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use driver::DriverKind;
-pub use listener::BindError;
+pub use driver::{DriverKind, UringFlags};
+pub use listener::{BindError, SocketBuffers};
 use tracing::info;
 
 use crate::config::{ConfigError, ServerConfig};
@@ -100,7 +104,11 @@ impl ServerHandle {
 pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     config.validate()?;
     let workers = config.effective_workers();
-    let listeners = listener::bind_reuseport(config.listen, workers, config.backlog)?;
+    let buffers = SocketBuffers {
+        recv: config.so_rcvbuf,
+        send: config.so_sndbuf,
+    };
+    let listeners = listener::bind_reuseport(config.listen, workers, config.backlog, buffers)?;
     let local_addr = listeners[0].local_addr().map_err(|e| BindError::Io {
         addr: config.listen,
         source: e,
@@ -120,14 +128,15 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
                 let cpu = if config.pin_workers {
-                    worker::pin_current_thread(id)
+                    worker::pin_current_thread(id, config.cpu_for_worker(id))
                 } else {
                     None
                 };
                 let entries = config.uring_entries;
+                let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
                 let worker = Rc::new(worker::Worker::new(id, config, mesh));
-                let started = driver::block_on_best(entries, force_epoll, |kind| {
+                let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));
                     worker::run(worker, listener, rx)

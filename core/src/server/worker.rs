@@ -1,5 +1,6 @@
-//! One worker: a pinned OS thread running one monoio event loop, its own
-//! listener, its connections, its timer sweep and its share of shutdown.
+//! One worker: a pinned OS thread running one monoio event loop, with its own
+//! listener, its connections (in its reactor), its pub/sub hub, and its share
+//! of shutdown.
 //!
 //! Nothing in a [`Worker`] is shared with another core. The per-core scratch
 //! buffers live here: every read on this core lands in `read_scratch` and
@@ -9,13 +10,12 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use tracing::{debug, info, warn};
+use tracing::warn;
 
-use super::conn;
 use super::outbox::Flushed;
-use super::registry::{Registry, KICK_SHUTDOWN};
+use super::reactor;
+use super::slot::Kicks;
 use crate::config::ServerConfig;
 use crate::proto::session::SessionConfig;
 use crate::pubsub::hub::{self, Hub, Msg};
@@ -42,11 +42,15 @@ pub(crate) struct Worker {
     pub id: usize,
     pub config: Arc<ServerConfig>,
     pub session_config: SessionConfig,
-    pub registry: Rc<Registry>,
-    /// Where every read of this core lands; borrowed only between two awaits.
+    /// Connections kicked since the reactor last looked (by the hub, or by
+    /// shutdown); the reactor drains it every turn.
+    pub kicks: Rc<Kicks>,
+    /// Connections the reactor holds, for the per-worker cap (503 past it).
+    pub open_connections: Cell<usize>,
+    /// Where every read of this core lands; borrowed only inside one
+    /// synchronous step of one connection.
     pub read_scratch: RefCell<Box<[u8]>>,
-    /// Where replies are encoded before the first send attempt; borrowed only
-    /// between two awaits, always left empty.
+    /// Where replies are encoded before the first send attempt; always left empty.
     pub write_scratch: RefCell<Vec<u8>>,
     /// Set once shutdown begins; new handshakes are refused from then on.
     pub draining: Cell<bool>,
@@ -57,13 +61,13 @@ pub(crate) struct Worker {
 
 impl Worker {
     pub fn new(id: usize, config: Arc<ServerConfig>, mesh: Arc<Mesh<Msg>>) -> Self {
-        let registry = Rc::new(Registry::default());
         Self {
             id,
             session_config: config.session_config(),
-            hub: Rc::new(Hub::new(id, mesh, registry.clone(), &config)),
+            hub: Rc::new(Hub::new(id, mesh, &config)),
+            kicks: Rc::new(Kicks::default()),
+            open_connections: Cell::new(0),
             stats: WorkerStats::default(),
-            registry,
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
             draining: Cell::new(false),
@@ -72,82 +76,15 @@ impl Worker {
     }
 }
 
-/// The worker's life: accept until `shutdown` fires (a message or the sender
+/// The worker's life: serve until `shutdown` fires (a message or the sender
 /// dropping), then drain its connections for at most `drain_timeout`.
 pub(crate) async fn run(
     worker: Rc<Worker>,
     listener: std::net::TcpListener,
     shutdown: flume::Receiver<()>,
 ) {
-    let listener = match monoio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            warn!(worker = worker.id, "cannot register listener: {e}");
-            return;
-        }
-    };
-    monoio::spawn(sweep_timers(worker.clone()));
     monoio::spawn(hub::run(worker.hub.clone()));
-    monoio::select! {
-        _ = accept_loop(&worker, listener) => {}
-        _ = shutdown.recv_async() => {}
-    }
-    drain(&worker).await;
-}
-
-async fn accept_loop(worker: &Rc<Worker>, listener: monoio::net::TcpListener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                debug!(worker = worker.id, %peer, "accepted");
-                monoio::spawn(conn::run(worker.clone(), stream));
-            }
-            Err(e) => {
-                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning; the
-                // connection stays in the backlog until fds free up.
-                warn!(worker = worker.id, "accept failed: {e}");
-                monoio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Fires connection deadlines every `timer_tick` (see `registry`).
-async fn sweep_timers(worker: Rc<Worker>) {
-    loop {
-        monoio::time::sleep(worker.config.timer_tick).await;
-        worker.registry.kick_expired(Instant::now());
-    }
-}
-
-async fn drain(worker: &Worker) {
-    worker.draining.set(true);
-    let open = worker.registry.len();
-    debug!(worker = worker.id, open, "draining");
-    worker.registry.kick_all(KICK_SHUTDOWN);
-    let deadline = Instant::now() + worker.config.drain_timeout;
-    while !worker.registry.is_empty() && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let left = worker.registry.len();
-    if left > 0 {
-        warn!(
-            worker = worker.id,
-            left, "drain timeout: dropping connections"
-        );
-    }
-    let (hub, io) = (&worker.hub.stats, &worker.stats);
-    let (calls, frames) = (io.flush_calls.get(), io.flushed_frames.get());
-    info!(
-        worker = worker.id,
-        publishes = hub.publishes.get(),
-        deliveries = hub.deliveries.get(),
-        slow_consumer_closes = hub.slow_consumer_closes.get(),
-        overloaded = hub.overloaded.get(),
-        flush_calls = calls,
-        frames_per_flush = format!("{:.2}", frames as f64 / calls.max(1) as f64),
-        "worker stopped"
-    );
+    reactor::run(worker, listener, shutdown).await;
 }
 
 /// Pins the current thread to CPU `cpu` when the configuration lists one
@@ -159,7 +96,11 @@ pub(crate) fn pin_current_thread(index: usize, cpu: Option<usize>) -> Option<usi
         Some(id) => match cores.iter().find(|c| c.id == id) {
             Some(core) => *core,
             None => {
-                warn!(worker = index, cpu = id, "CPU not available to this process: not pinned");
+                warn!(
+                    worker = index,
+                    cpu = id,
+                    "CPU not available to this process: not pinned"
+                );
                 return None;
             }
         },

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::registry::Slot;
+use super::slot::Slot;
 use super::worker::Worker;
 use crate::proto::session::Message;
 use crate::proto::v1::{

@@ -1,0 +1,522 @@
+//! Building the effective configuration from its layers, remembering where
+//! every value came from.
+//!
+//! Precedence, lowest first (a later layer overrides an earlier one, key by
+//! key):
+//!
+//! 1. **default** — [`ServerConfig::default`], the embedded defaults;
+//! 2. **profile** — the `--profile` file or tier (see [`super::profile`]);
+//! 3. **env** — `RINGCAST_TABLE__FIELD` variables, e.g.
+//!    `RINGCAST_LIMITS__MAX_MESSAGE_SIZE=16MiB`;
+//! 4. **flag** — the dedicated flags of `ringcast serve` (`--workers`,
+//!    `--max-message-size`, ...), then every `--set table.field=value` in
+//!    command-line order (the last one wins).
+//!
+//! Each layer refuses what it cannot apply (unknown key, wrong type) with
+//! its source, the key and the reason; the merged result is then validated
+//! as a whole, and a broken rule is blamed on the source of the
+//! highest-precedence value involved. Nothing starts before all of this
+//! passed.
+
+use std::fmt;
+
+use toml::Value;
+
+use super::keys::{self, KEYS};
+use super::profile::Profile;
+use super::ServerConfig;
+
+/// A configuration that cannot be used: where it came from, the key, why.
+/// `ringcast` prints it as one line and exits with code 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    /// The profile file, `env VAR`, the flag, or `embedded defaults`.
+    pub origin: String,
+    /// The key (`limits.max_message_size`), or a line for a syntax error.
+    pub key: Option<String>,
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{}: {key}: {}", self.origin, self.reason),
+            None => write!(f, "{}: {}", self.origin, self.reason),
+        }
+    }
+}
+
+/// Where one value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    Default,
+    /// Profile name and file.
+    Profile {
+        name: String,
+        file: String,
+    },
+    /// The environment variable.
+    Env(String),
+    /// The flag as given (`--workers`, `--set server.workers=4`).
+    Flag(String),
+}
+
+impl Origin {
+    fn rank(&self) -> u8 {
+        match self {
+            Origin::Default => 0,
+            Origin::Profile { .. } => 1,
+            Origin::Env(_) => 2,
+            Origin::Flag(_) => 3,
+        }
+    }
+
+    /// How an error message names this source.
+    fn as_error_origin(&self) -> String {
+        match self {
+            Origin::Default => "embedded defaults".into(),
+            Origin::Profile { file, .. } => file.clone(),
+            Origin::Env(var) => format!("env {var}"),
+            Origin::Flag(flag) => flag.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::Profile { name, .. } => write!(f, "profile {name}"),
+            Origin::Env(var) => write!(f, "env {var}"),
+            Origin::Flag(flag) => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// One command-line setting: a key, its value, and the flag that gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting {
+    pub key: String,
+    pub value: Value,
+    pub flag: String,
+}
+
+impl Setting {
+    /// A dedicated flag (`--workers 4` → `server.workers = 4`).
+    pub fn flag(key: &str, value: Value, flag: &str) -> Setting {
+        Setting {
+            key: key.to_string(),
+            value,
+            flag: flag.to_string(),
+        }
+    }
+
+    /// A `--set table.field=value` argument.
+    pub fn parse_set(arg: &str) -> Result<Setting, LoadError> {
+        let flag = format!("--set {arg}");
+        let Some((key, text)) = arg.split_once('=') else {
+            return Err(LoadError {
+                origin: flag,
+                key: None,
+                reason: "expected table.field=value, e.g. limits.max_message_size=16MiB".into(),
+            });
+        };
+        Ok(Setting {
+            key: key.trim().to_string(),
+            value: keys::parse_text_value(text.trim()),
+            flag,
+        })
+    }
+}
+
+/// The configuration a run uses, with the source of every value.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    pub config: ServerConfig,
+    /// Indexed like [`KEYS`].
+    pub origins: Vec<Origin>,
+    /// The profile layer, if any.
+    pub profile: Option<Profile>,
+    /// Values [`fit_to_machine`] changed, by key index, and why.
+    pub adjusted: Vec<(usize, String)>,
+}
+
+impl Effective {
+    /// Where the value of `dotted` came from.
+    pub fn origin(&self, dotted: &str) -> Option<&Origin> {
+        keys::find(dotted).map(|(i, _)| &self.origins[i])
+    }
+}
+
+/// Applies the layers over the defaults and validates the result.
+///
+/// `env` is the process environment (passed in so tests control it): only
+/// `RINGCAST_*` variables with a `__` are configuration keys; others, like
+/// `RINGCAST_LOG` and `RINGCAST_PROFILE`, are ignored here.
+pub fn load(
+    profile: Option<Profile>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &[Setting],
+) -> Result<Effective, LoadError> {
+    let mut config = ServerConfig::default();
+    let mut origins = vec![Origin::Default; KEYS.len()];
+    let mut apply = |dotted: &str, value: &Value, origin: Origin| {
+        let refuse = |reason| LoadError {
+            origin: origin.as_error_origin(),
+            key: Some(dotted.to_string()),
+            reason,
+        };
+        let (index, key) =
+            keys::find(dotted).ok_or_else(|| refuse(keys::unknown_key_reason(dotted)))?;
+        key.set(&mut config, value).map_err(refuse)?;
+        origins[index] = origin;
+        Ok::<(), LoadError>(())
+    };
+
+    if let Some(profile) = &profile {
+        let origin = Origin::Profile {
+            name: profile.name.clone(),
+            file: profile.file.clone(),
+        };
+        for (dotted, value) in profile.entries()? {
+            apply(dotted, &value, origin.clone())?;
+        }
+    }
+
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(var, _)| var.starts_with("RINGCAST_") && var.contains("__"))
+        .collect();
+    env.sort();
+    for (var, text) in env {
+        let rest = &var["RINGCAST_".len()..];
+        let (table, field) = rest.split_once("__").unwrap_or((rest, ""));
+        let dotted = format!(
+            "{}.{}",
+            table.to_ascii_lowercase(),
+            field.to_ascii_lowercase()
+        );
+        apply(
+            &dotted,
+            &keys::parse_text_value(&text),
+            Origin::Env(var.clone()),
+        )?;
+    }
+
+    for setting in flags {
+        apply(
+            &setting.key,
+            &setting.value,
+            Origin::Flag(setting.flag.clone()),
+        )?;
+    }
+
+    let effective = Effective {
+        config,
+        origins,
+        profile,
+        adjusted: Vec::new(),
+    };
+    check(&effective)?;
+    Ok(effective)
+}
+
+/// Validates, blaming a broken rule on the highest-precedence source among
+/// the values it involves.
+fn check(effective: &Effective) -> Result<(), LoadError> {
+    let Err(e) = effective.config.validate() else {
+        return Ok(());
+    };
+    let origin_of = |field: &str| keys::by_field(field).map(|(i, _)| &effective.origins[i]);
+    let blamed = [Some(e.key), e.pair]
+        .into_iter()
+        .flatten()
+        .filter_map(origin_of)
+        .max_by_key(|origin| origin.rank())
+        .cloned()
+        .unwrap_or(Origin::Default);
+    Err(LoadError {
+        origin: blamed.as_error_origin(),
+        key: Some(keys::dotted(e.key).to_string()),
+        reason: e.reason,
+    })
+}
+
+/// Fits a configuration to the CPUs this process may run on (`online`):
+/// CPUs in `server.cpus` that are not there are dropped, and a worker count
+/// from the defaults or a profile is capped at the CPUs present. A count
+/// given by env or flag is kept (the operator asked for it). Returns one
+/// warning per change.
+pub fn fit_to_machine(effective: &mut Effective, online: &[usize]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let (cpus_index, _) = keys::find("server.cpus").expect("server.cpus is a key");
+    let (workers_index, _) = keys::find("server.workers").expect("server.workers is a key");
+    let config = &mut effective.config;
+
+    let absent: Vec<usize> = config
+        .cpus
+        .iter()
+        .copied()
+        .filter(|cpu| !online.contains(cpu))
+        .collect();
+    if !absent.is_empty() {
+        config.cpus.retain(|cpu| online.contains(cpu));
+        let note = format!(
+            "dropped CPUs {} (not available here)",
+            keys::format_cpu_list(&absent)
+        );
+        warnings.push(format!("server.cpus: {note}"));
+        effective.adjusted.push((cpus_index, note));
+    }
+
+    let workers = config.effective_workers();
+    let cores = online.len().max(1);
+    if workers > cores {
+        let origin = &effective.origins[workers_index];
+        if origin.rank() <= 1 {
+            config.workers = cores;
+            let note = format!("capped from {workers} to {cores}: this machine has {cores} CPUs");
+            warnings.push(format!("server.workers: {note}"));
+            effective.adjusted.push((workers_index, note));
+        } else {
+            warnings.push(format!(
+                "server.workers: {workers} workers on {cores} CPUs ({origin}): workers will share cores"
+            ));
+        }
+    }
+    warnings
+}
+
+/// The effective configuration as TOML, each value annotated with its source:
+/// what `ringcast profile show` prints. The output is itself a valid profile.
+pub fn render(effective: &Effective, notes: &[String]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let profile = match &effective.profile {
+        Some(p) => format!("{} from {}", p.name, p.file),
+        None => "none (embedded defaults)".into(),
+    };
+    let _ = writeln!(out, "# ringcast effective configuration");
+    let _ = writeln!(out, "# profile: {profile}");
+    let _ = writeln!(
+        out,
+        "# precedence: default < profile < env RINGCAST_TABLE__FIELD < flags (--set, --workers, ...)"
+    );
+    for note in notes {
+        let _ = writeln!(out, "# note: {note}");
+    }
+    let mut table = "";
+    for (index, key) in KEYS.iter().enumerate() {
+        if key.table != table {
+            table = key.table;
+            let _ = writeln!(out, "\n[{table}]");
+        }
+        let line = format!("{} = {}", key.field, key.show(&effective.config));
+        let mut source = effective.origins[index].to_string();
+        for (_, note) in effective.adjusted.iter().filter(|(i, _)| *i == index) {
+            source.push_str("; ");
+            source.push_str(note);
+        }
+        let _ = writeln!(out, "{line:<48} # {source}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+    use std::time::Duration;
+
+    fn profile(text: &'static str) -> Profile {
+        Profile {
+            name: "test".into(),
+            file: "test.toml".into(),
+            text: Cow::Borrowed(text),
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn set(arg: &str) -> Setting {
+        Setting::parse_set(arg).expect("well-formed --set")
+    }
+
+    #[test]
+    fn no_layers_is_the_default_everywhere() {
+        let effective = load(None, env(&[]), &[]).expect("valid");
+        assert!(effective.origins.iter().all(|o| *o == Origin::Default));
+        assert_eq!(effective.config.backlog, ServerConfig::default().backlog);
+    }
+
+    #[test]
+    fn each_layer_overrides_the_one_below_and_is_recorded() {
+        let p = profile("[server]\nbacklog = 2048\nworkers = 3\n[limits]\ncommand_rate = 10\n");
+        let e = env(&[
+            ("RINGCAST_SERVER__BACKLOG", "4096"),
+            ("RINGCAST_SERVER__WORKERS", "4"),
+            ("RINGCAST_LOG", "debug"),
+            ("RINGCAST_PROFILE", "high"),
+            ("PATH", "/bin"),
+        ]);
+        let flags = [
+            Setting::flag("server.workers", Value::Integer(5), "--workers"),
+            set("server.workers=6"),
+        ];
+        let effective = load(Some(p), e, &flags).expect("valid");
+        let c = &effective.config;
+        assert_eq!((c.command_rate, c.backlog, c.workers), (10, 4096, 6));
+        let origin = |k| effective.origin(k).expect("key").to_string();
+        assert_eq!(origin("limits.command_rate"), "profile test");
+        assert_eq!(origin("server.backlog"), "env RINGCAST_SERVER__BACKLOG");
+        assert_eq!(origin("server.workers"), "flag --set server.workers=6");
+        assert_eq!(origin("server.listen"), "default");
+    }
+
+    #[test]
+    fn values_are_typed_by_key() {
+        let flags = [
+            set("timeouts.idle_timeout=90s"),
+            set("limits.max_message_size=16MiB"),
+            set("server.cpus=[0, 1]"),
+            set("server.listen=0.0.0.0:9000"),
+            set("store.fsync=always"),
+        ];
+        let c = load(None, env(&[]), &flags).expect("valid").config;
+        assert_eq!(c.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.max_message_size, 16 << 20);
+        assert_eq!(c.cpus, [0, 1]);
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.fsync, super::super::FsyncPolicy::Always);
+    }
+
+    /// Every refusal names its source, the key and the reason, in one line.
+    #[test]
+    fn refusals_name_source_key_and_reason() {
+        /// Profile text, environment, `--set` arguments, the message.
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+        let cases: &[Case<'_>] = &[
+            (
+                "[limits]\nmax_mesage_size = 1\n",
+                &[],
+                &[],
+                "test.toml: limits.max_mesage_size: unknown key (did you mean limits.max_message_size?)",
+            ),
+            (
+                "[server]\nworkers = \"two\"\n",
+                &[],
+                &[],
+                "test.toml: server.workers: expected a non-negative integer, got the string \"two\"",
+            ),
+            (
+                "[io_uring]\nuring_entries = 1000\n",
+                &[],
+                &[],
+                "test.toml: io_uring.uring_entries: 1000 is not a power of two in 8..=32768",
+            ),
+            (
+                "[server]\nbacklog = -1\n",
+                &[],
+                &[],
+                "test.toml: server.backlog: -1 is negative",
+            ),
+            (
+                "[timeouts]\nping_interval = \"60s\"\nidle_timeout = \"60s\"\n",
+                &[],
+                &[],
+                "test.toml: timeouts.ping_interval: 1m must be shorter than timeouts.idle_timeout (1m)",
+            ),
+            (
+                // The pair is blamed on the file that set one half of it.
+                "[timeouts]\nidle_timeout = \"20s\"\n",
+                &[],
+                &[],
+                "test.toml: timeouts.ping_interval: 30s must be shorter than timeouts.idle_timeout (20s)",
+            ),
+            (
+                "",
+                &[("RINGCAST_LIMITS__MAX_FRAME_SIZE", "1GiB")],
+                &[],
+                "env RINGCAST_LIMITS__MAX_FRAME_SIZE: limits.max_frame_size: 1073741824 exceeds \
+                 limits.max_message_size (65536)",
+            ),
+            (
+                "",
+                &[("RINGCAST_NET__SPEED", "1")],
+                &[],
+                "env RINGCAST_NET__SPEED: net.speed: unknown key",
+            ),
+            (
+                "",
+                &[],
+                &["store.fsync=sometimes"],
+                "--set store.fsync=sometimes: store.fsync: \"sometimes\" is not one of always, batch, never",
+            ),
+            (
+                "",
+                &[],
+                &["max_message_size=1"],
+                "--set max_message_size=1: max_message_size: unknown key (did you mean \
+                 limits.max_message_size?)",
+            ),
+        ];
+        for (text, vars, sets, want) in cases {
+            let flags: Vec<Setting> = sets.iter().map(|s| set(s)).collect();
+            let err = load(Some(profile(text)), env(vars), &flags).expect_err(want);
+            assert_eq!(err.to_string(), *want);
+        }
+    }
+
+    #[test]
+    fn a_set_without_equals_is_refused() {
+        let err = Setting::parse_set("server.workers").expect_err("refused");
+        assert!(err
+            .to_string()
+            .starts_with("--set server.workers: expected"));
+    }
+
+    #[test]
+    fn fitting_caps_profile_workers_but_not_flag_workers() {
+        let p = profile("[server]\nworkers = 6\ncpus = \"0-5\"\n");
+        let mut effective = load(Some(p), env(&[]), &[]).expect("valid");
+        let warnings = fit_to_machine(&mut effective, &[0, 1]);
+        assert_eq!(effective.config.cpus, [0, 1]);
+        assert_eq!(effective.config.workers, 2);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let shown = render(&effective, &warnings);
+        assert!(
+            shown.contains("# profile test; capped from 6 to 2: this machine has 2 CPUs"),
+            "{shown}"
+        );
+
+        let flags = [Setting::flag(
+            "server.workers",
+            Value::Integer(4),
+            "--workers",
+        )];
+        let mut effective = load(None, env(&[]), &flags).expect("valid");
+        let warnings = fit_to_machine(&mut effective, &[0, 1]);
+        assert_eq!(effective.config.workers, 4);
+        assert!(warnings[0].contains("share cores"), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_rendering_is_a_valid_profile_that_loads_back_the_same() {
+        let p = profile(
+            "[limits]\nmax_message_size = \"1 MiB\"\n[store]\ndata_path = \"/var/lib/x\"\n",
+        );
+        let effective = load(Some(p), env(&[]), &[]).expect("valid");
+        let shown = render(&effective, &[]);
+        assert!(shown.contains("max_message_size = \"1 MiB\""), "{shown}");
+        let leaked: &'static str = Box::leak(shown.into_boxed_str());
+        let again = load(Some(profile(leaked)), env(&[]), &[]).expect("reloads");
+        for key in KEYS {
+            assert_eq!(key.show(&again.config), key.show(&effective.config));
+        }
+    }
+}

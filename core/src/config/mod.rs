@@ -1,0 +1,690 @@
+//! The server's typed configuration: every knob, its default, its unit, and
+//! the rules that make a set of values consistent.
+//!
+//! [`ServerConfig::default`] is the embedded default that runs anywhere (a
+//! laptop, a 2-core CI box). Hardware profiles, `RINGCAST_*` environment
+//! variables and command-line flags change single fields on top of it; that
+//! layering, and where each value came from, lives in [`layers`]. Whatever
+//! the source, [`ServerConfig::validate`] refuses values that cannot work
+//! before anything starts.
+//!
+//! | file | what it owns |
+//! | --- | --- |
+//! | `mod.rs` | [`ServerConfig`], its defaults and [`ServerConfig::validate`] |
+//! | `keys.rs` | the key table: TOML name, table, value type of every field |
+//! | `profile.rs` | which profile: embedded tiers, a file, or `auto` |
+//! | `layers.rs` | default < profile < env < flags, with provenance per key |
+//! | `machine.rs` | cores, memory and disks of this box, and the `auto` pick |
+//! | `doctor/` | `ringcast doctor`: this machine against what a profile needs (`probe.rs` reads, `checks.rs` and `net.rs` judge) |
+
+pub mod doctor;
+pub mod keys;
+pub mod layers;
+pub mod machine;
+pub mod profile;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::proto::decoder::Limits;
+use crate::proto::handshake::HandshakeLimits;
+use crate::proto::session::SessionConfig;
+
+/// When the durable store makes an appended message durable.
+///
+/// Config-only for now: nothing reads it until the durable store lands; it
+/// is validated, shown, and checked by `ringcast doctor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// `fsync` before a publish is acknowledged.
+    Always,
+    /// `fsync` once per batch of appends (group commit).
+    Batch,
+    /// Leave it to the kernel's writeback.
+    Never,
+}
+
+impl FsyncPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Batch => "batch",
+            FsyncPolicy::Never => "never",
+        }
+    }
+}
+
+impl fmt::Display for FsyncPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FsyncPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(FsyncPolicy::Always),
+            "batch" => Ok(FsyncPolicy::Batch),
+            "never" => Ok(FsyncPolicy::Never),
+            other => Err(format!("{other:?} is not one of always, batch, never")),
+        }
+    }
+}
+
+/// Everything `ringcast serve` needs to run.
+///
+/// The TOML key of a field is `TABLE.FIELD` (see [`keys::KEYS`]); the table
+/// each field belongs to is named in brackets below.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    // ----- [server] -----
+    /// Address every worker listens on (one `SO_REUSEPORT` socket each).
+    /// Default `127.0.0.1:8080`; use `0.0.0.0:PORT` to accept from other hosts.
+    pub listen: SocketAddr,
+    /// Worker threads, one monoio event loop each. `0` = one per CPU in
+    /// `cpus` when that list is set, else one per online core. Default 0.
+    pub workers: usize,
+    /// Pin each worker thread to one CPU. Default true.
+    pub pin_workers: bool,
+    /// CPUs to pin workers to: worker `i` runs on `cpus[i % len]`. Empty =
+    /// worker `i` on the `i`-th CPU the process may run on. Default empty.
+    pub cpus: Vec<usize>,
+    /// Listen backlog of each worker's socket (the kernel caps it at
+    /// `net.core.somaxconn`). Default 1024.
+    pub backlog: u32,
+    /// `SO_RCVBUF` of the listening sockets, inherited by every accepted
+    /// socket, in bytes (the kernel doubles it and caps it at
+    /// `net.core.rmem_max`). `0` = kernel autotuning (`net.ipv4.tcp_rmem`).
+    /// Default 0.
+    pub so_rcvbuf: usize,
+    /// `SO_SNDBUF` of the listening sockets, inherited like `so_rcvbuf`, in
+    /// bytes: it bounds the kernel memory a slow reader can pin. `0` = kernel
+    /// autotuning (`net.ipv4.tcp_wmem`). Default 0.
+    pub so_sndbuf: usize,
+    /// Subprotocols the server speaks, in preference order. Default none.
+    pub subprotocols: Vec<String>,
+
+    // ----- [io_uring] -----
+    /// Use the epoll driver even where io_uring works (as
+    /// `MONOIO_FORCE_LEGACY_DRIVER=1` does for the whole process). Default false.
+    pub force_epoll: bool,
+    /// io_uring submission queue entries per worker (power of two, 8..=32768).
+    /// Default 1024.
+    pub uring_entries: u32,
+    /// `IORING_SETUP_SQPOLL`: a kernel thread per worker polls the submission
+    /// queue, saving `io_uring_enter` calls at the cost of a busy core while
+    /// traffic flows. Needs its own cores. Default false.
+    pub uring_sqpoll: bool,
+    /// How long an SQPOLL thread spins without work before it sleeps.
+    /// Used only with `uring_sqpoll`. Default 1 s.
+    pub uring_sqpoll_idle: Duration,
+    /// `IORING_SETUP_COOP_TASKRUN` (5.19+): no interrupt to run completion
+    /// work; it runs when the loop enters the kernel anyway. The kernel
+    /// refuses it together with SQPOLL. Default true.
+    pub uring_coop_taskrun: bool,
+    /// `IORING_SETUP_SINGLE_ISSUER` (6.0+): only the worker's thread submits,
+    /// which lets the kernel skip locking. Default true.
+    pub uring_single_issuer: bool,
+
+    // ----- [limits] -----
+    /// Most connections a worker holds at once; past it, new ones get 503.
+    /// Default 100,000.
+    pub max_connections_per_worker: usize,
+    /// Most connections one client IP address may hold at once. `0` = no
+    /// limit. Config-only for now: the connection task does not read it yet.
+    /// Default 0.
+    pub max_connections_per_ip: usize,
+    /// Largest accepted frame payload, in bytes (larger → close 1009). Default 64 KiB.
+    pub max_frame_size: u64,
+    /// Largest accepted message (all fragments), in bytes (→ 1009). Default 64 KiB.
+    pub max_message_size: u64,
+    /// Largest HTTP request head of the handshake, in bytes (→ 431). Default 8 KiB.
+    pub max_handshake_bytes: usize,
+    /// Bytes queued for one connection beyond which it is closed as a slow
+    /// consumer (1008). Default 1 MiB.
+    pub max_outbound_bytes: usize,
+    /// Per-core read scratch buffer, in bytes: every read on a core lands here
+    /// first, so connections hold no read buffer of their own. Default 64 KiB.
+    pub read_buffer_size: usize,
+    /// Sustained commands per second per connection on `/ws`. Default 100.
+    pub command_rate: u32,
+    /// Commands a connection may send in a burst above the rate. Default 200.
+    pub command_burst: u32,
+
+    // ----- [timeouts] -----
+    /// A client must complete its request head within this time. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Silence after which the server pings. Default 30 s.
+    pub ping_interval: Duration,
+    /// Silence (or a partial frame) after which the connection is closed. Default 60 s.
+    pub idle_timeout: Duration,
+    /// Wait for the peer's close frame after sending ours. Default 5 s.
+    pub close_timeout: Duration,
+    /// On shutdown, wait this long for close handshakes before exiting. Default 10 s.
+    pub drain_timeout: Duration,
+    /// Granularity of the per-core timer sweep that fires the timeouts above.
+    /// Default 250 ms.
+    pub timer_tick: Duration,
+
+    // ----- [pubsub] -----
+    /// Messages kept per channel for resume. Default 100.
+    pub history_size: usize,
+    /// Age past which history entries are dropped, and after which a channel
+    /// with no subscribers is evicted. Default 300 s.
+    pub history_ttl: Duration,
+    /// Channels the whole server holds at once (split evenly over the owner
+    /// cores); publishing to a new channel past it is refused. Default 100,000.
+    pub max_channels: usize,
+    /// Channels one connection may subscribe to. Default 128.
+    pub max_subscriptions_per_connection: usize,
+    /// Longest channel name, in bytes. Default 128.
+    pub max_channel_name_len: usize,
+    /// Largest `data` of one publish, in bytes of JSON. Default 64 KiB.
+    pub max_publish_bytes: usize,
+    /// Capacity, in messages, of each core's cross-core inbox. Default 65,536.
+    pub inbox_capacity: usize,
+    /// Most inbox messages a core handles per loop turn before it serves its
+    /// sockets again. Config-only for now: the hub still uses its built-in
+    /// 1024. Default 1024.
+    pub inbox_batch: usize,
+
+    // ----- [store] (config-only: nothing reads these until the durable store lands) -----
+    /// Directory of the durable store. Empty = no durable store. Default empty.
+    pub data_path: PathBuf,
+    /// When the store calls `fsync`: `always`, `batch` or `never`. Default `batch`.
+    pub fsync: FsyncPolicy,
+
+    // ----- [capacity] (the profile's capacity statement; checked by doctor, never enforced) -----
+    /// Connections the profile is sized for. `0` = no statement. Default 0.
+    pub planned_connections: u64,
+    /// Delivered messages per second the profile is sized for. `0` = no
+    /// statement. Default 0.
+    pub planned_messages_per_sec: u64,
+    /// Memory, in bytes, the profile needs at its planned load. `0` = no
+    /// statement. Default 0.
+    pub planned_memory: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 0,
+            pin_workers: true,
+            cpus: Vec::new(),
+            backlog: 1024,
+            so_rcvbuf: 0,
+            so_sndbuf: 0,
+            subprotocols: Vec::new(),
+            force_epoll: false,
+            uring_entries: 1024,
+            uring_sqpoll: false,
+            uring_sqpoll_idle: Duration::from_secs(1),
+            uring_coop_taskrun: true,
+            uring_single_issuer: true,
+            max_connections_per_worker: 100_000,
+            max_connections_per_ip: 0,
+            max_frame_size: 64 * 1024,
+            max_message_size: 64 * 1024,
+            max_handshake_bytes: 8 * 1024,
+            max_outbound_bytes: 1024 * 1024,
+            read_buffer_size: 64 * 1024,
+            command_rate: 100,
+            command_burst: 200,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+            timer_tick: Duration::from_millis(250),
+            history_size: 100,
+            history_ttl: Duration::from_secs(300),
+            max_channels: 100_000,
+            max_subscriptions_per_connection: 128,
+            max_channel_name_len: 128,
+            max_publish_bytes: 64 * 1024,
+            inbox_capacity: 65_536,
+            inbox_batch: 1024,
+            data_path: PathBuf::new(),
+            fsync: FsyncPolicy::Batch,
+            planned_connections: 0,
+            planned_messages_per_sec: 0,
+            planned_memory: 0,
+        }
+    }
+}
+
+/// A configuration value that cannot work, named by its field.
+///
+/// `key` is the field that is wrong; for an inconsistent pair, `pair` is the
+/// other field of the rule, so a caller that knows where each value came from
+/// can blame the one that was set last.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}: {reason}", keys::dotted(key))]
+pub struct ConfigError {
+    pub key: &'static str,
+    pub reason: String,
+    pub pair: Option<&'static str>,
+}
+
+fn refuse(key: &'static str, reason: impl Into<String>) -> Result<(), ConfigError> {
+    Err(ConfigError {
+        key,
+        reason: reason.into(),
+        pair: None,
+    })
+}
+
+fn refuse_pair(
+    key: &'static str,
+    pair: &'static str,
+    reason: impl Into<String>,
+) -> Result<(), ConfigError> {
+    Err(ConfigError {
+        key,
+        reason: reason.into(),
+        pair: Some(pair),
+    })
+}
+
+fn show_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Largest io_uring queue the kernel accepts (`IORING_MAX_ENTRIES`).
+const MAX_URING_ENTRIES: u32 = 32_768;
+
+impl ServerConfig {
+    /// Worker count after resolving `0`: one per listed CPU, else one per
+    /// online core.
+    pub fn effective_workers(&self) -> usize {
+        match self.workers {
+            0 if !self.cpus.is_empty() => self.cpus.len(),
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// The CPU worker `index` is pinned to when `cpus` is set.
+    pub fn cpu_for_worker(&self, index: usize) -> Option<usize> {
+        (!self.cpus.is_empty()).then(|| self.cpus[index % self.cpus.len()])
+    }
+
+    /// Checks every range and every rule between two fields; the first
+    /// violation wins.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_server()?;
+        self.validate_io_uring()?;
+        self.validate_limits()?;
+        self.validate_timeouts()?;
+        self.validate_pubsub()
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        if self.workers > 1024 {
+            return refuse("workers", format!("{} is more than 1024", self.workers));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for cpu in &self.cpus {
+            if *cpu >= 4096 {
+                return refuse("cpus", format!("CPU {cpu} is out of range (0..4096)"));
+            }
+            if !seen.insert(*cpu) {
+                return refuse("cpus", format!("CPU {cpu} is listed twice"));
+            }
+        }
+        if self.backlog == 0 || self.backlog > 1 << 20 {
+            return refuse("backlog", format!("{} is not in 1..=1048576", self.backlog));
+        }
+        for (key, value) in [("so_rcvbuf", self.so_rcvbuf), ("so_sndbuf", self.so_sndbuf)] {
+            if value != 0 && !(4096..=1 << 30).contains(&value) {
+                return refuse(
+                    key,
+                    format!("{value} is neither 0 (autotuning) nor in 4 KiB..=1 GiB"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_io_uring(&self) -> Result<(), ConfigError> {
+        if self.uring_entries < 8
+            || self.uring_entries > MAX_URING_ENTRIES
+            || !self.uring_entries.is_power_of_two()
+        {
+            return refuse(
+                "uring_entries",
+                format!(
+                    "{} is not a power of two in 8..={MAX_URING_ENTRIES}",
+                    self.uring_entries
+                ),
+            );
+        }
+        if self.uring_sqpoll && self.uring_coop_taskrun {
+            return refuse_pair(
+                "uring_sqpoll",
+                "uring_coop_taskrun",
+                "the kernel refuses SQPOLL together with COOP_TASKRUN: \
+                 set io_uring.uring_coop_taskrun = false",
+            );
+        }
+        if self.uring_sqpoll
+            && (self.uring_sqpoll_idle.is_zero()
+                || self.uring_sqpoll_idle > Duration::from_secs(60))
+        {
+            return refuse(
+                "uring_sqpoll_idle",
+                format!(
+                    "{} is not in 1ms..=60s",
+                    show_duration(self.uring_sqpoll_idle)
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        if self.max_connections_per_worker == 0 {
+            return refuse("max_connections_per_worker", "must be at least 1");
+        }
+        if self.read_buffer_size < 4096 || self.read_buffer_size > 64 << 20 {
+            return refuse("read_buffer_size", "must be between 4 KiB and 64 MiB");
+        }
+        if self.max_message_size == 0 {
+            return refuse("max_message_size", "must be positive");
+        }
+        if self.max_frame_size == 0 {
+            return refuse("max_frame_size", "must be positive");
+        }
+        if self.max_frame_size > self.max_message_size {
+            return refuse_pair(
+                "max_frame_size",
+                "max_message_size",
+                format!(
+                    "{} exceeds limits.max_message_size ({})",
+                    self.max_frame_size, self.max_message_size
+                ),
+            );
+        }
+        if self.max_handshake_bytes < 256 || self.max_handshake_bytes > 1 << 20 {
+            return refuse("max_handshake_bytes", "must be between 256 bytes and 1 MiB");
+        }
+        if self.max_outbound_bytes < 4096 {
+            return refuse("max_outbound_bytes", "must be at least 4 KiB");
+        }
+        if self.command_rate == 0 {
+            return refuse("command_rate", "must be positive");
+        }
+        if self.command_burst == 0 {
+            return refuse("command_burst", "must be positive");
+        }
+        Ok(())
+    }
+
+    fn validate_timeouts(&self) -> Result<(), ConfigError> {
+        for (key, value) in [
+            ("handshake_timeout", self.handshake_timeout),
+            ("close_timeout", self.close_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return refuse(key, "must be positive");
+            }
+        }
+        if self.ping_interval >= self.idle_timeout {
+            return refuse_pair(
+                "ping_interval",
+                "idle_timeout",
+                format!(
+                    "{} must be shorter than timeouts.idle_timeout ({})",
+                    show_duration(self.ping_interval),
+                    show_duration(self.idle_timeout)
+                ),
+            );
+        }
+        if self.timer_tick.is_zero() {
+            return refuse("timer_tick", "must be positive");
+        }
+        if self.timer_tick > self.ping_interval {
+            return refuse_pair(
+                "timer_tick",
+                "ping_interval",
+                format!(
+                    "{} is longer than timeouts.ping_interval ({})",
+                    show_duration(self.timer_tick),
+                    show_duration(self.ping_interval)
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_pubsub(&self) -> Result<(), ConfigError> {
+        if self.history_size > 1_000_000 {
+            return refuse("history_size", "must be at most 1,000,000");
+        }
+        if self.history_ttl.is_zero() {
+            return refuse("history_ttl", "must be positive");
+        }
+        if self.max_channel_name_len == 0 || self.max_channel_name_len > 1024 {
+            return refuse("max_channel_name_len", "must be between 1 and 1024");
+        }
+        if self.max_subscriptions_per_connection == 0 {
+            return refuse("max_subscriptions_per_connection", "must be at least 1");
+        }
+        if self.max_publish_bytes == 0 {
+            return refuse("max_publish_bytes", "must be positive");
+        }
+        if self.inbox_capacity < 16 {
+            return refuse("inbox_capacity", "must be at least 16");
+        }
+        if self.inbox_batch == 0 {
+            return refuse("inbox_batch", "must be at least 1");
+        }
+        if self.inbox_batch > self.inbox_capacity {
+            return refuse_pair(
+                "inbox_batch",
+                "inbox_capacity",
+                format!(
+                    "{} exceeds pubsub.inbox_capacity ({})",
+                    self.inbox_batch, self.inbox_capacity
+                ),
+            );
+        }
+        if self.max_channels < self.effective_workers() {
+            return refuse_pair(
+                "max_channels",
+                "workers",
+                format!(
+                    "{} is fewer than one per worker ({})",
+                    self.max_channels,
+                    self.effective_workers()
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Channels each owner core may hold.
+    pub fn max_channels_per_worker(&self) -> usize {
+        self.max_channels.div_ceil(self.effective_workers())
+    }
+
+    pub fn frame_limits(&self) -> Limits {
+        Limits {
+            max_frame_size: self.max_frame_size,
+            max_message_size: self.max_message_size,
+        }
+    }
+
+    pub fn handshake_limits(&self) -> HandshakeLimits {
+        HandshakeLimits {
+            max_head_bytes: self.max_handshake_bytes,
+            ..HandshakeLimits::default()
+        }
+    }
+
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            limits: self.frame_limits(),
+            ping_interval: self.ping_interval,
+            idle_timeout: self.idle_timeout,
+            close_timeout: self.close_timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(config: ServerConfig) -> Result<(), &'static str> {
+        config.validate().map_err(|e| e.key)
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(ServerConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn ping_must_be_shorter_than_idle() {
+        let config = ServerConfig {
+            ping_interval: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(60),
+            ..ServerConfig::default()
+        };
+        let err = config.validate().expect_err("refused");
+        assert_eq!((err.key, err.pair), ("ping_interval", Some("idle_timeout")));
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: timeouts.ping_interval: 1m must be shorter than \
+             timeouts.idle_timeout (1m)"
+        );
+    }
+
+    #[test]
+    fn frame_limit_cannot_exceed_message_limit() {
+        let config = ServerConfig {
+            max_frame_size: 2 << 20,
+            ..ServerConfig::default()
+        };
+        assert_eq!(key_of(config), Err("max_frame_size"));
+    }
+
+    #[test]
+    fn sqpoll_and_coop_taskrun_are_refused_together() {
+        let both = ServerConfig {
+            uring_sqpoll: true,
+            ..ServerConfig::default()
+        };
+        assert_eq!(key_of(both), Err("uring_sqpoll"));
+        let sqpoll_only = ServerConfig {
+            uring_sqpoll: true,
+            uring_coop_taskrun: false,
+            ..ServerConfig::default()
+        };
+        assert_eq!(key_of(sqpoll_only), Ok(()));
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        let cases: Vec<(ServerConfig, &str)> = vec![
+            (
+                ServerConfig {
+                    workers: 2000,
+                    ..Default::default()
+                },
+                "workers",
+            ),
+            (
+                ServerConfig {
+                    cpus: vec![1, 1],
+                    ..Default::default()
+                },
+                "cpus",
+            ),
+            (
+                ServerConfig {
+                    backlog: 0,
+                    ..Default::default()
+                },
+                "backlog",
+            ),
+            (
+                ServerConfig {
+                    so_sndbuf: 100,
+                    ..Default::default()
+                },
+                "so_sndbuf",
+            ),
+            (
+                ServerConfig {
+                    uring_entries: 1000,
+                    ..Default::default()
+                },
+                "uring_entries",
+            ),
+            (
+                ServerConfig {
+                    uring_entries: 65_536,
+                    ..Default::default()
+                },
+                "uring_entries",
+            ),
+            (
+                ServerConfig {
+                    read_buffer_size: 1024,
+                    ..Default::default()
+                },
+                "read_buffer_size",
+            ),
+            (
+                ServerConfig {
+                    timer_tick: Duration::ZERO,
+                    ..Default::default()
+                },
+                "timer_tick",
+            ),
+            (
+                ServerConfig {
+                    max_publish_bytes: 0,
+                    ..Default::default()
+                },
+                "max_publish_bytes",
+            ),
+            (
+                ServerConfig {
+                    inbox_batch: 100_000,
+                    ..Default::default()
+                },
+                "inbox_batch",
+            ),
+            (
+                ServerConfig {
+                    max_channels: 0,
+                    ..Default::default()
+                },
+                "max_channels",
+            ),
+        ];
+        for (config, key) in cases {
+            assert_eq!(key_of(config), Err(key));
+        }
+    }
+
+    #[test]
+    fn a_cpu_list_sets_the_worker_count_and_placement() {
+        let config = ServerConfig {
+            cpus: vec![0, 2, 4],
+            ..ServerConfig::default()
+        };
+        assert_eq!(config.effective_workers(), 3);
+        assert_eq!(config.cpu_for_worker(4), Some(2));
+        assert_eq!(ServerConfig::default().cpu_for_worker(0), None);
+    }
+}

@@ -1,0 +1,233 @@
+//! One core's event loop for its sockets: the listener and every connection
+//! sit in an epoll set; the core's monoio runtime (io_uring `PollAdd`, or its
+//! epoll driver) waits on that set's fd, on the kick queue, on the timer and
+//! on shutdown, in one `select!` per turn.
+//!
+//! Each turn: accept what the listener has, drive every connection with an
+//! edge, a kick (pub/sub output, overflow, shutdown) or leftover input, and,
+//! every `timer_tick`, every connection whose deadline passed. Connections
+//! live in a slab owned by this loop alone; the pub/sub hub reaches them only
+//! through their [`Slot`]. So an idle connection is one slab entry, its slot,
+//! and its boxed session: no task, no future, no buffer.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::Instant;
+
+use slab::Slab;
+use tracing::{debug, info, warn};
+
+use super::conn::{Conn, Drive};
+use super::epoll::{Epoll, Ready};
+use super::slot::{ConnId, Slot, KICK_SHUTDOWN};
+use super::worker::Worker;
+use crate::pubsub::hub::yield_now;
+
+/// The epoll token of the listener; connection tokens are their [`ConnId`]s,
+/// whose generation half is never all ones.
+const LISTENER: u64 = u64::MAX;
+/// Connections accepted per turn before the others get their turn.
+const ACCEPTS_PER_TURN: usize = 64;
+/// Events taken from epoll per turn.
+const EVENTS_PER_TURN: usize = 1024;
+
+struct Table {
+    conns: Slab<Conn>,
+    generation: u32,
+}
+
+impl Table {
+    fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        let conn = self.conns.get_mut((id & u64::from(u32::MAX)) as usize)?;
+        (conn.slot.id() == id).then_some(conn)
+    }
+}
+
+pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener, shutdown: flume::Receiver<()>) {
+    if let Err(e) = serve(&worker, listener, shutdown).await {
+        warn!(worker = worker.id, "event loop failed: {e}");
+    }
+}
+
+async fn serve(
+    worker: &Rc<Worker>,
+    listener: TcpListener,
+    shutdown: flume::Receiver<()>,
+) -> io::Result<()> {
+    let epoll = Epoll::new()?;
+    epoll.add(listener.as_raw_fd(), LISTENER)?;
+    let mut listener = Some(listener);
+    // monoio waits on a duplicate of the epoll fd (it owns and closes its copy).
+    // SAFETY: dup of a valid fd we own; the result is owned by the new OwnedFd.
+    let dup = unsafe { libc::fcntl(epoll.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh fd owned by nobody else.
+    let owned = unsafe { OwnedFd::from_raw_fd(dup) };
+    let watch = monoio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(owned))?;
+
+    let mut table = Table {
+        conns: Slab::new(),
+        generation: 0,
+    };
+    let mut events = Vec::with_capacity(EVENTS_PER_TURN);
+    let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS_PER_TURN);
+    let mut kicked: Vec<ConnId> = Vec::new();
+    let mut again: Vec<ConnId> = Vec::new();
+    let mut accept_ready = false;
+    let tick = worker.config.timer_tick;
+    let mut next_sweep = Instant::now() + tick;
+    let mut drain_deadline: Option<Instant> = None;
+    let mut stop = false;
+
+    loop {
+        ready.clear();
+        epoll.poll_into(&mut events, &mut ready)?;
+        let now = Instant::now();
+        let mut work = std::mem::take(&mut again);
+        for event in &ready {
+            if event.token == LISTENER {
+                accept_ready = true;
+            } else if let Some(conn) = table.get_mut(event.token) {
+                conn.readable |= event.readable;
+                work.push(event.token);
+            }
+        }
+        if accept_ready {
+            if let Some(listener) = &listener {
+                accept_ready = accept(worker, listener, &epoll, &mut table, now, &mut work);
+            }
+        }
+        worker.kicks.drain_into(&mut kicked);
+        work.append(&mut kicked);
+        if now >= next_sweep {
+            next_sweep = now + tick;
+            work.extend(
+                table
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
+                    .map(|(_, c)| c.slot.id()),
+            );
+        }
+        for id in work.drain(..) {
+            let Some(conn) = table.get_mut(id) else {
+                continue;
+            };
+            match conn.drive(worker, now) {
+                Drive::Idle => {}
+                Drive::More => again.push(id),
+                Drive::Done => remove(worker, &mut table, id),
+            }
+        }
+        // `again` may hold duplicates of ids driven twice in a turn; harmless.
+        again.dedup();
+
+        stop |= shutdown.is_disconnected() || shutdown.try_recv().is_ok();
+        if stop && drain_deadline.is_none() {
+            // Stop accepting (closing the listener leaves the reuseport group),
+            // then ask every connection to close with 1001.
+            listener = None;
+            worker.draining.set(true);
+            drain_deadline = Some(now + worker.config.drain_timeout);
+            debug!(worker = worker.id, open = table.conns.len(), "draining");
+            for (_, conn) in table.conns.iter() {
+                conn.slot.kick(KICK_SHUTDOWN);
+            }
+            continue;
+        }
+        if let Some(deadline) = drain_deadline {
+            if table.conns.is_empty() {
+                break;
+            }
+            if now >= deadline {
+                warn!(
+                    worker = worker.id,
+                    left = table.conns.len(),
+                    "drain timeout: dropping connections"
+                );
+                break;
+            }
+        }
+
+        if !again.is_empty() || accept_ready {
+            yield_now().await;
+            continue;
+        }
+        let sleep_until = drain_deadline.map_or(next_sweep, |d| d.min(next_sweep));
+        let kicks = &worker.kicks;
+        monoio::select! {
+            _ = watch.readable(false) => {}
+            _ = poll_fn(|cx| kicks.poll_ready(cx)) => {}
+            _ = monoio::time::sleep_until(sleep_until.into()) => {}
+            _ = shutdown.recv_async(), if drain_deadline.is_none() => stop = true,
+        }
+    }
+    let (hub, io) = (&worker.hub.stats, &worker.stats);
+    let (calls, frames) = (io.flush_calls.get(), io.flushed_frames.get());
+    info!(
+        worker = worker.id,
+        publishes = hub.publishes.get(),
+        deliveries = hub.deliveries.get(),
+        slow_consumer_closes = hub.slow_consumer_closes.get(),
+        overloaded = hub.overloaded.get(),
+        flush_calls = calls,
+        frames_per_flush = format!("{:.2}", frames as f64 / calls.max(1) as f64),
+        "worker stopped"
+    );
+    Ok(())
+}
+
+/// Accepts up to a turn's worth of connections; true when more may be waiting.
+fn accept(
+    worker: &Worker,
+    listener: &TcpListener,
+    epoll: &Epoll,
+    table: &mut Table,
+    now: Instant,
+    work: &mut Vec<ConnId>,
+) -> bool {
+    for _ in 0..ACCEPTS_PER_TURN {
+        let stream = match listener.accept() {
+            Ok((stream, _peer)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                // EMFILE/ENFILE/ENOBUFS: the connection waits in the backlog;
+                // retry on the next turn rather than spinning on the error.
+                warn!(worker = worker.id, "accept failed: {e}");
+                return false;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if stream.set_nonblocking(true).is_err() {
+            continue;
+        }
+        let fd = OwnedFd::from(stream);
+        let entry = table.conns.vacant_entry();
+        table.generation = table.generation.wrapping_add(1) % u32::MAX;
+        let id = (u64::from(table.generation) << 32) | entry.key() as u64;
+        if let Err(e) = epoll.add(fd.as_raw_fd(), id) {
+            warn!(worker = worker.id, "cannot watch a new connection: {e}");
+            continue;
+        }
+        let slot = Rc::new(Slot::new(id, worker.kicks.clone()));
+        entry.insert(Conn::new(fd, slot, worker, now));
+        worker.open_connections.set(table.conns.len());
+        work.push(id);
+    }
+    true
+}
+
+fn remove(worker: &Worker, table: &mut Table, id: ConnId) {
+    let key = (id & u64::from(u32::MAX)) as usize;
+    // Dropping the connection closes its socket, which also leaves the epoll set.
+    drop(table.conns.remove(key));
+    // Forget its subscriptions, if it had any (a miss for non-`/ws` ones).
+    worker.hub.leave(id);
+    worker.open_connections.set(table.conns.len());
+}

@@ -1,0 +1,122 @@
+//! A connection's mailbox, shared between the connection (owned by its
+//! core's reactor) and the core's pub/sub hub.
+//!
+//! The hub never touches a connection directly: it queues frames in the
+//! slot's [`Outbox`] and raises a kick flag. The first kick since the reactor
+//! last looked puts the connection on the core's [`Kicks`] queue and wakes the
+//! reactor; further kicks in the same turn only add flags. So a push to ten
+//! thousand local subscribers costs ten thousand queue entries at most, and
+//! each connection writes everything queued for it once per turn (the batch).
+//!
+//! Everything here is `!Send`: it belongs to one core.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use super::outbox::Outbox;
+
+/// A connection's name on its core: slab key in the low 32 bits, generation
+/// above, so a message for a connection that has gone never reaches the next
+/// one that reuses the key.
+pub type ConnId = u64;
+
+/// The server is shutting down: close with 1001.
+pub const KICK_SHUTDOWN: u8 = 1;
+/// Frames were queued in the outbox.
+pub const KICK_OUTBOUND: u8 = 2;
+/// The outbox passed `max_outbound_bytes`: close as a slow consumer.
+pub const KICK_OVERFLOW: u8 = 4;
+
+/// The core's queue of kicked connections, drained by its reactor each turn.
+#[derive(Default)]
+pub struct Kicks {
+    queue: RefCell<Vec<ConnId>>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Kicks {
+    /// Moves the kicked connections into `into` (emptying the queue).
+    pub fn drain_into(&self, into: &mut Vec<ConnId>) {
+        into.append(&mut self.queue.borrow_mut());
+    }
+
+    /// Ready when a connection was kicked; otherwise remembers the waker.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.queue.borrow().is_empty() {
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    fn push(&self, id: ConnId) {
+        self.queue.borrow_mut().push(id);
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+pub struct Slot {
+    id: ConnId,
+    /// Bytes for the peer that its socket has not taken yet; written by the
+    /// connection and by the hub, drained by the connection.
+    pub outbox: RefCell<Outbox>,
+    kicks: Cell<u8>,
+    core: Rc<Kicks>,
+}
+
+impl Slot {
+    pub fn new(id: ConnId, core: Rc<Kicks>) -> Self {
+        Self {
+            id,
+            outbox: RefCell::default(),
+            kicks: Cell::new(0),
+            core,
+        }
+    }
+
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Raises `flags`; the first kick since the last [`Slot::take_kicks`]
+    /// queues the connection for its reactor.
+    pub fn kick(&self, flags: u8) {
+        let before = self.kicks.replace(self.kicks.get() | flags);
+        if before == 0 {
+            self.core.push(self.id);
+        }
+    }
+
+    pub fn take_kicks(&self) -> u8 {
+        self.kicks.replace(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_kick_queues_once_and_flags_accumulate() {
+        let kicks = Rc::new(Kicks::default());
+        let slot = Slot::new(42, kicks.clone());
+        slot.kick(KICK_OUTBOUND);
+        slot.kick(KICK_OUTBOUND);
+        slot.kick(KICK_SHUTDOWN);
+        let mut queued = Vec::new();
+        kicks.drain_into(&mut queued);
+        assert_eq!(queued, vec![42]);
+        assert_eq!(slot.take_kicks(), KICK_OUTBOUND | KICK_SHUTDOWN);
+        slot.kick(KICK_OVERFLOW);
+        kicks.drain_into(&mut queued);
+        assert_eq!(
+            queued,
+            vec![42, 42],
+            "queued again after the flags were taken"
+        );
+    }
+}
