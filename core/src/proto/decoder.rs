@@ -3,7 +3,7 @@
 //! The runtime reads into a per-core scratch buffer shared by all connections
 //! of the core, and calls [`Decoder::decode`] until the bytes are used up:
 //!
-//! ```ignore
+//! ```text
 //! let mut pos = 0;
 //! while pos < n {
 //!     let d = decoder.decode(&mut scratch[pos..n])?;
