@@ -645,6 +645,75 @@ pub(crate) async fn yield_now() {
 mod tests {
     use super::*;
 
+    use crate::server::slot::Kicks;
+
+    fn one_core_hub(tweak: impl FnOnce(&mut ServerConfig)) -> Hub {
+        let mut config = ServerConfig {
+            workers: 1,
+            ..ServerConfig::default()
+        };
+        tweak(&mut config);
+        Hub::new(0, Arc::new(Mesh::new(1, 64)), &config)
+    }
+
+    #[test]
+    fn idle_channels_without_subscribers_are_evicted_after_the_ttl() {
+        let ttl = Duration::from_secs(60);
+        let hub = one_core_hub(|c| c.history_ttl = ttl);
+        let slot = Rc::new(Slot::new(1, Rc::new(Kicks::default())));
+        hub.join(slot.clone());
+        hub.publish(1, "gone", Bytes::from_static(b"1"), None)
+            .expect("publish");
+        hub.subscribe(1, "kept", None, None).expect("subscribe");
+        hub.publish(1, "kept", Bytes::from_static(b"2"), None)
+            .expect("publish");
+        assert_eq!(hub.owned_summary().0, 2);
+        let now = Instant::now();
+        hub.sweep(now + ttl / 2);
+        assert_eq!(hub.owned_summary().0, 2, "not idle long enough yet");
+        hub.sweep(now + ttl * 2);
+        let (channels, history_bytes) = hub.owned_summary();
+        assert_eq!(
+            channels, 1,
+            "the subscribed channel stays, the idle one goes"
+        );
+        assert_eq!(history_bytes, 0, "history older than the TTL is dropped");
+        assert_eq!(hub.stats.evicted_channels.get(), 1);
+        // A leaving member releases its subscription, so the channel can go too.
+        hub.leave(1);
+        hub.sweep(now + ttl * 3);
+        assert_eq!(hub.owned_summary().0, 0);
+    }
+
+    #[test]
+    fn channel_cap_refuses_new_channels_only() {
+        let hub = one_core_hub(|c| c.max_channels = 1);
+        let slot = Rc::new(Slot::new(1, Rc::new(Kicks::default())));
+        hub.join(slot.clone());
+        hub.publish(1, "a", Bytes::from_static(b"1"), Some(1))
+            .expect("publish");
+        hub.publish(1, "b", Bytes::from_static(b"1"), Some(2))
+            .expect("publish is routed");
+        hub.publish(1, "a", Bytes::from_static(b"2"), Some(3))
+            .expect("publish");
+        let replies: Vec<String> = std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
+            .map(|frame| String::from_utf8_lossy(&frame).into_owned())
+            .collect();
+        assert_eq!(replies.len(), 3, "{replies:?}");
+        assert!(
+            replies[0].contains(r#""id":1,"result":{"offset":1}"#),
+            "{replies:?}"
+        );
+        assert!(
+            replies[1].contains(r#""id":2,"error":{"code":"too_many_channels""#),
+            "{replies:?}"
+        );
+        assert!(
+            replies[2].contains(r#""id":3,"result":{"offset":2}"#),
+            "{replies:?}"
+        );
+    }
+
     #[test]
     fn owner_is_stable_and_spreads() {
         assert_eq!(owner_of("room:1", 4), owner_of("room:1", 4));

@@ -47,6 +47,13 @@ impl Outbox {
         self.bytes
     }
 
+    /// Takes the first queued frame (tests read replies this way).
+    pub fn pop_front(&mut self) -> Option<Bytes> {
+        let frame = self.frames.pop_front()?;
+        self.bytes -= frame.len();
+        Some(frame)
+    }
+
     /// Drops everything queued (benches use it to reset between rounds).
     pub fn clear(&mut self) {
         *self = Outbox::default();
