@@ -165,7 +165,10 @@ fn shutdown_sends_1001_to_open_connections() {
         for mut client in [a, b] {
             assert_eq!(
                 client.recv(),
-                Some(Frame::Close(Some((1001, "server shutting down".into()))))
+                Some(Frame::Close(Some((
+                    1001,
+                    "server shutting down: reconnect and resume".into()
+                ))))
             );
             client.close(ringcast::proto::close::CloseCode::GOING_AWAY, "");
             client.expect_eof();

@@ -47,9 +47,11 @@ use bytes::Bytes;
 use super::channel::{OwnedChannel, Resume};
 use super::inbox::Mesh;
 use crate::config::ServerConfig;
+use crate::proto::handshake::encode_plain_response_into;
 use crate::proto::v1::{
     error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
 };
+use crate::server::metrics::{self, Metrics, PubsubSnapshot, Snapshot};
 use crate::server::slot::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 
 /// What cores send each other.
@@ -85,6 +87,13 @@ pub enum Msg {
     Unsubscribe { channel: Arc<str>, from: usize },
     /// To a subscriber core: one push frame for every live local subscriber.
     Deliver { channel: Arc<str>, frame: Bytes },
+    /// To every core: report your metrics to core `from` for scrape `scrape`.
+    Scrape { from: usize, scrape: u64 },
+    /// To the scraping core: one core's figures.
+    ScrapeReply {
+        scrape: u64,
+        snapshot: Box<Snapshot>,
+    },
 }
 
 /// The core that owns `channel`. Deterministic across cores and runs
@@ -144,6 +153,17 @@ pub struct Hub {
     spill: RefCell<Vec<VecDeque<Msg>>>,
     spilled: Cell<usize>,
     pub stats: HubStats,
+    /// This core's metrics (the reactor writes most of them; see `server::metrics`).
+    pub metrics: Rc<Metrics>,
+    /// Scrapes started on this core, waiting for every core's snapshot.
+    scrapes: RefCell<HashMap<u64, PendingScrape>>,
+    next_scrape: Cell<u64>,
+}
+
+/// A `GET /metrics` waiting for the other cores.
+struct PendingScrape {
+    slot: Rc<Slot>,
+    snapshots: Vec<Snapshot>,
 }
 
 impl Hub {
@@ -164,6 +184,9 @@ impl Hub {
             spill: RefCell::new((0..cores).map(|_| VecDeque::new()).collect()),
             spilled: Cell::new(0),
             stats: HubStats::default(),
+            metrics: Rc::new(Metrics::default()),
+            scrapes: RefCell::default(),
+            next_scrape: Cell::new(0),
         }
     }
 
@@ -436,7 +459,79 @@ impl Hub {
                 }
             }
             Msg::Deliver { channel, frame } => self.deliver(&channel, frame),
+            Msg::Scrape { from, scrape } => {
+                let snapshot = Box::new(self.snapshot());
+                self.dispatch(from, Msg::ScrapeReply { scrape, snapshot });
+            }
+            Msg::ScrapeReply { scrape, snapshot } => self.scrape_reply(scrape, *snapshot),
         }
+    }
+
+    /// Starts a `GET /metrics`: asks every core for its figures; the HTTP
+    /// response lands in `slot`'s outbox (with a kick) once all have answered.
+    pub fn scrape(&self, slot: Rc<Slot>) {
+        let scrape = self.next_scrape.get();
+        self.next_scrape.set(scrape + 1);
+        let pending = PendingScrape {
+            slot,
+            snapshots: Vec::with_capacity(self.cores()),
+        };
+        self.scrapes.borrow_mut().insert(scrape, pending);
+        for core in 0..self.cores() {
+            self.dispatch(
+                core,
+                Msg::Scrape {
+                    from: self.core,
+                    scrape,
+                },
+            );
+        }
+    }
+
+    fn scrape_reply(&self, scrape: u64, snapshot: Snapshot) {
+        let done = {
+            let mut scrapes = self.scrapes.borrow_mut();
+            let Some(pending) = scrapes.get_mut(&scrape) else {
+                return;
+            };
+            pending.snapshots.push(snapshot);
+            if pending.snapshots.len() < self.cores() {
+                return;
+            }
+            scrapes.remove(&scrape)
+        };
+        let Some(mut pending) = done else { return };
+        pending.snapshots.sort_by_key(|s| s.worker);
+        let body = metrics::render(&pending.snapshots);
+        let mut response = Vec::with_capacity(body.len() + 200);
+        let content_type = "text/plain; version=0.0.4; charset=utf-8";
+        encode_plain_response_into(&mut response, 200, content_type, body.as_bytes(), &[]);
+        pending.slot.outbox.borrow_mut().push(Bytes::from(response));
+        pending.slot.kick(KICK_OUTBOUND);
+    }
+
+    /// This core's figures for a scrape.
+    fn snapshot(&self) -> Snapshot {
+        let mut snapshot = self.metrics.snapshot(self.core);
+        let (channels, history_bytes) = self.owned_summary();
+        let subscriptions = self
+            .members
+            .borrow()
+            .values()
+            .map(|m| m.channels.len() as u64)
+            .sum();
+        snapshot.pubsub = PubsubSnapshot {
+            publishes: self.stats.publishes.get(),
+            deliveries: self.stats.deliveries.get(),
+            slow_consumer_closes: self.stats.slow_consumer_closes.get(),
+            publishes_refused: self.stats.overloaded.get(),
+            evicted_channels: self.stats.evicted_channels.get(),
+            channels: channels as u64,
+            subscriptions,
+            history_bytes: history_bytes as u64,
+            inbox_depth: self.mesh.depth(self.core) as u64,
+        };
+        snapshot
     }
 
     fn owned_or_create<'a>(
@@ -486,6 +581,7 @@ impl Hub {
                 },
             );
         }
+        self.metrics.publish_fanout.record(now.elapsed());
         Ok(offset)
     }
 

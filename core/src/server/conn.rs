@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::metrics::{CloseReason, Metrics};
 use super::slot::{Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
 use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::worker::Worker;
@@ -31,12 +32,15 @@ use crate::proto::handshake::{
     encode_accept_response_into, encode_error_response_into, encode_plain_response_into,
     parse_request, select_subprotocol, validate_upgrade, HandshakeError, Method, RequestHead,
 };
-use crate::proto::session::{Message, Session};
+use crate::proto::session::{Ending, Message, Session};
 
 /// Reads per turn before the connection yields to the others of its core.
 const READS_PER_TURN: usize = 4;
 
 const SLOW_CONSUMER: &str = "slow consumer: outbound queue over limit";
+/// The close reason on shutdown: tells clients to come back (elsewhere if
+/// need be) and resume from history.
+const GOING_AWAY: &str = "server shutting down: reconnect and resume";
 
 /// What an upgraded connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +66,7 @@ impl App {
         now: Instant,
         out: &mut Vec<u8>,
     ) {
+        Metrics::add(&worker.metrics.messages_received, 1);
         match (self, message) {
             (App::Echo, Message::Text(text)) => {
                 encode_frame_into(out, OpCode::Text, true, text.as_bytes())
@@ -84,7 +89,11 @@ enum Phase {
     /// Reading the request head; `head` holds what arrived so far.
     Handshake {
         head: Vec<u8>,
+        started: Instant,
     },
+    /// A plain HTTP request whose response other cores help build
+    /// (`/metrics`): waits for it to land in the outbox, until `deadline`.
+    Awaiting,
     Open(Box<Open>),
     /// Nothing more to read: the outbox drains (a refusal, or the last
     /// frames), then FIN, until `deadline`.
@@ -113,6 +122,10 @@ pub(crate) struct Conn {
     pub deadline: Option<Instant>,
     /// An input edge not yet drained to `EAGAIN`.
     pub readable: bool,
+    /// The connection got past the upgrade (counted until it is dropped).
+    pub upgraded: bool,
+    /// Why it ends, once known (the first reason wins); none means the peer vanished.
+    reason: Option<CloseReason>,
     phase: Phase,
 }
 
@@ -123,8 +136,18 @@ impl Conn {
             slot,
             deadline: Some(now + worker.config.handshake_timeout),
             readable: false,
-            phase: Phase::Handshake { head: Vec::new() },
+            upgraded: false,
+            reason: None,
+            phase: Phase::Handshake {
+                head: Vec::new(),
+                started: now,
+            },
         }
+    }
+
+    /// Why the connection ended, for `ringcast_connections_closed_total`.
+    pub fn close_reason(&self) -> CloseReason {
+        self.reason.unwrap_or(CloseReason::Reset)
     }
 
     /// Runs the connection as far as it goes without blocking.
@@ -153,23 +176,38 @@ impl Conn {
     fn step(&mut self, worker: &Worker, now: Instant, kicks: u8, due: bool) -> Option<bool> {
         let fd = self.fd.as_raw_fd();
         match &mut self.phase {
-            Phase::Handshake { head } => {
+            Phase::Handshake { head, started } => {
                 if due || kicks & KICK_SHUTDOWN != 0 {
                     // Slowloris or shutdown: no answer is owed to a request never finished.
+                    let reason = if due {
+                        CloseReason::HandshakeTimeout
+                    } else {
+                        CloseReason::Drained
+                    };
+                    self.reason.get_or_insert(reason);
                     return None;
                 }
                 if !self.readable {
                     return Some(false);
                 }
-                let (upgraded, response) = handshake_read(worker, fd, head, &mut self.readable)?;
-                let Some(response) = response else {
-                    return Some(false);
-                };
-                self.slot.outbox.borrow_mut().push(Bytes::from(response));
-                match upgraded {
-                    Some((endpoint, mut leftover)) => {
+                let started = *started;
+                let read = handshake_read(worker, fd, head, &mut self.readable)?;
+                let close_timeout = worker.config.close_timeout;
+                match read {
+                    HeadRead::Partial => Some(false),
+                    HeadRead::Upgrade {
+                        endpoint,
+                        mut leftover,
+                        response,
+                    } => {
+                        self.slot.outbox.borrow_mut().push(Bytes::from(response));
+                        worker
+                            .metrics
+                            .handshake
+                            .record(now.saturating_duration_since(started));
+                        self.upgraded = true;
+                        Metrics::add(&worker.metrics.upgraded_current, 1);
                         let mut open = Box::new(Open::new(worker, &self.slot, endpoint, now));
-                        // From here on `head` is gone; the phase changes below.
                         if !leftover.is_empty() {
                             open.read(worker, &self.slot, fd, &mut leftover, now)?;
                         }
@@ -177,27 +215,53 @@ impl Conn {
                         // The client may have sent more than one read's worth already.
                         self.step(worker, now, 0, false)
                     }
-                    None => {
+                    HeadRead::Respond { response, status } => {
+                        self.slot.outbox.borrow_mut().push(Bytes::from(response));
+                        let reason = if status >= 400 {
+                            worker.metrics.refused(status);
+                            CloseReason::Refused
+                        } else {
+                            CloseReason::Http
+                        };
+                        self.reason.get_or_insert(reason);
                         self.phase = Phase::Flushing;
-                        self.deadline = Some(now + worker.config.close_timeout);
+                        self.deadline = Some(now + close_timeout);
+                        Some(false)
+                    }
+                    HeadRead::Metrics => {
+                        worker.hub.scrape(self.slot.clone());
+                        self.reason.get_or_insert(CloseReason::Http);
+                        self.phase = Phase::Awaiting;
+                        self.deadline = Some(now + close_timeout);
                         Some(false)
                     }
                 }
             }
+            Phase::Awaiting => {
+                if due {
+                    return None;
+                }
+                if !self.slot.outbox.borrow().is_empty() {
+                    self.phase = Phase::Flushing;
+                }
+                Some(false)
+            }
             Phase::Open(open) => {
                 let slot = &self.slot;
+                if kicks & KICK_OVERFLOW != 0 {
+                    self.reason.get_or_insert(CloseReason::SlowConsumer);
+                }
+                if kicks & KICK_SHUTDOWN != 0 {
+                    self.reason.get_or_insert(CloseReason::Drained);
+                }
                 if kicks != 0 || due {
                     emit(worker, slot, fd, |out| {
                         if kicks & KICK_OVERFLOW != 0 {
                             open.session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
                         }
                         if kicks & KICK_SHUTDOWN != 0 {
-                            open.session.close(
-                                CloseCode::GOING_AWAY,
-                                "server shutting down",
-                                now,
-                                out,
-                            );
+                            open.session
+                                .close(CloseCode::GOING_AWAY, GOING_AWAY, now, out);
                         }
                         if due {
                             open.session.handle_timeout(now, out);
@@ -218,6 +282,7 @@ impl Conn {
                                 break;
                             }
                         };
+                        Metrics::add(&worker.metrics.bytes_received, n as u64);
                         open.read(worker, slot, fd, &mut scratch[..n], now)?;
                         let full = slot.outbox.borrow().len() > worker.config.max_outbound_bytes;
                         if open.session.is_finished() || full {
@@ -230,6 +295,7 @@ impl Conn {
             }
             Phase::Flushing => {
                 if due {
+                    self.reason.get_or_insert(CloseReason::CloseTimeout);
                     return None;
                 }
                 Some(false)
@@ -265,7 +331,10 @@ impl Conn {
         }
         match outbox.flush(self.fd.as_raw_fd()) {
             Ok(flushed) => {
-                worker.stats.record_flush(flushed);
+                let m = &worker.metrics;
+                Metrics::add(&m.flush_calls, flushed.calls);
+                Metrics::add(&m.flushed_frames, flushed.frames);
+                Metrics::add(&m.bytes_sent, flushed.bytes);
                 true
             }
             Err(_) => false,
@@ -278,9 +347,10 @@ impl Conn {
         let queued = self.slot.outbox.borrow().len();
         let close_timeout = worker.config.close_timeout;
         match &mut self.phase {
-            Phase::Handshake { .. } => {}
+            Phase::Handshake { .. } | Phase::Awaiting => {}
             Phase::Open(open) => {
                 if queued > worker.config.max_outbound_bytes && open.session.is_open() {
+                    self.reason.get_or_insert(CloseReason::SlowConsumer);
                     tracing::debug!(worker = worker.id, queued, "slow consumer");
                     let session = &mut open.session;
                     if emit(worker, &self.slot, self.fd.as_raw_fd(), |out| {
@@ -292,6 +362,18 @@ impl Conn {
                     }
                 }
                 if open.session.is_finished() {
+                    let reason = match open.session.ending() {
+                        Some(Ending::ProtocolError(code)) => {
+                            if self.reason.is_none() {
+                                worker.metrics.protocol_error(code.0);
+                            }
+                            CloseReason::ProtocolError
+                        }
+                        Some(Ending::IdleTimeout) => CloseReason::IdleTimeout,
+                        Some(Ending::CloseTimeout) => CloseReason::CloseTimeout,
+                        Some(Ending::Clean) | None => CloseReason::Normal,
+                    };
+                    self.reason.get_or_insert(reason);
                     self.phase = Phase::Flushing;
                     self.deadline = Some(now + close_timeout);
                     return self.settle(worker, now);
@@ -346,16 +428,29 @@ impl Open {
     }
 }
 
-/// One read of the handshake. Returns `None` to drop the connection, else
-/// the upgrade (endpoint + pipelined bytes) if any, and the response once the
-/// head is complete.
-#[allow(clippy::type_complexity)]
+/// The outcome of one read of the handshake.
+enum HeadRead {
+    /// The head is not complete yet.
+    Partial,
+    /// 101 sent back; bytes after the head belong to the WebSocket session.
+    Upgrade {
+        endpoint: Endpoint,
+        leftover: Vec<u8>,
+        response: Vec<u8>,
+    },
+    /// A plain response (refusal, health), then close.
+    Respond { response: Vec<u8>, status: u16 },
+    /// `GET /metrics`: the response comes from every core.
+    Metrics,
+}
+
+/// Reads what the socket has of the request head. `None`: drop the connection.
 fn handshake_read(
     worker: &Worker,
     fd: RawFd,
     head: &mut Vec<u8>,
     readable: &mut bool,
-) -> Option<(Option<(Endpoint, Vec<u8>)>, Option<Vec<u8>>)> {
+) -> Option<HeadRead> {
     let limits = worker.config.handshake_limits();
     loop {
         {
@@ -366,23 +461,34 @@ fn handshake_read(
                 .min(scratch.len());
             match try_recv(fd, &mut scratch[..room]) {
                 Ok(Transfer::Done(0)) | Err(_) => return None,
-                Ok(Transfer::Done(n)) => head.extend_from_slice(&scratch[..n]),
+                Ok(Transfer::Done(n)) => {
+                    Metrics::add(&worker.metrics.bytes_received, n as u64);
+                    head.extend_from_slice(&scratch[..n]);
+                }
                 Ok(Transfer::WouldBlock) => {
                     *readable = false;
-                    return Some((None, None));
+                    return Some(HeadRead::Partial);
                 }
             }
         }
-        match parse_request(head, &limits) {
+        let read = match parse_request(head, &limits) {
             Ok(None) => continue,
-            Ok(Some((len, request))) => {
-                let (response, endpoint) = route(worker, &request);
-                let upgraded = endpoint.map(|endpoint| (endpoint, head.split_off(len)));
-                *head = Vec::new();
-                return Some((upgraded, Some(response)));
-            }
-            Err(err) => return Some((None, Some(error_response(&err)))),
-        }
+            Ok(Some((len, request))) => match route(worker, &request) {
+                Route::Upgrade(endpoint, response) => HeadRead::Upgrade {
+                    endpoint,
+                    leftover: head.split_off(len),
+                    response,
+                },
+                Route::Respond(response, status) => HeadRead::Respond { response, status },
+                Route::Metrics => HeadRead::Metrics,
+            },
+            Err(err) => HeadRead::Respond {
+                response: error_response(&err),
+                status: err.status(),
+            },
+        };
+        *head = Vec::new();
+        return Some(read);
     }
 }
 
@@ -392,41 +498,57 @@ fn error_response(err: &HandshakeError) -> Vec<u8> {
     out
 }
 
-/// Maps a request to its response, and to an endpoint when it upgrades.
-fn route(worker: &Worker, request: &RequestHead) -> (Vec<u8>, Option<Endpoint>) {
+/// Where a request goes.
+enum Route {
+    /// The 101 response, and what the connection speaks from now on.
+    Upgrade(Endpoint, Vec<u8>),
+    /// A complete plain response and its status.
+    Respond(Vec<u8>, u16),
+    /// `GET /metrics`, answered once every core reported.
+    Metrics,
+}
+
+fn plain(status: u16, body: &[u8], extra: &[(&str, &str)]) -> Route {
     let mut out = Vec::new();
+    encode_plain_response_into(&mut out, status, "text/plain", body, extra);
+    Route::Respond(out, status)
+}
+
+fn refuse(err: &HandshakeError) -> Route {
+    Route::Respond(error_response(err), err.status())
+}
+
+/// Maps a request to its response, and to an endpoint when it upgrades.
+fn route(worker: &Worker, request: &RequestHead) -> Route {
+    let get = matches!(request.method, Method::Get | Method::Head);
     let endpoint = match request.path.as_str() {
-        "/healthz" => {
-            if matches!(request.method, Method::Get | Method::Head) {
-                encode_plain_response_into(&mut out, 200, "text/plain", b"ok\n", &[]);
-            } else {
-                encode_error_response_into(&mut out, &HandshakeError::MethodNotAllowed);
-            }
-            return (out, None);
+        "/healthz" | "/readyz" | "/metrics" if !get => {
+            return refuse(&HandshakeError::MethodNotAllowed)
         }
+        "/healthz" => return plain(200, b"ok\n", &[]),
+        "/readyz" if worker.draining.get() => {
+            return plain(503, b"draining\n", &[("Retry-After", "1")])
+        }
+        "/readyz" => return plain(200, b"ready\n", &[]),
+        "/metrics" => return Route::Metrics,
         "/echo" => Endpoint::Echo,
         "/ws" => Endpoint::Ws,
-        _ => return (error_response(&HandshakeError::NotFound), None),
+        _ => return refuse(&HandshakeError::NotFound),
     };
-    if worker.draining.get()
-        || worker.open_connections.get() > worker.config.max_connections_per_worker
-    {
-        encode_plain_response_into(
-            &mut out,
-            503,
-            "text/plain",
-            b"server at capacity or shutting down\n",
-            &[("Retry-After", "1")],
-        );
-        return (out, None);
+    let held = worker.metrics.connections_current.get() as usize;
+    let full = held > worker.config.max_connections_per_worker;
+    if worker.draining.get() || full {
+        let body = b"server at capacity or shutting down\n";
+        return plain(503, body, &[("Retry-After", "1")]);
     }
     match validate_upgrade(request) {
         Ok(accept) => {
+            let mut out = Vec::new();
             let protocol = select_subprotocol(&request.protocols, &worker.config.subprotocols);
             encode_accept_response_into(&mut out, &accept, protocol, &[]);
-            (out, Some(endpoint))
+            Route::Upgrade(endpoint, out)
         }
-        Err(err) => (error_response(&err), None),
+        Err(err) => refuse(&err),
     }
 }
 
@@ -447,6 +569,7 @@ fn emit(worker: &Worker, slot: &Slot, fd: RawFd, produce: impl FnOnce(&mut Vec<u
     } else {
         Some(0)
     };
+    Metrics::add(&worker.metrics.bytes_sent, sent.unwrap_or(0) as u64);
     if let Some(sent) = sent {
         if sent < scratch.len() {
             outbox.push(Bytes::copy_from_slice(&scratch[sent..]));

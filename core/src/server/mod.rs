@@ -16,6 +16,7 @@
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
 //! | `slot.rs` | a connection's mailbox shared with the hub: outbox and kicks |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
+//! | `metrics.rs` | per-core counters and histograms, Prometheus rendering |
 //! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
@@ -24,6 +25,7 @@ mod conn;
 mod driver;
 mod epoll;
 mod listener;
+pub mod metrics;
 pub mod outbox;
 mod reactor;
 pub mod slot;

@@ -28,6 +28,7 @@ pub struct Outbox {
 pub struct Flushed {
     pub calls: u64,
     pub frames: u64,
+    pub bytes: u64,
 }
 
 impl Outbox {
@@ -74,6 +75,7 @@ impl Outbox {
                 Transfer::WouldBlock => break,
             };
             done.calls += 1;
+            done.bytes += sent as u64;
             self.consume(sent, &mut done.frames);
         }
         if self.frames.is_empty() {
@@ -138,7 +140,8 @@ mod tests {
             done,
             Flushed {
                 calls: 1,
-                frames: 10
+                frames: 10,
+                bytes: 1000
             }
         );
         assert!(outbox.is_empty());

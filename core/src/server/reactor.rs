@@ -59,7 +59,7 @@ async fn serve(
 ) -> io::Result<()> {
     let epoll = Epoll::new()?;
     epoll.add(listener.as_raw_fd(), LISTENER)?;
-    let mut listener = Some(listener);
+
     // monoio waits on a duplicate of the epoll fd (it owns and closes its copy).
     // SAFETY: dup of a valid fd we own; the result is owned by the new OwnedFd.
     let dup = unsafe { libc::fcntl(epoll.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
@@ -98,9 +98,7 @@ async fn serve(
             }
         }
         if accept_ready {
-            if let Some(listener) = &listener {
-                accept_ready = accept(worker, listener, &epoll, &mut table, now, &mut work);
-            }
+            accept_ready = accept(worker, &listener, &epoll, &mut table, now, &mut work);
         }
         worker.kicks.drain_into(&mut kicked);
         work.append(&mut kicked);
@@ -129,9 +127,9 @@ async fn serve(
 
         stop |= shutdown.is_disconnected() || shutdown.try_recv().is_ok();
         if stop && drain_deadline.is_none() {
-            // Stop accepting (closing the listener leaves the reuseport group),
-            // then ask every connection to close with 1001.
-            listener = None;
+            // Ask every connection to close with 1001. The listener stays
+            // open so that `/readyz` answers 503 (load balancers stop sending)
+            // and new WebSocket upgrades get 503 with `Retry-After`.
             worker.draining.set(true);
             drain_deadline = Some(now + worker.config.drain_timeout);
             debug!(worker = worker.id, open = table.conns.len(), "draining");
@@ -141,18 +139,21 @@ async fn serve(
             continue;
         }
         if let Some(deadline) = drain_deadline {
-            if table.conns.is_empty() {
+            // Done when every WebSocket has finished its close; plain HTTP
+            // requests (health probes) are not waited for.
+            if worker.metrics.upgraded_current.get() == 0 {
                 break;
             }
             if now >= deadline {
                 warn!(
                     worker = worker.id,
-                    left = table.conns.len(),
+                    left = worker.metrics.upgraded_current.get(),
                     "drain timeout: dropping connections"
                 );
                 break;
             }
         }
+        worker.metrics.loop_turn.record(now.elapsed());
 
         if !again.is_empty() || accept_ready {
             yield_now().await;
@@ -167,8 +168,8 @@ async fn serve(
             _ = shutdown.recv_async(), if drain_deadline.is_none() => stop = true,
         }
     }
-    let (hub, io) = (&worker.hub.stats, &worker.stats);
-    let (calls, frames) = (io.flush_calls.get(), io.flushed_frames.get());
+    let (hub, m) = (&worker.hub.stats, &worker.metrics);
+    let (calls, frames) = (m.flush_calls.get(), m.flushed_frames.get());
     info!(
         worker = worker.id,
         publishes = hub.publishes.get(),
@@ -217,7 +218,9 @@ fn accept(
         }
         let slot = Rc::new(Slot::new(id, worker.kicks.clone()));
         entry.insert(Conn::new(fd, slot, worker, now));
-        worker.open_connections.set(table.conns.len());
+        let m = &worker.metrics;
+        m.connections_opened.set(m.connections_opened.get() + 1);
+        m.connections_current.set(table.conns.len() as u64);
         work.push(id);
     }
     true
@@ -226,8 +229,17 @@ fn accept(
 fn remove(worker: &Worker, table: &mut Table, id: ConnId) {
     let key = (id & u64::from(u32::MAX)) as usize;
     // Dropping the connection closes its socket, which also leaves the epoll set.
-    drop(table.conns.remove(key));
+    let conn = table.conns.remove(key);
+    worker.metrics.closed(conn.close_reason());
+    if conn.upgraded {
+        let m = &worker.metrics;
+        m.upgraded_current.set(m.upgraded_current.get() - 1);
+    }
+    drop(conn);
+    worker
+        .metrics
+        .connections_current
+        .set(table.conns.len() as u64);
     // Forget its subscriptions, if it had any (a miss for non-`/ws` ones).
     worker.hub.leave(id);
-    worker.open_connections.set(table.conns.len());
 }

@@ -13,30 +13,13 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use super::outbox::Flushed;
+use super::metrics::Metrics;
 use super::reactor;
 use super::slot::Kicks;
 use crate::config::ServerConfig;
 use crate::proto::session::SessionConfig;
 use crate::pubsub::hub::{self, Hub, Msg};
 use crate::pubsub::inbox::Mesh;
-
-/// This core's IO counters (plain cells: only this core writes them).
-#[derive(Default)]
-pub(crate) struct WorkerStats {
-    /// `sendmsg` calls that flushed an outbox.
-    pub flush_calls: Cell<u64>,
-    /// Whole frames those calls completed: frames / calls is the write batch size.
-    pub flushed_frames: Cell<u64>,
-}
-
-impl WorkerStats {
-    pub fn record_flush(&self, flushed: Flushed) {
-        self.flush_calls.set(self.flush_calls.get() + flushed.calls);
-        self.flushed_frames
-            .set(self.flushed_frames.get() + flushed.frames);
-    }
-}
 
 pub(crate) struct Worker {
     pub id: usize,
@@ -45,8 +28,6 @@ pub(crate) struct Worker {
     /// Connections kicked since the reactor last looked (by the hub, or by
     /// shutdown); the reactor drains it every turn.
     pub kicks: Rc<Kicks>,
-    /// Connections the reactor holds, for the per-worker cap (503 past it).
-    pub open_connections: Cell<usize>,
     /// Where every read of this core lands; borrowed only inside one
     /// synchronous step of one connection.
     pub read_scratch: RefCell<Box<[u8]>>,
@@ -56,18 +37,20 @@ pub(crate) struct Worker {
     pub draining: Cell<bool>,
     /// This core's share of pub/sub.
     pub hub: Rc<Hub>,
-    pub stats: WorkerStats,
+    /// This core's metrics (shared with the hub, which answers scrapes).
+    pub metrics: Rc<Metrics>,
 }
 
 impl Worker {
     pub fn new(id: usize, config: Arc<ServerConfig>, mesh: Arc<Mesh<Msg>>) -> Self {
+        let hub = Rc::new(Hub::new(id, mesh, &config));
+        let metrics = hub.metrics.clone();
         Self {
             id,
             session_config: config.session_config(),
-            hub: Rc::new(Hub::new(id, mesh, &config)),
+            hub,
+            metrics,
             kicks: Rc::new(Kicks::default()),
-            open_connections: Cell::new(0),
-            stats: WorkerStats::default(),
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
             draining: Cell::new(false),
