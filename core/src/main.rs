@@ -2,9 +2,13 @@
 //!
 //! - `ringcast serve` runs the server. Prints `ringcast listening on ADDR` on
 //!   stdout once every worker accepts (scripts and tests wait for that line);
-//!   everything else goes to stderr through `tracing` (level from
-//!   `RINGCAST_LOG`, default `info`). SIGINT or SIGTERM drains (close 1001 to
-//!   every connection); a second signal exits at once.
+//!   everything else goes to stderr through `tracing`: level and targets from
+//!   `RINGCAST_LOG` (an `EnvFilter` directive, default `info`; `debug` adds a
+//!   line per connection accepted, upgraded and closed), format from
+//!   `--log-format human|json` or `RINGCAST_LOG_FORMAT` (default `human`;
+//!   `json` is one object per line with `timestamp`, `level`, `target`,
+//!   `message` and the event's fields at the top level). SIGINT or SIGTERM
+//!   drains (close 1001 to every connection); a second signal exits at once.
 //! - `ringcast profile show` prints the effective configuration, each value
 //!   with where it came from.
 //! - `ringcast doctor` checks this machine against what the profile needs.
@@ -79,11 +83,38 @@ struct SelectArgs {
     set: Vec<String>,
 }
 
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event; ANSI colours only when stderr is a terminal.
+    Human,
+    /// One JSON object per line, for log shippers (Loki, Elasticsearch, ...).
+    Json,
+}
+
+impl LogFormat {
+    /// The `--log-format` flag when given, else `RINGCAST_LOG_FORMAT` (empty
+    /// counts as unset), else human. A bad variable is a configuration error
+    /// (exit 2), like a bad key.
+    fn resolve(flag: Option<LogFormat>, env: Option<&str>) -> Result<LogFormat, String> {
+        use clap::ValueEnum;
+        match (flag, env.map(str::trim)) {
+            (Some(format), _) => Ok(format),
+            (None, None | Some("")) => Ok(LogFormat::Human),
+            (None, Some(value)) => LogFormat::from_str(value, true)
+                .map_err(|_| format!("RINGCAST_LOG_FORMAT: {value:?}: expected human or json")),
+        }
+    }
+}
+
 /// Every flag defaults to the profile's value (or the embedded default).
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     select: SelectArgs,
+    /// Log line format on stderr: human or json [env: RINGCAST_LOG_FORMAT] [default: human]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
     /// Address to listen on (server.listen) [default: 127.0.0.1:8080]
     #[arg(long)]
     listen: Option<SocketAddr>,
@@ -267,16 +298,50 @@ impl Failure {
     }
 }
 
+/// Installs the global `tracing` subscriber: level from `RINGCAST_LOG`,
+/// lines to stderr in `format`.
+fn init_logging(format: LogFormat) {
+    let (filter, bad_filter) = match std::env::var("RINGCAST_LOG") {
+        Err(_) => (tracing_subscriber::EnvFilter::new("info"), None),
+        Ok(spec) => match tracing_subscriber::EnvFilter::try_new(&spec) {
+            Ok(filter) => (filter, None),
+            Err(e) => (tracing_subscriber::EnvFilter::new("info"), Some((spec, e))),
+        },
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // Fields at the top level (`"worker":0`), not under `"fields"`: what
+        // log shippers index without a parsing rule. No span lists: the
+        // server opens no spans.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
+    if let Some((spec, e)) = bad_filter {
+        warn!("RINGCAST_LOG={spec:?} is not a valid filter ({e}): logging at info");
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RINGCAST_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let flag = match &cli.command {
+        Command::Serve(args) => args.log_format,
+        _ => None,
+    };
+    let env = std::env::var("RINGCAST_LOG_FORMAT").ok();
+    match LogFormat::resolve(flag, env.as_deref()) {
+        Ok(format) => init_logging(format),
+        Err(e) => {
+            eprintln!("ringcast: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Serve(args) => run_serve(*args),
         Command::Profile {
@@ -389,16 +454,23 @@ fn raise_nofile_limit() -> std::io::Result<(libc::rlim_t, libc::rlim_t)> {
 fn serve(config: ServerConfig) -> Result<(), Failure> {
     // Handlers first: a signal during start-up must not kill us half-started.
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(Failure::Signals)?;
+    let drain_timeout = humantime::format_duration(config.drain_timeout).to_string();
     let handle = server::start(config)?;
     println!("ringcast listening on {}", handle.local_addr());
     let _ = std::io::stdout().flush();
     if let Some(signal) = signals.forever().next() {
-        info!(signal, "shutting down: closing connections with 1001");
+        info!(
+            signal,
+            drain_timeout, "shutting down: closing connections with 1001"
+        );
     }
     handle.shutdown();
     std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            eprintln!("ringcast: second signal, exiting now");
+        if let Some(signal) = signals.forever().next() {
+            warn!(
+                signal,
+                "second signal: exiting now, without waiting for the drain"
+            );
             std::process::exit(130);
         }
     });
@@ -415,6 +487,30 @@ mod tests {
     fn the_soft_fd_limit_is_raised_to_the_hard_one() {
         let (soft, hard) = raise_nofile_limit().expect("rlimit");
         assert_eq!(soft, hard);
+    }
+
+    #[test]
+    fn the_log_format_comes_from_the_flag_then_the_environment() {
+        let resolve = LogFormat::resolve;
+        assert_eq!(resolve(None, None), Ok(LogFormat::Human));
+        assert_eq!(resolve(None, Some("json")), Ok(LogFormat::Json));
+        assert_eq!(resolve(None, Some("JSON ")), Ok(LogFormat::Json));
+        assert_eq!(resolve(None, Some("human")), Ok(LogFormat::Human));
+        assert_eq!(resolve(None, Some("")), Ok(LogFormat::Human));
+        assert_eq!(
+            resolve(Some(LogFormat::Human), Some("json")),
+            Ok(LogFormat::Human)
+        );
+        assert_eq!(
+            resolve(None, Some("xml")),
+            Err("RINGCAST_LOG_FORMAT: \"xml\": expected human or json".into())
+        );
+        let cli = Cli::parse_from(["ringcast", "serve", "--log-format", "json"]);
+        let Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        assert_eq!(args.log_format, Some(LogFormat::Json));
+        assert!(Cli::try_parse_from(["ringcast", "serve", "--log-format", "xml"]).is_err());
     }
 
     #[test]

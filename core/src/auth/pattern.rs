@@ -69,17 +69,24 @@ impl Pattern {
     }
 }
 
-/// A compiled list of patterns. `All` matches every channel without a heap
-/// allocation (`auth.auth_mode = "none"`); the empty list matches none.
-#[derive(Clone, PartialEq, Eq, Default)]
+/// A compiled list of patterns, 16 bytes. "Everything" (`*`, and every
+/// identity when `auth.auth_mode = "none"`) and "nothing" (the empty list)
+/// take no heap allocation.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Patterns(Inner);
 
-#[derive(Clone, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq)]
 enum Inner {
-    #[default]
-    Nothing,
     All,
+    /// Empty: matches nothing (an empty boxed slice does not allocate).
     List(Box<[Pattern]>),
+}
+
+impl Default for Patterns {
+    /// Matches nothing.
+    fn default() -> Patterns {
+        Patterns::none()
+    }
 }
 
 fn channel_char(b: u8) -> bool {
@@ -89,7 +96,7 @@ fn channel_char(b: u8) -> bool {
 impl Patterns {
     /// Matches no channel.
     pub fn none() -> Patterns {
-        Patterns(Inner::Nothing)
+        Patterns(Inner::List(Box::default()))
     }
 
     /// Matches every channel.
@@ -126,7 +133,6 @@ impl Patterns {
     /// Whether `channel` is matched by at least one pattern.
     pub fn matches(&self, channel: &str) -> bool {
         match &self.0 {
-            Inner::Nothing => false,
             Inner::All => true,
             Inner::List(list) => list.iter().any(|p| p.matches(channel)),
         }
@@ -139,7 +145,7 @@ impl Patterns {
 
     /// Matches no channel.
     pub fn is_none(&self) -> bool {
-        matches!(self.0, Inner::Nothing)
+        matches!(&self.0, Inner::List(list) if list.is_empty())
     }
 }
 
@@ -179,7 +185,6 @@ fn compile_one(raw: &str, sub: &str) -> Result<Pattern, PatternError> {
 impl fmt::Debug for Patterns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Inner::Nothing => f.write_str("[]"),
             Inner::All => f.write_str("[\"*\"]"),
             Inner::List(list) => f
                 .debug_list()
@@ -261,7 +266,10 @@ mod tests {
         ));
         assert!(Patterns::compile(&["a".repeat(MAX_PATTERN_LEN)], "").is_ok());
         for p in ["*room", "ro*om", "**", "room:**"] {
-            assert!(matches!(refused(p), PatternError::MisplacedWildcard(_)), "{p}");
+            assert!(
+                matches!(refused(p), PatternError::MisplacedWildcard(_)),
+                "{p}"
+            );
         }
         for p in ["user:{id}", "user:{", "user:}", "user:{sub"] {
             assert!(matches!(refused(p), PatternError::BadPlaceholder(_)), "{p}");

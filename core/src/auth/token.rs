@@ -28,10 +28,7 @@ pub const MAX_TOKEN_BYTES: usize = 8192;
 
 /// The token of a request, from its raw query (`RequestHead::query`) and its
 /// `Authorization` header (`RequestHead::authorization`).
-pub fn extract_token(
-    query: Option<&str>,
-    authorization: Option<&str>,
-) -> Result<Token, AuthError> {
+pub fn extract_token(query: Option<&str>, authorization: Option<&str>) -> Result<Token, AuthError> {
     let from_query = match query {
         Some(query) => query_token(query)?,
         None => None,
@@ -79,9 +76,7 @@ fn query_token(query: &str) -> Result<Option<String>, AuthError> {
 /// The token of an `Authorization: Bearer` header; `None` for another scheme.
 fn bearer_token(value: &str) -> Result<Option<&str>, AuthError> {
     let value = value.trim();
-    let (scheme, rest) = value
-        .split_once([' ', '\t'])
-        .unwrap_or((value, ""));
+    let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
     }
@@ -144,7 +139,10 @@ mod tests {
 
     #[test]
     fn the_query_parameter_is_found_among_others() {
-        assert_eq!(token(Some("token=abc.def.ghi"), None).as_deref(), Ok("abc.def.ghi"));
+        assert_eq!(
+            token(Some("token=abc.def.ghi"), None).as_deref(),
+            Ok("abc.def.ghi")
+        );
         assert_eq!(
             token(Some("v=1&token=abc&since=4"), None).as_deref(),
             Ok("abc")
@@ -171,7 +169,11 @@ mod tests {
     #[test]
     fn empty_or_absent_is_missing() {
         for query in [None, Some(""), Some("token="), Some("token"), Some("a=1")] {
-            assert_eq!(token(query, None), Err(AuthError::MissingToken), "{query:?}");
+            assert_eq!(
+                token(query, None),
+                Err(AuthError::MissingToken),
+                "{query:?}"
+            );
         }
         assert_eq!(token(None, Some("Bearer")), Err(AuthError::MissingToken));
         assert_eq!(token(None, Some("Bearer   ")), Err(AuthError::MissingToken));
@@ -180,7 +182,11 @@ mod tests {
     #[test]
     fn the_bearer_header_is_read_in_any_case() {
         for header in ["Bearer abc", "bearer abc", "BEARER  abc", " Bearer\tabc  "] {
-            assert_eq!(token(None, Some(header)).as_deref(), Ok("abc"), "{header:?}");
+            assert_eq!(
+                token(None, Some(header)).as_deref(),
+                Ok("abc"),
+                "{header:?}"
+            );
         }
         // Another scheme is not ours.
         assert_eq!(

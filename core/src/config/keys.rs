@@ -3,7 +3,8 @@
 //!
 //! One naming scheme everywhere: the key of a field is `TABLE.FIELD`, the
 //! field's own name under one of the tables `server`, `io_uring`, `limits`,
-//! `timeouts`, `pubsub`, `store`, `capacity`. The same key is written
+//! `timeouts`, `pubsub`, `store`, `capacity`, `auth`, `admission`. The same
+//! key is written
 //!
 //! - in a profile: `[limits]` then `max_message_size = "16 MiB"`;
 //! - on the command line: `--set limits.max_message_size=16MiB`;
@@ -13,7 +14,8 @@
 //! Values: sizes are integers (bytes) or strings with a binary unit
 //! (`"64 KiB"`, `"16MiB"`, `"1 GiB"`); durations are humantime strings
 //! (`"30s"`, `"250ms"`, `"5m"`); CPU lists are arrays (`[0, 2, 4]`) or
-//! cpuset strings (`"0-5,12-17"`).
+//! cpuset strings (`"0-5,12-17"`). Secrets (`auth.jwt_secret`) are shown as
+//! `"<redacted>"`, and reading that text back as a secret is refused.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use std::time::Duration;
 use toml::Value;
 
 use super::{FsyncPolicy, ServerConfig};
+use crate::auth::{AuthMode, Secret};
 
 /// One configuration key.
 pub struct Key {
@@ -358,6 +361,65 @@ impl Codec for Fsync {
     }
 }
 
+struct Text;
+
+impl Codec for Text {
+    type T = String;
+    const EXPECTS: &'static str = "a string";
+    fn parse(value: &Value) -> Result<String, String> {
+        value
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| expected::<Self>(value))
+    }
+    fn show(value: &String) -> String {
+        format!("{value:?}")
+    }
+}
+
+/// A secret string: read like [`Text`], shown redacted.
+struct SecretText;
+
+impl Codec for SecretText {
+    type T = Secret;
+    const EXPECTS: &'static str = "a string";
+    fn parse(value: &Value) -> Result<Secret, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        if s == Secret::SHOWN_AS {
+            return Err(format!(
+                "{s:?} is how `profile show` hides a secret, not a secret: \
+                 set the real one, or use auth.jwt_secret_file"
+            ));
+        }
+        Ok(Secret::new(s.as_str()))
+    }
+    fn show(value: &Secret) -> String {
+        if value.is_empty() {
+            "\"\"".into()
+        } else {
+            format!("{:?}", Secret::SHOWN_AS)
+        }
+    }
+}
+
+struct Mode;
+
+impl Codec for Mode {
+    type T = AuthMode;
+    const EXPECTS: &'static str = "one of \"none\", \"jwt\"";
+    fn parse(value: &Value) -> Result<AuthMode, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        s.parse()
+    }
+    fn show(value: &AuthMode) -> String {
+        format!("\"{value}\"")
+    }
+}
+
 macro_rules! keys {
     ($( $table:literal : $( $field:ident as $codec:ty ),+ ; )+) => {
         /// Every key, in the order `ringcast profile show` prints them.
@@ -384,7 +446,9 @@ keys! {
         backlog as Count<u32>,
         so_rcvbuf as Size<usize>,
         so_sndbuf as Size<usize>,
-        subprotocols as Strings;
+                subprotocols as Strings,
+        tls_cert as Path,
+        tls_key as Path;
     "io_uring":
         force_epoll as Flag,
         uring_entries as Count<u32>,
@@ -394,6 +458,7 @@ keys! {
         uring_single_issuer as Flag;
     "limits":
         max_connections_per_worker as Count<usize>,
+        max_connections as Count<usize>,
         max_connections_per_ip as Count<usize>,
         max_frame_size as Size<u64>,
         max_message_size as Size<u64>,
@@ -401,7 +466,13 @@ keys! {
         max_outbound_bytes as Size<usize>,
         read_buffer_size as Size<usize>,
         command_rate as Count<u32>,
-        command_burst as Count<u32>;
+        command_burst as Count<u32>,
+        publish_rate as Count<u32>,
+        publish_burst as Count<u32>,
+        subscribe_rate as Count<u32>,
+        subscribe_burst as Count<u32>,
+        rate_limit_close_after as Count<u32>,
+        rate_limit_window as Dur;
     "timeouts":
         handshake_timeout as Dur,
         ping_interval as Dur,
@@ -425,11 +496,48 @@ keys! {
         planned_connections as Count<u64>,
         planned_messages_per_sec as Count<u64>,
         planned_memory as Size<u64>;
+    "auth":
+        auth_mode as Mode,
+        jwt_secret as SecretText,
+        jwt_secret_file as Path,
+        jwt_pem_file as Path,
+        jwt_jwks_file as Path,
+        jwt_algorithms as Strings,
+        jwt_issuer as Text,
+        jwt_audience as Text,
+        jwt_leeway as Dur,
+        jwt_require_exp as Flag,
+        jwt_default_subs as Strings,
+        jwt_default_pubs as Strings;
+    "admission":
+        admission_rate as Count<u32>,
+        admission_burst as Count<u32>,
+        admission_rate_per_ip as Count<u32>,
+        admission_burst_per_ip as Count<u32>,
+        retry_jitter as Dur,
+        allowed_origins as Strings;
+}
+
+/// Keys whose values are secrets: never echoed (a `--set` of one is shown
+/// as `--set KEY=<redacted>` in provenance and error messages).
+pub const SECRET_KEYS: [&str; 1] = ["auth.jwt_secret"];
+
+/// Whether `dotted` names a secret.
+pub fn is_secret(dotted: &str) -> bool {
+    SECRET_KEYS.contains(&dotted)
 }
 
 /// The tables, in the order of [`KEYS`].
-pub const TABLES: [&str; 7] = [
-    "server", "io_uring", "limits", "timeouts", "pubsub", "store", "capacity",
+pub const TABLES: [&str; 9] = [
+    "server",
+    "io_uring",
+    "limits",
+    "timeouts",
+    "pubsub",
+    "store",
+    "capacity",
+    "auth",
+    "admission",
 ];
 
 /// The key named `dotted` (`"limits.max_message_size"`).
@@ -582,6 +690,56 @@ mod tests {
             "unknown key (did you mean limits.max_message_size?)"
         );
         assert_eq!(unknown_key_reason("limits.colour"), "unknown key");
+    }
+
+    #[test]
+    fn secrets_are_shown_redacted_and_the_redaction_is_refused_as_a_secret() {
+        let (_, key) = find("auth.jwt_secret").expect("key");
+        let mut config = ServerConfig::default();
+        assert_eq!(key.show(&config), "\"\"");
+        key.set(&mut config, &Value::String("s3cr3t-s3cr3t".into()))
+            .expect("a secret");
+        assert_eq!(config.jwt_secret.expose(), "s3cr3t-s3cr3t");
+        let shown = key.show(&config);
+        assert_eq!(shown, "\"<redacted>\"");
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        let err = key
+            .set(&mut config, &parse_text_value(&shown))
+            .expect_err("the redaction is no secret");
+        assert!(err.contains("jwt_secret_file"), "{err}");
+    }
+
+    #[test]
+    fn auth_and_admission_values_parse() {
+        let mut config = ServerConfig::default();
+        for (dotted, text) in [
+            ("auth.auth_mode", "jwt"),
+            ("auth.jwt_algorithms", "[\"RS256\", \"ES256\"]"),
+            ("auth.jwt_issuer", "https://id.example.com"),
+            ("auth.jwt_leeway", "1m"),
+            ("auth.jwt_pem_file", "/etc/ringcast/jwt.pem"),
+            ("admission.allowed_origins", "[\"https://*.example.com\"]"),
+            ("admission.retry_jitter", "10s"),
+            ("limits.rate_limit_window", "5s"),
+        ] {
+            let (_, key) = find(dotted).expect(dotted);
+            key.set(&mut config, &parse_text_value(text))
+                .unwrap_or_else(|e| panic!("{dotted}: {e}"));
+        }
+        assert_eq!(config.auth_mode, AuthMode::Jwt);
+        assert_eq!(config.jwt_algorithms, ["RS256", "ES256"]);
+        assert_eq!(config.jwt_issuer, "https://id.example.com");
+        assert_eq!(config.jwt_leeway, Duration::from_secs(60));
+        assert_eq!(config.allowed_origins, ["https://*.example.com"]);
+        let (_, key) = find("auth.auth_mode").expect("key");
+        let err = key
+            .set(&mut config, &Value::String("oauth".into()))
+            .expect_err("unknown mode");
+        assert_eq!(err, "\"oauth\" is not one of none, jwt");
+        assert_eq!(
+            find("admission.admission_rate").expect("key").1.env_var(),
+            "RINGCAST_ADMISSION__ADMISSION_RATE"
+        );
     }
 
     #[test]

@@ -113,7 +113,14 @@ impl Setting {
 
     /// A `--set table.field=value` argument.
     pub fn parse_set(arg: &str) -> Result<Setting, LoadError> {
-        let flag = format!("--set {arg}");
+        // The flag text names the value's source in `profile show` and in
+        // errors: a secret's value must not be part of it.
+        let flag = match arg.split_once('=') {
+            Some((key, _)) if keys::is_secret(key.trim()) => {
+                format!("--set {}={}", key.trim(), crate::auth::Secret::SHOWN_AS)
+            }
+            _ => format!("--set {arg}"),
+        };
         let Some((key, text)) = arg.split_once('=') else {
             return Err(LoadError {
                 origin: flag,
@@ -470,6 +477,25 @@ mod tests {
             let err = load(Some(profile(text)), env(vars), &flags).expect_err(want);
             assert_eq!(err.to_string(), *want);
         }
+    }
+
+    #[test]
+    fn a_secret_set_on_the_command_line_is_never_echoed() {
+        let secret = "this-is-a-very-secret-value-0123456789";
+        let flags = [set(&format!("auth.jwt_secret={secret}"))];
+        assert_eq!(flags[0].flag, "--set auth.jwt_secret=<redacted>");
+        let effective = load(None, env(&[]), &flags).expect("valid");
+        assert_eq!(effective.config.jwt_secret.expose(), secret);
+        let shown = render(&effective, &[]);
+        assert!(!shown.contains(secret), "{shown}");
+        // Nor in a refusal.
+        let flags = [set("auth.jwt_secret=tiny"), set("auth.auth_mode=jwt")];
+        let err = load(None, env(&[]), &flags).expect_err("too short");
+        assert_eq!(
+            err.to_string(),
+            "--set auth.jwt_secret=<redacted>: auth.jwt_secret: a shared secret must be at \
+             least 32 bytes (RFC 7518 §3.2); this one has 4"
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::admission::origin::OriginPolicy;
+use crate::auth::keys::{parse_algorithms, KeySet};
+use crate::auth::{AuthMode, Patterns, Secret};
 use crate::proto::decoder::Limits;
 use crate::proto::handshake::HandshakeLimits;
 use crate::proto::session::SessionConfig;
@@ -107,6 +110,11 @@ pub struct ServerConfig {
     pub so_sndbuf: usize,
     /// Subprotocols the server speaks, in preference order. Default none.
     pub subprotocols: Vec<String>,
+    /// PEM certificate chain for `wss://`. Empty (the default): plain `ws://`.
+    /// Set together with `tls_key`.
+    pub tls_cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`. Default empty.
+    pub tls_key: PathBuf,
 
     // ----- [io_uring] -----
     /// Use the epoll driver even where io_uring works (as
@@ -134,9 +142,15 @@ pub struct ServerConfig {
     /// Most connections a worker holds at once; past it, new ones get 503.
     /// Default 100,000.
     pub max_connections_per_worker: usize,
-    /// Most connections one client IP address may hold at once. `0` = no
-    /// limit. Config-only for now: the connection task does not read it yet.
-    /// Default 0.
+    /// Most connections the whole server holds at once, over all workers
+    /// (`admission::Admission`); past it, new ones get 503 with
+    /// `Retry-After`. `0` = no server-wide cap (each worker still has its
+    /// `max_connections_per_worker`). Default 0.
+    pub max_connections: usize,
+    /// Most connections one client address may hold at once (IPv6: one /64
+    /// prefix; IPv4-mapped IPv6 counts as IPv4); past it, 503 with
+    /// `Retry-After`. `0` = no limit. Enforced by `admission::Admission`
+    /// once the handshake calls it. Default 0.
     pub max_connections_per_ip: usize,
     /// Largest accepted frame payload, in bytes (larger → close 1009). Default 64 KiB.
     pub max_frame_size: u64,
@@ -154,6 +168,28 @@ pub struct ServerConfig {
     pub command_rate: u32,
     /// Commands a connection may send in a burst above the rate. Default 200.
     pub command_burst: u32,
+    /// Sustained publishes per second per connection, on top of
+    /// `command_rate` (a publish takes a token from both). `0` = no separate
+    /// publish limit. Default 0.
+    pub publish_rate: u32,
+    /// Publishes a connection may send in a burst above `publish_rate`.
+    /// Used only when `publish_rate` is set. Default 100.
+    pub publish_burst: u32,
+    /// Sustained subscribes per second per connection, on top of
+    /// `command_rate`. `0` = no separate subscribe limit. Default 0.
+    pub subscribe_rate: u32,
+    /// Subscribes a connection may send in a burst above `subscribe_rate`
+    /// (a reconnecting client resubscribes to all its channels at once: keep
+    /// it at least `max_subscriptions_per_connection`). Used only when
+    /// `subscribe_rate` is set. Default 128.
+    pub subscribe_burst: u32,
+    /// Consecutive `rate_limited` refusals (with no command run between
+    /// them, within `rate_limit_window`) after which the connection is
+    /// closed with 1008. `0` = never close. Default 100.
+    pub rate_limit_close_after: u32,
+    /// The window of `rate_limit_close_after`: a refusal later than this
+    /// after the first of a streak starts a new streak. Default 10 s.
+    pub rate_limit_window: Duration,
 
     // ----- [timeouts] -----
     /// A client must complete its request head within this time. Default 10 s.
@@ -207,6 +243,71 @@ pub struct ServerConfig {
     /// Memory, in bytes, the profile needs at its planned load. `0` = no
     /// statement. Default 0.
     pub planned_memory: u64,
+
+    // ----- [auth] (read by `auth::Authenticator::from_config`) -----
+    /// `"none"`: no authentication, every client may do everything (the
+    /// server warns at startup); `"jwt"`: a signed JWT is required at the
+    /// handshake. Default `"none"`.
+    pub auth_mode: AuthMode,
+    /// Shared secret for HS256/384/512, inline (its bytes as written; at
+    /// least 32). Shown as `"<redacted>"` by `profile show`. Prefer
+    /// `jwt_secret_file`. Exactly one of the four key sources is set in
+    /// `jwt` mode. Default empty.
+    pub jwt_secret: Secret,
+    /// File holding the shared secret (one trailing newline is ignored).
+    /// Default empty.
+    pub jwt_secret_file: PathBuf,
+    /// PEM file of the public key: RSA (2048 bits or more), EC P-256/P-384
+    /// or Ed25519. Default empty.
+    pub jwt_pem_file: PathBuf,
+    /// JWKS file (`{"keys": [...]}`); a token's `kid` selects its key.
+    /// Read at startup only. Default empty.
+    pub jwt_jwks_file: PathBuf,
+    /// Algorithms accepted, e.g. `["RS256"]`. Empty = every algorithm the
+    /// configured key can verify (never more: the key type decides, not the
+    /// token). Default empty.
+    pub jwt_algorithms: Vec<String>,
+    /// The `iss` every token must carry. Empty = not checked. Default empty.
+    pub jwt_issuer: String,
+    /// A value the token's `aud` must list. Empty = tokens must carry no
+    /// `aud`. Default empty.
+    pub jwt_audience: String,
+    /// Clock skew allowed on `exp` and `nbf` (whole seconds, at most 5 min).
+    /// Default 30 s.
+    pub jwt_leeway: Duration,
+    /// Refuse tokens without `exp`. Default true.
+    pub jwt_require_exp: bool,
+    /// Channel patterns a token without a `subs` claim may subscribe to
+    /// (`auth::pattern`: exact, trailing `*`, `{sub}`). Default empty: none.
+    pub jwt_default_subs: Vec<String>,
+    /// Channel patterns a token without a `pubs` claim may publish to.
+    /// Default empty: none.
+    pub jwt_default_pubs: Vec<String>,
+
+    // ----- [admission] (read by `admission::AdmissionConfig::from_config`) -----
+    /// Handshakes per second the whole server admits (a token bucket shared
+    /// by all workers); past it, 503 with `Retry-After`. `0` = no limit.
+    /// Default 0.
+    pub admission_rate: u32,
+    /// Handshakes admitted in a burst above `admission_rate`. Used only when
+    /// `admission_rate` is set. Default 1000.
+    pub admission_burst: u32,
+    /// Handshakes per second admitted from one client address (IPv6: per
+    /// /64). `0` = no limit. Default 0.
+    pub admission_rate_per_ip: u32,
+    /// Handshakes admitted from one address in a burst above
+    /// `admission_rate_per_ip`. Used only when that is set. Default 20.
+    pub admission_burst_per_ip: u32,
+    /// Most random seconds added to every `Retry-After`, so that refused
+    /// clients do not all come back at the same second (whole seconds, at
+    /// most 1 h). Default 5 s.
+    pub retry_jitter: Duration,
+    /// `Origin` allow-list for WebSocket handshakes: exact origins
+    /// (`"https://app.example.com"`, `"http://localhost:3000"`) or one-label
+    /// wildcards (`"https://*.example.com"`). Empty = any origin. Requests
+    /// without `Origin` (non-browser clients) are always let through.
+    /// Other origins get 403. Default empty.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -220,6 +321,8 @@ impl Default for ServerConfig {
             so_rcvbuf: 0,
             so_sndbuf: 0,
             subprotocols: Vec::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             force_epoll: false,
             uring_entries: 1024,
             uring_sqpoll: false,
@@ -227,6 +330,7 @@ impl Default for ServerConfig {
             uring_coop_taskrun: true,
             uring_single_issuer: true,
             max_connections_per_worker: 100_000,
+            max_connections: 0,
             max_connections_per_ip: 0,
             max_frame_size: 64 * 1024,
             max_message_size: 64 * 1024,
@@ -235,6 +339,12 @@ impl Default for ServerConfig {
             read_buffer_size: 64 * 1024,
             command_rate: 100,
             command_burst: 200,
+            publish_rate: 0,
+            publish_burst: 100,
+            subscribe_rate: 0,
+            subscribe_burst: 128,
+            rate_limit_close_after: 100,
+            rate_limit_window: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -254,6 +364,24 @@ impl Default for ServerConfig {
             planned_connections: 0,
             planned_messages_per_sec: 0,
             planned_memory: 0,
+            auth_mode: AuthMode::None,
+            jwt_secret: Secret::default(),
+            jwt_secret_file: PathBuf::new(),
+            jwt_pem_file: PathBuf::new(),
+            jwt_jwks_file: PathBuf::new(),
+            jwt_algorithms: Vec::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_leeway: Duration::from_secs(30),
+            jwt_require_exp: true,
+            jwt_default_subs: Vec::new(),
+            jwt_default_pubs: Vec::new(),
+            admission_rate: 0,
+            admission_burst: 1000,
+            admission_rate_per_ip: 0,
+            admission_burst_per_ip: 20,
+            retry_jitter: Duration::from_secs(5),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -295,6 +423,29 @@ fn show_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// A rate of events per second with its burst: `0` turns the limit off; a
+/// set rate needs a burst of at least 1 and at most one event per
+/// nanosecond (the token buckets count in nanoseconds).
+fn check_rate(
+    (rate_key, rate): (&'static str, u32),
+    (burst_key, burst): (&'static str, u32),
+) -> Result<(), ConfigError> {
+    if rate > 1_000_000_000 {
+        return refuse(
+            rate_key,
+            format!("{rate} is more than 1,000,000,000 per second"),
+        );
+    }
+    if rate > 0 && burst == 0 {
+        return refuse_pair(
+            burst_key,
+            rate_key,
+            format!("must be at least 1 when {} is set", keys::dotted(rate_key)),
+        );
+    }
+    Ok(())
+}
+
 /// Largest io_uring queue the kernel accepts (`IORING_MAX_ENTRIES`).
 const MAX_URING_ENTRIES: u32 = 32_768;
 
@@ -321,10 +472,19 @@ impl ServerConfig {
         self.validate_io_uring()?;
         self.validate_limits()?;
         self.validate_timeouts()?;
-        self.validate_pubsub()
+        self.validate_pubsub()?;
+        self.validate_auth()?;
+        self.validate_admission()
     }
 
     fn validate_server(&self) -> Result<(), ConfigError> {
+        if self.tls_cert.as_os_str().is_empty() != self.tls_key.as_os_str().is_empty() {
+            return refuse_pair(
+                "tls_cert",
+                "tls_key",
+                "tls_cert and tls_key are set together, or neither",
+            );
+        }
         if self.workers > 1024 {
             return refuse("workers", format!("{} is more than 1024", self.workers));
         }
@@ -422,6 +582,21 @@ impl ServerConfig {
         if self.command_burst == 0 {
             return refuse("command_burst", "must be positive");
         }
+        check_rate(
+            ("publish_rate", self.publish_rate),
+            ("publish_burst", self.publish_burst),
+        )?;
+        check_rate(
+            ("subscribe_rate", self.subscribe_rate),
+            ("subscribe_burst", self.subscribe_burst),
+        )?;
+        if self.rate_limit_close_after > 0 && self.rate_limit_window.is_zero() {
+            return refuse_pair(
+                "rate_limit_window",
+                "rate_limit_close_after",
+                "must be positive when limits.rate_limit_close_after is set",
+            );
+        }
         Ok(())
     }
 
@@ -505,6 +680,90 @@ impl ServerConfig {
                     self.effective_workers()
                 ),
             );
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let algorithms = match parse_algorithms(&self.jwt_algorithms) {
+            Ok(algorithms) => algorithms,
+            Err(reason) => return refuse("jwt_algorithms", reason),
+        };
+        if self.jwt_leeway > Duration::from_secs(300) {
+            return refuse(
+                "jwt_leeway",
+                format!("{} is more than 5m", show_duration(self.jwt_leeway)),
+            );
+        }
+        for (key, list) in [
+            ("jwt_default_subs", &self.jwt_default_subs),
+            ("jwt_default_pubs", &self.jwt_default_pubs),
+        ] {
+            if let Err(e) = Patterns::validate(list) {
+                return refuse(key, e.to_string());
+            }
+        }
+        let sources: Vec<&'static str> = [
+            ("jwt_secret", self.jwt_secret.is_empty()),
+            (
+                "jwt_secret_file",
+                self.jwt_secret_file.as_os_str().is_empty(),
+            ),
+            ("jwt_pem_file", self.jwt_pem_file.as_os_str().is_empty()),
+            ("jwt_jwks_file", self.jwt_jwks_file.as_os_str().is_empty()),
+        ]
+        .into_iter()
+        .filter(|(_, empty)| !empty)
+        .map(|(key, _)| key)
+        .collect();
+        if let [first, second, ..] = sources[..] {
+            return refuse_pair(
+                second,
+                first,
+                format!(
+                    "set only one key source: {} and {} are both set",
+                    keys::dotted(first),
+                    keys::dotted(second)
+                ),
+            );
+        }
+        if self.auth_mode == AuthMode::Jwt {
+            if sources.is_empty() {
+                return refuse(
+                    "auth_mode",
+                    "\"jwt\" needs a key: set auth.jwt_secret, jwt_secret_file, jwt_pem_file \
+                     or jwt_jwks_file",
+                );
+            }
+            // The inline secret can be checked now; files are read at startup.
+            if !self.jwt_secret.is_empty() {
+                if let Err(reason) =
+                    KeySet::from_secret(self.jwt_secret.expose().as_bytes(), &algorithms)
+                {
+                    return refuse("jwt_secret", reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_admission(&self) -> Result<(), ConfigError> {
+        check_rate(
+            ("admission_rate", self.admission_rate),
+            ("admission_burst", self.admission_burst),
+        )?;
+        check_rate(
+            ("admission_rate_per_ip", self.admission_rate_per_ip),
+            ("admission_burst_per_ip", self.admission_burst_per_ip),
+        )?;
+        if self.retry_jitter > Duration::from_secs(3600) {
+            return refuse(
+                "retry_jitter",
+                format!("{} is more than 1h", show_duration(self.retry_jitter)),
+            );
+        }
+        if let Err(reason) = OriginPolicy::parse(&self.allowed_origins) {
+            return refuse("allowed_origins", reason);
         }
         Ok(())
     }
@@ -675,6 +934,173 @@ mod tests {
         for (config, key) in cases {
             assert_eq!(key_of(config), Err(key));
         }
+    }
+
+    #[test]
+    fn auth_needs_exactly_one_key_source() {
+        let jwt = |tweak: fn(&mut ServerConfig)| {
+            let mut config = ServerConfig {
+                auth_mode: AuthMode::Jwt,
+                ..ServerConfig::default()
+            };
+            tweak(&mut config);
+            config.validate()
+        };
+        let err = jwt(|_| {}).expect_err("no key");
+        assert_eq!(err.key, "auth_mode");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: auth.auth_mode: \"jwt\" needs a key: set auth.jwt_secret, \
+             jwt_secret_file, jwt_pem_file or jwt_jwks_file"
+        );
+        let err = jwt(|c| {
+            c.jwt_pem_file = "/k.pem".into();
+            c.jwt_jwks_file = "/k.json".into();
+        })
+        .expect_err("two keys");
+        assert_eq!((err.key, err.pair), ("jwt_jwks_file", Some("jwt_pem_file")));
+        assert!(
+            err.reason
+                .contains("auth.jwt_pem_file and auth.jwt_jwks_file"),
+            "{err}"
+        );
+        assert_eq!(jwt(|c| c.jwt_pem_file = "/k.pem".into()), Ok(()));
+        // An inline secret is checked at once, files at startup.
+        let err = jwt(|c| c.jwt_secret = Secret::new("short")).expect_err("short");
+        assert_eq!(err.key, "jwt_secret");
+        assert!(err.reason.contains("at least 32 bytes"), "{err}");
+        assert!(
+            !err.to_string().contains("short\""),
+            "the secret is not echoed"
+        );
+        let err = jwt(|c| {
+            c.jwt_secret = Secret::new("x".repeat(32));
+            c.jwt_algorithms = vec!["RS256".into()];
+        })
+        .expect_err("confusion");
+        assert!(err.reason.contains("RS256 needs a public key"), "{err}");
+    }
+
+    #[test]
+    fn auth_values_are_checked_in_any_mode() {
+        let cases: Vec<(ServerConfig, &str)> = vec![
+            (
+                ServerConfig {
+                    jwt_algorithms: vec!["none".into()],
+                    ..Default::default()
+                },
+                "jwt_algorithms",
+            ),
+            (
+                ServerConfig {
+                    jwt_algorithms: vec!["HS257".into()],
+                    ..Default::default()
+                },
+                "jwt_algorithms",
+            ),
+            (
+                ServerConfig {
+                    jwt_leeway: Duration::from_secs(301),
+                    ..Default::default()
+                },
+                "jwt_leeway",
+            ),
+            (
+                ServerConfig {
+                    jwt_default_subs: vec!["ro*om".into()],
+                    ..Default::default()
+                },
+                "jwt_default_subs",
+            ),
+            (
+                ServerConfig {
+                    jwt_default_pubs: vec!["user:{id}".into()],
+                    ..Default::default()
+                },
+                "jwt_default_pubs",
+            ),
+        ];
+        for (config, key) in cases {
+            assert_eq!(key_of(config), Err(key));
+        }
+        let ok = ServerConfig {
+            jwt_default_subs: vec!["room:*".into(), "user:{sub}".into()],
+            jwt_algorithms: vec!["ES256".into()],
+            ..ServerConfig::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+    }
+
+    #[test]
+    fn rates_need_a_burst_and_origins_must_parse() {
+        let config = ServerConfig {
+            admission_rate: 100,
+            admission_burst: 0,
+            ..ServerConfig::default()
+        };
+        let err = config.validate().expect_err("no burst");
+        assert_eq!(
+            (err.key, err.pair),
+            ("admission_burst", Some("admission_rate"))
+        );
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: admission.admission_burst: must be at least 1 when \
+             admission.admission_rate is set"
+        );
+        // A burst of 0 is fine while its rate is off.
+        let off = ServerConfig {
+            publish_burst: 0,
+            ..ServerConfig::default()
+        };
+        assert_eq!(off.validate(), Ok(()));
+        let cases: Vec<(ServerConfig, &str)> = vec![
+            (
+                ServerConfig {
+                    subscribe_rate: 5,
+                    subscribe_burst: 0,
+                    ..Default::default()
+                },
+                "subscribe_burst",
+            ),
+            (
+                ServerConfig {
+                    admission_rate_per_ip: 2_000_000_000,
+                    ..Default::default()
+                },
+                "admission_rate_per_ip",
+            ),
+            (
+                ServerConfig {
+                    rate_limit_window: Duration::ZERO,
+                    ..Default::default()
+                },
+                "rate_limit_window",
+            ),
+            (
+                ServerConfig {
+                    retry_jitter: Duration::from_secs(7200),
+                    ..Default::default()
+                },
+                "retry_jitter",
+            ),
+            (
+                ServerConfig {
+                    allowed_origins: vec!["https://*example.com".into()],
+                    ..Default::default()
+                },
+                "allowed_origins",
+            ),
+        ];
+        for (config, key) in cases {
+            assert_eq!(key_of(config), Err(key));
+        }
+        let no_close = ServerConfig {
+            rate_limit_close_after: 0,
+            rate_limit_window: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        assert_eq!(no_close.validate(), Ok(()));
     }
 
     #[test]

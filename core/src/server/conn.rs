@@ -24,6 +24,7 @@ use bytes::Bytes;
 use super::metrics::{CloseReason, Metrics};
 use super::slot::{Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
 use super::sys::{shutdown_write, try_recv, try_send, Transfer};
+use super::tls::Tls;
 use super::worker::Worker;
 use super::ws::WsConn;
 use crate::proto::close::CloseCode;
@@ -126,11 +127,19 @@ pub(crate) struct Conn {
     pub upgraded: bool,
     /// Why it ends, once known (the first reason wins); none means the peer vanished.
     reason: Option<CloseReason>,
+    /// TLS state for `wss://` listeners.
+    tls: Option<Box<Tls>>,
     phase: Phase,
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, slot: Rc<Slot>, worker: &Worker, now: Instant) -> Self {
+    pub fn new(
+        fd: OwnedFd,
+        slot: Rc<Slot>,
+        tls: Option<Box<Tls>>,
+        worker: &Worker,
+        now: Instant,
+    ) -> Self {
         Self {
             fd,
             slot,
@@ -138,6 +147,7 @@ impl Conn {
             readable: false,
             upgraded: false,
             reason: None,
+            tls,
             phase: Phase::Handshake {
                 head: Vec::new(),
                 started: now,
@@ -174,7 +184,11 @@ impl Conn {
     /// Applies kicks, deadlines and input. `None`: drop the connection;
     /// `Some(true)`: input left over for next turn.
     fn step(&mut self, worker: &Worker, now: Instant, kicks: u8, due: bool) -> Option<bool> {
-        let fd = self.fd.as_raw_fd();
+        let mut link = Link {
+            fd: self.fd.as_raw_fd(),
+            tls: self.tls.as_deref_mut(),
+        };
+        let link = &mut link;
         match &mut self.phase {
             Phase::Handshake { head, started } => {
                 if due || kicks & KICK_SHUTDOWN != 0 {
@@ -191,7 +205,7 @@ impl Conn {
                     return Some(false);
                 }
                 let started = *started;
-                let read = handshake_read(worker, fd, head, &mut self.readable)?;
+                let read = handshake_read(worker, link, head, &mut self.readable)?;
                 let close_timeout = worker.config.close_timeout;
                 match read {
                     HeadRead::Partial => Some(false),
@@ -209,7 +223,7 @@ impl Conn {
                         Metrics::add(&worker.metrics.upgraded_current, 1);
                         let mut open = Box::new(Open::new(worker, &self.slot, endpoint, now));
                         if !leftover.is_empty() {
-                            open.read(worker, &self.slot, fd, &mut leftover, now)?;
+                            open.read(worker, &self.slot, link, &mut leftover, now)?;
                         }
                         self.phase = Phase::Open(open);
                         // The client may have sent more than one read's worth already.
@@ -255,7 +269,7 @@ impl Conn {
                     self.reason.get_or_insert(CloseReason::Drained);
                 }
                 if kicks != 0 || due {
-                    emit(worker, slot, fd, |out| {
+                    emit(worker, slot, link, |out| {
                         if kicks & KICK_OVERFLOW != 0 {
                             open.session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
                         }
@@ -273,7 +287,7 @@ impl Conn {
                     more = true;
                     for _ in 0..READS_PER_TURN {
                         let mut scratch = worker.read_scratch.borrow_mut();
-                        let n = match try_recv(fd, &mut scratch) {
+                        let n = match link.recv(worker, &mut scratch) {
                             Ok(Transfer::Done(0)) | Err(_) => return None,
                             Ok(Transfer::Done(n)) => n,
                             Ok(Transfer::WouldBlock) => {
@@ -283,7 +297,7 @@ impl Conn {
                             }
                         };
                         Metrics::add(&worker.metrics.bytes_received, n as u64);
-                        open.read(worker, slot, fd, &mut scratch[..n], now)?;
+                        open.read(worker, slot, link, &mut scratch[..n], now)?;
                         let full = slot.outbox.borrow().len() > worker.config.max_outbound_bytes;
                         if open.session.is_finished() || full {
                             more = false;
@@ -307,7 +321,7 @@ impl Conn {
                 if self.readable {
                     for _ in 0..READS_PER_TURN {
                         let mut scratch = worker.read_scratch.borrow_mut();
-                        match try_recv(fd, &mut scratch) {
+                        match link.recv(worker, &mut scratch) {
                             Ok(Transfer::Done(0)) | Err(_) => return None,
                             Ok(Transfer::Done(_)) => {}
                             Ok(Transfer::WouldBlock) => {
@@ -323,13 +337,33 @@ impl Conn {
         }
     }
 
-    /// Sends what the outbox holds; `false` on a socket error.
+    /// Sends what the outbox holds (under TLS: first the ciphertext rustls
+    /// still holds); `false` on a socket error.
     fn flush(&mut self, worker: &Worker) -> bool {
+        let fd = self.fd.as_raw_fd();
+        if let Some(tls) = &mut self.tls {
+            match tls.flush(fd) {
+                Ok(true) => {}
+                Ok(false) => return true,
+                Err(_) => return false,
+            }
+        }
         let mut outbox = self.slot.outbox.borrow_mut();
         if outbox.is_empty() {
             return true;
         }
-        match outbox.flush(self.fd.as_raw_fd()) {
+        let flushed = match &mut self.tls {
+            None => outbox.flush(fd),
+            Some(tls) => outbox.flush_with(|slices| {
+                let n = tls.send_vectored(fd, slices)?;
+                Ok(if n == 0 {
+                    Transfer::WouldBlock
+                } else {
+                    Transfer::Done(n)
+                })
+            }),
+        };
+        match flushed {
             Ok(flushed) => {
                 let m = &worker.metrics;
                 Metrics::add(&m.flush_calls, flushed.calls);
@@ -353,7 +387,11 @@ impl Conn {
                     self.reason.get_or_insert(CloseReason::SlowConsumer);
                     tracing::debug!(worker = worker.id, queued, "slow consumer");
                     let session = &mut open.session;
-                    if emit(worker, &self.slot, self.fd.as_raw_fd(), |out| {
+                    let mut link = Link {
+                        fd: self.fd.as_raw_fd(),
+                        tls: self.tls.as_deref_mut(),
+                    };
+                    if emit(worker, &self.slot, &mut link, |out| {
                         session.abort(CloseCode::POLICY, SLOW_CONSUMER, out)
                     })
                     .is_none()
@@ -382,6 +420,13 @@ impl Conn {
             }
             Phase::Flushing => {
                 if queued == 0 {
+                    if let Some(tls) = &mut self.tls {
+                        tls.close_notify();
+                        if !matches!(tls.flush(self.fd.as_raw_fd()), Ok(true)) {
+                            // The socket is full: FIN after the alert, on the next writable edge.
+                            return true;
+                        }
+                    }
                     shutdown_write(self.fd.as_raw_fd());
                     self.phase = Phase::Lingering;
                     self.deadline = Some(now + close_timeout);
@@ -415,12 +460,12 @@ impl Open {
         &mut self,
         worker: &Worker,
         slot: &Slot,
-        fd: RawFd,
+        link: &mut Link<'_>,
         bytes: &mut [u8],
         now: Instant,
     ) -> Option<()> {
         let Open { session, app } = self;
-        emit(worker, slot, fd, |out| {
+        emit(worker, slot, link, |out| {
             session.handle_read(bytes, now, out, |m, out| {
                 app.on_message(worker, slot, m, now, out)
             })
@@ -447,7 +492,7 @@ enum HeadRead {
 /// Reads what the socket has of the request head. `None`: drop the connection.
 fn handshake_read(
     worker: &Worker,
-    fd: RawFd,
+    link: &mut Link<'_>,
     head: &mut Vec<u8>,
     readable: &mut bool,
 ) -> Option<HeadRead> {
@@ -459,7 +504,7 @@ fn handshake_read(
             let room = (limits.max_head_bytes + 1)
                 .saturating_sub(head.len())
                 .min(scratch.len());
-            match try_recv(fd, &mut scratch[..room]) {
+            match link.recv(worker, &mut scratch[..room]) {
                 Ok(Transfer::Done(0)) | Err(_) => return None,
                 Ok(Transfer::Done(n)) => {
                     Metrics::add(&worker.metrics.bytes_received, n as u64);
@@ -557,7 +602,12 @@ fn route(worker: &Worker, request: &RequestHead) -> Route {
 /// new bytes go behind them to keep the order; otherwise they go straight to
 /// the socket and only the unsent rest is copied to the outbox. `None` on a
 /// socket error.
-fn emit(worker: &Worker, slot: &Slot, fd: RawFd, produce: impl FnOnce(&mut Vec<u8>)) -> Option<()> {
+fn emit(
+    worker: &Worker,
+    slot: &Slot,
+    link: &mut Link<'_>,
+    produce: impl FnOnce(&mut Vec<u8>),
+) -> Option<()> {
     let mut scratch = worker.write_scratch.borrow_mut();
     produce(&mut scratch);
     if scratch.is_empty() {
@@ -565,7 +615,7 @@ fn emit(worker: &Worker, slot: &Slot, fd: RawFd, produce: impl FnOnce(&mut Vec<u
     }
     let mut outbox = slot.outbox.borrow_mut();
     let sent = if outbox.is_empty() {
-        send_some(fd, &scratch)
+        link.send_some(&scratch)
     } else {
         Some(0)
     };
@@ -582,6 +632,31 @@ fn emit(worker: &Worker, slot: &Slot, fd: RawFd, produce: impl FnOnce(&mut Vec<u
         scratch.shrink_to(keep);
     }
     sent.map(|_| ())
+}
+
+/// The socket as the WebSocket layer sees it: plain, or through TLS.
+struct Link<'a> {
+    fd: RawFd,
+    tls: Option<&'a mut Tls>,
+}
+
+impl Link<'_> {
+    /// Reads what the socket has (plaintext under TLS) into `buf`.
+    fn recv(&mut self, worker: &Worker, buf: &mut [u8]) -> std::io::Result<Transfer> {
+        match &mut self.tls {
+            None => try_recv(self.fd, buf),
+            Some(tls) => tls.recv(self.fd, &mut worker.tls_scratch.borrow_mut(), buf),
+        }
+    }
+
+    /// Sends as much of `bytes` as the socket (or TLS buffer) takes now.
+    /// `None` on a socket error.
+    fn send_some(&mut self, bytes: &[u8]) -> Option<usize> {
+        match &mut self.tls {
+            None => send_some(self.fd, bytes),
+            Some(tls) => tls.send(self.fd, bytes).ok(),
+        }
+    }
 }
 
 /// Sends as much of `bytes` as the socket takes now. `None` on a socket error.

@@ -17,6 +17,7 @@
 //! | `slot.rs` | a connection's mailbox shared with the hub: outbox and kicks |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
 //! | `metrics.rs` | per-core counters and histograms, Prometheus rendering |
+//! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
 //! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
@@ -30,6 +31,7 @@ pub mod outbox;
 mod reactor;
 pub mod slot;
 mod sys;
+pub mod tls;
 mod worker;
 mod ws;
 
@@ -50,6 +52,8 @@ use crate::pubsub::inbox::Mesh;
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
     #[error(transparent)]
     Bind(#[from] BindError),
     #[error("cannot start worker thread {worker}: {source}")]
@@ -115,6 +119,10 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         addr: config.listen,
         source: e,
     })?;
+    let tls_config = match config.tls_cert.as_os_str().is_empty() {
+        true => None,
+        false => Some(tls::server_config(&config.tls_cert, &config.tls_key)?),
+    };
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -125,6 +133,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         shutdown.push(tx);
         let config = config.clone();
         let mesh = mesh.clone();
+        let tls_config = tls_config.clone();
         let ready = ready_tx.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
@@ -137,7 +146,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let entries = config.uring_entries;
                 let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
-                let worker = Rc::new(worker::Worker::new(id, config, mesh));
+                let worker = Rc::new(worker::Worker::new(id, config, mesh, tls_config));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));

@@ -62,6 +62,14 @@ impl Outbox {
 
     /// Sends what the socket takes now. Whole frames sent count in `frames`.
     pub fn flush(&mut self, fd: RawFd) -> io::Result<Flushed> {
+        self.flush_with(|slices| try_send_vectored(fd, slices))
+    }
+
+    /// [`Outbox::flush`] through any vectored writer (TLS uses it).
+    pub fn flush_with(
+        &mut self,
+        mut write: impl FnMut(&[IoSlice<'_>]) -> io::Result<Transfer>,
+    ) -> io::Result<Flushed> {
         let mut done = Flushed::default();
         while !self.frames.is_empty() {
             let slices: Vec<IoSlice<'_>> = self
@@ -70,7 +78,7 @@ impl Outbox {
                 .take(MAX_IOVECS)
                 .map(|f| IoSlice::new(f))
                 .collect();
-            let sent = match try_send_vectored(fd, &slices)? {
+            let sent = match write(&slices)? {
                 Transfer::Done(n) => n,
                 Transfer::WouldBlock => break,
             };

@@ -22,7 +22,9 @@ use tracing::{debug, info, warn};
 
 use super::conn::{Conn, Drive};
 use super::epoll::{Epoll, Ready};
+use super::metrics::CloseReason;
 use super::slot::{ConnId, Slot, KICK_SHUTDOWN};
+use super::tls::Tls;
 use super::worker::Worker;
 use crate::pubsub::hub::yield_now;
 
@@ -116,7 +118,12 @@ async fn serve(
             let Some(conn) = table.get_mut(id) else {
                 continue;
             };
-            match conn.drive(worker, now) {
+            let was_upgraded = conn.upgraded;
+            let drive = conn.drive(worker, now);
+            if conn.upgraded && !was_upgraded {
+                debug!(worker = worker.id, conn = id, "upgraded");
+            }
+            match drive {
                 Drive::Idle => {}
                 Drive::More => again.push(id),
                 Drive::Done => remove(worker, &mut table, id),
@@ -132,7 +139,7 @@ async fn serve(
             // and new WebSocket upgrades get 503 with `Retry-After`.
             worker.draining.set(true);
             drain_deadline = Some(now + worker.config.drain_timeout);
-            debug!(worker = worker.id, open = table.conns.len(), "draining");
+            info!(worker = worker.id, open = table.conns.len(), "draining");
             for (_, conn) in table.conns.iter() {
                 conn.slot.kick(KICK_SHUTDOWN);
             }
@@ -193,8 +200,8 @@ fn accept(
     work: &mut Vec<ConnId>,
 ) -> bool {
     for _ in 0..ACCEPTS_PER_TURN {
-        let stream = match listener.accept() {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -217,10 +224,21 @@ fn accept(
             continue;
         }
         let slot = Rc::new(Slot::new(id, worker.kicks.clone()));
-        entry.insert(Conn::new(fd, slot, worker, now));
+        let tls = match &worker.tls {
+            None => None,
+            Some(config) => match Tls::new(config.clone()) {
+                Ok(tls) => Some(Box::new(tls)),
+                Err(e) => {
+                    warn!(worker = worker.id, "cannot start TLS for a connection: {e}");
+                    continue;
+                }
+            },
+        };
+        entry.insert(Conn::new(fd, slot, tls, worker, now));
         let m = &worker.metrics;
         m.connections_opened.set(m.connections_opened.get() + 1);
         m.connections_current.set(table.conns.len() as u64);
+        debug!(worker = worker.id, conn = id, %peer, "accepted");
         work.push(id);
     }
     true
@@ -230,7 +248,21 @@ fn remove(worker: &Worker, table: &mut Table, id: ConnId) {
     let key = (id & u64::from(u32::MAX)) as usize;
     // Dropping the connection closes its socket, which also leaves the epoll set.
     let conn = table.conns.remove(key);
-    worker.metrics.closed(conn.close_reason());
+    let reason = conn.close_reason();
+    worker.metrics.closed(reason);
+    // One line per connection at debug; the ones that say something went
+    // wrong (refusals, peers breaking the protocol or not keeping up) at info.
+    // The status of a refusal is in `ringcast_handshakes_refused_total`.
+    let (w, upgraded, why) = (worker.id, conn.upgraded, reason.as_str());
+    match reason {
+        CloseReason::Refused
+        | CloseReason::HandshakeTimeout
+        | CloseReason::ProtocolError
+        | CloseReason::SlowConsumer => {
+            info!(worker = w, conn = id, reason = why, upgraded, "closed")
+        }
+        _ => debug!(worker = w, conn = id, reason = why, upgraded, "closed"),
+    }
     if conn.upgraded {
         let m = &worker.metrics;
         m.upgraded_current.set(m.upgraded_current.get() - 1);

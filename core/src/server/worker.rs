@@ -31,6 +31,11 @@ pub(crate) struct Worker {
     /// Where every read of this core lands; borrowed only inside one
     /// synchronous step of one connection.
     pub read_scratch: RefCell<Box<[u8]>>,
+    /// Where TLS ciphertext is read before rustls decrypts it into
+    /// `read_scratch` (empty when TLS is off).
+    pub tls_scratch: RefCell<Box<[u8]>>,
+    /// The rustls configuration every `wss://` connection starts from.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Where replies are encoded before the first send attempt; always left empty.
     pub write_scratch: RefCell<Vec<u8>>,
     /// Set once shutdown begins; new handshakes are refused from then on.
@@ -42,7 +47,14 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub fn new(id: usize, config: Arc<ServerConfig>, mesh: Arc<Mesh<Msg>>) -> Self {
+    pub fn new(
+        id: usize,
+        config: Arc<ServerConfig>,
+        mesh: Arc<Mesh<Msg>>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
+        // A TLS record is at most 16 KiB plus its overhead.
+        let tls_scratch = vec![0; if tls.is_some() { 17 * 1024 } else { 0 }].into_boxed_slice();
         let hub = Rc::new(Hub::new(id, mesh, &config));
         let metrics = hub.metrics.clone();
         Self {
@@ -54,6 +66,8 @@ impl Worker {
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
             draining: Cell::new(false),
+            tls_scratch: RefCell::new(tls_scratch),
+            tls,
             config,
         }
     }
