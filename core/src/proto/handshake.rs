@@ -179,9 +179,9 @@ pub enum HandshakeError {
     /// Used by the router: no endpoint at this path.
     #[error("no such endpoint")]
     NotFound,
-    /// Used by the router: missing or invalid token.
-    #[error("missing or invalid token")]
-    Unauthorized,
+    /// Used by the router: missing or invalid token, with the short reason.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
     /// Used by the router: the `Origin` is not on the allow-list.
     #[error("origin not allowed")]
     OriginNotAllowed,
@@ -200,7 +200,7 @@ impl HandshakeError {
             | HandshakeError::MissingVersion
             | HandshakeError::MissingKey
             | HandshakeError::BadKey => 400,
-            HandshakeError::Unauthorized => 401,
+            HandshakeError::Unauthorized(_) => 401,
             HandshakeError::OriginNotAllowed => 403,
             HandshakeError::NotFound => 404,
             HandshakeError::MethodNotAllowed => 405,
@@ -1414,14 +1414,14 @@ Connection: close\r\n\
 request head is larger than 8192 bytes\n"
         );
         assert_eq!(
-            error_response(&HandshakeError::Unauthorized),
+            error_response(&HandshakeError::Unauthorized("missing token")),
             "HTTP/1.1 401 Unauthorized\r\n\
 Content-Type: text/plain; charset=utf-8\r\n\
-Content-Length: 25\r\n\
+Content-Length: 28\r\n\
 Connection: close\r\n\
 WWW-Authenticate: Bearer\r\n\
 \r\n\
-missing or invalid token\n"
+unauthorized: missing token\n"
         );
     }
 
@@ -1443,7 +1443,7 @@ missing or invalid token\n"
             (HandshakeError::MissingKey, 400),
             (HandshakeError::BadKey, 400),
             (HandshakeError::NotFound, 404),
-            (HandshakeError::Unauthorized, 401),
+            (HandshakeError::Unauthorized("expired"), 401),
             (HandshakeError::OriginNotAllowed, 403),
         ];
         for (err, status) in all {

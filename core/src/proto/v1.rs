@@ -44,6 +44,10 @@ pub enum ErrorCode {
     Overloaded,
     /// `/ws` speaks JSON text frames only.
     BinaryNotSupported,
+    /// The token's claims do not allow this subscribe or publish.
+    Forbidden,
+    /// A `refresh` token was refused (the message says why).
+    Unauthorized,
 }
 
 impl ErrorCode {
@@ -61,6 +65,8 @@ impl ErrorCode {
             ErrorCode::TooManyChannels => "too_many_channels",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Unauthorized => "unauthorized",
         }
     }
 
@@ -83,6 +89,8 @@ impl ErrorCode {
                 "the server is overloaded; the publish was not accepted, retry"
             }
             ErrorCode::BinaryNotSupported => "this endpoint takes JSON text frames only",
+            ErrorCode::Forbidden => "the token does not allow this channel",
+            ErrorCode::Unauthorized => "the token was refused",
         }
     }
 }
@@ -118,6 +126,10 @@ pub enum Command<'a> {
     Info {
         channel: Option<&'a str>,
     },
+    /// A new token for this connection, before the current one expires.
+    Refresh {
+        token: &'a str,
+    },
 }
 
 /// A parsed command with its optional `id`.
@@ -147,6 +159,8 @@ struct Envelope<'a> {
     since: Option<&'a RawValue>,
     #[serde(borrow)]
     data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    token: Option<&'a RawValue>,
 }
 
 /// A JSON string field without escapes, borrowed from the frame. Channel names
@@ -194,6 +208,12 @@ pub fn parse_command(text: &str) -> Result<Request<'_>, CommandError> {
                 .ok_or(invalid(id, ErrorCode::InvalidCommand))?,
         },
         "info" => Command::Info { channel },
+        "refresh" => Command::Refresh {
+            token: envelope
+                .token
+                .and_then(plain_str)
+                .ok_or(invalid(id, ErrorCode::InvalidCommand))?,
+        },
         _ => return Err(invalid(id, ErrorCode::UnknownOp)),
     };
     Ok(Request { id, command })
@@ -276,6 +296,39 @@ pub fn subscribed_frame(id: Option<u64>, epoch: &str, offset: u64, recovered: bo
         } else {
             b",\"recovered\":false}}"
         });
+    })
+}
+
+/// An error reply whose message is `message` (plain ASCII, no quotes:
+/// the fixed reasons of the auth module).
+pub fn error_frame_with(id: Option<u64>, code: ErrorCode, message: &str) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"error\":{\"code\":\"");
+        out.extend_from_slice(code.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"message\":");
+        // serde_json escapes whatever the message holds.
+        out.extend_from_slice(
+            serde_json::to_string(message)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"}}");
+    })
+}
+
+/// `{"id":..,"result":{"expires_at":N}}` (`null` for a token without `exp`).
+pub fn refreshed_frame(id: Option<u64>, expires_at: Option<u64>) -> Bytes {
+    text_frame(|out| {
+        out.push(b'{');
+        write_id(out, id);
+        out.extend_from_slice(b"\"result\":{\"expires_at\":");
+        match expires_at {
+            Some(at) => write_u64(out, at),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}}");
     })
 }
 

@@ -15,6 +15,7 @@
 //! a call returns `EAGAIN`. A connection that stops reading before that (its
 //! per-turn read budget) asks to be driven again next turn.
 
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
@@ -26,7 +27,9 @@ use super::slot::{Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
 use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::tls::Tls;
 use super::worker::Worker;
-use super::ws::WsConn;
+use super::ws::{unix_now, WsConn};
+use crate::admission::IpGuard;
+use crate::auth::Identity;
 use crate::proto::close::CloseCode;
 use crate::proto::frame::{encode_frame_into, OpCode};
 use crate::proto::handshake::{
@@ -84,6 +87,8 @@ impl App {
 struct Open {
     session: Session,
     app: App,
+    /// This connection's place in the per-IP and total caps; released on drop.
+    _admitted: IpGuard,
 }
 
 enum Phase {
@@ -91,6 +96,8 @@ enum Phase {
     Handshake {
         head: Vec<u8>,
         started: Instant,
+        /// The peer's address, for admission (per-IP caps and pacing).
+        peer: IpAddr,
     },
     /// A plain HTTP request whose response other cores help build
     /// (`/metrics`): waits for it to land in the outbox, until `deadline`.
@@ -137,6 +144,7 @@ impl Conn {
         fd: OwnedFd,
         slot: Rc<Slot>,
         tls: Option<Box<Tls>>,
+        peer: IpAddr,
         worker: &Worker,
         now: Instant,
     ) -> Self {
@@ -151,6 +159,7 @@ impl Conn {
             phase: Phase::Handshake {
                 head: Vec::new(),
                 started: now,
+                peer,
             },
         }
     }
@@ -190,7 +199,11 @@ impl Conn {
         };
         let link = &mut link;
         match &mut self.phase {
-            Phase::Handshake { head, started } => {
+            Phase::Handshake {
+                head,
+                started,
+                peer,
+            } => {
                 if due || kicks & KICK_SHUTDOWN != 0 {
                     // Slowloris or shutdown: no answer is owed to a request never finished.
                     let reason = if due {
@@ -204,8 +217,8 @@ impl Conn {
                 if !self.readable {
                     return Some(false);
                 }
-                let started = *started;
-                let read = handshake_read(worker, link, head, &mut self.readable)?;
+                let (started, peer) = (*started, *peer);
+                let read = handshake_read(worker, link, head, peer, &mut self.readable)?;
                 let close_timeout = worker.config.close_timeout;
                 match read {
                     HeadRead::Partial => Some(false),
@@ -213,6 +226,7 @@ impl Conn {
                         endpoint,
                         mut leftover,
                         response,
+                        admitted,
                     } => {
                         self.slot.outbox.borrow_mut().push(Bytes::from(response));
                         worker
@@ -221,7 +235,8 @@ impl Conn {
                             .record(now.saturating_duration_since(started));
                         self.upgraded = true;
                         Metrics::add(&worker.metrics.upgraded_current, 1);
-                        let mut open = Box::new(Open::new(worker, &self.slot, endpoint, now));
+                        let mut open =
+                            Box::new(Open::new(worker, &self.slot, endpoint, admitted, now));
                         if !leftover.is_empty() {
                             open.read(worker, &self.slot, link, &mut leftover, now)?;
                         }
@@ -279,6 +294,12 @@ impl Conn {
                         }
                         if due {
                             open.session.handle_timeout(now, out);
+                            if let App::Ws(ws) = &mut open.app {
+                                ws.check_expiry();
+                                if let Some((code, reason)) = ws.take_close() {
+                                    open.session.close(code, reason, now, out);
+                                }
+                            }
                         }
                     })?;
                 }
@@ -416,7 +437,14 @@ impl Conn {
                     self.deadline = Some(now + close_timeout);
                     return self.settle(worker, now);
                 }
-                self.deadline = open.session.next_deadline();
+                let expiry = match &open.app {
+                    App::Ws(ws) => ws.expires_at(now),
+                    App::Echo => None,
+                };
+                self.deadline = [open.session.next_deadline(), expiry]
+                    .into_iter()
+                    .flatten()
+                    .min();
             }
             Phase::Flushing => {
                 if queued == 0 {
@@ -441,17 +469,25 @@ impl Conn {
 }
 
 impl Open {
-    fn new(worker: &Worker, slot: &Rc<Slot>, endpoint: Endpoint, now: Instant) -> Self {
+    fn new(
+        worker: &Worker,
+        slot: &Rc<Slot>,
+        endpoint: Endpoint,
+        admitted: Admitted,
+        now: Instant,
+    ) -> Self {
         let app = match endpoint {
             Endpoint::Echo => App::Echo,
             Endpoint::Ws => {
                 worker.hub.join(slot.clone());
-                App::Ws(WsConn::new(worker, now))
+                App::Ws(WsConn::new(admitted.identity))
             }
         };
+        let session = Session::new(&worker.session_config, now);
         Self {
-            session: Session::new(&worker.session_config, now),
+            session,
             app,
+            _admitted: admitted.guard,
         }
     }
 
@@ -464,11 +500,17 @@ impl Open {
         bytes: &mut [u8],
         now: Instant,
     ) -> Option<()> {
-        let Open { session, app } = self;
+        let Open { session, app, .. } = self;
         emit(worker, slot, link, |out| {
             session.handle_read(bytes, now, out, |m, out| {
                 app.on_message(worker, slot, m, now, out)
-            })
+            });
+            // A close the handler decided on (rate limit persisting).
+            if let App::Ws(ws) = app {
+                if let Some((code, reason)) = ws.take_close() {
+                    session.close(code, reason, now, out);
+                }
+            }
         })
     }
 }
@@ -478,10 +520,12 @@ enum HeadRead {
     /// The head is not complete yet.
     Partial,
     /// 101 sent back; bytes after the head belong to the WebSocket session.
+    /// `admitted` holds the connection's admission slot and identity.
     Upgrade {
         endpoint: Endpoint,
         leftover: Vec<u8>,
         response: Vec<u8>,
+        admitted: Admitted,
     },
     /// A plain response (refusal, health), then close.
     Respond { response: Vec<u8>, status: u16 },
@@ -494,6 +538,7 @@ fn handshake_read(
     worker: &Worker,
     link: &mut Link<'_>,
     head: &mut Vec<u8>,
+    peer: IpAddr,
     readable: &mut bool,
 ) -> Option<HeadRead> {
     let limits = worker.config.handshake_limits();
@@ -518,11 +563,12 @@ fn handshake_read(
         }
         let read = match parse_request(head, &limits) {
             Ok(None) => continue,
-            Ok(Some((len, request))) => match route(worker, &request) {
-                Route::Upgrade(endpoint, response) => HeadRead::Upgrade {
+            Ok(Some((len, request))) => match route(worker, &request, peer) {
+                Route::Upgrade(endpoint, response, admitted) => HeadRead::Upgrade {
                     endpoint,
                     leftover: head.split_off(len),
                     response,
+                    admitted,
                 },
                 Route::Respond(response, status) => HeadRead::Respond { response, status },
                 Route::Metrics => HeadRead::Metrics,
@@ -543,10 +589,16 @@ fn error_response(err: &HandshakeError) -> Vec<u8> {
     out
 }
 
+/// What a connection got at the gate: its admission slot and its identity.
+struct Admitted {
+    guard: IpGuard,
+    identity: Identity,
+}
+
 /// Where a request goes.
 enum Route {
     /// The 101 response, and what the connection speaks from now on.
-    Upgrade(Endpoint, Vec<u8>),
+    Upgrade(Endpoint, Vec<u8>, Admitted),
     /// A complete plain response and its status.
     Respond(Vec<u8>, u16),
     /// `GET /metrics`, answered once every core reported.
@@ -564,7 +616,7 @@ fn refuse(err: &HandshakeError) -> Route {
 }
 
 /// Maps a request to its response, and to an endpoint when it upgrades.
-fn route(worker: &Worker, request: &RequestHead) -> Route {
+fn route(worker: &Worker, request: &RequestHead, peer: IpAddr) -> Route {
     let get = matches!(request.method, Method::Get | Method::Head);
     let endpoint = match request.path.as_str() {
         "/healthz" | "/readyz" | "/metrics" if !get => {
@@ -586,15 +638,40 @@ fn route(worker: &Worker, request: &RequestHead) -> Route {
         let body = b"server at capacity or shutting down\n";
         return plain(503, body, &[("Retry-After", "1")]);
     }
-    match validate_upgrade(request) {
-        Ok(accept) => {
-            let mut out = Vec::new();
-            let protocol = select_subprotocol(&request.protocols, &worker.config.subprotocols);
-            encode_accept_response_into(&mut out, &accept, protocol, &[]);
-            Route::Upgrade(endpoint, out)
-        }
-        Err(err) => refuse(&err),
+    let accept = match validate_upgrade(request) {
+        Ok(accept) => accept,
+        Err(err) => return refuse(&err),
+    };
+    let gate = &worker.gate;
+    if !gate.origins.allows(request.origin.as_deref()) {
+        return refuse(&HandshakeError::OriginNotAllowed);
     }
+    // Authenticate before taking an admission slot: a bad token costs no slot.
+    let identity = match endpoint {
+        Endpoint::Echo => Identity::anonymous(),
+        Endpoint::Ws => {
+            let query = request.query.as_deref();
+            match gate
+                .auth
+                .authenticate(query, request.authorization.as_deref(), unix_now())
+            {
+                Ok(identity) => identity,
+                Err(e) => return refuse(&HandshakeError::Unauthorized(e.reason())),
+            }
+        }
+    };
+    let guard = match gate.admission.try_admit(peer, Instant::now()) {
+        Ok(guard) => guard,
+        Err(refusal) => {
+            let retry = refusal.retry_after.to_string();
+            let body = format!("{}\n", refusal.reason.as_str());
+            return plain(503, body.as_bytes(), &[("Retry-After", &retry)]);
+        }
+    };
+    let mut out = Vec::new();
+    let protocol = select_subprotocol(&request.protocols, &worker.config.subprotocols);
+    encode_accept_response_into(&mut out, &accept, protocol, &[]);
+    Route::Upgrade(endpoint, out, Admitted { guard, identity })
 }
 
 /// Runs `produce` with the core's write scratch, then sends what it produced.

@@ -55,6 +55,8 @@ pub enum StartError {
     #[error(transparent)]
     Tls(#[from] tls::TlsSetupError),
     #[error(transparent)]
+    Auth(#[from] crate::auth::AuthSetupError),
+    #[error(transparent)]
     Bind(#[from] BindError),
     #[error("cannot start worker thread {worker}: {source}")]
     Thread {
@@ -123,6 +125,27 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         true => None,
         false => Some(tls::server_config(&config.tls_cert, &config.tls_key)?),
     };
+    let auth = crate::auth::Authenticator::from_config(&config)?;
+    if let Some(warning) = auth.startup_warning() {
+        tracing::warn!("{warning}");
+    }
+    let origins =
+        crate::admission::OriginPolicy::parse(&config.allowed_origins).map_err(|reason| {
+            ConfigError {
+                key: "allowed_origins",
+                reason,
+                pair: None,
+            }
+        })?;
+    let admission = crate::admission::Admission::new(
+        crate::admission::AdmissionConfig::from_config(&config),
+        std::time::Instant::now(),
+    );
+    let gate = Arc::new(worker::Gate {
+        origins,
+        admission,
+        auth,
+    });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -134,6 +157,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let config = config.clone();
         let mesh = mesh.clone();
         let tls_config = tls_config.clone();
+        let gate = gate.clone();
         let ready = ready_tx.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
@@ -146,7 +170,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let entries = config.uring_entries;
                 let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
-                let worker = Rc::new(worker::Worker::new(id, config, mesh, tls_config));
+                let worker = Rc::new(worker::Worker::new(id, config, mesh, tls_config, gate));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));

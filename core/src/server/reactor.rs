@@ -234,7 +234,7 @@ fn accept(
                 }
             },
         };
-        entry.insert(Conn::new(fd, slot, tls, worker, now));
+        entry.insert(Conn::new(fd, slot, tls, peer.ip(), worker, now));
         let m = &worker.metrics;
         m.connections_opened.set(m.connections_opened.get() + 1);
         m.connections_current.set(table.conns.len() as u64);

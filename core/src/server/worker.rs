@@ -10,16 +10,28 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tracing::warn;
 
 use super::metrics::Metrics;
 use super::reactor;
 use super::slot::Kicks;
+use crate::admission::{Admission, CommandPolicy, OriginPolicy};
+use crate::auth::Authenticator;
 use crate::config::ServerConfig;
 use crate::proto::session::SessionConfig;
 use crate::pubsub::hub::{self, Hub, Msg};
 use crate::pubsub::inbox::Mesh;
+
+/// The checks a handshake passes before the upgrade, shared by every worker:
+/// the `Origin` allow-list, admission (connection caps and pacing per IP and
+/// in total), and authentication.
+pub(crate) struct Gate {
+    pub origins: OriginPolicy,
+    pub admission: Arc<Admission>,
+    pub auth: Authenticator,
+}
 
 pub(crate) struct Worker {
     pub id: usize,
@@ -36,6 +48,10 @@ pub(crate) struct Worker {
     pub tls_scratch: RefCell<Box<[u8]>>,
     /// The rustls configuration every `wss://` connection starts from.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Who may connect, and to what (process-wide, shared by all workers).
+    pub gate: Arc<Gate>,
+    /// Command rates every `/ws` connection of this worker is held to.
+    pub commands: CommandPolicy,
     /// Where replies are encoded before the first send attempt; always left empty.
     pub write_scratch: RefCell<Vec<u8>>,
     /// Set once shutdown begins; new handshakes are refused from then on.
@@ -52,6 +68,7 @@ impl Worker {
         config: Arc<ServerConfig>,
         mesh: Arc<Mesh<Msg>>,
         tls: Option<Arc<rustls::ServerConfig>>,
+        gate: Arc<Gate>,
     ) -> Self {
         // A TLS record is at most 16 KiB plus its overhead.
         let tls_scratch = vec![0; if tls.is_some() { 17 * 1024 } else { 0 }].into_boxed_slice();
@@ -68,6 +85,8 @@ impl Worker {
             draining: Cell::new(false),
             tls_scratch: RefCell::new(tls_scratch),
             tls,
+            commands: CommandPolicy::from_config(&config, Instant::now()),
+            gate,
             config,
         }
     }

@@ -1,70 +1,82 @@
 //! The `/ws` endpoint: wire protocol v1 commands of one connection, turned
-//! into calls on its core's pub/sub hub.
+//! into calls on its core's pub/sub hub, under the connection's identity
+//! (channel permissions from its token) and command rates.
 //!
 //! Every reply of this connection goes through its outbox, in the order the
 //! hub produces them, so that a subscribe reply always precedes the replay
 //! and the live pushes that follow it. A bad command gets an error reply with
-//! a stable code and the connection stays open.
+//! a stable code and the connection stays open; only a rate limit that
+//! persists, or a token that expires without a refresh, closes it — the
+//! handler asks for that through [`WsConn::take_close`], since it runs inside
+//! the session's read and cannot close it itself.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use super::slot::Slot;
 use super::worker::Worker;
+use crate::admission::command::{
+    CommandKind, CommandLimiter, RateVerdict, RATE_LIMIT_CLOSE, RATE_LIMIT_CLOSE_REASON,
+};
+use crate::auth::identity::Identity;
+use crate::auth::{TOKEN_EXPIRED, TOKEN_EXPIRED_REASON};
+use crate::proto::close::CloseCode;
 use crate::proto::session::Message;
 use crate::proto::v1::{
-    error_frame, info_frame, ok_frame, parse_command, parse_since, valid_channel, Command,
-    ErrorCode,
+    error_frame, error_frame_with, info_frame, ok_frame, parse_command, parse_since,
+    refreshed_frame, valid_channel, Command, ErrorCode,
 };
 
-/// Commands per second with a burst allowance; refills continuously.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct TokenBucket {
-    tokens: f64,
-    rate: f64,
-    burst: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
-        Self {
-            tokens: f64::from(burst),
-            rate: f64::from(rate),
-            burst: f64::from(burst),
-            last: now,
-        }
-    }
-
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, now: Instant) -> bool {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+/// Seconds since the Unix epoch (token times are in these).
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// One `/ws` connection's application state.
 pub(crate) struct WsConn {
-    bucket: TokenBucket,
+    identity: Identity,
+    limiter: CommandLimiter,
+    /// A close the handler decided on, for the connection to carry out.
+    close: Option<(CloseCode, &'static str)>,
 }
 
 impl WsConn {
-    pub fn new(worker: &Worker, now: Instant) -> Self {
+    pub fn new(identity: Identity) -> Self {
         Self {
-            bucket: TokenBucket::new(worker.config.command_rate, worker.config.command_burst, now),
+            identity,
+            limiter: CommandLimiter::new(),
+            close: None,
+        }
+    }
+
+    /// The close the handler asked for, if any.
+    pub fn take_close(&mut self) -> Option<(CloseCode, &'static str)> {
+        self.close.take()
+    }
+
+    /// When the token expires, as an `Instant` (for the connection's deadline).
+    pub fn expires_at(&self, now: Instant) -> Option<Instant> {
+        let close_at = self.identity.close_at()?;
+        let left = close_at.saturating_sub(unix_now());
+        Some(now + std::time::Duration::from_secs(left))
+    }
+
+    /// Closes with 4001 once the token has expired (checked on timers).
+    pub fn check_expiry(&mut self) {
+        if self.identity.is_expired(unix_now()) {
+            self.close
+                .get_or_insert((TOKEN_EXPIRED, TOKEN_EXPIRED_REASON));
         }
     }
 
     pub fn handle(&mut self, worker: &Worker, slot: &Slot, message: Message<'_>, now: Instant) {
         let reply = |frame: Bytes| slot.outbox.borrow_mut().push(frame);
+        if self.close.is_some() {
+            return;
+        }
         let text = match message {
             Message::Text(text) => text,
             Message::Binary(_) => return reply(error_frame(None, ErrorCode::BinaryNotSupported)),
@@ -74,68 +86,72 @@ impl WsConn {
             Err(err) => return reply(error_frame(err.id, err.code)),
         };
         let id = request.id;
-        if !self.bucket.try_take(now) {
-            return reply(error_frame(id, ErrorCode::RateLimited));
+        let kind = match request.command {
+            Command::Subscribe { .. } => CommandKind::Subscribe,
+            Command::Publish { .. } => CommandKind::Publish,
+            _ => CommandKind::Other,
+        };
+        match self.limiter.check(&worker.commands, kind, now) {
+            RateVerdict::Run => {}
+            RateVerdict::Refuse => return reply(error_frame(id, ErrorCode::RateLimited)),
+            RateVerdict::Close => {
+                self.close = Some((RATE_LIMIT_CLOSE, RATE_LIMIT_CLOSE_REASON));
+                return;
+            }
         }
         let config = &worker.config;
         let hub = &worker.hub;
         let conn = slot.id();
-        let check = |channel: &str| {
-            if valid_channel(channel, config.max_channel_name_len) {
-                Ok(())
-            } else {
+        let check = |channel: &str, allowed: bool| {
+            if !valid_channel(channel, config.max_channel_name_len) {
                 Err(ErrorCode::InvalidChannel)
+            } else if !allowed {
+                Err(ErrorCode::Forbidden)
+            } else {
+                Ok(())
             }
         };
+        let identity = &self.identity;
         let result = match request.command {
-            Command::Subscribe { channel, since } => check(channel).and_then(|()| {
-                let since = match since {
-                    None => None,
-                    Some(raw) => Some(parse_since(raw).ok_or(ErrorCode::InvalidCommand)?),
-                };
-                hub.subscribe(conn, channel, id, since)
-            }),
-            Command::Unsubscribe { channel } => check(channel)
+            Command::Subscribe { channel, since } => {
+                check(channel, identity.can_subscribe(channel)).and_then(|()| {
+                    let since = match since {
+                        None => None,
+                        Some(raw) => Some(parse_since(raw).ok_or(ErrorCode::InvalidCommand)?),
+                    };
+                    hub.subscribe(conn, channel, id, since)
+                })
+            }
+            Command::Unsubscribe { channel } => check(channel, true)
                 .and_then(|()| hub.unsubscribe(conn, channel))
                 .map(|()| reply(ok_frame(id))),
-            Command::Publish { channel, data } => check(channel).and_then(|()| {
-                let data = data.get();
-                if data.len() > config.max_publish_bytes {
-                    return Err(ErrorCode::PublishTooLarge);
-                }
-                hub.publish(conn, channel, Bytes::copy_from_slice(data.as_bytes()), id)
-            }),
+            Command::Publish { channel, data } => check(channel, identity.can_publish(channel))
+                .and_then(|()| {
+                    let data = data.get();
+                    if data.len() > config.max_publish_bytes {
+                        return Err(ErrorCode::PublishTooLarge);
+                    }
+                    hub.publish(conn, channel, Bytes::copy_from_slice(data.as_bytes()), id)
+                }),
             Command::Info { channel } => {
                 let owner = channel.map(|c| hub.owner_of(c));
                 reply(info_frame(id, hub.core(), hub.cores(), owner));
+                Ok(())
+            }
+            Command::Refresh { token } => {
+                match worker
+                    .gate
+                    .auth
+                    .refresh(&mut self.identity, token, unix_now())
+                {
+                    Ok(expires_at) => reply(refreshed_frame(id, expires_at)),
+                    Err(e) => reply(error_frame_with(id, ErrorCode::Unauthorized, e.reason())),
+                }
                 Ok(())
             }
         };
         if let Err(code) = result {
             reply(error_frame(id, code));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn bucket_allows_burst_then_rate() {
-        let t0 = Instant::now();
-        let mut bucket = TokenBucket::new(10, 3, t0);
-        assert!((0..3).all(|_| bucket.try_take(t0)));
-        assert!(!bucket.try_take(t0));
-        assert!(
-            bucket.try_take(t0 + Duration::from_millis(100)),
-            "one token per 100 ms at 10/s"
-        );
-        assert!(!bucket.try_take(t0 + Duration::from_millis(100)));
-        // Long idle refills only up to the burst.
-        let later = t0 + Duration::from_secs(60);
-        assert!((0..3).all(|_| bucket.try_take(later)));
-        assert!(!bucket.try_take(later));
     }
 }
