@@ -129,10 +129,13 @@ impl Session {
         while pos < buf.len() && self.state != State::Finished {
             let decoded = match self.decoder.decode(&mut buf[pos..]) {
                 Ok(decoded) => decoded,
-                Err(err) => {
+                                Err(err) => {
                     let code = err.close_code();
-                    let reason = err.to_string();
-                    encode_close_frame_into(out, code, &reason);
+                    // The close frame is the last frame we send (RFC 6455
+                    // §5.5.1): after our own close, an error only ends the session.
+                    if self.state == State::Open {
+                        encode_close_frame_into(out, code, &err.to_string());
+                    }
                     self.finish(Ending::ProtocolError(code));
                     return;
                 }
@@ -419,6 +422,20 @@ mod tests {
         assert!(s.is_finished());
         assert_eq!(s.ending(), Some(Ending::CloseTimeout));
         assert!(out.is_empty());
+    }
+
+        /// Found by the `session` fuzz target (core/fuzz/regressions.md, R1).
+    #[test]
+    fn a_protocol_error_after_our_close_sends_no_second_close() {
+        let t0 = Instant::now();
+        let mut s = Session::new(&config(), t0);
+        let mut out = Vec::new();
+        s.close(CloseCode::POLICY, "", t0, &mut out);
+        assert_eq!(out, b"\x88\x02\x03\xf0");
+        // An empty masked continuation frame with no message: a protocol error.
+        assert!(echo(&mut s, b"\x00\x80\x00\x00\x00\x00", t0).is_empty());
+        assert!(s.is_finished());
+        assert_eq!(s.ending(), Some(Ending::ProtocolError(CloseCode::PROTOCOL_ERROR)));
     }
 
     #[test]
