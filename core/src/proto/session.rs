@@ -129,7 +129,7 @@ impl Session {
         while pos < buf.len() && self.state != State::Finished {
             let decoded = match self.decoder.decode(&mut buf[pos..]) {
                 Ok(decoded) => decoded,
-                                Err(err) => {
+                Err(err) => {
                     let code = err.close_code();
                     // The close frame is the last frame we send (RFC 6455
                     // §5.5.1): after our own close, an error only ends the session.
@@ -424,7 +424,7 @@ mod tests {
         assert!(out.is_empty());
     }
 
-        /// Found by the `session` fuzz target (core/fuzz/regressions.md, R1).
+    /// Found by the `session` fuzz target (core/fuzz/regressions.md, R1).
     #[test]
     fn a_protocol_error_after_our_close_sends_no_second_close() {
         let t0 = Instant::now();
@@ -435,7 +435,10 @@ mod tests {
         // An empty masked continuation frame with no message: a protocol error.
         assert!(echo(&mut s, b"\x00\x80\x00\x00\x00\x00", t0).is_empty());
         assert!(s.is_finished());
-        assert_eq!(s.ending(), Some(Ending::ProtocolError(CloseCode::PROTOCOL_ERROR)));
+        assert_eq!(
+            s.ending(),
+            Some(Ending::ProtocolError(CloseCode::PROTOCOL_ERROR))
+        );
     }
 
     #[test]
