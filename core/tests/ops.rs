@@ -143,3 +143,17 @@ fn readyz_turns_503_during_the_drain_while_websockets_close() {
     drop(client);
     server.join();
 }
+
+#[test]
+fn a_scrape_on_one_worker_ends_as_soon_as_it_is_answered() {
+    let server = start(false, |c| c.workers = 1);
+    let begun = std::time::Instant::now();
+    let _ = scrape(server.local_addr());
+    // `scrape` reads to EOF: the server closes right after the response,
+    // not at the close timeout (5 s).
+    assert!(
+        begun.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        begun.elapsed()
+    );
+}

@@ -260,7 +260,11 @@ impl Conn {
                     HeadRead::Metrics => {
                         worker.hub.scrape(self.slot.clone());
                         self.reason.get_or_insert(CloseReason::Http);
-                        self.phase = Phase::Awaiting;
+                        // With one worker the scrape completes right here.
+                        self.phase = match self.slot.outbox.borrow().is_empty() {
+                            true => Phase::Awaiting,
+                            false => Phase::Flushing,
+                        };
                         self.deadline = Some(now + close_timeout);
                         Some(false)
                     }
@@ -599,7 +603,8 @@ struct Admitted {
 enum Route {
     /// The 101 response, and what the connection speaks from now on.
     Upgrade(Endpoint, Vec<u8>, Admitted),
-    /// A complete plain response and its status.
+    /// A complete plain response, and its status when it refuses the
+    /// request (0 for an answer that is no refusal).
     Respond(Vec<u8>, u16),
     /// `GET /metrics`, answered once every core reported.
     Metrics,
@@ -609,6 +614,15 @@ fn plain(status: u16, body: &[u8], extra: &[(&str, &str)]) -> Route {
     let mut out = Vec::new();
     encode_plain_response_into(&mut out, status, "text/plain", body, extra);
     Route::Respond(out, status)
+}
+
+/// A probe's answer is not a refusal, whatever its status (a draining
+/// `/readyz` says 503 on purpose): it is counted as plain HTTP.
+fn probe(route: Route) -> Route {
+    match route {
+        Route::Respond(out, _) => Route::Respond(out, 0),
+        other => other,
+    }
 }
 
 fn refuse(err: &HandshakeError) -> Route {
@@ -622,11 +636,11 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr) -> Route {
         "/healthz" | "/readyz" | "/metrics" if !get => {
             return refuse(&HandshakeError::MethodNotAllowed)
         }
-        "/healthz" => return plain(200, b"ok\n", &[]),
+        "/healthz" => return probe(plain(200, b"ok\n", &[])),
         "/readyz" if worker.draining.get() => {
-            return plain(503, b"draining\n", &[("Retry-After", "1")])
+            return probe(plain(503, b"draining\n", &[("Retry-After", "1")]))
         }
-        "/readyz" => return plain(200, b"ready\n", &[]),
+        "/readyz" => return probe(plain(200, b"ready\n", &[])),
         "/metrics" => return Route::Metrics,
         "/echo" => Endpoint::Echo,
         "/ws" => Endpoint::Ws,

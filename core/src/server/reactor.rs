@@ -206,11 +206,20 @@ fn accept(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: the connection waits in the backlog;
-                // retry on the next turn rather than spinning on the error.
-                warn!(worker = worker.id, "accept failed: {e}");
+                // retry on the next turn rather than spinning on the error,
+                // and say so once per episode, not once per turn.
+                if !worker.accept_failing.replace(true) {
+                    warn!(
+                        worker = worker.id,
+                        "accept failed (retrying quietly until it works): {e}"
+                    );
+                }
                 return false;
             }
         };
+        if worker.accept_failing.replace(false) {
+            info!(worker = worker.id, "accepting again");
+        }
         let _ = stream.set_nodelay(true);
         if stream.set_nonblocking(true).is_err() {
             continue;

@@ -56,6 +56,8 @@ pub(crate) struct Worker {
     pub write_scratch: RefCell<Vec<u8>>,
     /// Set once shutdown begins; new handshakes are refused from then on.
     pub draining: Cell<bool>,
+    /// `accept` is failing (fds exhausted): logged once until it works again.
+    pub accept_failing: Cell<bool>,
     /// This core's share of pub/sub.
     pub hub: Rc<Hub>,
     /// This core's metrics (shared with the hub, which answers scrapes).
@@ -83,6 +85,7 @@ impl Worker {
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
             draining: Cell::new(false),
+            accept_failing: Cell::new(false),
             tls_scratch: RefCell::new(tls_scratch),
             tls,
             commands: CommandPolicy::from_config(&config, Instant::now()),

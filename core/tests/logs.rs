@@ -1,0 +1,201 @@
+//! The `ringcast` binary's logs: `--log-format json` (or `RINGCAST_LOG_FORMAT`)
+//! writes one JSON object per line; at `RINGCAST_LOG=debug` every connection
+//! gets an `accepted`, an `upgraded` (WebSockets) and a `closed` line with its
+//! reason, refusals are at info; at the default level no per-connection line
+//! appears; a `?token=` query never reaches a log; a bad
+//! `RINGCAST_LOG_FORMAT` is refused like a bad key (exit 2).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{http, Client, Frame};
+use ringcast::proto::close::CloseCode;
+use ringcast::proto::frame::OpCode;
+use serde_json::Value;
+
+const TOKEN: &str = "secret-token-4f2a";
+
+/// Starts `ringcast serve` on a loopback port with `vars` and `flags`; stderr
+/// goes to a file named after `name`.
+fn serve(name: &str, vars: &[(&str, &str)], flags: &[&str]) -> (Child, SocketAddr, PathBuf) {
+    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("logs-{name}.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringcast"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--no-pin",
+        ])
+        .args(flags)
+        .env_remove("RINGCAST_LOG")
+        .env_remove("RINGCAST_LOG_FORMAT")
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    let mut server = command.spawn().expect("start ringcast");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("ringcast listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("addr");
+    (server, addr, log)
+}
+
+/// Connections of every kind: a health check, a refusal, an echo closed
+/// cleanly by the client. Each carries the token in its query.
+fn traffic(addr: SocketAddr) {
+    let ok = http(
+        addr,
+        format!("GET /healthz?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    );
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    let refused = http(
+        addr,
+        format!("GET /nowhere?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
+    );
+    assert!(refused.starts_with("HTTP/1.1 404"), "{refused}");
+    let mut client = Client::connect(addr, &format!("/echo?token={TOKEN}"));
+    client.send(OpCode::Text, true, b"hello");
+    assert_eq!(client.recv(), Some(Frame::Text("hello".into())));
+    client.close(CloseCode::NORMAL, "");
+    assert_eq!(client.expect_close(), Some(1000));
+    client.expect_eof();
+}
+
+/// SIGTERM, then the exit status and the log.
+fn stop(mut server: Child, log: PathBuf) -> String {
+    // SAFETY: sending a signal to our own child process, by its pid.
+    assert_eq!(unsafe { libc::kill(server.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            panic!("server did not exit after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+    std::fs::read_to_string(log).expect("log")
+}
+
+fn events(log: &str) -> Vec<Value> {
+    log.lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}\n{log}"));
+            for key in ["timestamp", "level", "message", "target"] {
+                assert!(event.get(key).is_some(), "no {key} in {line}");
+            }
+            event
+        })
+        .collect()
+}
+
+fn find<'a>(events: &'a [Value], message: &str, reason: Option<&str>) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["message"] == message)
+        .filter(|e| match reason {
+            Some(r) => e["reason"] == r,
+            None => true,
+        })
+        .collect()
+}
+
+#[test]
+fn json_lines_with_one_line_per_connection_event_at_debug_and_no_token() {
+    for (name, vars, flags) in [
+        (
+            "flag",
+            vec![("RINGCAST_LOG", "debug")],
+            vec!["--log-format", "json"],
+        ),
+        (
+            "env",
+            vec![("RINGCAST_LOG", "debug"), ("RINGCAST_LOG_FORMAT", "json")],
+            vec![],
+        ),
+    ] {
+        let (server, addr, log) = serve(name, &vars, &flags);
+        traffic(addr);
+        let log = stop(server, log);
+        assert!(!log.contains(TOKEN), "the token reached the log:\n{log}");
+        let events = events(&log);
+        assert_eq!(find(&events, "accepted", None).len(), 3, "{log}");
+        let upgraded = find(&events, "upgraded", None);
+        assert_eq!(upgraded.len(), 1, "{log}");
+        for (reason, level) in [("http", "DEBUG"), ("refused", "INFO"), ("normal", "DEBUG")] {
+            let closed = find(&events, "closed", Some(reason));
+            assert_eq!(closed.len(), 1, "one closed/{reason} line:\n{log}");
+            assert_eq!(closed[0]["level"], level, "{log}");
+            assert_eq!(closed[0]["worker"], 0, "{log}");
+            assert!(closed[0]["conn"].is_u64(), "{log}");
+        }
+        let normal = find(&events, "closed", Some("normal"))[0];
+        assert_eq!(normal["conn"], upgraded[0]["conn"], "{log}");
+        assert_eq!(normal["upgraded"], true, "{log}");
+        let shutting = find(
+            &events,
+            "shutting down: closing connections with 1001",
+            None,
+        );
+        assert_eq!(shutting.len(), 1, "{log}");
+        assert_eq!(shutting[0]["drain_timeout"], "10s", "{log}");
+    }
+}
+
+#[test]
+fn the_default_level_has_no_per_connection_lines_but_refusals() {
+    let (server, addr, log) = serve("default", &[], &[]);
+    traffic(addr);
+    let log = stop(server, log);
+    assert!(!log.contains(TOKEN), "the token reached the log:\n{log}");
+    assert!(!log.contains('{'), "human format by default:\n{log}");
+    assert!(log.contains(" INFO ") && !log.contains("DEBUG"), "{log}");
+    assert!(
+        !log.contains("reactor: accepted ") && !log.contains("reactor: upgraded "),
+        "{log}"
+    );
+    let closed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reactor: closed "))
+        .collect();
+    assert_eq!(closed.len(), 1, "only the refusal:\n{log}");
+    assert!(closed[0].contains("reason=\"refused\""), "{log}");
+}
+
+#[test]
+fn a_bad_log_format_is_refused_with_exit_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RINGCAST_LOG_FORMAT", "xml")
+        .output()
+        .expect("run ringcast");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("RINGCAST_LOG_FORMAT: \"xml\": expected human or json"),
+        "{stderr}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        .args(["serve", "--log-format", "xml"])
+        .output()
+        .expect("run ringcast");
+    assert_eq!(out.status.code(), Some(2), "clap refuses a bad flag value");
+}
