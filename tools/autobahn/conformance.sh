@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds ringcast (release), runs Autobahn cases against /echo under the
 # io_uring and the epoll driver, and exits non-zero on any failed case.
-#   CASES (default "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*"), AUTOBAHN_VENV.
+#   CASES (default "1.*,2.*,3.*,4.*,5.*,6.*,7.*,9.*,10.*"), AUTOBAHN_VENV,
+#   RINGCAST_BIN (use this binary instead of building a release one).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -10,8 +11,14 @@ export AUTOBAHN_VENV="${AUTOBAHN_VENV:-/tmp/autobahn-py3}"
 export AUTOBAHN_PATH=/echo AUTOBAHN_AGENT=ringcast AUTOBAHN_TIMEOUT=600
 
 bash "$HERE/setup.sh" "$AUTOBAHN_VENV" >/dev/null
-cargo build --release -q -p ringcast --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/ringcast"
+# RINGCAST_BIN: a binary already built (CI passes the debug build of its
+# test step, which saves a release build); otherwise build a release one.
+if [ -n "${RINGCAST_BIN:-}" ]; then
+  BIN="$RINGCAST_BIN"
+else
+  cargo build --release -q -p ringcast --manifest-path "$ROOT/Cargo.toml"
+  BIN="$ROOT/target/release/ringcast"
+fi
 
 status=0
 for driver in io_uring epoll; do
