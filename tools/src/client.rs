@@ -160,7 +160,7 @@ pub fn new_key() -> String {
 
 /// A masking key. RFC 6455 wants it unpredictable to the server's path; a load
 /// generator only needs it to vary, so a fast non-cryptographic RNG is enough.
-fn new_mask() -> [u8; 4] {
+pub fn new_mask() -> [u8; 4] {
     fastrand::u32(..).to_ne_bytes()
 }
 
@@ -428,6 +428,12 @@ impl Connection {
             buf,
             received: Received::default(),
         })
+    }
+
+    /// The parts a [`crate::link::Link`] runs on: the stream, the decoder, and
+    /// the bytes that followed the handshake response (frames to decode first).
+    pub fn into_parts(self) -> (TcpStream, Decoder, Vec<u8>) {
+        (self.stream, self.decoder, self.buf)
     }
 
     /// Keeps the connection open, answering pings, until `cancel` fires or

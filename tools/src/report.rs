@@ -34,6 +34,7 @@ pub struct LatencySummary {
     pub p90_us: u64,
     pub p99_us: u64,
     pub p999_us: u64,
+    pub p9999_us: u64,
     pub max_us: u64,
     pub mean_us: f64,
 }
@@ -47,6 +48,7 @@ impl LatencySummary {
                 p90_us: 0,
                 p99_us: 0,
                 p999_us: 0,
+                p9999_us: 0,
                 max_us: 0,
                 mean_us: 0.0,
             };
@@ -57,6 +59,7 @@ impl LatencySummary {
             p90_us: hist.value_at_quantile(0.90),
             p99_us: hist.value_at_quantile(0.99),
             p999_us: hist.value_at_quantile(0.999),
+            p9999_us: hist.value_at_quantile(0.9999),
             max_us: hist.max(),
             mean_us: hist.mean(),
         }
@@ -64,18 +67,19 @@ impl LatencySummary {
 }
 
 impl fmt::Display for LatencySummary {
-    /// `p50 812 µs  p90 1.20 ms  p99 2.51 ms  p99.9 4.00 ms  max 5.12 ms  (n=19000)`
+    /// `p50 812 µs  p90 1.20 ms  p99 2.51 ms  p99.9 4.00 ms  p99.99 5.00 ms  max 5.12 ms  (n=19000)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.count == 0 {
             return write!(f, "no samples");
         }
         write!(
             f,
-            "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  (n={})",
+            "p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}  (n={})",
             Micros(self.p50_us),
             Micros(self.p90_us),
             Micros(self.p99_us),
             Micros(self.p999_us),
+            Micros(self.p9999_us),
             Micros(self.max_us),
             self.count
         )
@@ -93,14 +97,16 @@ impl fmt::Display for Micros {
         if us < 1_000 {
             return write!(f, "{us} µs");
         }
-        let (value, unit) = if us < 1_000_000 {
+        // Pick the unit and decimals on the value as it will print, so that
+        // 999_999 µs is "1.00 s" and 9_995 µs is "10.0 ms", never "10.00 ms".
+        let (value, unit) = if us < 999_500 {
             (us as f64 / 1e3, "ms")
         } else {
             (us as f64 / 1e6, "s")
         };
-        let decimals = if value < 10.0 {
+        let decimals = if value < 9.995 {
             2
-        } else if value < 100.0 {
+        } else if value < 99.95 {
             1
         } else {
             0
@@ -137,6 +143,11 @@ impl CauseCounts {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Every cause with its count, by cause.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), *v))
     }
 }
 
@@ -232,6 +243,11 @@ mod tests {
         assert_eq!(Micros(25_400).to_string(), "25.4 ms");
         assert_eq!(Micros(250_000).to_string(), "250 ms");
         assert_eq!(Micros(1_234_567).to_string(), "1.23 s");
+        // Rounding never adds a digit or stays below the next unit.
+        assert_eq!(Micros(9_995).to_string(), "10.0 ms");
+        assert_eq!(Micros(99_950).to_string(), "100 ms");
+        assert_eq!(Micros(999_499).to_string(), "999 ms");
+        assert_eq!(Micros(999_999).to_string(), "1.00 s");
     }
 
     #[test]
@@ -246,10 +262,11 @@ mod tests {
         assert_eq!(s.p90_us, 900);
         assert_eq!(s.p99_us, 990);
         assert_eq!(s.p999_us, 999);
+        assert_eq!(s.p9999_us, 1000);
         assert_eq!(s.max_us, 1000);
         assert_eq!(
             s.to_string(),
-            "p50 500 µs  p90 900 µs  p99 990 µs  p99.9 999 µs  max 1.00 ms  (n=1000)"
+            "p50 500 µs  p90 900 µs  p99 990 µs  p99.9 999 µs  p99.99 1.00 ms  max 1.00 ms  (n=1000)"
         );
         let empty = LatencySummary::from_histogram(&new_latency_histogram());
         assert_eq!(empty.to_string(), "no samples");

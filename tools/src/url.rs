@@ -18,6 +18,13 @@ pub struct WsUrl {
     pub target: String,
 }
 
+impl std::fmt::Display for WsUrl {
+    /// `ws://authority/target`, as given.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ws://{}{}", self.authority, self.target)
+    }
+}
+
 /// Why a `--url` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {

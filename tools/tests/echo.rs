@@ -1,0 +1,384 @@
+//! `ringcast-load echo` end to end: against ringcast's `/echo` (started
+//! in-process), and against a test echo server that answers after a known
+//! delay or stalls once for 200 ms.
+//!
+//! What is checked: the counts add up, percentiles are present and ordered,
+//! the injected delay shows in the latency, a stall shows in the open-loop
+//! tail (coordinated omission corrected) and in the closed loop's warning,
+//! an impossible rate is flagged client-bound, and the `.hgrm` and plot files
+//! are written. Every run is a few seconds at most, one at a time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    assert_ordered_percentiles, count, run_load, run_load_env, serial, start_echo_server,
+    start_ringcast, EchoBehaviour,
+};
+
+#[test]
+fn open_loop_against_ringcast_counts_every_echo() {
+    let _serial = serial();
+    let server = start_ringcast(|_| {});
+    let url = format!("ws://{}/echo", server.local_addr());
+    for env in [
+        [("MONOIO_FORCE_LEGACY_DRIVER", "0")],
+        [("MONOIO_FORCE_LEGACY_DRIVER", "1")],
+    ] {
+        let run = run_load_env(
+            &[
+                "echo",
+                "--url",
+                &url,
+                "--connections",
+                "20",
+                "--rate",
+                "2000",
+                "--warmup",
+                "300ms",
+                "--duration",
+                "1500ms",
+            ],
+            if env[0].1 == "1" { &env } else { &[] },
+        );
+        assert!(run.status.success(), "{}", run.text);
+        let r = &run.report;
+        assert_eq!(r["scenario"], "echo");
+        assert_eq!(r["connections"]["opened"], 20, "{}", run.text);
+        assert_eq!(count(&run, "sent"), count(&run, "received"), "{}", run.text);
+        assert_eq!(count(&run, "unanswered"), 0, "{}", run.text);
+        assert_eq!(count(&run, "bad_messages"), 0, "{}", run.text);
+        assert_eq!(count(&run, "not_sent"), 0, "{}", run.text);
+        // 2000/s for 1.8 s in all, 1.5 s of it recorded.
+        let sent = count(&run, "sent");
+        assert!((3500..=3700).contains(&sent), "sent {sent}\n{}", run.text);
+        assert_eq!(r["metrics"]["latency"]["count"], 3000, "{}", run.text);
+        assert_ordered_percentiles(&run, "latency");
+        assert_ordered_percentiles(&run, "generator_lag");
+        let received = r["throughput"]["received_per_s"].as_f64().unwrap_or(0.0);
+        assert!((1990.0..=2010.0).contains(&received), "{}", run.text);
+        if env[0].1 == "1" {
+            assert_eq!(r["driver"], "epoll", "{}", run.text);
+        }
+        assert!(run.text.contains("p99.99"), "{}", run.text);
+    }
+    server.join();
+}
+
+#[test]
+fn closed_loop_against_ringcast_keeps_k_in_flight() {
+    let _serial = serial();
+    let server = start_ringcast(|_| {});
+    let url = format!("ws://{}/echo", server.local_addr());
+    let run = run_load(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "10",
+        "--inflight",
+        "4",
+        "--size",
+        "64",
+        "--binary",
+        "--warmup",
+        "200ms",
+        "--duration",
+        "1s",
+        "--threads",
+        "2",
+        "--cpus",
+        "0",
+        "--source",
+        "127.0.0.2-127.0.0.3",
+    ]);
+    assert!(run.status.success(), "{}", run.text);
+    assert_eq!(count(&run, "sent"), count(&run, "received"), "{}", run.text);
+    assert!(count(&run, "received") > 1000, "{}", run.text);
+    assert_eq!(count(&run, "bad_messages"), 0, "{}", run.text);
+    assert_ordered_percentiles(&run, "latency");
+    assert!(run.report["metrics"]["generator_lag"].is_null());
+    assert_eq!(run.report["threads"], 2);
+    assert_eq!(run.report["cpus"], serde_json::json!([0]));
+    let warnings = run.report["warnings"].to_string();
+    assert!(warnings.contains("coordinated omission"), "{warnings}");
+    server.join();
+}
+
+/// The echo server answers 20 ms after each message: the latency must show
+/// it, and not much more.
+#[test]
+fn an_injected_delay_shows_in_the_latency() {
+    let _serial = serial();
+    let addr = start_echo_server(
+        EchoBehaviour {
+            delay: Duration::from_millis(20),
+            stall: None,
+        },
+        Duration::from_secs(20),
+    );
+    let run = run_load(&[
+        "echo",
+        "--url",
+        &format!("ws://{addr}/"),
+        "--connections",
+        "4",
+        "--rate",
+        "200",
+        "--warmup",
+        "200ms",
+        "--duration",
+        "1s",
+    ]);
+    assert!(run.status.success(), "{}", run.text);
+    let [p50, _, p99, ..] = assert_ordered_percentiles(&run, "latency");
+    assert!(
+        p50 >= 20_000,
+        "p50 {p50} µs below the 20 ms delay\n{}",
+        run.text
+    );
+    assert!(
+        p50 < 32_000,
+        "p50 {p50} µs far above the 20 ms delay\n{}",
+        run.text
+    );
+    assert!(p99 < 60_000, "p99 {p99} µs\n{}", run.text);
+    assert_eq!(count(&run, "unanswered"), 0, "{}", run.text);
+}
+
+/// The server stalls every echo for 200 ms once, 600 ms into a 2 s run. An
+/// open loop keeps sending during the stall and charges each message its
+/// wait from the intended send time: ~10 % of the messages wait, so p99 is
+/// far up in the stall. A closed loop stops sending during the stall; its
+/// percentiles barely move, and its report must say what it hid.
+#[test]
+fn a_stall_shows_in_the_open_loop_tail_and_in_the_closed_loop_warning() {
+    let _serial = serial();
+    let behaviour = EchoBehaviour {
+        delay: Duration::ZERO,
+        stall: Some((Duration::from_millis(600), Duration::from_millis(200))),
+    };
+    let addr = start_echo_server(behaviour, Duration::from_secs(20));
+    let open = run_load(&[
+        "echo",
+        "--url",
+        &format!("ws://{addr}/"),
+        "--connections",
+        "4",
+        "--rate",
+        "500",
+        "--warmup",
+        "0s",
+        "--duration",
+        "2s",
+    ]);
+    assert!(open.status.success(), "{}", open.text);
+    let [p50, p90, p99, ..] = assert_ordered_percentiles(&open, "latency");
+    assert!(p50 < 20_000, "p50 {p50}\n{}", open.text);
+    assert!(
+        p99 >= 100_000,
+        "p99 {p99} µs: the stall is hidden\n{}",
+        open.text
+    );
+    assert!(p90 < p99);
+
+    let addr = start_echo_server(behaviour, Duration::from_secs(20));
+    let closed = run_load(&[
+        "echo",
+        "--url",
+        &format!("ws://{addr}/"),
+        "--connections",
+        "4",
+        "--inflight",
+        "1",
+        "--warmup",
+        "0s",
+        "--duration",
+        "2s",
+    ]);
+    assert!(closed.status.success(), "{}", closed.text);
+    let [_, _, p99_closed, ..] = assert_ordered_percentiles(&closed, "latency");
+    assert!(
+        p99_closed < 100_000,
+        "closed loop p99 {p99_closed}: expected the stall to hide from it\n{}",
+        closed.text
+    );
+    let silence = closed.report["figures"]["longest_silence_ms"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(silence >= 150.0, "silence {silence}\n{}", closed.text);
+    let warnings = closed.report["warnings"].to_string();
+    assert!(warnings.contains("went silent"), "{warnings}");
+}
+
+/// A rate no single generator thread can send is flagged client-bound.
+#[test]
+fn an_impossible_rate_is_flagged_client_bound() {
+    let _serial = serial();
+    let server = start_ringcast(|_| {});
+    let url = format!("ws://{}/echo", server.local_addr());
+    let run = run_load(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "8",
+        "--rate",
+        "5000000",
+        "--warmup",
+        "0s",
+        "--duration",
+        "1s",
+        "--drain",
+        "1s",
+    ]);
+    assert!(run.status.success(), "{}", run.text);
+    assert_eq!(run.report["client_bound"], true, "{}", run.text);
+    let reasons = run.report["client_bound_reasons"].to_string();
+    assert!(reasons.contains("fell behind"), "{reasons}");
+    assert!(run.text.contains("CLIENT-BOUND"), "{}", run.text);
+    server.join();
+}
+
+#[test]
+fn hgrm_and_plot_files_are_written() {
+    let _serial = serial();
+    let server = start_ringcast(|_| {});
+    let url = format!("ws://{}/echo", server.local_addr());
+    let dir = std::env::temp_dir().join(format!("ringcast-load-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let hgrm = dir.join("run.hgrm");
+    let svg = dir.join("run.svg");
+    let run = run_load(&[
+        "echo",
+        "--url",
+        &url,
+        "--connections",
+        "4",
+        "--rate",
+        "1000",
+        "--warmup",
+        "0s",
+        "--duration",
+        "500ms",
+        "--hgrm",
+        hgrm.to_str().expect("utf8"),
+        "--plot",
+        svg.to_str().expect("utf8"),
+        "--label",
+        "ringcast-test",
+    ]);
+    assert!(run.status.success(), "{}", run.text);
+    let text = std::fs::read_to_string(&hgrm).expect("hgrm written");
+    assert!(text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"));
+    assert!(text.contains("#[Max     ="), "{text}");
+    assert!(text.contains("Total count    =          500]"), "{text}");
+    let lag = std::fs::read_to_string(dir.join("run.generator_lag.hgrm")).expect("lag hgrm");
+    assert!(lag.contains("#[Buckets"));
+    let plot = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(plot.starts_with("<svg") && plot.contains("ringcast-test"));
+
+    // Two reports overlaid by the plot subcommand.
+    let json = dir.join("a.json");
+    std::fs::write(&json, run.report.to_string()).expect("json");
+    let cmp = dir.join("cmp.html");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-load"))
+        .args([
+            "plot",
+            json.to_str().expect("utf8"),
+            json.to_str().expect("utf8"),
+        ])
+        .arg("-o")
+        .arg(&cmp)
+        .status()
+        .expect("plot runs");
+    assert!(status.success());
+    let page = std::fs::read_to_string(&cmp).expect("html written");
+    assert!(page.contains("<svg") && page.matches("<tr><th>ringcast-test</th>").count() == 2);
+    let _ = std::fs::remove_dir_all(&dir);
+    server.join();
+}
+
+#[test]
+fn refuses_bad_arguments() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-load"))
+        .args(["echo", "--url", "ws://127.0.0.1:9/", "--connections", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rate R"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-load"))
+        .args([
+            "echo",
+            "--url",
+            "ws://127.0.0.1:9/",
+            "--rate",
+            "10",
+            "--size",
+            "8",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Ctrl-C ends the window early and still prints (and writes) the report,
+/// marked interrupted, covering what was measured.
+#[test]
+fn ctrl_c_reports_what_was_measured() {
+    let _serial = serial();
+    let server = start_ringcast(|_| {});
+    let url = format!("ws://{}/echo", server.local_addr());
+    let json = std::env::temp_dir().join(format!("ringcast-load-int-{}.json", std::process::id()));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-load"))
+        .args([
+            "echo",
+            "--url",
+            &url,
+            "--connections",
+            "4",
+            "--rate",
+            "1000",
+            "--warmup",
+            "0s",
+            "--duration",
+            "30s",
+            "--quiet",
+            "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill only sends a signal to the child we spawned.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ringcast-load did not stop after SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
+        .expect("read");
+    assert!(out.contains("warning: interrupted"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    let _ = std::fs::remove_file(&json);
+    assert_eq!(report["interrupted"], true);
+    let measured = report["measured_s"].as_f64().unwrap_or(0.0);
+    assert!((0.5..5.0).contains(&measured), "measured {measured} s");
+    assert!(report["metrics"]["latency"]["count"].as_u64().unwrap_or(0) > 300);
+    server.join();
+}
