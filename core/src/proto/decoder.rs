@@ -43,6 +43,8 @@
 //! table of wire streams (RFC examples, every length boundary, every rule
 //! violation, close payloads, limits) that each test feeds whole, byte by
 //! byte, and cut at random points, and which must all agree.
+//!
+//! The file is long because its tests live beside the code: the table of wire streams fed whole, byte by byte and in random splits.
 
 use super::close::{parse_close_payload, CloseFrame};
 use super::error::ProtocolError;

@@ -25,6 +25,8 @@
 //! The file runs past 800 lines because of its tests: the code is about 600
 //! lines, the rest is literal-byte tests for every rule, status and length
 //! boundary, kept beside the code they pin down.
+//!
+//! The file is long because its tests live beside the code: the wire-byte tests of every refusal and of split and pipelined requests.
 
 use std::io::Write as _;
 
