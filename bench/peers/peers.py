@@ -461,7 +461,7 @@ def build_table(scenarios, names, records, marks_from=0, show_n=False):
                         marks[(name, sc["id"])] = first + len(marks)
                         why = "; ".join(f"round {rec['round']}: " + ", ".join(rec["flags"])
                                         for rec in flagged)
-                        notes.append(f"[{marks[(name, sc['id'])]}] {name}, {sc['id']}, {len(flagged)} of "
+                        notes.append(f"- [{marks[(name, sc['id'])]}] {name}, {sc['id']}, {len(flagged)} of "
                                      f"{len(recs)} runs flagged: {why}")
                     cell += f" [{marks[(name, sc['id'])]}]"
                 row.append(cell)
