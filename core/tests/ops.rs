@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::{http, start, Client, Frame};
@@ -139,6 +140,38 @@ fn readyz_turns_503_during_the_drain_while_websockets_close() {
         "new WebSockets are refused: {upgrade}"
     );
     assert!(http(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 200"));
+    client.close(ringcast::proto::close::CloseCode::GOING_AWAY, "");
+    drop(client);
+    server.join();
+}
+
+#[test]
+fn every_worker_answers_503_until_the_last_websocket_has_closed() {
+    // One WebSocket on one of four workers: the three idle workers must keep
+    // their reuseport listeners open too, or the probes hashed to them are
+    // reset instead of answered.
+    let server = start(false, |c| {
+        c.workers = 4;
+        c.drain_timeout = Duration::from_secs(5);
+    });
+    let addr = server.local_addr();
+    let mut client = Client::connect(addr, "/echo");
+    // Probes connected before the drain, spread over the workers by the
+    // kernel, that send their request only once the drain is under way.
+    let mut probes: Vec<_> = (0..32).map(|_| common::raw(addr)).collect();
+    server.shutdown();
+    assert_eq!(client.expect_close(), Some(1001));
+    std::thread::sleep(Duration::from_millis(300));
+    for (i, probe) in probes.iter_mut().enumerate() {
+        let _ = probe.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut response = Vec::new();
+        let _ = probe.read_to_end(&mut response);
+        let response = String::from_utf8_lossy(&response);
+        assert!(
+            response.starts_with("HTTP/1.1 503"),
+            "probe {i}: {response:?}"
+        );
+    }
     client.close(ringcast::proto::close::CloseCode::GOING_AWAY, "");
     drop(client);
     server.join();

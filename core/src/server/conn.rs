@@ -204,14 +204,11 @@ impl Conn {
                 started,
                 peer,
             } => {
-                if due || kicks & KICK_SHUTDOWN != 0 {
-                    // Slowloris or shutdown: no answer is owed to a request never finished.
-                    let reason = if due {
-                        CloseReason::HandshakeTimeout
-                    } else {
-                        CloseReason::Drained
-                    };
-                    self.reason.get_or_insert(reason);
+                // A drain does not cut a request short: it is answered (503
+                // for an upgrade or `/readyz`) while the process drains.
+                if due {
+                    // Slowloris: no answer is owed to a request never finished.
+                    self.reason.get_or_insert(CloseReason::HandshakeTimeout);
                     return None;
                 }
                 if !self.readable {

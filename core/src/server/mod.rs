@@ -4,8 +4,10 @@
 //! thread (so a bad address fails before any thread starts), then starts the
 //! workers, each pinned to a core with its own monoio runtime, and returns once
 //! every worker runs. The [`ServerHandle`] stops them: [`ServerHandle::shutdown`]
-//! (or dropping the handle) makes every worker stop accepting, send close 1001
-//! to its connections and wait up to `drain_timeout` for the close handshakes.
+//! (or dropping the handle) makes every worker refuse new WebSockets (503),
+//! send close 1001 to its connections and wait up to `drain_timeout` for the
+//! close handshakes. Every listener stays open, answering `/readyz` with 503,
+//! until the last worker is done.
 //!
 //! | file | what it owns |
 //! | --- | --- |
@@ -148,6 +150,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
+    let drain = Arc::new(worker::DrainLatch::new(workers));
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut shutdown = Vec::with_capacity(workers);
     let mut threads = Vec::with_capacity(workers);
@@ -158,6 +161,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let mesh = mesh.clone();
         let tls_config = tls_config.clone();
         let gate = gate.clone();
+        let drain = drain.clone();
         let ready = ready_tx.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
@@ -170,7 +174,9 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let entries = config.uring_entries;
                 let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
-                let worker = Rc::new(worker::Worker::new(id, config, mesh, tls_config, gate));
+                let worker = Rc::new(worker::Worker::new(
+                    id, config, mesh, tls_config, gate, drain,
+                ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));

@@ -85,6 +85,8 @@ async fn serve(
     let mut next_sweep = Instant::now() + tick;
     let mut drain_deadline: Option<Instant> = None;
     let mut stop = false;
+    // Whether this worker has told the drain latch it is done.
+    let mut released = false;
 
     loop {
         ready.clear();
@@ -146,17 +148,27 @@ async fn serve(
             continue;
         }
         if let Some(deadline) = drain_deadline {
-            // Done when every WebSocket has finished its close; plain HTTP
-            // requests (health probes) are not waited for.
-            if worker.metrics.upgraded_current.get() == 0 {
+            // This worker is done when every WebSocket has finished its close
+            // (plain HTTP requests such as health probes are not waited for);
+            // the process is done when every worker is.
+            if !released && worker.metrics.upgraded_current.get() == 0 {
+                released = true;
+                worker.drain.release();
+            }
+            if worker.drain.done() {
                 break;
             }
             if now >= deadline {
-                warn!(
-                    worker = worker.id,
-                    left = worker.metrics.upgraded_current.get(),
-                    "drain timeout: dropping connections"
-                );
+                let left = worker.metrics.upgraded_current.get();
+                if left > 0 {
+                    warn!(
+                        worker = worker.id,
+                        left, "drain timeout: dropping connections"
+                    );
+                }
+                if !released {
+                    worker.drain.release();
+                }
                 break;
             }
         }

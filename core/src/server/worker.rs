@@ -9,6 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,6 +32,32 @@ pub(crate) struct Gate {
     pub origins: OriginPolicy,
     pub admission: Arc<Admission>,
     pub auth: Authenticator,
+}
+
+/// The process-wide end of a drain. A worker whose WebSockets have all closed
+/// keeps its listener open (answering `/readyz` with 503) until every other
+/// worker is done too: closing one reuseport listener resets the connections
+/// queued on it, so the listeners close together, at the end.
+pub(crate) struct DrainLatch {
+    busy: AtomicUsize,
+}
+
+impl DrainLatch {
+    pub fn new(workers: usize) -> Self {
+        Self {
+            busy: AtomicUsize::new(workers),
+        }
+    }
+
+    /// This worker has nothing left to wait for; each worker calls it once.
+    pub fn release(&self) {
+        self.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Every worker has released.
+    pub fn done(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
 }
 
 pub(crate) struct Worker {
@@ -56,6 +83,8 @@ pub(crate) struct Worker {
     pub write_scratch: RefCell<Vec<u8>>,
     /// Set once shutdown begins; new handshakes are refused from then on.
     pub draining: Cell<bool>,
+    /// Shared by all workers: when the whole process has drained.
+    pub drain: Arc<DrainLatch>,
     /// `accept` is failing (fds exhausted): logged once until it works again.
     pub accept_failing: Cell<bool>,
     /// This core's share of pub/sub.
@@ -71,6 +100,7 @@ impl Worker {
         mesh: Arc<Mesh<Msg>>,
         tls: Option<Arc<rustls::ServerConfig>>,
         gate: Arc<Gate>,
+        drain: Arc<DrainLatch>,
     ) -> Self {
         // A TLS record is at most 16 KiB plus its overhead.
         let tls_scratch = vec![0; if tls.is_some() { 17 * 1024 } else { 0 }].into_boxed_slice();
@@ -85,6 +115,7 @@ impl Worker {
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
             draining: Cell::new(false),
+            drain,
             accept_failing: Cell::new(false),
             tls_scratch: RefCell::new(tls_scratch),
             tls,
