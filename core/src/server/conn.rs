@@ -318,10 +318,18 @@ impl Conn {
                                 break;
                             }
                         };
+                        // A plain socket that filled less than the buffer is
+                        // empty: the next byte to arrive raises a new edge, so
+                        // the `recv` that would only say EAGAIN is skipped.
+                        // (Under TLS a short plaintext read says nothing.)
+                        let drained = link.tls.is_none() && n < scratch.len();
                         Metrics::add(&worker.metrics.bytes_received, n as u64);
                         open.read(worker, slot, link, &mut scratch[..n], now)?;
                         let full = slot.outbox.borrow().len() > worker.config.max_outbound_bytes;
-                        if open.session.is_finished() || full {
+                        if drained {
+                            self.readable = false;
+                        }
+                        if drained || open.session.is_finished() || full {
                             more = false;
                             break;
                         }
