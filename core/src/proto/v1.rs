@@ -13,11 +13,11 @@
 
 use std::fmt;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::frame::{header_len, FrameHeader, OpCode};
+use super::frame::{FrameHeader, HeaderBytes, OpCode};
 
 /// Stable error codes of error replies. Clients match on these strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -233,163 +233,217 @@ pub fn valid_channel(name: &str, max_len: usize) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-:.@/".contains(&b))
 }
 
-/// Builds one unmasked text frame whose payload `write` appends, with no
-/// second copy: room for the longest header is reserved up front and the
-/// header is written right before the payload.
+/// The header of an unmasked, final text frame of `payload_len` bytes.
+fn text_header(payload_len: usize) -> HeaderBytes {
+    FrameHeader {
+        fin: true,
+        rsv: 0,
+        opcode: OpCode::Text,
+        mask: None,
+        payload_len: payload_len as u64,
+    }
+    .encode()
+}
+
+/// Builds one unmasked text frame whose payload is `parts` concatenated, in
+/// exactly one allocation: the frame length is known before anything is
+/// written, so the Vec is allocated at that capacity, the header goes in
+/// first and the parts after it. `Bytes::from(Vec)` takes a Vec whose length
+/// equals its capacity without copying and without allocating (bytes 1.x;
+/// with spare capacity it would allocate its shared refcount block up front).
+/// The encoders below use this: their JSON is a handful of known slices.
+pub fn text_frame_parts(parts: &[&[u8]]) -> Bytes {
+    let payload_len: usize = parts.iter().map(|part| part.len()).sum();
+    let header = text_header(payload_len);
+    let mut frame = Vec::with_capacity(header.as_slice().len() + payload_len);
+    frame.extend_from_slice(header.as_slice());
+    for part in parts {
+        frame.extend_from_slice(part);
+    }
+    debug_assert_eq!(frame.len(), frame.capacity());
+    Bytes::from(frame)
+}
+
+/// Builds one unmasked text frame whose payload `write` appends, for a
+/// payload whose length is not known up front ([`text_frame_parts`] is the
+/// cheaper choice when it is). One Vec, no second copy: room for the longest
+/// unmasked header is reserved at the front, and once the payload is written
+/// the header goes right before it. The unused front bytes stay in the
+/// allocation but not in the returned `Bytes`.
 pub fn text_frame(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     const ROOM: usize = 10;
     let mut buf = Vec::with_capacity(128);
     buf.resize(ROOM, 0);
     write(&mut buf);
-    let payload_len = (buf.len() - ROOM) as u64;
-    let head_len = header_len(payload_len, false);
-    let start = ROOM - head_len;
-    let header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode: OpCode::Text,
-        mask: None,
-        payload_len,
-    };
-    let mut head = Vec::with_capacity(head_len);
-    header.encode_into(&mut head);
-    buf[start..ROOM].copy_from_slice(&head);
-    Bytes::from(buf).slice(start..)
+    let header = text_header(buf.len() - ROOM);
+    let start = ROOM - header.as_slice().len();
+    buf[start..ROOM].copy_from_slice(header.as_slice());
+    let mut frame = Bytes::from(buf);
+    // `advance` moves the start in place; `slice` would clone, and the first
+    // clone of a Bytes made from a Vec allocates its shared refcount block.
+    frame.advance(start);
+    frame
 }
 
-fn write_id(out: &mut Vec<u8>, id: Option<u64>) {
-    if let Some(id) = id {
-        out.extend_from_slice(b"\"id\":");
-        out.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
-        out.push(b',');
+/// `"id":N,` when there is an id, for the front of a reply. `digits` holds
+/// the formatted number.
+fn id_parts(id: Option<u64>, digits: &mut itoa::Buffer) -> [&[u8]; 3] {
+    match id {
+        Some(id) => [b"\"id\":", digits.format(id).as_bytes(), b","],
+        None => [b"", b"", b""],
     }
-}
-
-fn write_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `{"id":..,"error":{"code":"..","message":".."}}`
 pub fn error_frame(id: Option<u64>, code: ErrorCode) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"error\":{\"code\":\"");
-        out.extend_from_slice(code.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"message\":\"");
-        out.extend_from_slice(code.message().as_bytes());
-        out.extend_from_slice(b"\"}}");
-    })
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    text_frame_parts(&[
+        b"{",
+        id0,
+        id1,
+        id2,
+        b"\"error\":{\"code\":\"",
+        code.as_str().as_bytes(),
+        b"\",\"message\":\"",
+        code.message().as_bytes(),
+        b"\"}}",
+    ])
 }
 
 /// `{"id":..,"result":{"epoch":"..","offset":N,"recovered":bool}}`
 pub fn subscribed_frame(id: Option<u64>, epoch: &str, offset: u64, recovered: bool) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"result\":{\"epoch\":\"");
-        out.extend_from_slice(epoch.as_bytes());
-        out.extend_from_slice(b"\",\"offset\":");
-        write_u64(out, offset);
-        out.extend_from_slice(if recovered {
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    let mut offset_digits = itoa::Buffer::new();
+    text_frame_parts(&[
+        b"{",
+        id0,
+        id1,
+        id2,
+        b"\"result\":{\"epoch\":\"",
+        epoch.as_bytes(),
+        b"\",\"offset\":",
+        offset_digits.format(offset).as_bytes(),
+        if recovered {
             b",\"recovered\":true}}"
         } else {
             b",\"recovered\":false}}"
-        });
-    })
+        },
+    ])
 }
 
 /// An error reply whose message is `message` (plain ASCII, no quotes:
 /// the fixed reasons of the auth module).
 pub fn error_frame_with(id: Option<u64>, code: ErrorCode, message: &str) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"error\":{\"code\":\"");
-        out.extend_from_slice(code.as_str().as_bytes());
-        out.extend_from_slice(b"\",\"message\":");
-        // serde_json escapes whatever the message holds.
-        out.extend_from_slice(
-            serde_json::to_string(message)
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        out.extend_from_slice(b"}}");
-    })
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    // serde_json escapes whatever the message holds.
+    let message = serde_json::to_string(message).unwrap_or_default();
+    text_frame_parts(&[
+        b"{",
+        id0,
+        id1,
+        id2,
+        b"\"error\":{\"code\":\"",
+        code.as_str().as_bytes(),
+        b"\",\"message\":",
+        message.as_bytes(),
+        b"}}",
+    ])
 }
 
 /// `{"id":..,"result":{"expires_at":N}}` (`null` for a token without `exp`).
 pub fn refreshed_frame(id: Option<u64>, expires_at: Option<u64>) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"result\":{\"expires_at\":");
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    let mut at_digits = itoa::Buffer::new();
+    text_frame_parts(&[
+        b"{",
+        id0,
+        id1,
+        id2,
+        b"\"result\":{\"expires_at\":",
         match expires_at {
-            Some(at) => write_u64(out, at),
-            None => out.extend_from_slice(b"null"),
-        }
-        out.extend_from_slice(b"}}");
-    })
+            Some(at) => at_digits.format(at).as_bytes(),
+            None => b"null",
+        },
+        b"}}",
+    ])
 }
 
 /// `{"id":..,"result":{"offset":N}}`
 pub fn published_frame(id: Option<u64>, offset: u64) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"result\":{\"offset\":");
-        write_u64(out, offset);
-        out.extend_from_slice(b"}}");
-    })
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    let mut offset_digits = itoa::Buffer::new();
+    text_frame_parts(&[
+        b"{",
+        id0,
+        id1,
+        id2,
+        b"\"result\":{\"offset\":",
+        offset_digits.format(offset).as_bytes(),
+        b"}}",
+    ])
 }
 
 /// `{"id":..,"result":{}}`
 pub fn ok_frame(id: Option<u64>) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"result\":{}}");
-    })
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    text_frame_parts(&[b"{", id0, id1, id2, b"\"result\":{}}"])
 }
 
 /// `{"id":..,"result":{"worker":W,"workers":N,"owner":O}}` (owner only with a channel).
 pub fn info_frame(id: Option<u64>, worker: usize, workers: usize, owner: Option<usize>) -> Bytes {
-    text_frame(|out| {
-        out.push(b'{');
-        write_id(out, id);
-        out.extend_from_slice(b"\"result\":{\"worker\":");
-        write_u64(out, worker as u64);
-        out.extend_from_slice(b",\"workers\":");
-        write_u64(out, workers as u64);
-        if let Some(owner) = owner {
-            out.extend_from_slice(b",\"owner\":");
-            write_u64(out, owner as u64);
-        }
-        out.extend_from_slice(b"}}");
-    })
+    let mut id_digits = itoa::Buffer::new();
+    let [id0, id1, id2] = id_parts(id, &mut id_digits);
+    let mut worker_digits = itoa::Buffer::new();
+    let mut workers_digits = itoa::Buffer::new();
+    let mut owner_digits = itoa::Buffer::new();
+    let (owner_key, owner_value): (&[u8], &[u8]) = match owner {
+        Some(owner) => (b",\"owner\":", owner_digits.format(owner).as_bytes()),
+        None => (b"", b""),
+    };
+    text_frame_parts(&[
+        b"{",
+        id0,
+        id1,
+        id2,
+        b"\"result\":{\"worker\":",
+        worker_digits.format(worker).as_bytes(),
+        b",\"workers\":",
+        workers_digits.format(workers).as_bytes(),
+        owner_key,
+        owner_value,
+        b"}}",
+    ])
 }
 
 /// The push every subscriber gets: `{"channel":..,"offset":N,"epoch":..,"data":..}`.
 /// `channel` must have passed [`valid_channel`] (it is written unescaped) and
-/// `data` is valid JSON (it came out of the parser).
+/// `data` is valid JSON (it came out of the parser). One allocation of
+/// exactly the frame's length (see [`text_frame_parts`]).
 pub fn push_frame(channel: &str, offset: u64, epoch: &str, data: &str) -> Bytes {
-    text_frame(|out| {
-        out.reserve(channel.len() + data.len() + 64);
-        out.extend_from_slice(b"{\"channel\":\"");
-        out.extend_from_slice(channel.as_bytes());
-        out.extend_from_slice(b"\",\"offset\":");
-        write_u64(out, offset);
-        out.extend_from_slice(b",\"epoch\":\"");
-        out.extend_from_slice(epoch.as_bytes());
-        out.extend_from_slice(b"\",\"data\":");
-        out.extend_from_slice(data.as_bytes());
-        out.push(b'}');
-    })
+    let mut offset_digits = itoa::Buffer::new();
+    text_frame_parts(&[
+        b"{\"channel\":\"",
+        channel.as_bytes(),
+        b"\",\"offset\":",
+        offset_digits.format(offset).as_bytes(),
+        b",\"epoch\":\"",
+        epoch.as_bytes(),
+        b"\",\"data\":",
+        data.as_bytes(),
+        b"}",
+    ])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::decoder::{Decoder, Event, Limits, Role};
 
     fn payload(frame: &Bytes) -> serde_json::Value {
         let (header, len) = FrameHeader::parse(frame).expect("valid").expect("complete");
@@ -558,5 +612,145 @@ mod tests {
             payload(&info_frame(Some(9), 1, 2, Some(0))),
             serde_json::json!({"id":9,"result":{"worker":1,"workers":2,"owner":0}})
         );
+    }
+
+    /// The frame owns exactly its bytes: converting it back to a Vec hands
+    /// over the same allocation (no copy) with no spare capacity. This relies
+    /// on bytes 1.x returning the original Vec for a Bytes made from a Vec
+    /// whose length equals its capacity, and still held once.
+    fn assert_exact_allocation(frame: Bytes) {
+        let ptr = frame.as_ptr();
+        let len = frame.len();
+        let vec = Vec::from(frame);
+        assert_eq!(vec.as_ptr(), ptr, "the frame's allocation was reused");
+        assert_eq!((vec.len(), vec.capacity()), (len, len), "no spare bytes");
+    }
+
+    /// Decodes `frame` as the client would and returns its text.
+    fn decode_text(frame: &[u8]) -> String {
+        let mut wire = frame.to_vec();
+        let mut decoder = Decoder::new(Role::Client, Limits::default());
+        let decoded = decoder.decode(&mut wire).expect("a valid frame");
+        assert_eq!(decoded.consumed, frame.len(), "one whole frame");
+        match decoded.event {
+            Some(Event::Text(text)) => text.to_owned(),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn push_frames_at_length_boundaries_decode_to_the_same_json() {
+        let json = |data: &str| {
+            format!(r#"{{"channel":"room:1","offset":42,"epoch":"e7c1","data":{data}}}"#)
+        };
+        // The smallest push (data `""`) sets how much filler each length needs.
+        let base = json(r#""""#).len();
+        let cases: [(usize, &[u8]); 5] = [
+            (base, &[0x81, base as u8]),
+            (125, b"\x81\x7d"),
+            (126, b"\x81\x7e\x00\x7e"),
+            (65535, b"\x81\x7e\xff\xff"),
+            (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+        ];
+        for (payload_len, head) in cases {
+            let data = format!("\"{}\"", "x".repeat(payload_len - base));
+            let expected = json(&data);
+            assert_eq!(expected.len(), payload_len);
+            let frame = push_frame("room:1", 42, "e7c1", &data);
+            assert_eq!(&frame[..head.len()], head, "length form for {payload_len}");
+            assert_eq!(frame.len(), head.len() + payload_len, "no stray bytes");
+            assert_eq!(&frame[head.len()..], expected.as_bytes());
+            let (header, header_len) = FrameHeader::parse(&frame)
+                .expect("valid header")
+                .expect("complete header");
+            assert_eq!(header_len, head.len());
+            assert_eq!(header.payload_len, payload_len as u64);
+            assert_eq!(decode_text(&frame), expected);
+            assert_exact_allocation(frame);
+        }
+    }
+
+    #[test]
+    fn text_frame_at_length_boundaries() {
+        let cases: [(usize, &[u8]); 5] = [
+            (0, b"\x81\x00"),
+            (125, b"\x81\x7d"),
+            (126, b"\x81\x7e\x00\x7e"),
+            (65535, b"\x81\x7e\xff\xff"),
+            (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+        ];
+        for (len, head) in cases {
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut expected = head.to_vec();
+            expected.extend_from_slice(&payload);
+
+            let frame = text_frame(|out| out.extend_from_slice(&payload));
+            assert_eq!(frame, expected, "text_frame {len}");
+            assert_eq!(decode_text(&frame).as_bytes(), &payload[..]);
+
+            // The same payload in uneven parts, and as one part.
+            let (a, b) = payload.split_at(len / 3);
+            let frame = text_frame_parts(&[a, b"", b]);
+            assert_eq!(frame, expected, "text_frame_parts {len}");
+            assert_exact_allocation(frame);
+            let frame = text_frame_parts(&[&payload]);
+            assert_eq!(frame, expected, "text_frame_parts one part {len}");
+        }
+        assert_eq!(text_frame_parts(&[]), &b"\x81\x00"[..]);
+    }
+
+    #[test]
+    fn reply_frames_are_byte_exact_single_allocations() {
+        let cases: [(Bytes, &str); 12] = [
+            (
+                error_frame(Some(4), ErrorCode::UnknownOp),
+                r#"{"id":4,"error":{"code":"unknown_op","message":"op must be subscribe, unsubscribe, publish or info"}}"#,
+            ),
+            (
+                error_frame(None, ErrorCode::RateLimited),
+                r#"{"error":{"code":"rate_limited","message":"too many commands per second"}}"#,
+            ),
+            (
+                error_frame_with(Some(0), ErrorCode::Unauthorized, "bad \"sig\""),
+                r#"{"id":0,"error":{"code":"unauthorized","message":"bad \"sig\""}}"#,
+            ),
+            (
+                subscribed_frame(Some(1), "ab", 41, true),
+                r#"{"id":1,"result":{"epoch":"ab","offset":41,"recovered":true}}"#,
+            ),
+            (
+                subscribed_frame(None, "ab", 0, false),
+                r#"{"result":{"epoch":"ab","offset":0,"recovered":false}}"#,
+            ),
+            (
+                refreshed_frame(Some(u64::MAX), Some(1_718_000_000)),
+                r#"{"id":18446744073709551615,"result":{"expires_at":1718000000}}"#,
+            ),
+            (
+                refreshed_frame(None, None),
+                r#"{"result":{"expires_at":null}}"#,
+            ),
+            (
+                published_frame(Some(3), 42),
+                r#"{"id":3,"result":{"offset":42}}"#,
+            ),
+            (ok_frame(Some(2)), r#"{"id":2,"result":{}}"#),
+            (ok_frame(None), r#"{"result":{}}"#),
+            (
+                info_frame(Some(9), 1, 2, Some(0)),
+                r#"{"id":9,"result":{"worker":1,"workers":2,"owner":0}}"#,
+            ),
+            (
+                info_frame(None, 0, 16, None),
+                r#"{"result":{"worker":0,"workers":16}}"#,
+            ),
+        ];
+        for (frame, json) in cases {
+            assert!(json.len() <= 125, "all replies here take the short form");
+            assert_eq!(&frame[..2], &[0x81, json.len() as u8], "{json}");
+            assert_eq!(&frame[2..], json.as_bytes());
+            serde_json::from_str::<serde_json::Value>(json).expect("valid JSON");
+            assert_exact_allocation(frame);
+        }
     }
 }
