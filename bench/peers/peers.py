@@ -627,6 +627,12 @@ def main():
     print()
     print(report)
     print(f"written: {out / 'report.md'}, {runs_path}")
+    # A server that did not start, or a scenario that measured nothing, fails
+    # the script (the CI smoke run relies on it).
+    missing = sorted({f"{r['server']}/{r['scenario']}" for r in records if not r["figures"]})
+    if missing:
+        print(f"peers.py: no figures for {', '.join(missing)}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
