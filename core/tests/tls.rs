@@ -1,13 +1,18 @@
 //! `wss://` with a self-signed certificate made in the test and a client
 //! that verifies it: handshake, echo of every length form, a pub/sub round
-//! trip, and a plain-text client refused.
+//! trip, and a plain-text client refused. Certificate reload: after
+//! `reload_tls()` (or SIGHUP to the binary) new connections get the new
+//! certificate while open ones keep echoing, and a bad key file is refused
+//! with the certificate in service left as it was.
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringcast::proto::decoder::{Decoder, Event, Limits, Role};
 use ringcast::proto::frame::{encode_masked_frame_into, OpCode};
@@ -19,21 +24,45 @@ struct TlsClient {
     buf: Vec<u8>,
 }
 
+/// A client session for `localhost` that trusts `ca` and nothing else, on a
+/// fresh TCP connection with a 5 s read timeout.
+fn client_session(
+    addr: SocketAddr,
+    ca: CertificateDer<'static>,
+) -> (rustls::ClientConnection, TcpStream) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).expect("CA");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from("localhost").expect("name");
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    (conn, tcp)
+}
+
+/// The TLS handshake of a client trusting only `ca`: the certificate the
+/// server presented, or the client's error.
+fn handshake(
+    addr: SocketAddr,
+    ca: CertificateDer<'static>,
+) -> Result<CertificateDer<'static>, std::io::Error> {
+    let (mut conn, mut tcp) = client_session(addr, ca);
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)?;
+    }
+    let chain = conn.peer_certificates().expect("a certificate");
+    Ok(chain[0].clone().into_owned())
+}
+
 impl TlsClient {
     fn connect(addr: SocketAddr, ca: CertificateDer<'static>, path: &str) -> TlsClient {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca).expect("CA");
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let name = ServerName::try_from("localhost").expect("name");
-        let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-        let tcp = TcpStream::connect(addr).expect("connect");
-        tcp.set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
+        let (conn, tcp) = client_session(addr, ca);
         let mut stream = rustls::StreamOwned::new(conn, tcp);
         stream
             .write_all(common::upgrade_request(path).as_bytes())
@@ -87,24 +116,57 @@ impl TlsClient {
     }
 }
 
-fn tls_server(epoll: bool) -> (ringcast::server::ServerHandle, CertificateDer<'static>) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-    // One directory per server: tests run in parallel threads of one process.
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("tls-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("cert.pem");
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).expect("key.pem");
+/// Where a server's `cert.pem` and `key.pem` live.
+struct CertFiles {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl CertFiles {
+    /// A new directory (tests run in parallel threads of one process).
+    fn new() -> CertFiles {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        CertFiles {
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    /// Writes a new self-signed certificate for `localhost` and its key over
+    /// the files; returns the certificate (the CA a client trusts).
+    fn write_new(&self) -> CertificateDer<'static> {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        std::fs::write(&self.cert, cert.cert.pem()).expect("cert.pem");
+        std::fs::write(&self.key, cert.key_pair.serialize_pem()).expect("key.pem");
+        cert.cert.der().clone()
+    }
+}
+
+fn tls_server_with(
+    epoll: bool,
+) -> (
+    ringcast::server::ServerHandle,
+    CertFiles,
+    CertificateDer<'static>,
+) {
+    let files = CertFiles::new();
+    let ca = files.write_new();
     let server = common::start(epoll, |c| {
-        c.tls_cert = cert_path;
-        c.tls_key = key_path;
+        c.tls_cert = files.cert.clone();
+        c.tls_key = files.key.clone();
         c.max_message_size = 1 << 20;
         c.max_frame_size = 1 << 20;
     });
-    (server, cert.cert.der().clone())
+    (server, files, ca)
+}
+
+fn tls_server(epoll: bool) -> (ringcast::server::ServerHandle, CertificateDer<'static>) {
+    let (server, _, ca) = tls_server_with(epoll);
+    (server, ca)
 }
 
 #[test]
@@ -155,4 +217,172 @@ fn plain_http_on_a_tls_port_gets_no_websocket() {
         !response.contains("101"),
         "a plain client must not be upgraded: {response:?}"
     );
+}
+
+#[test]
+fn reload_serves_the_new_certificate_to_new_connections_only() {
+    for epoll in common::DRIVERS {
+        let (server, files, cert_a) = tls_server_with(epoll);
+        let addr = server.local_addr();
+        let mut old = TlsClient::connect(addr, cert_a.clone(), "/echo");
+        old.send(OpCode::Text, b"before");
+        assert_eq!(old.recv(), (true, b"before".to_vec()));
+
+        let cert_b = files.write_new();
+        server.reload_tls().expect("reload with a good pair");
+        assert_eq!(handshake(addr, cert_b.clone()).expect("trusts B"), cert_b);
+        let err = handshake(addr, cert_a.clone()).expect_err("A is no longer served");
+        assert!(
+            err.to_string().contains("certificate"),
+            "{err} (epoll {epoll})"
+        );
+        let mut new = TlsClient::connect(addr, cert_b.clone(), "/echo");
+        new.send(OpCode::Text, b"new");
+        assert_eq!(new.recv(), (true, b"new".to_vec()));
+        // The connection opened under A keeps its session.
+        old.send(OpCode::Text, b"after");
+        assert_eq!(old.recv(), (true, b"after".to_vec()), "epoll {epoll}");
+
+        std::fs::write(&files.key, "garbage, not a PEM key\n").expect("key.pem");
+        let err = server.reload_tls().expect_err("a garbage key is refused");
+        assert!(
+            matches!(
+                &err,
+                ringcast::server::ReloadError::Load(ringcast::server::tls::TlsSetupError::Key { path, .. })
+                    if *path == files.key.display().to_string()
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("key.pem"), "{err}");
+        assert_eq!(
+            handshake(addr, cert_b.clone()).expect("B still served"),
+            cert_b
+        );
+        assert!(handshake(addr, cert_a.clone()).is_err());
+        new.send(OpCode::Text, b"still");
+        assert_eq!(new.recv(), (true, b"still".to_vec()));
+        old.send(OpCode::Text, b"still");
+        assert_eq!(old.recv(), (true, b"still".to_vec()));
+    }
+}
+
+#[test]
+fn reload_without_tls_says_tls_is_off() {
+    let server = common::start(false, |_| {});
+    assert!(matches!(
+        server.reload_tls(),
+        Err(ringcast::server::ReloadError::TlsOff)
+    ));
+    assert!(server.tls_cert_path().is_none());
+}
+
+/// A `ringcast serve` child, killed if the test fails before it exits.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Serve {
+    fn signal(&self, signal: i32) {
+        // SAFETY: sending a signal to our own child process, by its pid.
+        assert_eq!(unsafe { libc::kill(self.0.id() as i32, signal) }, 0);
+    }
+}
+
+/// Waits up to 10 s for the log to hold `count` lines containing `needle`.
+fn wait_for_lines(log: &Path, needle: &str, count: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log).expect("log");
+        if text.lines().filter(|l| l.contains(needle)).count() >= count {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in the log:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_binary_reloads_on_sighup_and_keeps_serving() {
+    let files = CertFiles::new();
+    let cert_a = files.write_new();
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls-sighup.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--no-pin",
+            "--set",
+            &format!("server.tls_cert={}", files.cert.display()),
+            "--set",
+            &format!("server.tls_key={}", files.key.display()),
+        ])
+        .env("RINGCAST_LOG", "info")
+        .env_remove("RINGCAST_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("start ringcast");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut server = Serve(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("ringcast listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("addr");
+    let mut old = TlsClient::connect(addr, cert_a.clone(), "/echo");
+
+    let cert_b = files.write_new();
+    server.signal(libc::SIGHUP);
+    let text = wait_for_lines(&log, "tls certificate reloaded", 1);
+    assert!(
+        text.contains(&files.cert.display().to_string()),
+        "the reload line names the certificate file:\n{text}"
+    );
+    assert_eq!(handshake(addr, cert_b.clone()).expect("trusts B"), cert_b);
+    old.send(OpCode::Text, b"kept");
+    assert_eq!(old.recv(), (true, b"kept".to_vec()));
+
+    std::fs::write(&files.key, "garbage\n").expect("key.pem");
+    server.signal(libc::SIGHUP);
+    let text = wait_for_lines(&log, "tls certificate not reloaded", 1);
+    assert!(
+        text.contains("key.pem"),
+        "the warning names the file:\n{text}"
+    );
+    let mut new = TlsClient::connect(addr, cert_b, "/echo");
+    new.send(OpCode::Text, b"served");
+    assert_eq!(new.recv(), (true, b"served".to_vec()));
+    assert!(
+        server.0.try_wait().expect("wait").is_none(),
+        "SIGHUP killed it"
+    );
+
+    // SIGTERM still drains and exits 0.
+    drop((old, new));
+    server.signal(libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
 }

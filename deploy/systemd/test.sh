@@ -4,7 +4,7 @@
 # systemd-analyze exists, then the keys that matter, read from the unit:
 # TimeoutStopSec covers the largest drain timeout of hardware-profiles/*.toml
 # plus a margin, LimitNOFILE covers the profile's planned connections, the
-# restart policy, no ExecReload (there is no reload: see the unit's comment),
+# restart policy, ExecReload sends SIGHUP (the TLS certificate reload),
 # tuning/ringcast.service is the same file, and the unit's environment is a
 # configuration `ringcast profile show` accepts.
 #
@@ -128,8 +128,9 @@ check(one("Restart") in ("on-failure", "always", "on-abnormal"),
       f"Restart={one('Restart')}")
 check("2" in one("RestartPreventExitStatus").split(),
       "RestartPreventExitStatus=2 (a refused configuration is not retried)")
-check("ExecReload" not in service,
-      "no ExecReload: ringcast has no reload, SIGHUP would kill it undrained")
+check(service.get("ExecReload") == ["/bin/kill -HUP $MAINPID"],
+      "ExecReload=/bin/kill -HUP $MAINPID (SIGHUP reloads the TLS certificate)",
+      str(service.get("ExecReload")))
 check(one("ExecStart").split()[:2] == ["/usr/local/bin/ringcast", "serve"],
       "ExecStart=/usr/local/bin/ringcast serve")
 check(env.get("RINGCAST_LOG_FORMAT", "human") in ("human", "json"),

@@ -7,7 +7,8 @@
 //! (or dropping the handle) makes every worker refuse new WebSockets (503),
 //! send close 1001 to its connections and wait up to `drain_timeout` for the
 //! close handshakes. Every listener stays open, answering `/readyz` with 503,
-//! until the last worker is done.
+//! until the last worker is done. [`ServerHandle::reload_tls`] re-reads the
+//! TLS certificate and key for connections accepted from then on.
 //!
 //! | file | what it owns |
 //! | --- | --- |
@@ -45,6 +46,7 @@ use std::time::Duration;
 
 pub use driver::{DriverKind, UringFlags};
 pub use listener::{BindError, SocketBuffers};
+pub use tls::ReloadError;
 use tracing::info;
 
 use crate::config::{ConfigError, ServerConfig};
@@ -81,6 +83,9 @@ pub struct ServerHandle {
     /// One per worker; a message or the sender's drop starts that worker's drain.
     shutdown: Vec<flume::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
+    /// The TLS configuration every worker reads on accept (`None`: TLS off);
+    /// [`ServerHandle::reload_tls`] swaps what it holds.
+    tls: Option<Arc<tls::TlsStore>>,
 }
 
 impl ServerHandle {
@@ -92,6 +97,26 @@ impl ServerHandle {
     /// The IO driver each worker runs on, by worker index.
     pub fn drivers(&self) -> &[DriverKind] {
         &self.drivers
+    }
+
+    /// Re-reads `server.tls_cert` and `server.tls_key` (the paths given at
+    /// start) and serves them to every connection accepted from now on;
+    /// connections already open keep the certificate they started with.
+    ///
+    /// A missing or unparsable file, or a key that is not the certificate's,
+    /// is refused with [`ReloadError::Load`] naming the file and the reason,
+    /// and the previous certificate stays in service. With TLS off this is
+    /// [`ReloadError::TlsOff`] (a reload cannot turn TLS on).
+    pub fn reload_tls(&self) -> Result<(), ReloadError> {
+        let store = self.tls.as_ref().ok_or(ReloadError::TlsOff)?;
+        store.reload()?;
+        Ok(())
+    }
+
+    /// The certificate chain file [`ServerHandle::reload_tls`] reads, or
+    /// `None` when TLS is off.
+    pub fn tls_cert_path(&self) -> Option<&std::path::Path> {
+        self.tls.as_deref().map(tls::TlsStore::cert_path)
     }
 
     /// Starts the drain on every worker; returns at once.
@@ -123,9 +148,12 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         addr: config.listen,
         source: e,
     })?;
-    let tls_config = match config.tls_cert.as_os_str().is_empty() {
+    let tls_store = match config.tls_cert.as_os_str().is_empty() {
         true => None,
-        false => Some(tls::server_config(&config.tls_cert, &config.tls_key)?),
+        false => Some(Arc::new(tls::TlsStore::load(
+            &config.tls_cert,
+            &config.tls_key,
+        )?)),
     };
     let auth = crate::auth::Authenticator::from_config(&config)?;
     if let Some(warning) = auth.startup_warning() {
@@ -159,7 +187,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         shutdown.push(tx);
         let config = config.clone();
         let mesh = mesh.clone();
-        let tls_config = tls_config.clone();
+        let tls_store = tls_store.clone();
         let gate = gate.clone();
         let drain = drain.clone();
         let ready = ready_tx.clone();
@@ -175,7 +203,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
-                    id, config, mesh, tls_config, gate, drain,
+                    id, config, mesh, tls_store, gate, drain,
                 ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
@@ -206,5 +234,6 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         drivers: drivers.into_iter().flatten().collect(),
         shutdown,
         threads,
+        tls: tls_store,
     })
 }

@@ -18,6 +18,7 @@ use tracing::warn;
 use super::metrics::Metrics;
 use super::reactor;
 use super::slot::Kicks;
+use super::tls::TlsStore;
 use crate::admission::{Admission, CommandPolicy, OriginPolicy};
 use crate::auth::Authenticator;
 use crate::config::ServerConfig;
@@ -73,8 +74,10 @@ pub(crate) struct Worker {
     /// Where TLS ciphertext is read before rustls decrypts it into
     /// `read_scratch` (empty when TLS is off).
     pub tls_scratch: RefCell<Box<[u8]>>,
-    /// The rustls configuration every `wss://` connection starts from.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where every `wss://` connection gets its rustls configuration, read
+    /// once per accepted connection (process-wide; swapped by a reload);
+    /// `None` when TLS is off.
+    pub tls: Option<Arc<TlsStore>>,
     /// Who may connect, and to what (process-wide, shared by all workers).
     pub gate: Arc<Gate>,
     /// Command rates every `/ws` connection of this worker is held to.
@@ -98,7 +101,7 @@ impl Worker {
         id: usize,
         config: Arc<ServerConfig>,
         mesh: Arc<Mesh<Msg>>,
-        tls: Option<Arc<rustls::ServerConfig>>,
+        tls: Option<Arc<TlsStore>>,
         gate: Arc<Gate>,
         drain: Arc<DrainLatch>,
     ) -> Self {
