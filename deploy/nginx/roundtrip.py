@@ -1,15 +1,18 @@
 """Round trips through nginx in front of two ringcast instances (run by
 deploy/nginx/test.sh, which starts everything and passes the addresses).
 
-`roundtrip.py traffic NGINX_ADDR INSTANCES_JSON`: plain HTTP, echo, pub/sub,
-resume, stickiness, then a drain of the instance the clients stick to
+`roundtrip.py traffic NGINX_ADDR INSTANCES_JSON PER_IP`: plain HTTP, the
+per-IP cap counting the clients behind nginx (the instances run with
+`admission.trusted_proxies = ["127.0.0.1/32"]` and
+`limits.max_connections_per_ip = PER_IP`), echo, pub/sub, resume, stickiness,
+then a drain of the instance the clients stick to
 (SIGTERM to its pid) seen through nginx. INSTANCES_JSON is
 `[{"name": "a", "addr": "127.0.0.1:P", "pid": N}, ...]`; the instances are
 also reached directly, for their /metrics and /readyz.
 
 `roundtrip.py logs TOKEN ACCESS_LOG RINGCAST_LOG...`: the instances' stderr is
-JSON lines with one debug line per connection event, and the token sent in
-`?token=` is in no log.
+JSON lines with one debug line per connection event, the `forwarded` lines
+name the clients behind nginx, and the token sent in `?token=` is in no log.
 
 One line per check; the first failure exits 1. Every network step has a
 timeout.
@@ -86,9 +89,11 @@ def ws_connect(nginx, path):
                    close_timeout=STEP, max_size=1 << 20)
 
 
-def raw_upgrade(nginx, path):
-    """A WebSocket opened by hand, which will never answer a close frame."""
-    s = socket.create_connection(tuple_addr(nginx), timeout=STEP)
+def raw_upgrade(nginx, path, source="127.0.0.1"):
+    """A WebSocket opened by hand from `source` (any 127/8 address), which
+    will never answer a close frame."""
+    s = socket.create_connection(tuple_addr(nginx), timeout=STEP,
+                                 source_address=(source, 0))
     s.sendall((f"GET {path}?token={TOKEN} HTTP/1.1\r\nHost: {nginx}\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -107,7 +112,43 @@ def tuple_addr(addr):
     return host, int(port)
 
 
-async def traffic(nginx, instances):
+def per_ip(nginx, instances, cap):
+    """2 × cap + 1 clients from as many loopback addresses, all open at once:
+    every one gets in with no 503 anywhere, which only holds if the per-IP cap
+    counts the client nginx forwards (`X-Forwarded-For`), not nginx itself
+    (one address holding at most 2 × cap slots on two instances). No 503
+    reaches nginx, so no instance is marked failed for the checks after."""
+    sources = [f"127.0.0.{n}" for n in range(2, 2 * cap + 3)]
+    refused_before = sum(refusals_503(i["addr"]) for i in instances)
+    held, statuses = [], []
+    try:
+        for source in sources:
+            s, status_line = raw_upgrade(nginx, "/echo", source)
+            held.append(s)
+            statuses.append(status_line)
+    finally:
+        for s in held:
+            s.close()
+    admitted = sum(" 101 " in line for line in statuses)
+    check(admitted == len(sources),
+          f"per-IP cap {cap} behind nginx: {len(sources)} clients from "
+          f"{sources[0]}..{sources[-1]} all upgraded at once (trusted_proxies)",
+          "; ".join(f"{src}: {line}" for src, line in zip(sources, statuses)))
+    refused = sum(refusals_503(i["addr"]) for i in instances) - refused_before
+    check(refused == 0, "no instance refused any of them (503s: 0)", str(refused))
+
+
+def refusals_503(addr):
+    """Handshakes this instance refused with 503 (all workers)."""
+    _, body = http_get(addr, "/metrics")
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith("ringcast_handshakes_refused_total") and 'status="503"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+async def traffic(nginx, instances, cap):
     by_name = {i["name"]: i for i in instances}
 
     # Plain HTTP through nginx: health yes, per-instance endpoints no.
@@ -120,6 +161,7 @@ async def traffic(nginx, instances):
     for i in instances:
         status, body = http_get(i["addr"], "/readyz")
         check(status == 200, f"instance {i['name']} /readyz direct: 200", f"{status} {body!r}")
+    per_ip(nginx, instances, cap)
     before = {i["name"]: upgrades(i["addr"]) for i in instances}
 
     # Echo: text (multibyte), binary (every byte value), a 60 KiB message.
@@ -206,6 +248,7 @@ async def traffic(nginx, instances):
 def logs(token, access_log, files):
     events = {"accepted": 0, "upgraded": 0, "closed": 0}
     reasons = set()
+    forwarded = set()
     for path in files:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -228,12 +271,17 @@ def logs(token, access_log, files):
                 events[name] += 1
             if name == "closed":
                 reasons.add(event.get("reason"))
+            if name == "forwarded" and event.get("peer") == "127.0.0.1":
+                forwarded.add(event.get("client"))
         check(lines and not bad, f"{os.path.basename(path)}: {len(lines)} lines, all JSON "
               "with timestamp, level, message, target", "\n".join(bad[:3]))
     check(all(n > 0 for n in events.values()),
           "lifecycle lines: " + ", ".join(f"{k} {v}" for k, v in events.items()))
     check({"normal", "drained", "http"} <= reasons,
           "closed lines carry the reason: " + ", ".join(sorted(r for r in reasons if r)))
+    check("127.0.0.2" in forwarded and "127.0.0.1" not in forwarded,
+          f"forwarded lines name the {len(forwarded)} clients behind nginx (peer 127.0.0.1)",
+          str(sorted(forwarded)))
     with open(access_log, encoding="utf-8") as f:
         text = f.read()
     check(token not in text and "?" not in text, "nginx access log: no query string")
@@ -243,7 +291,7 @@ def logs(token, access_log, files):
 
 def main():
     if sys.argv[1] == "traffic":
-        asyncio.run(traffic(sys.argv[2], json.loads(sys.argv[3])))
+        asyncio.run(traffic(sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])))
         print(f"token={TOKEN}", flush=True)
     elif sys.argv[1] == "logs":
         logs(sys.argv[2], sys.argv[3], sys.argv[4:])

@@ -3,13 +3,16 @@
 # missing) on a loopback port in front of two `ringcast serve` instances on
 # loopback, with the config generated from ringcast.conf by substituting the
 # upstream addresses, the listen address and the access log path (nothing
-# else: checked). Through nginx: /healthz, /metrics and /readyz not public,
-# an echo round trip, a pub/sub round trip with offsets and a resume, the
+# else: checked). The instances trust nginx's address
+# (`admission.trusted_proxies`) and cap connections per client IP. Through
+# nginx: /healthz, /metrics and /readyz not public, the per-IP cap counting
+# the clients behind nginx (from 127.0.0.2.. source addresses), an echo
+# round trip, a pub/sub round trip with offsets and a resume, the
 # `hash $remote_addr` stickiness, then a SIGTERM drain of the instance the
 # clients stick to (close 1001 through nginx, /readyz 503, new connections
 # moved to the other instance by `proxy_next_upstream http_503`, exit 0).
-# Last, the instances' JSON logs and nginx's access log: lifecycle lines, and
-# no `?token=` anywhere.
+# Last, the instances' JSON logs and nginx's access log: lifecycle lines,
+# `forwarded` lines naming the clients behind nginx, and no `?token=` anywhere.
 #
 # Usage: bash deploy/nginx/test.sh   (as root when nginx must be installed)
 # RINGCAST_BIN=path uses that binary instead of `cargo build --release -p
@@ -125,10 +128,17 @@ start_ringcast() {
     [[ $line == "ringcast listening on "* ]] || fail "ringcast $name: no listening line in 10 s"
     addr[$name]=${line#ringcast listening on }
 }
-# One instance takes the log format from the flag, the other from the variable.
-start_ringcast a -- --log-format json
-start_ringcast b RINGCAST_LOG_FORMAT=json --
-ok "ringcast a on ${addr[a]} (--log-format json), b on ${addr[b]} (RINGCAST_LOG_FORMAT=json)"
+# One instance takes its settings from flags, the other from variables. Both
+# trust nginx (loopback here) to say who the client is in X-Forwarded-For, so
+# the per-IP cap counts clients, not nginx; the cap is small enough for
+# roundtrip.py to check that, large enough for its 127.0.0.1 traffic.
+per_ip=4
+trusted='["127.0.0.1/32"]'
+start_ringcast a -- --log-format json --set "admission.trusted_proxies=$trusted" \
+    --set "limits.max_connections_per_ip=$per_ip"
+start_ringcast b RINGCAST_LOG_FORMAT=json RINGCAST_ADMISSION__TRUSTED_PROXIES="$trusted" \
+    RINGCAST_LIMITS__MAX_CONNECTIONS_PER_IP=$per_ip --
+ok "ringcast a on ${addr[a]} (--log-format json), b on ${addr[b]} (RINGCAST_LOG_FORMAT=json); both trusted_proxies $trusted, max_connections_per_ip $per_ip"
 
 # --- nginx config: ringcast.conf with 4 lines substituted ----------------
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -182,7 +192,7 @@ ok "nginx on 127.0.0.1:$port"
 # --- traffic through nginx ------------------------------------------------
 instances=$(printf '[{"name":"a","addr":"%s","pid":%d},{"name":"b","addr":"%s","pid":%d}]' \
     "${addr[a]}" "${pid[a]}" "${addr[b]}" "${pid[b]}")
-timeout 60 "$PY" "$root/deploy/nginx/roundtrip.py" traffic "127.0.0.1:$port" "$instances" |
+timeout 60 "$PY" "$root/deploy/nginx/roundtrip.py" traffic "127.0.0.1:$port" "$instances" "$per_ip" |
     tee "$work/traffic.out" || fail "traffic through nginx (server logs: $work/{a,b}.log)"
 passed=$((passed + $(grep -c '^ok: ' "$work/traffic.out")))
 home=$(sed -n 's/^home=//p' "$work/traffic.out")

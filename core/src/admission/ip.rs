@@ -16,7 +16,9 @@
 //!
 //! # Addresses
 //!
-//! An IPv4 address counts as itself; an IPv4-mapped IPv6 address
+//! The address is the client's: the TCP peer, or behind a trusted proxy the
+//! one [`Admission::client_ip`] reads from `X-Forwarded-For` (see
+//! `proxy.rs`). An IPv4 address counts as itself; an IPv4-mapped IPv6 address
 //! (`::ffff:a.b.c.d`, what a dual-stack socket reports) counts as that IPv4
 //! address; any other IPv6 address counts as its /64 prefix, the block one
 //! subscriber line gets (counting single IPv6 addresses would let one client
@@ -47,6 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::bucket::{Epoch, Nanos, Rate, SharedBucket, TokenBucket, Wait};
+use super::proxy::TrustedProxies;
 use crate::config::ServerConfig;
 
 /// Shards of the address table (a power of two).
@@ -60,7 +63,7 @@ const FULL_RETRY_SECS: u32 = 1;
 const MAX_RETRY_SECS: u32 = 3600;
 
 /// The admission limits, from the configuration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionConfig {
     /// `limits.max_connections`; 0 = none.
     pub max_total: usize,
@@ -72,6 +75,9 @@ pub struct AdmissionConfig {
     pub rate_per_ip: Option<Rate>,
     /// `admission.retry_jitter`, in whole seconds.
     pub retry_jitter: u32,
+    /// `admission.trusted_proxies`: peers whose `X-Forwarded-For` names the
+    /// client. Empty: nobody.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AdmissionConfig {
@@ -85,6 +91,9 @@ impl AdmissionConfig {
                 config.admission_burst_per_ip,
             ),
             retry_jitter: u32::try_from(config.retry_jitter.as_secs()).unwrap_or(u32::MAX),
+            // The configuration refuses a bad list at startup; should one get
+            // here anyway, trusting nobody is the safe reading.
+            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
         }
     }
 
@@ -96,6 +105,7 @@ impl AdmissionConfig {
             rate: None,
             rate_per_ip: None,
             retry_jitter: 0,
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 }
@@ -210,6 +220,14 @@ impl Admission {
 
     pub fn config(&self) -> &AdmissionConfig {
         &self.config
+    }
+
+    /// The address a connection from the TCP peer `peer` counts as: the
+    /// client named by `forwarded_for` (`X-Forwarded-For`) when `peer` is a
+    /// trusted proxy, else `peer` itself. Pass the result to
+    /// [`Admission::try_admit`] and to logs.
+    pub fn client_ip(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        self.config.trusted_proxies.client_ip(peer, forwarded_for)
     }
 
     /// Connections admitted and not yet released.
@@ -625,6 +643,10 @@ mod tests {
         assert_eq!(mapped.rate, Rate::per_second(100, 50));
         assert_eq!(mapped.rate_per_ip, None, "off by default");
         assert_eq!(mapped.retry_jitter, 7);
+        assert!(
+            !mapped.trusted_proxies.is_enabled(),
+            "trusts nobody by default"
+        );
         assert!(std::mem::size_of::<IpGuard>() <= 32);
     }
 }

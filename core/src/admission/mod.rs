@@ -11,6 +11,7 @@
 //! | `ip.rs` | [`Admission`]: connections per address and in total, handshake rates, [`IpGuard`], [`Refusal`] |
 //! | `command.rs` | [`CommandLimiter`]: commands, publishes, subscribes per second per connection, and the close-on-persisting rule |
 //! | `origin.rs` | [`OriginPolicy`]: the `Origin` allow-list |
+//! | `proxy.rs` | [`TrustedProxies`]: which peers' `X-Forwarded-For` names the client |
 //!
 //! # Wiring (how the connection code uses this module)
 //!
@@ -24,8 +25,10 @@
 //! - **Handshake** (`conn.rs` `route`, for `/echo` and `/ws`, after the
 //!   path, the draining and the per-worker cap checks, before authentication
 //!   and the 101): first `origin.allows(request.origin.as_deref())` → else
-//!   403 (`HandshakeError::OriginNotAllowed`); then `admission.try_admit(peer
-//!   .ip(), now)`: `Err(refusal)` → 503 with `Retry-After:
+//!   403 (`HandshakeError::OriginNotAllowed`); then `admission.try_admit(
+//!   client, now)`, where `client = admission.client_ip(peer.ip(),
+//!   request.x_forwarded_for.as_deref())` (the peer itself unless it is a
+//!   trusted proxy): `Err(refusal)` → 503 with `Retry-After:
 //!   refusal.retry_after` and body `refusal.reason.as_str()` (the existing
 //!   `encode_plain_response_into` call with the value instead of `"1"`);
 //!   `Ok(guard)` → keep the [`IpGuard`] in the upgraded connection's state
@@ -45,6 +48,7 @@ pub mod bucket;
 pub mod command;
 pub mod ip;
 pub mod origin;
+pub mod proxy;
 
 pub use bucket::{Epoch, Rate, SharedBucket, TokenBucket, Wait};
 pub use command::{
@@ -53,3 +57,4 @@ pub use command::{
 };
 pub use ip::{Admission, AdmissionConfig, IpGuard, Jitter, Refusal, RefusalReason};
 pub use origin::OriginPolicy;
+pub use proxy::TrustedProxies;

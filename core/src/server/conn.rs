@@ -23,7 +23,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::metrics::{CloseReason, Metrics};
-use super::slot::{Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
+use super::slot::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
 use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::tls::Tls;
 use super::worker::Worker;
@@ -96,7 +96,8 @@ enum Phase {
     Handshake {
         head: Vec<u8>,
         started: Instant,
-        /// The peer's address, for admission (per-IP caps and pacing).
+        /// The TCP peer's address. Admission (per-IP caps and pacing) counts
+        /// the client behind it when it is a trusted proxy (`route`).
         peer: IpAddr,
     },
     /// A plain HTTP request whose response other cores help build
@@ -214,8 +215,8 @@ impl Conn {
                 if !self.readable {
                     return Some(false);
                 }
-                let (started, peer) = (*started, *peer);
-                let read = handshake_read(worker, link, head, peer, &mut self.readable)?;
+                let (started, peer, id) = (*started, *peer, self.slot.id());
+                let read = handshake_read(worker, link, head, peer, id, &mut self.readable)?;
                 let close_timeout = worker.config.close_timeout;
                 match read {
                     HeadRead::Partial => Some(false),
@@ -548,6 +549,7 @@ fn handshake_read(
     link: &mut Link<'_>,
     head: &mut Vec<u8>,
     peer: IpAddr,
+    id: ConnId,
     readable: &mut bool,
 ) -> Option<HeadRead> {
     let limits = worker.config.handshake_limits();
@@ -572,7 +574,7 @@ fn handshake_read(
         }
         let read = match parse_request(head, &limits) {
             Ok(None) => continue,
-            Ok(Some((len, request))) => match route(worker, &request, peer) {
+            Ok(Some((len, request))) => match route(worker, &request, peer, id) {
                 Route::Upgrade(endpoint, response, admitted) => HeadRead::Upgrade {
                     endpoint,
                     leftover: head.split_off(len),
@@ -635,7 +637,8 @@ fn refuse(err: &HandshakeError) -> Route {
 }
 
 /// Maps a request to its response, and to an endpoint when it upgrades.
-fn route(worker: &Worker, request: &RequestHead, peer: IpAddr) -> Route {
+/// `peer` is the TCP peer; `id` names the connection in logs.
+fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Route {
     let get = matches!(request.method, Method::Get | Method::Head);
     let endpoint = match request.path.as_str() {
         "/healthz" | "/readyz" | "/metrics" if !get => {
@@ -651,6 +654,16 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr) -> Route {
         "/ws" => Endpoint::Ws,
         _ => return refuse(&HandshakeError::NotFound),
     };
+    let gate = &worker.gate;
+    // The address the per-IP limits count: the client behind a trusted
+    // proxy, else the peer. Logged here, before any refusal, so that the
+    // refusal's `closed` line can be tied to the real client.
+    let client = gate
+        .admission
+        .client_ip(peer, request.x_forwarded_for.as_deref());
+    if client != peer {
+        tracing::debug!(worker = worker.id, conn = id, %peer, %client, "forwarded");
+    }
     let held = worker.metrics.connections_current.get() as usize;
     let full = held > worker.config.max_connections_per_worker;
     if worker.draining.get() || full {
@@ -661,7 +674,6 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr) -> Route {
         Ok(accept) => accept,
         Err(err) => return refuse(&err),
     };
-    let gate = &worker.gate;
     if !gate.origins.allows(request.origin.as_deref()) {
         return refuse(&HandshakeError::OriginNotAllowed);
     }
@@ -679,9 +691,11 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr) -> Route {
             }
         }
     };
-    let guard = match gate.admission.try_admit(peer, Instant::now()) {
+    let guard = match gate.admission.try_admit(client, Instant::now()) {
         Ok(guard) => guard,
         Err(refusal) => {
+            let reason = refusal.reason.as_str();
+            tracing::debug!(worker = worker.id, conn = id, %client, reason, "admission refused");
             let retry = refusal.retry_after.to_string();
             let body = format!("{}\n", refusal.reason.as_str());
             return plain(503, body.as_bytes(), &[("Retry-After", &retry)]);
