@@ -2,13 +2,20 @@
 //!
 //! - `ringcast serve` runs the server. Prints `ringcast listening on ADDR` on
 //!   stdout once every worker accepts (scripts and tests wait for that line);
-//!   everything else goes to stderr through `tracing`: level and targets from
-//!   `RINGCAST_LOG` (an `EnvFilter` directive, default `info`; `debug` adds a
-//!   line per connection accepted, upgraded and closed), format from
-//!   `--log-format human|json` or `RINGCAST_LOG_FORMAT` (default `human`;
-//!   `json` is one object per line with `timestamp`, `level`, `target`,
-//!   `message` and the event's fields at the top level). SIGINT or SIGTERM
-//!   drains (close 1001 to every connection); a second signal exits at once.
+//!   everything else goes to stderr through `tracing`. Level and targets are
+//!   the key `log.level` (an `EnvFilter` directive, default `info`; `debug`
+//!   adds a line per connection accepted, upgraded and closed), the format
+//!   is `log.format` (`human`, the default, or `json`: one object per line
+//!   with `timestamp`, `level`, `target`, `message` and the event's fields at
+//!   the top level). Both layer like every key, highest first: a flag
+//!   (`--set log.level=debug`, and `--log-format json` for the format), the
+//!   environment (`RINGCAST_LOG__LEVEL`, or its older name `RINGCAST_LOG`;
+//!   `RINGCAST_LOG__FORMAT`, or `RINGCAST_LOG_FORMAT`), the profile's `[log]`
+//!   table, the default. Logging starts once the configuration is resolved:
+//!   a refusal before that is the one line on stderr described below. SIGINT
+//!   or SIGTERM drains (close 1001 to every connection); a second signal
+//!   exits at once. SIGHUP reloads the TLS certificate and key (new
+//!   connections get them; a bad file is refused and the old pair stays).
 //! - `ringcast profile show` prints the effective configuration, each value
 //!   with where it came from.
 //! - `ringcast doctor` checks this machine against what the profile needs.
@@ -27,6 +34,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ringcast::config::doctor::{self, Probe};
 use ringcast::config::layers::{self, Effective, LoadError, Setting};
+use ringcast::config::log::LogFormat;
 use ringcast::config::machine::{online_cpus, MachineFacts};
 use ringcast::config::profile;
 use ringcast::config::ServerConfig;
@@ -83,37 +91,13 @@ struct SelectArgs {
     set: Vec<String>,
 }
 
-/// How log lines are written to stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    /// One line of text per event; ANSI colours only when stderr is a terminal.
-    Human,
-    /// One JSON object per line, for log shippers (Loki, Elasticsearch, ...).
-    Json,
-}
-
-impl LogFormat {
-    /// The `--log-format` flag when given, else `RINGCAST_LOG_FORMAT` (empty
-    /// counts as unset), else human. A bad variable is a configuration error
-    /// (exit 2), like a bad key.
-    fn resolve(flag: Option<LogFormat>, env: Option<&str>) -> Result<LogFormat, String> {
-        use clap::ValueEnum;
-        match (flag, env.map(str::trim)) {
-            (Some(format), _) => Ok(format),
-            (None, None | Some("")) => Ok(LogFormat::Human),
-            (None, Some(value)) => LogFormat::from_str(value, true)
-                .map_err(|_| format!("RINGCAST_LOG_FORMAT: {value:?}: expected human or json")),
-        }
-    }
-}
-
 /// Every flag defaults to the profile's value (or the embedded default).
 #[derive(Args)]
 struct ServeArgs {
     #[command(flatten)]
     select: SelectArgs,
-    /// Log line format on stderr: human or json [env: RINGCAST_LOG_FORMAT] [default: human]
-    #[arg(long, value_enum, value_name = "FORMAT")]
+    /// Log line format on stderr: human or json (log.format; env RINGCAST_LOG_FORMAT) [default: human]
+    #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
     /// Address to listen on (server.listen) [default: 127.0.0.1:8080]
     #[arg(long)]
@@ -184,6 +168,9 @@ impl ServeArgs {
         let mut push = |key: &str, value: Value, flag: &str| {
             out.push(Setting::flag(key, value, flag));
         };
+        if let Some(v) = self.log_format {
+            push("log.format", Value::String(v.to_string()), "--log-format");
+        }
         if let Some(v) = self.listen {
             push("server.listen", Value::String(v.to_string()), "--listen");
         }
@@ -298,20 +285,15 @@ impl Failure {
     }
 }
 
-/// Installs the global `tracing` subscriber: level from `RINGCAST_LOG`,
-/// lines to stderr in `format`.
-fn init_logging(format: LogFormat) {
-    let (filter, bad_filter) = match std::env::var("RINGCAST_LOG") {
-        Err(_) => (tracing_subscriber::EnvFilter::new("info"), None),
-        Ok(spec) => match tracing_subscriber::EnvFilter::try_new(&spec) {
-            Ok(filter) => (filter, None),
-            Err(e) => (tracing_subscriber::EnvFilter::new("info"), Some((spec, e))),
-        },
-    };
+/// Installs the global `tracing` subscriber from the resolved `[log]` keys:
+/// `log.level` filters, lines go to stderr in `log.format`. Called once the
+/// configuration has loaded (both values were checked then), so nothing here
+/// can fail; what goes wrong before it is printed by `main` as one line.
+fn init_logging(config: &ServerConfig) {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter);
-    match format {
+        .with_env_filter(config.log_level.filter());
+    match config.log_format {
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         // Fields at the top level (`"worker":0`), not under `"fields"`: what
         // log shippers index without a parsing rule. No span lists: the
@@ -323,25 +305,12 @@ fn init_logging(format: LogFormat) {
             .with_span_list(false)
             .init(),
     }
-    if let Some((spec, e)) = bad_filter {
-        warn!("RINGCAST_LOG={spec:?} is not a valid filter ({e}): logging at info");
-    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let flag = match &cli.command {
-        Command::Serve(args) => args.log_format,
-        _ => None,
-    };
-    let env = std::env::var("RINGCAST_LOG_FORMAT").ok();
-    match LogFormat::resolve(flag, env.as_deref()) {
-        Ok(format) => init_logging(format),
-        Err(e) => {
-            eprintln!("ringcast: {e}");
-            return ExitCode::from(2);
-        }
-    }
+    // No logging yet: each command starts it once its configuration (with
+    // the `[log]` keys) is resolved. A failure is one line on stderr.
     let result = match cli.command {
         Command::Serve(args) => run_serve(*args),
         Command::Profile {
@@ -390,6 +359,7 @@ fn profile_label(effective: &Effective) -> String {
 
 fn run_serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     let (mut effective, why) = load(&args.select, args.flag_settings())?;
+    init_logging(&effective.config);
     if let Some(why) = why {
         info!("{why}");
     }
@@ -407,6 +377,7 @@ fn run_serve(args: ServeArgs) -> Result<ExitCode, Failure> {
 
 fn show(select: SelectArgs) -> Result<ExitCode, Failure> {
     let (mut effective, why) = load(&select, Vec::new())?;
+    init_logging(&effective.config);
     let mut notes: Vec<String> = why.into_iter().collect();
     notes.extend(layers::fit_to_machine(&mut effective, &online_cpus()));
     print!("{}", layers::render(&effective, &notes));
@@ -415,6 +386,7 @@ fn show(select: SelectArgs) -> Result<ExitCode, Failure> {
 
 fn run_doctor(select: SelectArgs) -> Result<ExitCode, Failure> {
     let (effective, why) = load(&select, Vec::new())?;
+    init_logging(&effective.config);
     if let Some(why) = why {
         println!("{why}");
     }
@@ -452,21 +424,43 @@ fn raise_nofile_limit() -> std::io::Result<(libc::rlim_t, libc::rlim_t)> {
 }
 
 fn serve(config: ServerConfig) -> Result<(), Failure> {
-    // Handlers first: a signal during start-up must not kill us half-started.
-    let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(Failure::Signals)?;
+    use signal_hook::consts::SIGHUP;
+    // Handlers first: a signal during start-up must not kill us half-started
+    // (a SIGHUP then is a reload once the server runs).
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(Failure::Signals)?;
     let drain_timeout = humantime::format_duration(config.drain_timeout).to_string();
     let handle = server::start(config)?;
     println!("ringcast listening on {}", handle.local_addr());
     let _ = std::io::stdout().flush();
-    if let Some(signal) = signals.forever().next() {
+    // SIGHUP (`systemctl reload`) re-reads the TLS certificate and key for new
+    // connections and serving goes on; a refused file (or TLS off) leaves the
+    // certificate in service as it was. SIGINT or SIGTERM starts the drain.
+    for signal in signals.forever() {
+        if signal == SIGHUP {
+            match handle.reload_tls() {
+                Ok(()) => info!(
+                    cert = %handle.tls_cert_path().unwrap_or(std::path::Path::new("")).display(),
+                    "tls certificate reloaded"
+                ),
+                Err(e) => warn!("tls certificate not reloaded: {e}"),
+            }
+            continue;
+        }
         info!(
             signal,
             drain_timeout, "shutting down: closing connections with 1001"
         );
+        break;
     }
     handle.shutdown();
     std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
+        // Only a second SIGINT or SIGTERM cuts the drain short; new
+        // connections are refused by now, so a SIGHUP has nothing to reload.
+        for signal in signals.forever() {
+            if signal == SIGHUP {
+                info!("SIGHUP during the drain: nothing to reload");
+                continue;
+            }
             warn!(
                 signal,
                 "second signal: exiting now, without waiting for the drain"
@@ -489,28 +483,140 @@ mod tests {
         assert_eq!(soft, hard);
     }
 
-    #[test]
-    fn the_log_format_comes_from_the_flag_then_the_environment() {
-        let resolve = LogFormat::resolve;
-        assert_eq!(resolve(None, None), Ok(LogFormat::Human));
-        assert_eq!(resolve(None, Some("json")), Ok(LogFormat::Json));
-        assert_eq!(resolve(None, Some("JSON ")), Ok(LogFormat::Json));
-        assert_eq!(resolve(None, Some("human")), Ok(LogFormat::Human));
-        assert_eq!(resolve(None, Some("")), Ok(LogFormat::Human));
-        assert_eq!(
-            resolve(Some(LogFormat::Human), Some("json")),
-            Ok(LogFormat::Human)
-        );
-        assert_eq!(
-            resolve(None, Some("xml")),
-            Err("RINGCAST_LOG_FORMAT: \"xml\": expected human or json".into())
-        );
-        let cli = Cli::parse_from(["ringcast", "serve", "--log-format", "json"]);
-        let Command::Serve(args) = cli.command else {
+    /// `log.level` and `log.format` (each value and where it came from) for
+    /// `ringcast serve ARGS` over a profile text and an environment.
+    fn log_keys(
+        args: &[&str],
+        profile: Option<&'static str>,
+        env: &[(&str, &str)],
+    ) -> Result<[String; 4], String> {
+        let argv = ["ringcast", "serve"].iter().chain(args);
+        let Command::Serve(args) = Cli::parse_from(argv).command else {
             panic!("serve")
         };
-        assert_eq!(args.log_format, Some(LogFormat::Json));
+        let mut flags = args.flag_settings();
+        for arg in &args.select.set {
+            flags.push(Setting::parse_set(arg).map_err(|e| e.to_string())?);
+        }
+        let profile = profile.map(|text| profile::Profile {
+            name: "test".into(),
+            file: "test.toml".into(),
+            text: std::borrow::Cow::Borrowed(text),
+        });
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let e = layers::load(profile, env, &flags).map_err(|e| e.to_string())?;
+        let origin = |key| e.origin(key).expect("a key").to_string();
+        Ok([
+            e.config.log_level.to_string(),
+            origin("log.level"),
+            e.config.log_format.to_string(),
+            origin("log.format"),
+        ])
+    }
+
+    #[test]
+    fn log_keys_layer_flag_over_env_over_profile_over_default() {
+        let ok = |args: &[&str], profile, env: &[(&str, &str)]| {
+            log_keys(args, profile, env).unwrap_or_else(|e| panic!("{args:?} {env:?}: {e}"))
+        };
+        let profile = Some("[log]\nlevel = \"debug\"\nformat = \"json\"\n");
+        assert_eq!(ok(&[], None, &[]), ["info", "default", "human", "default"]);
+        assert_eq!(
+            ok(&[], profile, &[]),
+            ["debug", "profile test", "json", "profile test"]
+        );
+        // The older variable names are the env layer of the keys.
+        let old = [("RINGCAST_LOG", "warn"), ("RINGCAST_LOG_FORMAT", "HUMAN")];
+        assert_eq!(
+            ok(&[], profile, &old),
+            [
+                "warn",
+                "env RINGCAST_LOG",
+                "human",
+                "env RINGCAST_LOG_FORMAT"
+            ]
+        );
+        // The `__` names win over the older ones; empty counts as unset.
+        let both = [
+            ("RINGCAST_LOG", "warn"),
+            ("RINGCAST_LOG__LEVEL", "error"),
+            ("RINGCAST_LOG_FORMAT", " "),
+        ];
+        assert_eq!(
+            ok(&[], profile, &both),
+            ["error", "env RINGCAST_LOG__LEVEL", "json", "profile test"]
+        );
+        // Flags over everything; `--set` after the dedicated flag.
+        assert_eq!(
+            ok(
+                &["--log-format", "json", "--set", "log.level=trace"],
+                None,
+                &old
+            ),
+            [
+                "trace",
+                "flag --set log.level=trace",
+                "json",
+                "flag --log-format"
+            ]
+        );
+        assert_eq!(
+            ok(
+                &["--log-format", "json", "--set", "log.format=human"],
+                None,
+                &[]
+            )[2..],
+            ["human", "flag --set log.format=human"]
+        );
         assert!(Cli::try_parse_from(["ringcast", "serve", "--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn a_bad_log_level_or_format_is_refused_with_source_key_and_reason() {
+        let not_a_level = "is not a level (error, warn, info, debug, trace, off)";
+        /// `serve` arguments, profile text, environment, the message.
+        type Case<'a> = (
+            &'a [&'a str],
+            Option<&'static str>,
+            &'a [(&'a str, &'a str)],
+            String,
+        );
+        let cases: [Case<'_>; 5] = [
+            (
+                &["--set", "log.level=warning"],
+                None,
+                &[],
+                format!("--set log.level=warning: log.level: \"warning\" {not_a_level}"),
+            ),
+            (
+                &[],
+                None,
+                &[("RINGCAST_LOG", "info,degub")],
+                format!("env RINGCAST_LOG: log.level: \"degub\" {not_a_level}"),
+            ),
+            (
+                &[],
+                Some("[log]\nlevel = 7\n"),
+                &[],
+                format!("test.toml: log.level: \"7\" {not_a_level}"),
+            ),
+            (
+                &[],
+                None,
+                &[("RINGCAST_LOG_FORMAT", "xml")],
+                "env RINGCAST_LOG_FORMAT: log.format: \"xml\" is not one of human, json".into(),
+            ),
+            (
+                &["--set", "log.format=text"],
+                None,
+                &[],
+                "--set log.format=text: log.format: \"text\" is not one of human, json".into(),
+            ),
+        ];
+        for (args, profile, env, want) in cases {
+            let err = log_keys(args, profile, env).expect_err(&want);
+            assert!(err.starts_with(&want), "{err}\nwant {want}");
+        }
     }
 
     #[test]

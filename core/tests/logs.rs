@@ -1,9 +1,12 @@
-//! The `ringcast` binary's logs: `--log-format json` (or `RINGCAST_LOG_FORMAT`)
-//! writes one JSON object per line; at `RINGCAST_LOG=debug` every connection
-//! gets an `accepted`, an `upgraded` (WebSockets) and a `closed` line with its
-//! reason, refusals are at info; at the default level no per-connection line
-//! appears; a `?token=` query never reaches a log; a bad
-//! `RINGCAST_LOG_FORMAT` is refused like a bad key (exit 2).
+//! The `ringcast` binary's logs: `--log-format json` (or `RINGCAST_LOG_FORMAT`,
+//! or `--set log.format=json`) writes one JSON object per line; at
+//! `RINGCAST_LOG=debug` every connection gets an `accepted`, an `upgraded`
+//! (WebSockets) and a `closed` line with its reason, refusals are at info; at
+//! the default level no per-connection line appears; `--set log.level=warn`
+//! wins over `RINGCAST_LOG` and silences the info lines; a `?token=` query
+//! never reaches a log; a bad `log.level` or `log.format`, from any source,
+//! is refused like a bad key (exit 2, one line); a WebSocket still open when
+//! the drain times out is dropped, counted and reported.
 
 mod common;
 
@@ -188,14 +191,95 @@ fn a_bad_log_format_is_refused_with_exit_2() {
         .output()
         .expect("run ringcast");
     assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("RINGCAST_LOG_FORMAT: \"xml\": expected human or json"),
-        "{stderr}"
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ringcast: env RINGCAST_LOG_FORMAT: log.format: \"xml\" is not one of human, json\n"
     );
     let out = Command::new(env!("CARGO_BIN_EXE_ringcast"))
         .args(["serve", "--log-format", "xml"])
         .output()
         .expect("run ringcast");
     assert_eq!(out.status.code(), Some(2), "clap refuses a bad flag value");
+}
+
+#[test]
+fn a_bad_log_level_is_refused_with_exit_2_and_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringcast"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--set",
+            "log.level=warning",
+        ])
+        .env_remove("RINGCAST_LOG")
+        .output()
+        .expect("run ringcast");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "ringcast: --set log.level=warning: log.level: \"warning\" is not a level (error, \
+         warn, info, debug, trace, off); a target needs one: warning=debug\n"
+    );
+    assert!(out.stdout.is_empty(), "started anyway");
+}
+
+/// A WebSocket that will never answer the server's close.
+fn deaf_client(addr: SocketAddr) -> Client {
+    let mut client = Client::connect(addr, "/echo");
+    client.send(OpCode::Text, true, b"ping");
+    assert_eq!(client.recv(), Some(Frame::Text("ping".into())));
+    client
+}
+
+#[test]
+fn set_log_format_json_wins_over_the_environment_and_drain_timeouts_are_counted() {
+    let (server, addr, log) = serve(
+        "set-json",
+        &[("RINGCAST_LOG_FORMAT", "human")],
+        &["--set", "log.format=json", "--drain-timeout", "300ms"],
+    );
+    let deaf = deaf_client(addr);
+    let log = stop(server, log);
+    drop(deaf);
+    let events = events(&log);
+    assert_eq!(find(&events, "worker started", None).len(), 1, "{log}");
+    let timeout = find(&events, "drain timeout: dropping connections", None);
+    assert_eq!(timeout.len(), 1, "{log}");
+    assert_eq!(timeout[0]["level"], "WARN", "{log}");
+    assert_eq!(timeout[0]["left"], 1, "{log}");
+    assert_eq!(timeout[0]["dropped"], 1, "{log}");
+    // Counted in `ringcast_connections_closed_total{reason="drain_timeout"}`,
+    // which the worker reads back for its last line.
+    let stopped = find(&events, "worker stopped", None);
+    assert_eq!(stopped.len(), 1, "{log}");
+    assert_eq!(stopped[0]["drain_timeout_closes"], 1, "{log}");
+}
+
+#[test]
+fn set_log_level_warn_wins_over_the_environment_and_silences_info() {
+    let (server, addr, log) = serve(
+        "set-warn",
+        &[("RINGCAST_LOG", "debug")],
+        &["--set", "log.level=warn", "--drain-timeout", "300ms"],
+    );
+    traffic(addr);
+    let deaf = deaf_client(addr);
+    let log = stop(server, log);
+    drop(deaf);
+    assert!(!log.contains('{'), "human format by default:\n{log}");
+    // The warning still gets through: logging is on, at warn.
+    assert!(
+        log.contains(" WARN ") && log.contains("drain timeout: dropping connections"),
+        "{log}"
+    );
+    for quiet in [
+        " INFO ",
+        " DEBUG ",
+        "worker started",
+        "configuration loaded",
+        "closed",
+    ] {
+        assert!(!log.contains(quiet), "{quiet:?} at warn:\n{log}");
+    }
 }

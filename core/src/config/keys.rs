@@ -2,9 +2,11 @@
 //! type, and how to read it from and write it back to TOML.
 //!
 //! One naming scheme everywhere: the key of a field is `TABLE.FIELD`, the
-//! field's own name under one of the tables `server`, `io_uring`, `limits`,
-//! `timeouts`, `pubsub`, `store`, `capacity`, `auth`, `admission`. The same
-//! key is written
+//! field's own name under one of the tables `server`, `log`, `io_uring`,
+//! `limits`, `timeouts`, `pubsub`, `store`, `capacity`, `auth`, `admission`.
+//! One exception: the `[log]` keys drop the prefix their fields need to be
+//! unique in the struct (`log.level` is `log_level`, `log.format` is
+//! `log_format`). The same key is written
 //!
 //! - in a profile: `[limits]` then `max_message_size = "16 MiB"`;
 //! - on the command line: `--set limits.max_message_size=16MiB`;
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use toml::Value;
 
+use super::log::{LogFormat, LogLevel};
 use super::{FsyncPolicy, ServerConfig};
 use crate::auth::{AuthMode, Secret};
 
@@ -30,8 +33,11 @@ use crate::auth::{AuthMode, Secret};
 pub struct Key {
     /// The TOML table it lives in.
     pub table: &'static str,
-    /// The field name, which is also the key inside the table.
+    /// The key inside the table: the [`ServerConfig`] field's name, except
+    /// where the table renames it (`level` for `log_level`).
     pub field: &'static str,
+    /// The [`ServerConfig`] field's name (what `ConfigError::key` names).
+    pub member: &'static str,
     /// `table.field`.
     pub dotted: &'static str,
     /// What a value must look like, for error messages and `--help`.
@@ -420,13 +426,62 @@ impl Codec for Mode {
     }
 }
 
+/// `log.level`: a level or `EnvFilter` directives, checked by [`LogLevel::parse`].
+struct Level;
+
+impl Codec for Level {
+    type T = LogLevel;
+    const EXPECTS: &'static str =
+        "a level like \"info\" or EnvFilter directives like \"warn,ringcast::server=debug\"";
+    fn parse(value: &Value) -> Result<LogLevel, String> {
+        match value {
+            Value::String(s) => LogLevel::parse(s),
+            // `--set log.level=2` reads as TOML, an integer; 0..=5 are levels.
+            Value::Integer(i) => LogLevel::parse(&i.to_string()),
+            _ => Err(expected::<Self>(value)),
+        }
+    }
+    fn show(value: &LogLevel) -> String {
+        format!("{:?}", value.as_str())
+    }
+}
+
+struct Format;
+
+impl Codec for Format {
+    type T = LogFormat;
+    const EXPECTS: &'static str = "one of \"human\", \"json\"";
+    fn parse(value: &Value) -> Result<LogFormat, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        s.parse()
+    }
+    fn show(value: &LogFormat) -> String {
+        format!("\"{value}\"")
+    }
+}
+
+/// The key inside the table: the field's name, or the name given with `=`.
+macro_rules! key_name {
+    ($field:ident) => {
+        stringify!($field)
+    };
+    ($field:ident $name:literal) => {
+        $name
+    };
+}
+
+/// `field as Codec` declares a key named like its field; `field = "name" as
+/// Codec` one whose key inside the table is `name`.
 macro_rules! keys {
-    ($( $table:literal : $( $field:ident as $codec:ty ),+ ; )+) => {
+    ($( $table:literal : $( $field:ident $(= $name:literal)? as $codec:ty ),+ ; )+) => {
         /// Every key, in the order `ringcast profile show` prints them.
         pub static KEYS: &[Key] = &[ $( $( Key {
             table: $table,
-            field: stringify!($field),
-            dotted: concat!($table, ".", stringify!($field)),
+            field: key_name!($field $($name)?),
+            member: stringify!($field),
+            dotted: concat!($table, ".", key_name!($field $($name)?)),
             expects: <$codec as Codec>::EXPECTS,
             set: |config, value| {
                 config.$field = <$codec as Codec>::parse(value)?;
@@ -449,6 +504,9 @@ keys! {
                 subprotocols as Strings,
         tls_cert as Path,
         tls_key as Path;
+    "log":
+        log_level = "level" as Level,
+        log_format = "format" as Format;
     "io_uring":
         force_epoll as Flag,
         uring_entries as Count<u32>,
@@ -515,7 +573,8 @@ keys! {
         admission_rate_per_ip as Count<u32>,
         admission_burst_per_ip as Count<u32>,
         retry_jitter as Dur,
-        allowed_origins as Strings;
+        allowed_origins as Strings,
+        trusted_proxies as Strings;
 }
 
 /// Keys whose values are secrets: never echoed (a `--set` of one is shown
@@ -528,8 +587,9 @@ pub fn is_secret(dotted: &str) -> bool {
 }
 
 /// The tables, in the order of [`KEYS`].
-pub const TABLES: [&str; 9] = [
+pub const TABLES: [&str; 10] = [
     "server",
+    "log",
     "io_uring",
     "limits",
     "timeouts",
@@ -545,9 +605,12 @@ pub fn find(dotted: &str) -> Option<(usize, &'static Key)> {
     KEYS.iter().enumerate().find(|(_, k)| k.dotted == dotted)
 }
 
-/// The key of field `field`.
+/// The key of field `field`: its name inside the table, or the name of its
+/// [`ServerConfig`] member (`level` and `log_level` both find `log.level`).
 pub fn by_field(field: &str) -> Option<(usize, &'static Key)> {
-    KEYS.iter().enumerate().find(|(_, k)| k.field == field)
+    KEYS.iter()
+        .enumerate()
+        .find(|(_, k)| k.field == field || k.member == field)
 }
 
 /// `table.field` for a field name (the name itself if it is not a key).
@@ -606,6 +669,9 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for key in KEYS {
             assert!(seen.insert(key.field), "{} twice", key.field);
+            if key.member != key.field {
+                assert!(seen.insert(key.member), "{} twice", key.member);
+            }
             assert!(TABLES.contains(&key.table), "{}", key.dotted);
             assert_eq!(key.dotted, format!("{}.{}", key.table, key.field));
         }
@@ -719,6 +785,10 @@ mod tests {
             ("auth.jwt_leeway", "1m"),
             ("auth.jwt_pem_file", "/etc/ringcast/jwt.pem"),
             ("admission.allowed_origins", "[\"https://*.example.com\"]"),
+            (
+                "admission.trusted_proxies",
+                "[\"127.0.0.1/32\", \"10.0.0.0/8\"]",
+            ),
             ("admission.retry_jitter", "10s"),
             ("limits.rate_limit_window", "5s"),
         ] {
@@ -731,6 +801,7 @@ mod tests {
         assert_eq!(config.jwt_issuer, "https://id.example.com");
         assert_eq!(config.jwt_leeway, Duration::from_secs(60));
         assert_eq!(config.allowed_origins, ["https://*.example.com"]);
+        assert_eq!(config.trusted_proxies, ["127.0.0.1/32", "10.0.0.0/8"]);
         let (_, key) = find("auth.auth_mode").expect("key");
         let err = key
             .set(&mut config, &Value::String("oauth".into()))
@@ -739,6 +810,40 @@ mod tests {
         assert_eq!(
             find("admission.admission_rate").expect("key").1.env_var(),
             "RINGCAST_ADMISSION__ADMISSION_RATE"
+        );
+    }
+
+    #[test]
+    fn log_keys_drop_their_field_prefix_and_check_their_values() {
+        let (_, level) = find("log.level").expect("log.level");
+        assert_eq!((level.field, level.member), ("level", "log_level"));
+        assert_eq!(level.env_var(), "RINGCAST_LOG__LEVEL");
+        assert_eq!(
+            by_field("log_level").map(|(_, k)| k.dotted),
+            Some("log.level")
+        );
+        assert_eq!(dotted("log_format"), "log.format");
+        let mut config = ServerConfig::default();
+        assert_eq!(level.show(&config), "\"info\"");
+        level
+            .set(
+                &mut config,
+                &parse_text_value("warn,ringcast::server=debug"),
+            )
+            .expect("directives");
+        assert_eq!(config.log_level.as_str(), "warn,ringcast::server=debug");
+        let err = level
+            .set(&mut config, &parse_text_value("warning"))
+            .expect_err("not a level");
+        assert!(err.starts_with("\"warning\" is not a level"), "{err}");
+        let (_, format) = find("log.format").expect("log.format");
+        format
+            .set(&mut config, &parse_text_value("json"))
+            .expect("json");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(
+            format.set(&mut config, &parse_text_value("xml")),
+            Err("\"xml\" is not one of human, json".into())
         );
     }
 

@@ -7,7 +7,10 @@
 //! 1. **default** — [`ServerConfig::default`], the embedded defaults;
 //! 2. **profile** — the `--profile` file or tier (see [`super::profile`]);
 //! 3. **env** — `RINGCAST_TABLE__FIELD` variables, e.g.
-//!    `RINGCAST_LIMITS__MAX_MESSAGE_SIZE=16MiB`;
+//!    `RINGCAST_LIMITS__MAX_MESSAGE_SIZE=16MiB`; the older names
+//!    `RINGCAST_LOG` (`log.level`) and `RINGCAST_LOG_FORMAT` (`log.format`)
+//!    count as this layer too, below `RINGCAST_LOG__LEVEL` and
+//!    `RINGCAST_LOG__FORMAT` when both are set, and empty counts as unset;
 //! 4. **flag** — the dedicated flags of `ringcast serve` (`--workers`,
 //!    `--max-message-size`, ...), then every `--set table.field=value` in
 //!    command-line order (the last one wins).
@@ -155,11 +158,19 @@ impl Effective {
     }
 }
 
+/// Environment variables older than the `RINGCAST_TABLE__FIELD` scheme, and
+/// the key each one sets (in the env layer, before the `__` variables, so
+/// `RINGCAST_LOG__LEVEL` wins over `RINGCAST_LOG`).
+pub const ENV_ALIASES: [(&str, &str); 2] = [
+    ("RINGCAST_LOG", "log.level"),
+    ("RINGCAST_LOG_FORMAT", "log.format"),
+];
+
 /// Applies the layers over the defaults and validates the result.
 ///
 /// `env` is the process environment (passed in so tests control it): only
-/// `RINGCAST_*` variables with a `__` are configuration keys; others, like
-/// `RINGCAST_LOG` and `RINGCAST_PROFILE`, are ignored here.
+/// `RINGCAST_*` variables with a `__` are configuration keys, plus the
+/// [`ENV_ALIASES`]; others, like `RINGCAST_PROFILE`, are ignored here.
 pub fn load(
     profile: Option<Profile>,
     env: impl IntoIterator<Item = (String, String)>,
@@ -192,8 +203,22 @@ pub fn load(
 
     let mut env: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(var, _)| var.starts_with("RINGCAST_") && var.contains("__"))
+        .filter(|(var, _)| var.starts_with("RINGCAST_"))
         .collect();
+    for (alias, dotted) in ENV_ALIASES {
+        let Some((var, text)) = env.iter().find(|(var, _)| var == alias) else {
+            continue;
+        };
+        // The raw text: these never went through TOML (`RINGCAST_LOG=3`).
+        if !text.trim().is_empty() {
+            apply(
+                dotted,
+                &Value::String(text.clone()),
+                Origin::Env(var.clone()),
+            )?;
+        }
+    }
+    env.retain(|(var, _)| var.contains("__"));
     env.sort();
     for (var, text) in env {
         let rest = &var["RINGCAST_".len()..];

@@ -14,12 +14,14 @@
 //! | `keys.rs` | the key table: TOML name, table, value type of every field |
 //! | `profile.rs` | which profile: embedded tiers, a file, or `auto` |
 //! | `layers.rs` | default < profile < env < flags, with provenance per key |
+//! | `log.rs` | the `[log]` values: a checked `EnvFilter` directive, the line format |
 //! | `machine.rs` | cores, memory and disks of this box, and the `auto` pick |
 //! | `doctor/` | `ringcast doctor`: this machine against what a profile needs (`probe.rs` reads, `checks.rs` and `net.rs` judge) |
 
 pub mod doctor;
 pub mod keys;
 pub mod layers;
+pub mod log;
 pub mod machine;
 pub mod profile;
 
@@ -29,7 +31,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use self::log::{LogFormat, LogLevel};
 use crate::admission::origin::OriginPolicy;
+use crate::admission::proxy::TrustedProxies;
 use crate::auth::keys::{parse_algorithms, KeySet};
 use crate::auth::{AuthMode, Patterns, Secret};
 use crate::proto::decoder::Limits;
@@ -115,6 +119,16 @@ pub struct ServerConfig {
     pub tls_cert: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`. Default empty.
     pub tls_key: PathBuf,
+
+    // ----- [log] (keys `log.level` and `log.format`; read by the binary) -----
+    /// Which events reach stderr: a level (`error`, `warn`, `info`, `debug`,
+    /// `trace`, `off`) or `EnvFilter` directives (`warn,ringcast::server=debug`);
+    /// `debug` adds a line per connection accepted, upgraded and closed.
+    /// Also `RINGCAST_LOG`. Default `info`.
+    pub log_level: LogLevel,
+    /// Log line format on stderr: `human` or `json` (one object per line).
+    /// Also `RINGCAST_LOG_FORMAT` and `serve --log-format`. Default `human`.
+    pub log_format: LogFormat,
 
     // ----- [io_uring] -----
     /// Use the epoll driver even where io_uring works (as
@@ -308,6 +322,14 @@ pub struct ServerConfig {
     /// without `Origin` (non-browser clients) are always let through.
     /// Other origins get 403. Default empty.
     pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client: addresses
+    /// or CIDR blocks (`["127.0.0.1/32", "10.0.0.0/8"]`). From such a peer,
+    /// the client is the rightmost `X-Forwarded-For` entry that is not itself
+    /// a trusted proxy, and that address is what the per-IP caps and rates
+    /// count and the handshake logs name; a missing or malformed header
+    /// counts the proxy itself. Other peers' headers are ignored
+    /// (`admission::proxy`). Default empty: trust nobody.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -323,6 +345,8 @@ impl Default for ServerConfig {
             subprotocols: Vec::new(),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
+            log_level: LogLevel::default(),
+            log_format: LogFormat::default(),
             force_epoll: false,
             uring_entries: 1024,
             uring_sqpoll: false,
@@ -382,6 +406,7 @@ impl Default for ServerConfig {
             admission_burst_per_ip: 20,
             retry_jitter: Duration::from_secs(5),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -765,6 +790,9 @@ impl ServerConfig {
         if let Err(reason) = OriginPolicy::parse(&self.allowed_origins) {
             return refuse("allowed_origins", reason);
         }
+        if let Err(reason) = TrustedProxies::parse(&self.trusted_proxies) {
+            return refuse("trusted_proxies", reason);
+        }
         Ok(())
     }
 
@@ -1090,6 +1118,13 @@ mod tests {
                     ..Default::default()
                 },
                 "allowed_origins",
+            ),
+            (
+                ServerConfig {
+                    trusted_proxies: vec!["10.0.0.0/8".into(), "10.0.0.1/8".into()],
+                    ..Default::default()
+                },
+                "trusted_proxies",
             ),
         ];
         for (config, key) in cases {

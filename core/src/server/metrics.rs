@@ -67,6 +67,10 @@ pub enum CloseReason {
     SlowConsumer,
     /// Closed by the server's drain (close 1001).
     Drained,
+    /// Still open when the drain timed out: dropped without a close
+    /// handshake as the worker stopped (counted by the reactor just before
+    /// the worker ends, so mostly seen in its `worker stopped` line).
+    DrainTimeout,
     /// The peer vanished: EOF or reset without a close handshake.
     Reset,
     HandshakeTimeout,
@@ -77,13 +81,14 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::Normal,
         CloseReason::ProtocolError,
         CloseReason::IdleTimeout,
         CloseReason::CloseTimeout,
         CloseReason::SlowConsumer,
         CloseReason::Drained,
+        CloseReason::DrainTimeout,
         CloseReason::Reset,
         CloseReason::HandshakeTimeout,
         CloseReason::Refused,
@@ -98,6 +103,7 @@ impl CloseReason {
             CloseReason::CloseTimeout => "close_timeout",
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::Drained => "drained",
+            CloseReason::DrainTimeout => "drain_timeout",
             CloseReason::Reset => "reset",
             CloseReason::HandshakeTimeout => "handshake_timeout",
             CloseReason::Refused => "refused",
@@ -147,11 +153,19 @@ fn bump(cell: &Cell<u64>, by: u64) {
 
 impl Metrics {
     pub fn closed(&self, reason: CloseReason) {
-        let i = CloseReason::ALL
+        bump(&self.closed[Self::closed_index(reason)], 1);
+    }
+
+    /// Connections this core has closed for `reason` so far.
+    pub fn closed_count(&self, reason: CloseReason) -> u64 {
+        self.closed[Self::closed_index(reason)].get()
+    }
+
+    fn closed_index(reason: CloseReason) -> usize {
+        CloseReason::ALL
             .iter()
             .position(|r| *r == reason)
-            .unwrap_or(0);
-        bump(&self.closed[i], 1);
+            .unwrap_or(0)
     }
 
     pub fn refused(&self, status: u16) {
@@ -547,6 +561,26 @@ mod tests {
         assert!(text.contains("ringcast_handshakes_refused_total{worker=\"0\",status=\"431\"} 1\n"));
         assert!(
             text.contains("ringcast_handshakes_refused_total{worker=\"0\",status=\"other\"} 1\n")
+        );
+    }
+
+    #[test]
+    fn drain_timeout_closes_have_their_own_series() {
+        let m = Metrics::default();
+        m.closed(CloseReason::DrainTimeout);
+        m.closed(CloseReason::DrainTimeout);
+        m.closed(CloseReason::Drained);
+        assert_eq!(m.closed_count(CloseReason::DrainTimeout), 2);
+        assert_eq!(m.closed_count(CloseReason::Normal), 0);
+        let text = render(&[m.snapshot(1)]);
+        assert!(
+            text.contains(
+                "ringcast_connections_closed_total{worker=\"1\",reason=\"drain_timeout\"} 2\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("ringcast_connections_closed_total{worker=\"1\",reason=\"drained\"} 1\n")
         );
     }
 }

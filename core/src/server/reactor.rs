@@ -128,7 +128,7 @@ async fn serve(
             match drive {
                 Drive::Idle => {}
                 Drive::More => again.push(id),
-                Drive::Done => remove(worker, &mut table, id),
+                Drive::Done => remove(worker, &mut table, id, None),
             }
         }
         // `again` may hold duplicates of ids driven twice in a turn; harmless.
@@ -159,11 +159,14 @@ async fn serve(
                 break;
             }
             if now >= deadline {
+                // `left`: WebSockets whose close did not finish; `dropped`:
+                // every socket still held, those and plain HTTP ones.
                 let left = worker.metrics.upgraded_current.get();
-                if left > 0 {
+                let dropped = drop_remaining(worker, &mut table);
+                if dropped > 0 {
                     warn!(
                         worker = worker.id,
-                        left, "drain timeout: dropping connections"
+                        left, dropped, "drain timeout: dropping connections"
                     );
                 }
                 if !released {
@@ -197,6 +200,7 @@ async fn serve(
         overloaded = hub.overloaded.get(),
         flush_calls = calls,
         frames_per_flush = format!("{:.2}", frames as f64 / calls.max(1) as f64),
+        drain_timeout_closes = m.closed_count(CloseReason::DrainTimeout),
         "worker stopped"
     );
     Ok(())
@@ -265,11 +269,24 @@ fn accept(
     true
 }
 
-fn remove(worker: &Worker, table: &mut Table, id: ConnId) {
+/// Drops every connection still in the table, each counted (and logged at
+/// debug) as closed by [`CloseReason::DrainTimeout`]: what the drain does
+/// when its deadline passes. Returns how many there were.
+fn drop_remaining(worker: &Worker, table: &mut Table) -> usize {
+    let ids: Vec<ConnId> = table.conns.iter().map(|(_, c)| c.slot.id()).collect();
+    for &id in &ids {
+        remove(worker, table, id, Some(CloseReason::DrainTimeout));
+    }
+    ids.len()
+}
+
+/// Takes connection `id` out of the table and counts its close: for
+/// `reason`, or, when `None`, for the reason the connection recorded.
+fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseReason>) {
     let key = (id & u64::from(u32::MAX)) as usize;
     // Dropping the connection closes its socket, which also leaves the epoll set.
     let conn = table.conns.remove(key);
-    let reason = conn.close_reason();
+    let reason = reason.unwrap_or_else(|| conn.close_reason());
     worker.metrics.closed(reason);
     // One line per connection at debug; the ones that say something went
     // wrong (refusals, peers breaking the protocol or not keeping up) at info.

@@ -476,7 +476,7 @@ pub fn caps(config: &ServerConfig) -> Finding {
     }
     let per_ip = match config.max_connections_per_ip {
         0 => "no per-IP cap".to_string(),
-        n => format!("per-IP cap {n} (not enforced yet)"),
+        n => format!("per-IP cap {n}"),
     };
     ok(
         CHECK,
