@@ -23,7 +23,9 @@
 //!   16-bit: 65535 B; 64-bit: 65536 B), masked for parse (client frames) and
 //!   unmasked for encode (server frames). tungstenite: `FrameHeader::parse`
 //!   over a `Cursor` and `FrameHeader::format`; fastwebsockets has no public
-//!   header parser, and encodes with `Frame::fmt_head`.
+//!   header parser, and encodes with `Frame::fmt_head` into a stack array,
+//!   which `ringcast-stack` (`FrameHeader::encode`) matches; `ringcast`
+//!   appends to a `Vec` (`FrameHeader::encode_into`) like tungstenite.
 //! - `decode/<impl>/<kind>`: a read buffer of 1000 masked 32-byte frames
 //!   decoded into messages, in frames/s: headers parsed, payloads unmasked,
 //!   messages assembled, text validated as UTF-8 (`text`) or not (`binary`).
@@ -174,6 +176,11 @@ fn bench_header_encode(c: &mut Criterion) {
                 black_box(&header).encode_into(&mut out);
                 black_box(&out);
             })
+        });
+        // Like for like with fastwebsockets' `fmt_head`: the header built
+        // in a fixed stack array (`FrameHeader::encode`, what v1 replies use).
+        group.bench_function(BenchmarkId::new("ringcast-stack", form), |b| {
+            b.iter(|| black_box(black_box(&header).encode()))
         });
 
         let theader = tungstenite::protocol::frame::FrameHeader {
