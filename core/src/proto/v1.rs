@@ -285,120 +285,109 @@ pub fn text_frame(write: impl FnOnce(&mut Vec<u8>)) -> Bytes {
     frame
 }
 
-/// `"id":N,` when there is an id, for the front of a reply. `digits` holds
-/// the formatted number.
-fn id_parts(id: Option<u64>, digits: &mut itoa::Buffer) -> [&[u8]; 3] {
-    match id {
-        Some(id) => [b"\"id\":", digits.format(id).as_bytes(), b","],
-        None => [b"", b"", b""],
-    }
+/// One reply frame: `{`, then `"id":N,` when there is an id, then `rest`
+/// (at most [`REPLY_PARTS`] slices), in one allocation.
+fn reply_frame(id: Option<u64>, rest: &[&[u8]]) -> Bytes {
+    let mut digits = itoa::Buffer::new();
+    let (id_key, id_value, id_comma): (&[u8], &[u8], &[u8]) = match id {
+        Some(id) => (b"\"id\":", digits.format(id).as_bytes(), b","),
+        None => (b"", b"", b""),
+    };
+    let mut parts: [&[u8]; 4 + REPLY_PARTS] = [b""; 4 + REPLY_PARTS];
+    parts[..4].copy_from_slice(&[b"{", id_key, id_value, id_comma]);
+    parts[4..4 + rest.len()].copy_from_slice(rest);
+    text_frame_parts(&parts[..4 + rest.len()])
 }
+
+/// The most slices a reply passes to [`reply_frame`] after its id.
+const REPLY_PARTS: usize = 8;
 
 /// `{"id":..,"error":{"code":"..","message":".."}}`
 pub fn error_frame(id: Option<u64>, code: ErrorCode) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
-    text_frame_parts(&[
-        b"{",
-        id0,
-        id1,
-        id2,
-        b"\"error\":{\"code\":\"",
-        code.as_str().as_bytes(),
-        b"\",\"message\":\"",
-        code.message().as_bytes(),
-        b"\"}}",
-    ])
+    reply_frame(
+        id,
+        &[
+            b"\"error\":{\"code\":\"",
+            code.as_str().as_bytes(),
+            b"\",\"message\":\"",
+            code.message().as_bytes(),
+            b"\"}}",
+        ],
+    )
 }
 
 /// `{"id":..,"result":{"epoch":"..","offset":N,"recovered":bool}}`
 pub fn subscribed_frame(id: Option<u64>, epoch: &str, offset: u64, recovered: bool) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
     let mut offset_digits = itoa::Buffer::new();
-    text_frame_parts(&[
-        b"{",
-        id0,
-        id1,
-        id2,
-        b"\"result\":{\"epoch\":\"",
-        epoch.as_bytes(),
-        b"\",\"offset\":",
-        offset_digits.format(offset).as_bytes(),
-        if recovered {
-            b",\"recovered\":true}}"
-        } else {
-            b",\"recovered\":false}}"
-        },
-    ])
+    reply_frame(
+        id,
+        &[
+            b"\"result\":{\"epoch\":\"",
+            epoch.as_bytes(),
+            b"\",\"offset\":",
+            offset_digits.format(offset).as_bytes(),
+            if recovered {
+                b",\"recovered\":true}}"
+            } else {
+                b",\"recovered\":false}}"
+            },
+        ],
+    )
 }
 
 /// An error reply whose message is `message` (plain ASCII, no quotes:
 /// the fixed reasons of the auth module).
 pub fn error_frame_with(id: Option<u64>, code: ErrorCode, message: &str) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
     // serde_json escapes whatever the message holds.
     let message = serde_json::to_string(message).unwrap_or_default();
-    text_frame_parts(&[
-        b"{",
-        id0,
-        id1,
-        id2,
-        b"\"error\":{\"code\":\"",
-        code.as_str().as_bytes(),
-        b"\",\"message\":",
-        message.as_bytes(),
-        b"}}",
-    ])
+    reply_frame(
+        id,
+        &[
+            b"\"error\":{\"code\":\"",
+            code.as_str().as_bytes(),
+            b"\",\"message\":",
+            message.as_bytes(),
+            b"}}",
+        ],
+    )
 }
 
 /// `{"id":..,"result":{"expires_at":N}}` (`null` for a token without `exp`).
 pub fn refreshed_frame(id: Option<u64>, expires_at: Option<u64>) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
     let mut at_digits = itoa::Buffer::new();
-    text_frame_parts(&[
-        b"{",
-        id0,
-        id1,
-        id2,
-        b"\"result\":{\"expires_at\":",
-        match expires_at {
-            Some(at) => at_digits.format(at).as_bytes(),
-            None => b"null",
-        },
-        b"}}",
-    ])
+    reply_frame(
+        id,
+        &[
+            b"\"result\":{\"expires_at\":",
+            match expires_at {
+                Some(at) => at_digits.format(at).as_bytes(),
+                None => b"null",
+            },
+            b"}}",
+        ],
+    )
 }
 
 /// `{"id":..,"result":{"offset":N}}`
 pub fn published_frame(id: Option<u64>, offset: u64) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
     let mut offset_digits = itoa::Buffer::new();
-    text_frame_parts(&[
-        b"{",
-        id0,
-        id1,
-        id2,
-        b"\"result\":{\"offset\":",
-        offset_digits.format(offset).as_bytes(),
-        b"}}",
-    ])
+    reply_frame(
+        id,
+        &[
+            b"\"result\":{\"offset\":",
+            offset_digits.format(offset).as_bytes(),
+            b"}}",
+        ],
+    )
 }
 
 /// `{"id":..,"result":{}}`
 pub fn ok_frame(id: Option<u64>) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
-    text_frame_parts(&[b"{", id0, id1, id2, b"\"result\":{}}"])
+    reply_frame(id, &[b"\"result\":{}}"])
 }
 
 /// `{"id":..,"result":{"worker":W,"workers":N,"owner":O}}` (owner only with a channel).
 pub fn info_frame(id: Option<u64>, worker: usize, workers: usize, owner: Option<usize>) -> Bytes {
-    let mut id_digits = itoa::Buffer::new();
-    let [id0, id1, id2] = id_parts(id, &mut id_digits);
     let mut worker_digits = itoa::Buffer::new();
     let mut workers_digits = itoa::Buffer::new();
     let mut owner_digits = itoa::Buffer::new();
@@ -406,19 +395,18 @@ pub fn info_frame(id: Option<u64>, worker: usize, workers: usize, owner: Option<
         Some(owner) => (b",\"owner\":", owner_digits.format(owner).as_bytes()),
         None => (b"", b""),
     };
-    text_frame_parts(&[
-        b"{",
-        id0,
-        id1,
-        id2,
-        b"\"result\":{\"worker\":",
-        worker_digits.format(worker).as_bytes(),
-        b",\"workers\":",
-        workers_digits.format(workers).as_bytes(),
-        owner_key,
-        owner_value,
-        b"}}",
-    ])
+    reply_frame(
+        id,
+        &[
+            b"\"result\":{\"worker\":",
+            worker_digits.format(worker).as_bytes(),
+            b",\"workers\":",
+            workers_digits.format(workers).as_bytes(),
+            owner_key,
+            owner_value,
+            b"}}",
+        ],
+    )
 }
 
 /// The push every subscriber gets: `{"channel":..,"offset":N,"epoch":..,"data":..}`.
