@@ -10,10 +10,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{http, Client, Frame};
@@ -22,40 +21,6 @@ use ringcast::proto::frame::OpCode;
 use serde_json::Value;
 
 const TOKEN: &str = "secret-token-4f2a";
-
-/// Starts `ringcast serve` on a loopback port with `vars` and `flags`; stderr
-/// goes to a file named after `name`.
-fn serve(name: &str, vars: &[(&str, &str)], flags: &[&str]) -> (Child, SocketAddr, PathBuf) {
-    let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("logs-{name}.log"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ringcast"));
-    command
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--no-pin",
-        ])
-        .args(flags)
-        .env_remove("RINGCAST_LOG")
-        .env_remove("RINGCAST_LOG_FORMAT")
-        .envs(vars.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"));
-    let mut server = command.spawn().expect("start ringcast");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("ringcast listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("addr");
-    (server, addr, log)
-}
 
 /// Connections of every kind: a health check, a refusal, an echo closed
 /// cleanly by the client. Each carries the token in its query.
@@ -135,7 +100,7 @@ fn json_lines_with_one_line_per_connection_event_at_debug_and_no_token() {
             vec![],
         ),
     ] {
-        let (server, addr, log) = serve(name, &vars, &flags);
+        let (server, addr, log) = common::serve_binary(name, &vars, &flags);
         traffic(addr);
         let log = stop(server, log);
         assert!(!log.contains(TOKEN), "the token reached the log:\n{log}");
@@ -165,7 +130,7 @@ fn json_lines_with_one_line_per_connection_event_at_debug_and_no_token() {
 
 #[test]
 fn the_default_level_has_no_per_connection_lines_but_refusals() {
-    let (server, addr, log) = serve("default", &[], &[]);
+    let (server, addr, log) = common::serve_binary("default", &[], &[]);
     traffic(addr);
     let log = stop(server, log);
     assert!(!log.contains(TOKEN), "the token reached the log:\n{log}");
@@ -234,7 +199,7 @@ fn deaf_client(addr: SocketAddr) -> Client {
 
 #[test]
 fn set_log_format_json_wins_over_the_environment_and_drain_timeouts_are_counted() {
-    let (server, addr, log) = serve(
+    let (server, addr, log) = common::serve_binary(
         "set-json",
         &[("RINGCAST_LOG_FORMAT", "human")],
         &["--set", "log.format=json", "--drain-timeout", "300ms"],
@@ -258,7 +223,7 @@ fn set_log_format_json_wins_over_the_environment_and_drain_timeouts_are_counted(
 
 #[test]
 fn set_log_level_warn_wins_over_the_environment_and_silences_info() {
-    let (server, addr, log) = serve(
+    let (server, addr, log) = common::serve_binary(
         "set-warn",
         &[("RINGCAST_LOG", "debug")],
         &["--set", "log.level=warn", "--drain-timeout", "300ms"],

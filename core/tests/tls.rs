@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -313,38 +313,14 @@ fn wait_for_lines(log: &Path, needle: &str, count: usize) -> String {
 fn the_binary_reloads_on_sighup_and_keeps_serving() {
     let files = CertFiles::new();
     let cert_a = files.write_new();
-    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tls-sighup.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--no-pin",
-            "--set",
-            &format!("server.tls_cert={}", files.cert.display()),
-            "--set",
-            &format!("server.tls_key={}", files.key.display()),
-        ])
-        .env("RINGCAST_LOG", "info")
-        .env_remove("RINGCAST_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("start ringcast");
-    let stdout = child.stdout.take().expect("stdout");
+    let cert_flag = format!("server.tls_cert={}", files.cert.display());
+    let key_flag = format!("server.tls_key={}", files.key.display());
+    let (child, addr, log) = common::serve_binary(
+        "tls-sighup",
+        &[("RINGCAST_LOG", "info")],
+        &["--set", &cert_flag, "--set", &key_flag],
+    );
     let mut server = Serve(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("listening line");
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("ringcast listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .expect("addr");
     let mut old = TlsClient::connect(addr, cert_a.clone(), "/echo");
 
     let cert_b = files.write_new();

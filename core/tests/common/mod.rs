@@ -2,8 +2,10 @@
 //! Every read has a timeout, so a broken server fails a test instead of hanging it.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringcast::config::ServerConfig;
@@ -192,4 +194,44 @@ impl Client {
         payload.extend_from_slice(reason.as_bytes());
         self.send(OpCode::Close, true, &payload);
     }
+}
+
+/// Starts the `ringcast serve` binary on a loopback port, one unpinned
+/// worker, with the environment `vars` (RINGCAST_LOG and RINGCAST_LOG_FORMAT
+/// cleared first) and `flags`; stderr goes to a file named after `name`.
+/// Returns once it prints its listening line.
+pub fn serve_binary(
+    name: &str,
+    vars: &[(&str, &str)],
+    flags: &[&str],
+) -> (Child, SocketAddr, PathBuf) {
+    let log = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("logs-{name}.log"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ringcast"));
+    command
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--no-pin",
+        ])
+        .args(flags)
+        .env_remove("RINGCAST_LOG")
+        .env_remove("RINGCAST_LOG_FORMAT")
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).expect("log file"));
+    let mut server = command.spawn().expect("start ringcast");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("ringcast listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("addr");
+    (server, addr, log)
 }
