@@ -20,10 +20,11 @@
 //! cargo test -p ringcast --test interop` skips starting ringcast and the two
 //! ringcast-specific checks (the 64 KiB limit and the SIGTERM close).
 
-use std::fs::{self, File, OpenOptions};
+#[path = "support/install.rs"]
+mod install;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -31,7 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
+use install::{install_node, install_python, kill_and_reap, spawn_reader, wait_timeout};
+
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(20);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_EXIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +48,7 @@ const READY_FOR_SHUTDOWN: &str = "READY shutdown-check";
 
 #[test]
 fn python_websockets_client() {
-    let python = install_python_client();
+    let python = install_python(&interop_dir(), &install_root());
     let script = interop_dir().join("client.py");
     run_interop("python websockets", |url, extra| {
         let mut cmd = Command::new(&python);
@@ -57,7 +59,7 @@ fn python_websockets_client() {
 
 #[test]
 fn node_ws_client() {
-    let node_modules = install_node_client();
+    let node_modules = install_node(&interop_dir(), &install_root());
     let script = interop_dir().join("client.mjs");
     run_interop("node ws", |url, extra| {
         let mut cmd = Command::new("node");
@@ -319,163 +321,9 @@ fn interop_dir() -> PathBuf {
         .join("interop")
 }
 
+/// `target/tmp/interop/`: `venv/` and `node/` for this crate's clients.
 fn install_root() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop")
-}
-
-/// Creates `target/tmp/interop/venv` with the pinned `websockets` and returns
-/// its python. Idempotent: a stamp file holds the requirements it was built
-/// from; a changed requirements.txt rebuilds the venv.
-fn install_python_client() -> PathBuf {
-    let root = install_root();
-    let venv = root.join("venv");
-    let python = venv.join("bin").join("python");
-    let requirements = interop_dir().join("requirements.txt");
-    let wanted = fs::read_to_string(&requirements)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", requirements.display()));
-
-    let _lock = InstallLock::acquire(&root.join("venv.lock"));
-    let stamp = root.join("venv.stamp");
-    if python.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return python;
-    }
-    let python3 = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let _ = fs::remove_dir_all(&venv);
-    let _ = fs::remove_file(&stamp);
-    run_install(
-        Command::new(&python3).args(["-m", "venv"]).arg(&venv),
-        &format!("creating a venv with `{python3} -m venv` (needs Python 3.9+ with the venv module; on Debian: apt-get install python3-venv)"),
-    );
-    run_install(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-                "-r",
-            ])
-            .arg(&requirements),
-        "installing the Python client (pip install -r core/tests/interop/requirements.txt)",
-    );
-    run_install(
-        Command::new(&python).args(["-c", "import websockets; print(websockets.version.version)"]),
-        "importing websockets from the fresh venv",
-    );
-    fs::write(&stamp, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", stamp.display()));
-    python
-}
-
-/// Installs the pinned `ws` into `target/tmp/interop/node` and returns its
-/// `node_modules` (for NODE_PATH). Idempotent like the venv.
-fn install_node_client() -> PathBuf {
-    let root = install_root();
-    let prefix = root.join("node");
-    let node_modules = prefix.join("node_modules");
-    let package_json = interop_dir().join("package.json");
-    let wanted = fs::read_to_string(&package_json)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", package_json.display()));
-
-    run_install(
-        Command::new("node").arg("--version"),
-        "running `node --version` (Node.js 18+ must be on PATH)",
-    );
-    let _lock = InstallLock::acquire(&root.join("node.lock"));
-    let stamp = root.join("node.stamp");
-    if node_modules.join("ws").join("package.json").exists()
-        && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-    {
-        return node_modules;
-    }
-    let _ = fs::remove_dir_all(&prefix);
-    let _ = fs::remove_file(&stamp);
-    fs::create_dir_all(&prefix)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", prefix.display()));
-    fs::copy(&package_json, prefix.join("package.json"))
-        .unwrap_or_else(|e| panic!("cannot copy package.json into {}: {e}", prefix.display()));
-    run_install(
-        Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&prefix),
-        "installing the Node client (npm install of core/tests/interop/package.json; npm must be on PATH)",
-    );
-    assert!(
-        node_modules.join("ws").join("package.json").exists(),
-        "npm install finished but {} has no ws",
-        node_modules.display()
-    );
-    fs::write(&stamp, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", stamp.display()));
-    node_modules
-}
-
-/// Runs an install step under `INSTALL_TIMEOUT`; any failure panics with `what`
-/// and the step's output.
-fn run_install(cmd: &mut Command, what: &str) {
-    let described = format!("{cmd:?}");
-    let mut child = match cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => panic!("interop client setup failed: {what}: cannot run {described}: {e}"),
-    };
-    let stdout = spawn_reader(child.stdout.take().expect("piped stdout"));
-    let stderr = spawn_reader(child.stderr.take().expect("piped stderr"));
-    let status = wait_timeout(&mut child, INSTALL_TIMEOUT);
-    if status.is_none() {
-        kill_and_reap(&mut child);
-    }
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    match status {
-        Some(s) if s.success() => {}
-        Some(s) => panic!(
-            "interop client setup failed: {what}\n$ {described}\nexited with {s}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-        ),
-        None => panic!(
-            "interop client setup failed: {what}\n$ {described}\nkilled after {INSTALL_TIMEOUT:?} (timeout)\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
-        ),
-    }
-}
-
-/// An exclusive `flock` on a file next to an install directory, so two test
-/// processes (nextest runs each test in its own) never install into the same
-/// directory at once. Released when dropped (the file is closed).
-struct InstallLock {
-    _file: File,
-}
-
-impl InstallLock {
-    fn acquire(path: &Path) -> InstallLock {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)
-                .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .unwrap_or_else(|e| panic!("cannot open lock file {}: {e}", path.display()));
-        // Bounded: whoever holds it is itself bounded by INSTALL_TIMEOUT per step.
-        let deadline = Instant::now() + INSTALL_TIMEOUT * 3;
-        while !try_flock_exclusive(&file) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for install lock {}",
-                path.display()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-        InstallLock { _file: file }
-    }
-}
-
-fn try_flock_exclusive(file: &File) -> bool {
-    // SAFETY: flock only reads the descriptor number; `file` keeps it open for
-    // the duration of the call.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 // ---------------------------------------------------------------- processes
@@ -491,22 +339,6 @@ fn send_sigterm(pid: u32) {
     }
 }
 
-fn kill_and_reap(child: &mut Child) {
-    let _ = child.kill();
-    let _ = wait_timeout(child, Duration::from_secs(5));
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            _ => return None,
-        }
-    }
-}
-
 fn spawn_line_reader(stdout: ChildStdout) -> Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
@@ -518,14 +350,6 @@ fn spawn_line_reader(stdout: ChildStdout) -> Receiver<String> {
         }
     });
     rx
-}
-
-fn spawn_reader(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 fn spawn_collector(pipe: impl Read + Send + 'static, into: Arc<Mutex<String>>) {

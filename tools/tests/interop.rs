@@ -12,24 +12,23 @@
 //! each load run 60 s; the scripts exit by themselves after 60 s.
 
 mod common;
+#[path = "../../core/tests/support/install.rs"]
+mod install;
 
-use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{assert_ordered_percentiles, count, run_load, serial};
 
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[test]
 fn echo_against_python_websockets() {
-    let python = install_python();
+    let python = install::install_python(&interop_dir(), &install_root());
     let server = PeerServer::start(
         Command::new(python)
             .arg(interop_dir().join("echo_server.py"))
@@ -40,7 +39,7 @@ fn echo_against_python_websockets() {
 
 #[test]
 fn echo_against_node_ws() {
-    let node_modules = install_node();
+    let node_modules = install::install_node(&interop_dir(), &install_root());
     let server = PeerServer::start(
         Command::new("node")
             .arg(interop_dir().join("echo_server.mjs"))
@@ -52,7 +51,7 @@ fn echo_against_node_ws() {
 
 #[test]
 fn broadcast_fanout_against_python_websockets() {
-    let python = install_python();
+    let python = install::install_python(&interop_dir(), &install_root());
     let server = PeerServer::start(
         Command::new(python)
             .arg(interop_dir().join("broadcast_server.py"))
@@ -181,135 +180,8 @@ fn interop_dir() -> PathBuf {
         .join("interop")
 }
 
+/// `target/tmp/interop-load/`: `venv/` and `node/` for this crate's peer
+/// servers, apart from ringcast's own `interop/` so the crates never share one.
 fn install_root() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-load")
-}
-
-/// `target/tmp/interop-load/venv` with the pinned `websockets`; returns its
-/// python. Rebuilt when requirements.txt changes (a stamp file holds the
-/// requirements it was built from).
-fn install_python() -> PathBuf {
-    let root = install_root();
-    let venv = root.join("venv");
-    let python = venv.join("bin").join("python");
-    let requirements = interop_dir().join("requirements.txt");
-    let wanted = fs::read_to_string(&requirements).expect("requirements.txt");
-    let _lock = InstallLock::acquire(&root.join("venv.lock"));
-    let stamp = root.join("venv.stamp");
-    if python.exists() && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
-        return python;
-    }
-    let python3 = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let _ = fs::remove_dir_all(&venv);
-    run_install(
-        Command::new(&python3).args(["-m", "venv"]).arg(&venv),
-        "creating a venv (needs Python 3.9+ with the venv module)",
-    );
-    run_install(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--quiet",
-                "-r",
-            ])
-            .arg(&requirements),
-        "pip install -r tools/tests/interop/requirements.txt",
-    );
-    fs::write(&stamp, &wanted).expect("write stamp");
-    python
-}
-
-/// `target/tmp/interop-load/node/node_modules` with the pinned `ws`.
-fn install_node() -> PathBuf {
-    let root = install_root();
-    let prefix = root.join("node");
-    let node_modules = prefix.join("node_modules");
-    let package_json = interop_dir().join("package.json");
-    let wanted = fs::read_to_string(&package_json).expect("package.json");
-    run_install(
-        Command::new("node").arg("--version"),
-        "node --version (Node.js 18+ must be on PATH)",
-    );
-    let _lock = InstallLock::acquire(&root.join("node.lock"));
-    let stamp = root.join("node.stamp");
-    if node_modules.join("ws").join("package.json").exists()
-        && fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-    {
-        return node_modules;
-    }
-    let _ = fs::remove_dir_all(&prefix);
-    fs::create_dir_all(&prefix).expect("node prefix");
-    fs::copy(&package_json, prefix.join("package.json")).expect("copy package.json");
-    run_install(
-        Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&prefix),
-        "npm install of tools/tests/interop/package.json (npm must be on PATH)",
-    );
-    fs::write(&stamp, &wanted).expect("write stamp");
-    node_modules
-}
-
-/// Runs an install step within [`INSTALL_TIMEOUT`]; a failure panics with `what`.
-fn run_install(cmd: &mut Command, what: &str) {
-    let described = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("interop setup failed: {what}: cannot run {described}: {e}"));
-    let deadline = Instant::now() + INSTALL_TIMEOUT;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            if status.success() {
-                return;
-            }
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            panic!("interop setup failed: {what}\n$ {described}\nexited with {status}\n{err}");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("interop setup failed: {what}: killed after {INSTALL_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// An exclusive `flock` beside an install directory, so two test processes
-/// never install into it at once. Released when dropped.
-struct InstallLock {
-    _file: File,
-}
-
-impl InstallLock {
-    fn acquire(path: &Path) -> InstallLock {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).expect("install root");
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .expect("lock file");
-        let deadline = Instant::now() + INSTALL_TIMEOUT * 3;
-        // SAFETY: flock only reads the descriptor number; `file` keeps it open.
-        while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {}",
-                path.display()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-        InstallLock { _file: file }
-    }
 }
