@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use ringcast::proto::frame::OpCode;
 use serde_json::json;
 
+use crate::dispatch::NOT_OPEN;
 use crate::engine::{self, EngineConfig, RunError, Tally, ThreadCtx, Window};
 use crate::link::{self, Handler, Link, DEFAULT_MAX_BACKLOG};
 use crate::progress::Progress;
@@ -44,9 +45,6 @@ use crate::summary::{ReportBase, RunReport};
 
 /// Read buffer per connection, in bytes.
 const READ_BUF: usize = 8 * 1024;
-
-/// Most scheduled sends dispatched before the pacing loop yields to IO.
-const BURST: u32 = 256;
 
 /// The load shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -248,19 +246,8 @@ impl EchoThread {
         let mut payload = self.payload.borrow_mut();
         write_hex(&mut payload[..STAMP_LEN], stamp);
         let result = link.send(self.opcode(), &payload);
-        let mut stats = self.ctx.stats();
-        match result {
-            Ok(()) => {
-                stats.add(Counter::Sent, 1);
-                if window.measures(stamp) {
-                    stats.add(Counter::SentInWindow, 1);
-                }
-                self.outstanding.set(self.outstanding.get() + 1);
-            }
-            Err(e) => {
-                stats.add(Counter::NotSent, 1);
-                stats.error(e.cause());
-            }
+        if self.ctx.count_send(result, stamp, window) {
+            self.outstanding.set(self.outstanding.get() + 1);
         }
     }
 }
@@ -323,27 +310,14 @@ async fn open_loop(t: &Rc<EchoThread>, window: &Window, rate: f64) {
         if ctx.run.stopped() {
             return;
         }
-        let mut burst = 0;
-        while let Some((j, intended)) = schedule.pop_due(now_ns) {
-            if window.measures(intended) {
-                ctx.stats()
-                    .record(Metric::Lag, now_ns.saturating_sub(intended) / 1000);
-            }
+        let burst_over = ctx.dispatch_due(&mut schedule, window, now_ns, |j, intended| {
             let link = t.slots.borrow()[(j % slots) as usize].clone();
             match link {
                 Some(link) => t.send(&link, intended, window),
-                None => {
-                    let mut stats = ctx.stats();
-                    stats.add(Counter::NotSent, 1);
-                    stats.error("not sent: connection not open");
-                }
+                None => ctx.not_sent(NOT_OPEN),
             }
-            burst += 1;
-            if burst >= BURST {
-                break;
-            }
-        }
-        if burst >= BURST {
+        });
+        if burst_over {
             ctx.yield_now().await;
             continue;
         }
@@ -399,21 +373,10 @@ async fn conn_task(t: Rc<EchoThread>, i: u64, slot: usize) {
     t.slots.borrow_mut()[slot] = Some(Rc::clone(&link));
     t.tally.setup_done();
     let mut handler = EchoHandler { t: Rc::clone(&t) };
-    let end = reader
-        .run(
-            &link,
-            &mut handler,
-            ctx.run.base,
-            READ_BUF,
-            ctx.cancel_handle(),
-        )
+    let end = ctx
+        .read_until_end(reader, &link, &mut handler, READ_BUF)
         .await;
-    if !end.is_clean() {
-        ctx.stats().error(&format!("connection: {}", end.cause()));
-    }
-    if let Some(e) = link.write_error() {
-        ctx.stats().error(&format!("write: {e}"));
-    }
+    ctx.report_end(&link, &end, "connection");
     t.tally.end();
 }
 

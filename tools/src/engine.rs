@@ -37,7 +37,7 @@ use monoio::io::{CancelHandle, Canceller};
 
 use crate::client::{tcp_connect, ConnectError, Connection};
 use crate::cpus::{pin_current_thread, CpuError, CpuList};
-use crate::link::nanos_since;
+use crate::link::{nanos_since, Handler, Link, LinkEnd, Reader};
 use crate::pace::{wait_until, Yielder};
 use crate::progress::{Live, Progress};
 use crate::report::new_latency_histogram;
@@ -708,9 +708,36 @@ impl ThreadCtx {
         }
     }
 
+    /// Reads `link` until its connection ends, handing messages to `handler`
+    /// with arrival times on the run's time base; the read is registered with
+    /// this thread's canceller, so the close phase can end it. `buf_size` is
+    /// the read buffer in bytes.
+    pub async fn read_until_end<H: Handler>(
+        &self,
+        reader: Reader,
+        link: &Rc<Link>,
+        handler: &mut H,
+        buf_size: usize,
+    ) -> LinkEnd {
+        reader
+            .run(link, handler, self.run.base, buf_size, self.cancel_handle())
+            .await
+    }
+
+    /// Counts an end the run did not expect as the error `"{what}: {cause}"`,
+    /// and the link's failed write, if any, as `"write: {error}"`.
+    pub fn report_end(&self, link: &Link, end: &LinkEnd, what: &str) {
+        if !end.is_clean() {
+            self.stats().error(&format!("{what}: {}", end.cause()));
+        }
+        if let Some(e) = link.write_error() {
+            self.stats().error(&format!("write: {e}"));
+        }
+    }
+
     /// Sends close 1000 on every link, waits up to `close_timeout` for the
     /// tasks to end, then cancels the reads left and waits for those.
-    pub async fn close_all(&self, links: &[Rc<crate::link::Link>], tally: &Tally) {
+    pub async fn close_all(&self, links: &[Rc<Link>], tally: &Tally) {
         for link in links {
             link.close(1000);
         }

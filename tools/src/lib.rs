@@ -19,6 +19,7 @@
 //! | [`link`] | a running connection: outbound buffer + writer task, read loop + handler |
 //! | [`client`] | opening one connection: source-bound TCP connect, handshake, ping/pong and close |
 //! | [`schedule`] | the open-loop schedule of intended send times |
+//! | [`dispatch`] | the open-loop dispatch step of every pacing loop, and send counting |
 //! | [`pace`] | precise waits: timer, then a fair spin (monoio's timer ticks in ms) |
 //! | [`stamp`] | send-time stamps and sequence numbers inside payloads |
 //! | [`v1`] | the client side of ringcast's wire protocol v1 |
@@ -56,6 +57,7 @@
 pub mod client;
 pub mod connect;
 pub mod cpus;
+pub mod dispatch;
 pub mod echo;
 pub mod engine;
 pub mod fanout;

@@ -69,9 +69,6 @@ pub const QUIET: Duration = Duration::from_millis(300);
 /// Read buffer per connection, in bytes.
 const READ_BUF: usize = 8 * 1024;
 
-/// Most publishes dispatched before the pacing loop yields to IO.
-const BURST: u32 = 256;
-
 /// The `id` of every subscribe (a subscriber sends nothing else).
 const SUBSCRIBE_ID: u64 = 1;
 
@@ -533,22 +530,13 @@ async fn pace(t: &Rc<FanThread>, window: &Window) {
                 next_probe += probe;
             }
         }
-        let mut burst = 0;
-        if let Some(schedule) = schedule.as_mut() {
-            while let Some((j, intended)) = schedule.pop_due(now_ns) {
-                if window.measures(intended) {
-                    ctx.stats()
-                        .record(Metric::Lag, now_ns.saturating_sub(intended) / 1000);
-                }
+        let burst_over = schedule.as_mut().is_some_and(|schedule| {
+            ctx.dispatch_due(schedule, window, now_ns, |j, intended| {
                 let p = Rc::clone(&t.pubs[(j % t.pubs.len() as u64) as usize]);
                 t.publish(&p, intended, window);
-                burst += 1;
-                if burst >= BURST {
-                    break;
-                }
-            }
-        }
-        if burst >= BURST {
+            })
+        });
+        if burst_over {
             ctx.yield_now().await;
             continue;
         }

@@ -12,6 +12,7 @@ use ringcast::proto::frame::{encode_masked_frame_into, OpCode};
 
 use super::{FanThread, Protocol, READ_BUF};
 use crate::client::new_mask;
+use crate::dispatch::NOT_OPEN;
 use crate::engine::Window;
 use crate::link::{self, Handler, Link, DEFAULT_MAX_BACKLOG};
 use crate::stamp::write_broadcast_header;
@@ -32,9 +33,7 @@ impl FanThread {
         let k = p.sent.get();
         let link = p.link.borrow().clone();
         let Some(link) = link else {
-            let mut stats = self.ctx.stats();
-            stats.add(Counter::NotSent, 1);
-            stats.error("not sent: connection not open");
+            self.ctx.not_sent(NOT_OPEN);
             return;
         };
         p.sent.set(k + 1);
@@ -52,21 +51,9 @@ impl FanThread {
             }
             Protocol::Broadcast => link.send(OpCode::Text, &payload),
         };
-        let mut stats = self.ctx.stats();
-        match result {
-            Ok(()) => {
-                stats.add(Counter::Sent, 1);
-                if window.measures(intended) {
-                    stats.add(Counter::SentInWindow, 1);
-                }
-                if self.cfg.protocol == Protocol::Ringcast {
-                    self.replies_pending.set(self.replies_pending.get() + 1);
-                }
-            }
-            Err(e) => {
-                stats.add(Counter::NotSent, 1);
-                stats.error(e.cause());
-            }
+        let sent = self.ctx.count_send(result, intended, window);
+        if sent && self.cfg.protocol == Protocol::Ringcast {
+            self.replies_pending.set(self.replies_pending.get() + 1);
         }
     }
 }
@@ -90,21 +77,10 @@ pub(super) async fn pub_task(t: Rc<FanThread>, slot: usize) {
                 t: Rc::clone(&t),
                 p: Rc::clone(&p),
             };
-            let end = reader
-                .run(
-                    &link,
-                    &mut handler,
-                    ctx.run.base,
-                    READ_BUF,
-                    ctx.cancel_handle(),
-                )
+            let end = ctx
+                .read_until_end(reader, &link, &mut handler, READ_BUF)
                 .await;
-            if !end.is_clean() {
-                ctx.stats().error(&format!("publisher: {}", end.cause()));
-            }
-            if let Some(e) = link.write_error() {
-                ctx.stats().error(&format!("write: {e}"));
-            }
+            ctx.report_end(&link, &end, "publisher");
         }
     }
     t.tally.end();

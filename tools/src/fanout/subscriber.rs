@@ -130,14 +130,8 @@ pub(super) async fn sub_task(t: Rc<FanThread>, slot: usize) {
             t: Rc::clone(&t),
             sub: Rc::clone(&sub),
         };
-        let end = reader
-            .run(
-                &link,
-                &mut handler,
-                ctx.run.base,
-                READ_BUF,
-                ctx.cancel_handle(),
-            )
+        let end = ctx
+            .read_until_end(reader, &link, &mut handler, READ_BUF)
             .await;
         sub.link.replace(None);
         if sub.setup_pending.get() {
