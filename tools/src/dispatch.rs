@@ -4,8 +4,9 @@
 //! [`ThreadCtx::dispatch_due`] hands out what a [`Schedule`] has due, each
 //! message with its **intended** time (the caller stamps it into the payload
 //! and latency runs from it, so a send held up by a stall is charged to the
-//! server) and records the generator's own lateness on each as lag. It never waits: the caller's
-//! pacing loop does the waiting ([`ThreadCtx::wait_until`]) and the yielding.
+//! server) and records the generator's own lateness on each as lag. It never
+//! waits: the caller's pacing loop does the waiting
+//! ([`ThreadCtx::wait_until`]) and the yielding.
 //! At most [`BURST`] messages go out per call, so a thread far behind its
 //! schedule still serves its sockets in between.
 //!
