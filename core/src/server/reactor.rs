@@ -251,7 +251,7 @@ fn accept(
         let slot = Rc::new(Slot::new(id, worker.kicks.clone()));
         let tls = match &worker.tls {
             None => None,
-            Some(config) => match Tls::new(config.clone()) {
+            Some(store) => match Tls::new(store) {
                 Ok(tls) => Some(Box::new(tls)),
                 Err(e) => {
                     warn!(worker = worker.id, "cannot start TLS for a connection: {e}");

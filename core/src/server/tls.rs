@@ -170,10 +170,8 @@ pub struct Tls {
 }
 
 impl Tls {
-    /// A new server session with the store's current configuration. Takes
-    /// the `Arc` (a reference would do) so the accept path can pass the
-    /// worker's `tls` field as it is.
-    pub fn new(store: Arc<TlsStore>) -> Result<Self, rustls::Error> {
+    /// A new server session with the store's current configuration.
+    pub fn new(store: &TlsStore) -> Result<Self, rustls::Error> {
         let mut conn = ServerConnection::new(store.current())?;
         conn.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
         Ok(Self { conn })
