@@ -39,8 +39,9 @@
 //!
 //! Run: `cargo bench -p ringcast-bench --bench codec`.
 
+mod common;
+
 use std::io::Cursor;
-use std::time::Duration;
 
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
@@ -287,15 +288,9 @@ fn bench_decode(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_mask, bench_mask_encode, bench_header_parse, bench_header_encode, bench_decode
 }
 criterion_main!(benches);

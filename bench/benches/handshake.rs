@@ -16,7 +16,7 @@
 //!
 //! Run: `cargo bench -p ringcast-bench --bench handshake`.
 
-use std::time::Duration;
+mod common;
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use ringcast::proto::handshake::{
@@ -79,15 +79,9 @@ fn bench_accept_key(c: &mut Criterion) {
     group.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_handshake, bench_accept_key
 }
 criterion_main!(benches);

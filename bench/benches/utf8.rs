@@ -21,7 +21,7 @@
 //!
 //! Run: `cargo bench -p ringcast-bench --bench utf8`.
 
-use std::time::Duration;
+mod common;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringcast::proto::utf8::Utf8Validator;
@@ -140,15 +140,9 @@ mod avx2_streaming {
     }
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_whole, bench_fragments
 }
 criterion_main!(benches);

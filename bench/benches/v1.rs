@@ -16,7 +16,7 @@
 //!
 //! Run: `cargo bench -p ringcast-bench --bench v1`.
 
-use std::time::Duration;
+mod common;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringcast::proto::frame::{encode_frame_into, OpCode};
@@ -108,15 +108,9 @@ fn bench_encode(c: &mut Criterion) {
     assert_eq!(&ours[2..], &json[..]);
 }
 
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-}
-
 criterion_group! {
     name = benches;
-    config = config();
+    config = common::config();
     targets = bench_parse, bench_encode
 }
 criterion_main!(benches);
