@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`os`] — CPU lists, thread pinning and the open-file limit, below
+//!   everything else (the load tools use it too).
 //! - [`proto`] — the sans-IO protocol core: handshake, frames, masking, UTF-8,
 //!   close codes, and the per-connection [`proto::session::Session`]. No IO, no
 //!   clock: bytes in, bytes out, time passed in as `now`.
@@ -24,6 +26,7 @@
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod os;
 pub mod proto;
 pub mod pubsub;
 pub mod server;

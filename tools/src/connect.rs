@@ -37,13 +37,13 @@ use ringcast::proto::close::CloseCode;
 use serde::Serialize;
 
 use crate::client::{tcp_connect, ConnectError, Connection, HoldEnd};
-use crate::cpus::{pin_current_thread, CpuError, CpuList};
 use crate::report::{
     new_latency_histogram, record_us, CauseCounts, LatencySummary, ServerRss, ServerRssJson,
 };
 use crate::rss::{read_rss_kib, RssError};
 use crate::source::SourceAddrs;
 use crate::url::WsUrl;
+use ringcast::os::cpus::{pin_current_thread, CpuError, CpuList};
 
 /// Everything a `connect` run needs; the binary fills it from the command line.
 #[derive(Debug, Clone)]

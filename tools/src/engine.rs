@@ -36,7 +36,6 @@ use hdrhistogram::Histogram;
 use monoio::io::{CancelHandle, Canceller};
 
 use crate::client::{tcp_connect, ConnectError, Connection};
-use crate::cpus::{pin_current_thread, CpuError, CpuList};
 use crate::link::{nanos_since, Handler, Link, LinkEnd, Reader};
 use crate::pace::{wait_until, Yielder};
 use crate::progress::{Live, Progress};
@@ -45,6 +44,7 @@ use crate::rusage::{process_cpu, thread_cpu, CpuTime};
 use crate::source::SourceAddrs;
 use crate::stats::{Counter, Published, Stats};
 use crate::url::WsUrl;
+use ringcast::os::cpus::{pin_current_thread, CpuError, CpuList};
 
 /// How often a thread moves its figures into its published slot.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(100);

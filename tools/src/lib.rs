@@ -33,8 +33,7 @@
 //! | [`rusage`] | the generator's own CPU time |
 //! | [`source`] | source-address sets (`127.0.0.2-127.0.0.9`) used round-robin |
 //! | [`url`] | `ws://` URL parsing and resolution |
-//! | [`cpus`] | CPU lists and thread pinning |
-//! | [`rlimit`] | raising `RLIMIT_NOFILE` |
+//! | [`rlimit`] | the descriptor budget of a run (raising the limit is `ringcast::os`) |
 //! | [`rss`] | another process's RSS and the kernel's TCP memory, from `/proc` |
 //!
 //! # Threads
@@ -56,7 +55,6 @@
 
 pub mod client;
 pub mod connect;
-pub mod cpus;
 pub mod dispatch;
 pub mod echo;
 pub mod engine;

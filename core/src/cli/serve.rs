@@ -16,6 +16,7 @@ use ringcast::config::layers::{self, Setting};
 use ringcast::config::log::LogFormat;
 use ringcast::config::machine::online_cpus;
 use ringcast::config::ServerConfig;
+use ringcast::os::rlimit::raise_nofile;
 use ringcast::server;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -210,33 +211,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     for warning in layers::fit_to_machine(&mut effective, &online_cpus()) {
         warn!("{warning}");
     }
-    match raise_nofile_limit() {
-        Ok((soft, hard)) => info!(soft, hard, "open-file limit"),
+    // Each connection is an fd.
+    match raise_nofile() {
+        Ok(limit) => info!(soft = limit.soft, hard = limit.hard, "open-file limit"),
         Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
     serve(effective.config)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit (each connection is an
-/// fd); returns the limits now in force.
-fn raise_nofile_limit() -> std::io::Result<(libc::rlim_t, libc::rlim_t)> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: `limit` is a valid rlimit read above; only the soft value changed.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok((limit.rlim_cur, limit.rlim_max))
 }
 
 /// Starts the server, prints the line scripts wait for, and runs the
@@ -298,12 +279,6 @@ mod tests {
     use crate::cli::{Cli, Command};
     use clap::Parser;
     use ringcast::config::profile;
-
-    #[test]
-    fn the_soft_fd_limit_is_raised_to_the_hard_one() {
-        let (soft, hard) = raise_nofile_limit().expect("rlimit");
-        assert_eq!(soft, hard);
-    }
 
     /// `log.level` and `log.format` (each value and where it came from) for
     /// `ringcast serve ARGS` over a profile text and an environment.

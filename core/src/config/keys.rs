@@ -272,44 +272,7 @@ impl Codec for Strings {
 /// A CPU list: `[0, 2, 4]` or a cpuset string `"0-3,8"`.
 struct Cpus;
 
-/// Parses a cpuset list like `"0-3,8,10-11"` (the format of
-/// `/sys/devices/system/cpu/online` and `taskset -c`).
-pub fn parse_cpu_list(text: &str) -> Result<Vec<usize>, String> {
-    let mut cpus = Vec::new();
-    for part in text.trim().split(',').filter(|p| !p.trim().is_empty()) {
-        let bad = || format!("{text:?} is not a CPU list like \"0-3,8\"");
-        let (lo, hi) = match part.split_once('-') {
-            Some((lo, hi)) => (lo.trim(), hi.trim()),
-            None => (part.trim(), part.trim()),
-        };
-        let lo: usize = lo.parse().map_err(|_| bad())?;
-        let hi: usize = hi.parse().map_err(|_| bad())?;
-        if lo > hi || hi >= 4096 {
-            return Err(bad());
-        }
-        cpus.extend(lo..=hi);
-    }
-    Ok(cpus)
-}
-
-/// Shows a CPU list in cpuset form, ranges collapsed.
-pub fn format_cpu_list(cpus: &[usize]) -> String {
-    let mut parts = Vec::new();
-    let mut i = 0;
-    while i < cpus.len() {
-        let mut j = i;
-        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
-            j += 1;
-        }
-        parts.push(if j > i {
-            format!("{}-{}", cpus[i], cpus[j])
-        } else {
-            cpus[i].to_string()
-        });
-        i = j + 1;
-    }
-    parts.join(",")
-}
+pub use crate::os::cpus::{format_cpu_list, parse_cpu_list};
 
 impl Codec for Cpus {
     type T = Vec<usize>;

@@ -159,5 +159,7 @@ pub(crate) fn pin_current_thread(index: usize, cpu: Option<usize>) -> Option<usi
         },
         None => *cores.get(index % cores.len())?,
     };
-    core_affinity::set_for_current(core).then_some(core.id)
+    crate::os::cpus::pin_current_thread(core.id)
+        .ok()
+        .map(|()| core.id)
 }

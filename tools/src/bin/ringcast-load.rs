@@ -21,14 +21,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringcast::os::cpus::CpuList;
+use ringcast::os::rlimit::raise_nofile;
 use ringcast_tools::connect::{self, ConnectConfig};
-use ringcast_tools::cpus::CpuList;
 use ringcast_tools::echo::{self, EchoConfig, Load};
 use ringcast_tools::engine::EngineConfig;
 use ringcast_tools::fanout::{self, FanoutConfig, Protocol};
 use ringcast_tools::plot;
 use ringcast_tools::progress::Progress;
-use ringcast_tools::rlimit::{raise_nofile, reserved_fds};
+use ringcast_tools::rlimit::reserved_fds;
 use ringcast_tools::source::SourceAddrs;
 use ringcast_tools::storm::StormPlan;
 use ringcast_tools::summary::RunReport;
