@@ -8,12 +8,12 @@
 //!
 //! | file | what it owns |
 //! | --- | --- |
-//! | `handshake.rs` | HTTP/1.1 upgrade request parsing and validation (RFC 6455 §4.2.1), responses |
+//! | `handshake/` | HTTP/1.1 upgrade request parsing and validation (RFC 6455 §4.2.1); `response.rs`: the response bytes |
 //! | `frame.rs` | frame header parse/encode, opcodes, frame encoders |
 //! | `mask.rs` | the XOR masking kernel |
 //! | `utf8.rs` | incremental UTF-8 validation across fragments |
 //! | `close.rs` | close codes and close-frame payloads |
-//! | `decoder.rs` | the incoming-frame state machine: limits, fragmentation, control frames |
+//! | `decoder/` | the incoming-frame state machine: limits, fragmentation, control frames; `tests/cases.rs`: the wire streams it is tested on |
 //! | `error.rs` | protocol errors, each knowing its close code |
 
 pub mod close;
