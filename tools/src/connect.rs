@@ -37,13 +37,14 @@ use ringcast::proto::close::CloseCode;
 use serde::Serialize;
 
 use crate::client::{tcp_connect, ConnectError, Connection, HoldEnd};
+use crate::engine;
 use crate::report::{
     new_latency_histogram, record_us, CauseCounts, LatencySummary, ServerRss, ServerRssJson,
 };
 use crate::rss::{read_rss_kib, RssError};
 use crate::source::SourceAddrs;
 use crate::url::WsUrl;
-use ringcast::os::cpus::{pin_current_thread, CpuError, CpuList};
+use ringcast::os::cpus::CpuList;
 
 /// Everything a `connect` run needs; the binary fills it from the command line.
 #[derive(Debug, Clone)]
@@ -77,15 +78,10 @@ pub struct ConnectConfig {
 pub enum RunError {
     #[error("server memory: {0}")]
     Rss(#[from] RssError),
-    #[error("thread {thread}: cannot build the monoio runtime: {source}")]
-    Runtime {
-        thread: usize,
-        source: std::io::Error,
-    },
-    #[error("thread {thread}: {source}")]
-    Pin { thread: usize, source: CpuError },
-    #[error("cannot start thread: {0}")]
-    Spawn(std::io::Error),
+    /// A thread could not be started, pinned or given its runtime (the
+    /// same errors as the measuring scenarios').
+    #[error(transparent)]
+    Thread(#[from] engine::RunError),
     #[error("generator thread {0} panicked")]
     Panicked(usize),
 }
@@ -247,7 +243,7 @@ pub fn run(cfg: &ConnectConfig, progress: &mut dyn FnMut(&str)) -> Result<Connec
         let handle = thread::Builder::new()
             .name(format!("load-{t}"))
             .spawn(move || thread_main(t, threads, &thread_cfg, &thread_shared, t0))
-            .map_err(RunError::Spawn);
+            .map_err(|e| RunError::from(engine::RunError::Spawn(e)));
         match handle {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -390,15 +386,7 @@ fn thread_main(
     shared: &Arc<Shared>,
     t0: Instant,
 ) -> Result<ThreadResult, RunError> {
-    if let Some(cpus) = &cfg.cpus {
-        pin_current_thread(cpus.for_thread(t))
-            .map_err(|source| RunError::Pin { thread: t, source })?;
-    }
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .with_entries(4096)
-        .enable_timer()
-        .build()
-        .map_err(|source| RunError::Runtime { thread: t, source })?;
+    let mut rt = engine::start_thread(t, cfg.cpus.as_ref(), 4096)?;
     let result = rt.block_on(thread_loop(t, threads, cfg, shared, t0));
     Ok(result)
 }

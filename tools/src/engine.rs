@@ -495,6 +495,32 @@ where
     })
 }
 
+/// The runtime of one load thread: io_uring, or epoll where io_uring is
+/// unavailable, with a timer.
+pub(crate) type ThreadRuntime = monoio::FusionRuntime<
+    monoio::time::TimeDriver<monoio::IoUringDriver>,
+    monoio::time::TimeDriver<monoio::LegacyDriver>,
+>;
+
+/// Pins load thread `t` to its CPU (thread `t` on `cpus.for_thread(t)`) when
+/// a list is given, then builds its runtime with `entries` ring entries. Every
+/// scenario's threads start here, `connect`'s included.
+pub(crate) fn start_thread(
+    t: usize,
+    cpus: Option<&CpuList>,
+    entries: u32,
+) -> Result<ThreadRuntime, RunError> {
+    if let Some(cpus) = cpus {
+        pin_current_thread(cpus.for_thread(t))
+            .map_err(|source| RunError::Pin { thread: t, source })?;
+    }
+    monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+        .with_entries(entries)
+        .enable_timer()
+        .build()
+        .map_err(|source| RunError::Runtime { thread: t, source })
+}
+
 fn thread_entry<T, F, Fut>(
     t: usize,
     threads: usize,
@@ -505,16 +531,8 @@ where
     F: Fn(Rc<ThreadCtx>) -> Fut,
     Fut: Future<Output = T>,
 {
-    if let Some(cpus) = &run.cfg.cpus {
-        pin_current_thread(cpus.for_thread(t))
-            .map_err(|source| RunError::Pin { thread: t, source })?;
-    }
+    let mut rt = start_thread(t, run.cfg.cpus.as_ref(), 8192)?;
     crate::pace::precise_timer_slack();
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .with_entries(8192)
-        .enable_timer()
-        .build()
-        .map_err(|source| RunError::Runtime { thread: t, source })?;
     let ctx = Rc::new(ThreadCtx {
         index: t,
         threads,

@@ -489,10 +489,15 @@ fn run_fanout(args: FanoutArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
+    run_pubsub(cfg, &args.common)
+}
+
+/// Runs a fan-out or storm scenario with live progress, then reports it.
+fn run_pubsub(cfg: FanoutConfig, common: &Common) -> ExitCode {
     let total = cfg.subscribers + cfg.publishers;
-    let progress = Progress::new(!args.common.quiet, total, Some(cfg.rate));
-    match fanout::run(cfg, &progress, args.common.label.clone()) {
-        Ok(report) => finish(&report, &args.common),
+    let progress = Progress::new(!common.quiet, total, Some(cfg.rate));
+    match fanout::run(cfg, &progress, common.label.clone()) {
+        Ok(report) => finish(&report, common),
         Err(e) => fail(e),
     }
 }
@@ -514,12 +519,7 @@ fn run_storm(args: StormArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
-    let total = cfg.subscribers + cfg.publishers;
-    let progress = Progress::new(!args.common.quiet, total, Some(cfg.rate));
-    match fanout::run(cfg, &progress, args.common.label.clone()) {
-        Ok(report) => finish(&report, &args.common),
-        Err(e) => fail(e),
-    }
+    run_pubsub(cfg, &args.common)
 }
 
 fn run_plot(args: PlotArgs) -> ExitCode {
