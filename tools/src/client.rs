@@ -436,19 +436,21 @@ impl Connection {
         (self.stream, self.decoder, self.buf)
     }
 
+    /// Decodes the bytes read so far, then empties the buffer; replies (a
+    /// pong, a close echo) go to `out`.
+    fn decode_buffered(&mut self, out: &mut Vec<u8>) -> Result<Flow, ProtocolError> {
+        let flow = handle_input(&mut self.decoder, &mut self.buf, out, &mut self.received);
+        self.buf.clear();
+        flow
+    }
+
     /// Keeps the connection open, answering pings, until `cancel` fires or
     /// the server ends it.
     pub async fn hold(&mut self, cancel: CancelHandle) -> HoldEnd {
         let mut out = Vec::new();
         loop {
             if !self.buf.is_empty() {
-                let flow = handle_input(
-                    &mut self.decoder,
-                    &mut self.buf,
-                    &mut out,
-                    &mut self.received,
-                );
-                self.buf.clear();
+                let flow = self.decode_buffered(&mut out);
                 if !out.is_empty() {
                     let (res, returned) = self.stream.write_all(out).await;
                     out = returned;
@@ -494,13 +496,7 @@ impl Connection {
             let mut out = Vec::new();
             loop {
                 if !self.buf.is_empty() {
-                    let flow = handle_input(
-                        &mut self.decoder,
-                        &mut self.buf,
-                        &mut out,
-                        &mut self.received,
-                    );
-                    self.buf.clear();
+                    let flow = self.decode_buffered(&mut out);
                     match flow {
                         // Our close is already sent: the server's close is the
                         // answer, not a new close to echo; drop `out`.

@@ -189,13 +189,8 @@ impl SubHandler {
                 }
                 let seen = offsets.observe(offset);
                 sub.offsets.set(Some(offsets));
-                match seen {
-                    Seen::InOrder => {}
-                    Seen::Gap(n) => t.ctx.stats().add(Counter::Gaps, n),
-                    Seen::Duplicate => {
-                        t.ctx.stats().add(Counter::Duplicates, 1);
-                        return;
-                    }
+                if !self.is_new(seen) {
+                    return;
                 }
                 match plain_string(data).and_then(parse_broadcast_header) {
                     Some((stamp, _, _)) => t.delivered(sub, stamp, now_ns),
@@ -257,6 +252,23 @@ impl SubHandler {
         }
     }
 
+    /// Counts a gap or a duplicate; whether the message is new, so to be
+    /// delivered (a duplicate is not).
+    fn is_new(&self, seen: Seen) -> bool {
+        let mut stats = self.t.ctx.stats();
+        match seen {
+            Seen::InOrder => true,
+            Seen::Gap(n) => {
+                stats.add(Counter::Gaps, n);
+                true
+            }
+            Seen::Duplicate => {
+                stats.add(Counter::Duplicates, 1);
+                false
+            }
+        }
+    }
+
     fn on_broadcast(&mut self, data: &[u8], now_ns: u64) {
         let (t, sub) = (&self.t, &self.sub);
         let Some((stamp, publisher, seq)) = parse_broadcast_header(data) else {
@@ -270,13 +282,8 @@ impl SubHandler {
                 return;
             }
         };
-        match seen {
-            Seen::InOrder => {}
-            Seen::Gap(n) => t.ctx.stats().add(Counter::Gaps, n),
-            Seen::Duplicate => {
-                t.ctx.stats().add(Counter::Duplicates, 1);
-                return;
-            }
+        if !self.is_new(seen) {
+            return;
         }
         t.delivered(sub, stamp, now_ns);
     }
