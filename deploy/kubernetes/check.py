@@ -9,7 +9,7 @@ and the container's flags): probes on /readyz and /healthz at the container
 port, terminationGracePeriodSeconds >= preStop + drain timeout + margin,
 resources = the profile's workers and planned memory, the PDB and the Service
 selecting the Deployment's pods, the Service targeting the container port,
-the placeholder image documented in README.md. Last, BINARY runs with the
+the image tag the Dockerfile builds (README.md). Last, BINARY runs with the
 container's own arguments (listen address moved to loopback): the probe paths
 answer 200, SIGTERM makes /readyz 503 and the process exit 0 well within the
 grace period.
@@ -197,11 +197,15 @@ def main():
         check(port_of(port["targetPort"]) == listen_port,
               f"Service port {port['port']} -> targetPort {port['targetPort']} (= {listen_port})")
 
+    # The tag the repository's Dockerfile builds (deploy/docker/test.sh
+    # checks the Dockerfile itself).
     image = container["image"]
+    with open(os.path.join(root, "Cargo.toml"), "rb") as f:
+        version = tomllib.load(f)["workspace"]["package"]["version"]
     with open(os.path.join(folder, "README.md"), encoding="utf-8") as f:
         readme = f.read()
-    check(image in readme and "placeholder" in readme,
-          f"image {image} is the placeholder README.md documents")
+    check(image == f"ringcast:{version}" and f"docker build -t {image} ." in readme,
+          f"image {image} is the workspace version's tag, built as README.md says", image)
 
     # --- the container's arguments, run --------------------------------------
     run_args = list(args)

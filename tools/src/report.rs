@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Highest latency a histogram records: 10 minutes in µs; larger values are
 /// clamped to it (every scenario's own timeouts are far below).
@@ -26,8 +26,10 @@ pub fn record_us(hist: &mut Histogram<u64>, us: u64) {
     hist.saturating_record(us.clamp(1, MAX_LATENCY_US));
 }
 
-/// Percentiles of one latency histogram, in µs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Percentiles of one latency histogram, in µs: the one computation every
+/// output shows (the text report, `--json`, the plot's HTML table), so they
+/// cannot disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     pub count: u64,
     pub p50_us: u64,
@@ -66,23 +68,35 @@ impl LatencySummary {
     }
 }
 
+/// The names of [`LatencySummary::columns`], in order: every table's header.
+pub const PERCENTILE_COLUMNS: [&str; 6] = ["p50", "p90", "p99", "p99.9", "p99.99", "max"];
+
+impl LatencySummary {
+    /// The figures every table shows, in the order of
+    /// [`PERCENTILE_COLUMNS`], each with its name.
+    pub fn columns(&self) -> [(&'static str, u64); 6] {
+        let values = [
+            self.p50_us,
+            self.p90_us,
+            self.p99_us,
+            self.p999_us,
+            self.p9999_us,
+            self.max_us,
+        ];
+        std::array::from_fn(|i| (PERCENTILE_COLUMNS[i], values[i]))
+    }
+}
+
 impl fmt::Display for LatencySummary {
     /// `p50 812 µs  p90 1.20 ms  p99 2.51 ms  p99.9 4.00 ms  p99.99 5.00 ms  max 5.12 ms  (n=19000)`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.count == 0 {
             return write!(f, "no samples");
         }
-        write!(
-            f,
-            "p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}  (n={})",
-            Micros(self.p50_us),
-            Micros(self.p90_us),
-            Micros(self.p99_us),
-            Micros(self.p999_us),
-            Micros(self.p9999_us),
-            Micros(self.max_us),
-            self.count
-        )
+        for (name, us) in self.columns() {
+            write!(f, "{name} {}  ", Micros(us))?;
+        }
+        write!(f, "(n={})", self.count)
     }
 }
 

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::engine::Outcome;
 use crate::hgrm::{distribution, encode_hgrm_into, Point};
-use crate::report::{CauseCounts, LatencySummary, Micros};
+use crate::report::{CauseCounts, LatencySummary, Micros, PERCENTILE_COLUMNS};
 use crate::stats::{Counter, Metric};
 
 /// Generator lag (p99) above which a run is flagged client-bound, in µs.
@@ -311,19 +311,32 @@ pub fn percentile_row(name: &str, s: &LatencySummary) -> String {
     if s.count == 0 {
         return format!("{name:<14} {:>9}", "no samples");
     }
-    let cells = [
-        s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.p9999_us, s.max_us,
-    ]
-    .map(|us| format!("{:>9}", Micros(us).to_string()));
+    let cells = s
+        .columns()
+        .map(|(_, us)| format!("{:>9}", Micros(us).to_string()));
     format!("{name:<14} {} {:>9}", cells.join(" "), s.count)
 }
 
 /// The header over [`percentile_row`]s.
 pub fn percentile_header() -> String {
-    format!(
-        "{:<14} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "metric", "p50", "p90", "p99", "p99.9", "p99.99", "max", "count"
-    )
+    let names = PERCENTILE_COLUMNS.map(|name| format!("{name:>9}"));
+    format!("{:<14} {} {:>9}", "metric", names.join(" "), "count")
+}
+
+/// The verdict on a run, as the text report, the plot and its page show it:
+/// `CLIENT-BOUND: ...` with the reasons, or that the generator kept up.
+pub fn verdict(client_bound: bool, reasons: &[String]) -> String {
+    if client_bound {
+        format!(
+            "CLIENT-BOUND: these figures describe the generator, not the server: {}",
+            reasons.join("; ")
+        )
+    } else {
+        format!(
+            "generator kept up (lag p99 within {})",
+            Micros(LAG_LIMIT_US)
+        )
+    }
 }
 
 fn join_counts(counts: &BTreeMap<String, u64>) -> String {
@@ -416,16 +429,11 @@ impl fmt::Display for RunReport {
                 (false, _) => String::new(),
             }
         )?;
-        if self.client_bound {
-            write!(f, "verdict       CLIENT-BOUND: these figures describe the generator, not the server: {}",
-                self.client_bound_reasons.join("; "))?;
-        } else {
-            write!(
-                f,
-                "verdict       generator kept up (lag p99 within {})",
-                Micros(LAG_LIMIT_US)
-            )?;
-        }
+        write!(
+            f,
+            "verdict       {}",
+            verdict(self.client_bound, &self.client_bound_reasons)
+        )?;
         for w in &self.warnings {
             write!(f, "\nwarning: {w}")?;
         }

@@ -218,6 +218,10 @@ fn an_impossible_rate_is_flagged_client_bound() {
     let _serial = serial();
     let server = start_ringcast(|_| {});
     let url = format!("ws://{}/echo", server.local_addr());
+    let page = std::env::temp_dir().join(format!(
+        "ringcast-load-client-bound-{}.html",
+        std::process::id()
+    ));
     let run = run_load(&[
         "echo",
         "--url",
@@ -232,12 +236,23 @@ fn an_impossible_rate_is_flagged_client_bound() {
         "1s",
         "--drain",
         "1s",
+        "--plot",
+        page.to_str().expect("utf8"),
     ]);
     assert!(run.status.success(), "{}", run.text);
     assert_eq!(run.report["client_bound"], true, "{}", run.text);
     let reasons = run.report["client_bound_reasons"].to_string();
     assert!(reasons.contains("fell behind"), "{reasons}");
     assert!(run.text.contains("CLIENT-BOUND"), "{}", run.text);
+    // The page and the plot in it say so too, with the reasons.
+    let html = std::fs::read_to_string(&page).expect("page written");
+    let _ = std::fs::remove_file(&page);
+    assert!(
+        html.contains("<p class=\"client-bound\">") && html.contains("fell behind"),
+        "{html}"
+    );
+    let svg = &html[html.find("<svg").expect("svg")..];
+    assert!(svg.contains("(CLIENT-BOUND)"), "{svg}");
     server.join();
 }
 
@@ -270,6 +285,14 @@ fn hgrm_and_plot_files_are_written() {
         "ringcast-test",
     ]);
     assert!(run.status.success(), "{}", run.text);
+    // The run says what it wrote.
+    for file in [&hgrm, &svg, &dir.join("run.generator_lag.hgrm")] {
+        assert!(
+            run.text.contains(&format!("wrote {}", file.display())),
+            "{}",
+            run.text
+        );
+    }
     let text = std::fs::read_to_string(&hgrm).expect("hgrm written");
     assert!(text.starts_with("       Value     Percentile TotalCount 1/(1-Percentile)"));
     assert!(text.contains("#[Max     ="), "{text}");
@@ -283,7 +306,7 @@ fn hgrm_and_plot_files_are_written() {
     let json = dir.join("a.json");
     std::fs::write(&json, run.report.to_string()).expect("json");
     let cmp = dir.join("cmp.html");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-load"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcast-load"))
         .args([
             "plot",
             json.to_str().expect("utf8"),
@@ -291,11 +314,37 @@ fn hgrm_and_plot_files_are_written() {
         ])
         .arg("-o")
         .arg(&cmp)
-        .status()
+        .output()
         .expect("plot runs");
-    assert!(status.success());
+    assert!(out.status.success());
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("wrote {} (HTML page", cmp.display())) && said.contains("2 run(s)"),
+        "{said}"
+    );
     let page = std::fs::read_to_string(&cmp).expect("html written");
     assert!(page.contains("<svg") && page.matches("<tr><th>ringcast-test</th>").count() == 2);
+    // The page's table shows the percentiles the text report printed.
+    let latency = &run.report["metrics"]["latency"];
+    let text_row = run
+        .text
+        .lines()
+        .find(|l| l.starts_with("latency "))
+        .expect("latency row");
+    for key in [
+        "p50_us", "p90_us", "p99_us", "p999_us", "p9999_us", "max_us",
+    ] {
+        let us = latency[key].as_u64().expect("percentile");
+        let shown = ringcast_tools::report::Micros(us).to_string();
+        assert!(
+            text_row.contains(&shown),
+            "{key}: {shown} not in {text_row}"
+        );
+        assert!(
+            page.contains(&format!("<td>{shown}</td>")),
+            "{key}: {shown} not in\n{page}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     server.join();
 }

@@ -377,23 +377,36 @@ fn finish(report: &RunReport, c: &Common) -> ExitCode {
     println!("{report}");
     let mut ok = true;
     if let Some(path) = &c.json {
-        if let Err(e) = report.write_json(path) {
-            eprintln!("ringcast-load: cannot write the JSON report: {e}");
-            ok = false;
+        match report.write_json(path) {
+            Ok(()) => println!("wrote {} (JSON report)", path.display()),
+            Err(e) => {
+                eprintln!("ringcast-load: cannot write the JSON report: {e}");
+                ok = false;
+            }
         }
     }
     if let Some(path) = &c.hgrm {
-        if let Err(e) = report.write_hgrm(path) {
-            eprintln!("ringcast-load: cannot write the .hgrm file: {e}");
-            ok = false;
+        match report.write_hgrm(path) {
+            Ok(files) => {
+                for file in files {
+                    println!("wrote {} (percentile distribution, .hgrm)", file.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("ringcast-load: cannot write the .hgrm file: {e}");
+                ok = false;
+            }
         }
     }
     if let Some(path) = &c.plot {
         let title = format!("{} — {}", report.label, report.mode);
         let curves: Vec<_> = plot::curve_of(report, "latency").into_iter().collect();
-        if let Err(e) = plot::write_plot(path, &title, &curves) {
-            eprintln!("ringcast-load: cannot write the plot: {e}");
-            ok = false;
+        match plot::write_plot(path, &title, &curves) {
+            Ok(kind) => println!("wrote {} (latency {})", path.display(), kind.what()),
+            Err(e) => {
+                eprintln!("ringcast-load: cannot write the plot: {e}");
+                ok = false;
+            }
         }
     }
     if ok {
@@ -534,7 +547,16 @@ fn run_plot(args: PlotArgs) -> ExitCode {
         .title
         .unwrap_or_else(|| format!("{} by percentile", args.metric));
     match plot::write_plot(&args.output, &title, &curves) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(kind) => {
+            println!(
+                "wrote {} ({}; {} run(s), metric {})",
+                args.output.display(),
+                kind.what(),
+                curves.len(),
+                args.metric
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => fail(e),
     }
 }
