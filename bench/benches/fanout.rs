@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringcast::config::ServerConfig;
+use ringcast::mailbox::{ConnId, Kicks, Slot};
 use ringcast::pubsub::hub::{Hub, Msg};
 use ringcast::pubsub::inbox::Mesh;
-use ringcast::server::slot::{Kicks, Slot};
 
 /// A one-core hub with `n` connections subscribed to "bench".
 fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
@@ -32,7 +32,7 @@ fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
     let hub = Hub::new(0, Arc::new(Mesh::new(1, 1024)), &config);
     let kicks = Rc::new(Kicks::default());
     let slots: Vec<Rc<Slot>> = (0..n as u64)
-        .map(|id| Rc::new(Slot::new(id, kicks.clone())))
+        .map(|id| Rc::new(Slot::new(ConnId::from_raw(id), kicks.clone())))
         .collect();
     for slot in &slots {
         hub.join(slot.clone());
@@ -292,7 +292,7 @@ impl HubThread {
         // Ids are unique across cores (only for readability: each core has its own).
         let first_id = (self.core * 1_000_000) as u64;
         let subscribers: Vec<Rc<Slot>> = (0..self.local_subscribers as u64)
-            .map(|i| Rc::new(Slot::new(first_id + i, kicks.clone())))
+            .map(|i| Rc::new(Slot::new(ConnId::from_raw(first_id + i), kicks.clone())))
             .collect();
         for slot in &subscribers {
             hub.join(slot.clone());
@@ -301,7 +301,8 @@ impl HubThread {
         }
         // The publisher is a connection of its own on the owner core, not a
         // subscriber, so deliveries are exactly S per publish.
-        let publisher = Rc::new(Slot::new(first_id + 999_999, kicks.clone()));
+        let publisher_id = ConnId::from_raw(first_id + 999_999);
+        let publisher = Rc::new(Slot::new(publisher_id, kicks.clone()));
         hub.join(publisher.clone());
         let mut slots = subscribers.clone();
         slots.push(publisher.clone());
@@ -395,7 +396,7 @@ impl HubThread {
 
 /// Publishes once, retrying while the owner refuses (`overloaded`: its spill
 /// to a slow core is past the inbox capacity), as a client would.
-fn publish_taken(hub: &Hub, conn: u64, data: &Bytes, deadline: Instant) {
+fn publish_taken(hub: &Hub, conn: ConnId, data: &Bytes, deadline: Instant) {
     let before = hub.stats.publishes.get();
     loop {
         hub.publish(conn, CORES_CHANNEL, data.clone(), Some(1))
@@ -413,7 +414,7 @@ fn publish_taken(hub: &Hub, conn: u64, data: &Bytes, deadline: Instant) {
 
 /// Empties every outbox and takes every kick, as a reactor turn that flushed
 /// all connections would, so outbox memory stays bounded by one round.
-fn reset(slots: &[Rc<Slot>], kicks: &Kicks, kicked: &mut Vec<u64>) {
+fn reset(slots: &[Rc<Slot>], kicks: &Kicks, kicked: &mut Vec<ConnId>) {
     for slot in slots {
         slot.outbox.borrow_mut().clear();
         slot.take_kicks();

@@ -24,6 +24,9 @@
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod mailbox;
 pub mod proto;
 pub mod pubsub;
+pub mod rt;
 pub mod server;
+pub mod sys;

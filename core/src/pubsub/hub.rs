@@ -35,11 +35,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -47,12 +45,12 @@ use bytes::Bytes;
 use super::channel::{OwnedChannel, Resume};
 use super::inbox::Mesh;
 use crate::config::ServerConfig;
+use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 use crate::proto::handshake::encode_plain_response_into;
 use crate::proto::v1::{
     error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
 };
 use crate::server::metrics::{self, Metrics, PubsubSnapshot, Snapshot};
-use crate::server::slot::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -710,7 +708,7 @@ pub async fn run(hub: Rc<Hub>) {
             last_sweep = now;
         }
         if handled == INBOX_BUDGET {
-            yield_now().await;
+            crate::rt::yield_now().await;
         } else if spilling {
             monoio::time::sleep(Duration::from_micros(200)).await;
         } else {
@@ -722,26 +720,11 @@ pub async fn run(hub: Rc<Hub>) {
     }
 }
 
-/// Lets every other ready task of the core run once.
-pub(crate) async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::server::slot::Kicks;
+    use crate::mailbox::Kicks;
 
     fn one_core_hub(tweak: impl FnOnce(&mut ServerConfig)) -> Hub {
         let mut config = ServerConfig {
@@ -752,16 +735,18 @@ mod tests {
         Hub::new(0, Arc::new(Mesh::new(1, 64)), &config)
     }
 
+    const ONE: ConnId = ConnId::from_raw(1);
+
     #[test]
     fn idle_channels_without_subscribers_are_evicted_after_the_ttl() {
         let ttl = Duration::from_secs(60);
         let hub = one_core_hub(|c| c.history_ttl = ttl);
-        let slot = Rc::new(Slot::new(1, Rc::new(Kicks::default())));
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hub.join(slot.clone());
-        hub.publish(1, "gone", Bytes::from_static(b"1"), None)
+        hub.publish(ONE, "gone", Bytes::from_static(b"1"), None)
             .expect("publish");
-        hub.subscribe(1, "kept", None, None).expect("subscribe");
-        hub.publish(1, "kept", Bytes::from_static(b"2"), None)
+        hub.subscribe(ONE, "kept", None, None).expect("subscribe");
+        hub.publish(ONE, "kept", Bytes::from_static(b"2"), None)
             .expect("publish");
         assert_eq!(hub.owned_summary().0, 2);
         let now = Instant::now();
@@ -776,7 +761,7 @@ mod tests {
         assert_eq!(history_bytes, 0, "history older than the TTL is dropped");
         assert_eq!(hub.stats.evicted_channels.get(), 1);
         // A leaving member releases its subscription, so the channel can go too.
-        hub.leave(1);
+        hub.leave(ONE);
         hub.sweep(now + ttl * 3);
         assert_eq!(hub.owned_summary().0, 0);
     }
@@ -784,13 +769,13 @@ mod tests {
     #[test]
     fn channel_cap_refuses_new_channels_only() {
         let hub = one_core_hub(|c| c.max_channels = 1);
-        let slot = Rc::new(Slot::new(1, Rc::new(Kicks::default())));
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hub.join(slot.clone());
-        hub.publish(1, "a", Bytes::from_static(b"1"), Some(1))
+        hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))
             .expect("publish");
-        hub.publish(1, "b", Bytes::from_static(b"1"), Some(2))
+        hub.publish(ONE, "b", Bytes::from_static(b"1"), Some(2))
             .expect("publish is routed");
-        hub.publish(1, "a", Bytes::from_static(b"2"), Some(3))
+        hub.publish(ONE, "a", Bytes::from_static(b"2"), Some(3))
             .expect("publish");
         let replies: Vec<String> = std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
             .map(|frame| String::from_utf8_lossy(&frame).into_owned())

@@ -23,13 +23,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::metrics::{CloseReason, Metrics};
-use super::slot::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
-use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::tls::Tls;
 use super::worker::Worker;
 use super::ws::{unix_now, WsConn};
 use crate::admission::IpGuard;
 use crate::auth::Identity;
+use crate::mailbox::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
 use crate::proto::close::CloseCode;
 use crate::proto::frame::{encode_frame_into, OpCode};
 use crate::proto::handshake::{
@@ -37,6 +36,7 @@ use crate::proto::handshake::{
     parse_request, select_subprotocol, validate_upgrade, HandshakeError, Method, RequestHead,
 };
 use crate::proto::session::{Ending, Message, Session};
+use crate::sys::{shutdown_write, try_recv, try_send, Transfer};
 
 /// Reads per turn before the connection yields to the others of its core.
 const READS_PER_TURN: usize = 4;
@@ -662,7 +662,7 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Ro
         .admission
         .client_ip(peer, request.x_forwarded_for.as_deref());
     if client != peer {
-        tracing::debug!(worker = worker.id, conn = id, %peer, %client, "forwarded");
+        tracing::debug!(worker = worker.id, conn = id.raw(), %peer, %client, "forwarded");
     }
     let held = worker.metrics.connections_current.get() as usize;
     let full = held > worker.config.max_connections_per_worker;
@@ -695,7 +695,7 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Ro
         Ok(guard) => guard,
         Err(refusal) => {
             let reason = refusal.reason.as_str();
-            tracing::debug!(worker = worker.id, conn = id, %client, reason, "admission refused");
+            tracing::debug!(worker = worker.id, conn = id.raw(), %client, reason, "admission refused");
             let retry = refusal.retry_after.to_string();
             let body = format!("{}\n", refusal.reason.as_str());
             return plain(503, body.as_bytes(), &[("Retry-After", &retry)]);

@@ -17,23 +17,20 @@
 //! | `worker.rs` | one core's state: config, scratch buffers, hub, counters |
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
-//! | `slot.rs` | a connection's mailbox shared with the hub: outbox and kicks |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
 //! | `metrics.rs` | per-core counters and histograms, Prometheus rendering |
 //! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
-//! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
-//! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
+//!
+//! A connection's mailbox (slot, outbox, kicks) is `crate::mailbox`, the
+//! non-blocking socket calls `crate::sys`.
 
 mod conn;
 mod driver;
 mod epoll;
 mod listener;
 pub mod metrics;
-pub mod outbox;
 mod reactor;
-pub mod slot;
-mod sys;
 pub mod tls;
 mod worker;
 mod ws;

@@ -17,11 +17,11 @@ use tracing::warn;
 
 use super::metrics::Metrics;
 use super::reactor;
-use super::slot::Kicks;
 use super::tls::TlsStore;
 use crate::admission::{Admission, CommandPolicy, OriginPolicy};
 use crate::auth::Authenticator;
 use crate::config::ServerConfig;
+use crate::mailbox::Kicks;
 use crate::proto::session::SessionConfig;
 use crate::pubsub::hub::{self, Hub, Msg};
 use crate::pubsub::inbox::Mesh;

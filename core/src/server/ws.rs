@@ -14,13 +14,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::slot::Slot;
 use super::worker::Worker;
 use crate::admission::command::{
     CommandKind, CommandLimiter, RateVerdict, RATE_LIMIT_CLOSE, RATE_LIMIT_CLOSE_REASON,
 };
 use crate::auth::identity::Identity;
 use crate::auth::{TOKEN_EXPIRED, TOKEN_EXPIRED_REASON};
+use crate::mailbox::Slot;
 use crate::proto::close::CloseCode;
 use crate::proto::session::Message;
 use crate::proto::v1::{
