@@ -23,10 +23,12 @@
 
 pub mod admission;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod mailbox;
 pub mod proto;
 pub mod pubsub;
 pub mod rt;
 pub mod server;
+pub mod stats;
 pub mod sys;

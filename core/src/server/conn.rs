@@ -256,7 +256,7 @@ impl Conn {
                         Some(false)
                     }
                     HeadRead::Metrics => {
-                        worker.hub.scrape(self.slot.clone());
+                        worker.scraper.start(self.slot.clone());
                         self.reason.get_or_insert(CloseReason::Http);
                         // With one worker the scrape completes right here.
                         self.phase = match self.slot.outbox.borrow().is_empty() {

@@ -18,12 +18,13 @@
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
-//! | `metrics.rs` | per-core counters and histograms, Prometheus rendering |
+//! | `metrics.rs` | per-core counters, Prometheus rendering |
+//! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
 //! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //!
 //! A connection's mailbox (slot, outbox, kicks) is `crate::mailbox`, the
-//! non-blocking socket calls `crate::sys`.
+//! cross-core bus `crate::bus`, the non-blocking socket calls `crate::sys`.
 
 mod conn;
 mod driver;
@@ -31,6 +32,7 @@ mod epoll;
 mod listener;
 pub mod metrics;
 mod reactor;
+mod scrape;
 pub mod tls;
 mod worker;
 mod ws;
@@ -46,8 +48,8 @@ pub use listener::{BindError, SocketBuffers};
 pub use tls::ReloadError;
 use tracing::info;
 
+use crate::bus::Mesh;
 use crate::config::{ConfigError, ServerConfig};
-use crate::pubsub::inbox::Mesh;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -175,6 +177,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
+    let scrape_mesh = Arc::new(scrape::mesh(workers));
     let drain = Arc::new(worker::DrainLatch::new(workers));
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut shutdown = Vec::with_capacity(workers);
@@ -183,7 +186,10 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let (tx, rx) = flume::bounded(1);
         shutdown.push(tx);
         let config = config.clone();
-        let mesh = mesh.clone();
+        let meshes = worker::Meshes {
+            pubsub: mesh.clone(),
+            scrape: scrape_mesh.clone(),
+        };
         let tls_store = tls_store.clone();
         let gate = gate.clone();
         let drain = drain.clone();
@@ -200,7 +206,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
-                    id, config, mesh, tls_store, gate, drain,
+                    id, config, meshes, tls_store, gate, drain,
                 ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");

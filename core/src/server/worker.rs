@@ -17,14 +17,16 @@ use tracing::warn;
 
 use super::metrics::Metrics;
 use super::reactor;
+use super::scrape::{self, Scraper};
 use super::tls::TlsStore;
 use crate::admission::{Admission, CommandPolicy, OriginPolicy};
 use crate::auth::Authenticator;
+use crate::bus::Mesh;
 use crate::config::ServerConfig;
 use crate::mailbox::Kicks;
 use crate::proto::session::SessionConfig;
 use crate::pubsub::hub::{self, Hub, Msg};
-use crate::pubsub::inbox::Mesh;
+use crate::pubsub::Settings;
 
 /// The checks a handshake passes before the upgrade, shared by every worker:
 /// the `Origin` allow-list, admission (connection caps and pacing per IP and
@@ -92,28 +94,49 @@ pub(crate) struct Worker {
     pub accept_failing: Cell<bool>,
     /// This core's share of pub/sub.
     pub hub: Rc<Hub>,
-    /// This core's metrics (shared with the hub, which answers scrapes).
+    /// This core's metrics, the hub's counters among them (it writes those).
     pub metrics: Rc<Metrics>,
+    /// This core's part in `/metrics` scrapes.
+    pub scraper: Rc<Scraper>,
+}
+
+/// The two cross-core buses every worker joins.
+pub(crate) struct Meshes {
+    pub pubsub: Arc<Mesh<Msg>>,
+    pub scrape: Arc<Mesh<scrape::Msg>>,
 }
 
 impl Worker {
     pub fn new(
         id: usize,
         config: Arc<ServerConfig>,
-        mesh: Arc<Mesh<Msg>>,
+        meshes: Meshes,
         tls: Option<Arc<TlsStore>>,
         gate: Arc<Gate>,
         drain: Arc<DrainLatch>,
     ) -> Self {
         // A TLS record is at most 16 KiB plus its overhead.
         let tls_scratch = vec![0; if tls.is_some() { 17 * 1024 } else { 0 }].into_boxed_slice();
-        let hub = Rc::new(Hub::new(id, mesh, &config));
-        let metrics = hub.metrics.clone();
+        let metrics = Rc::new(Metrics::default());
+        let settings = Settings::from_config(&config);
+        let hub = Rc::new(Hub::new(
+            id,
+            meshes.pubsub,
+            settings,
+            metrics.pubsub.clone(),
+        ));
+        let scraper = Rc::new(Scraper::new(
+            id,
+            meshes.scrape,
+            metrics.clone(),
+            hub.clone(),
+        ));
         Self {
             id,
             session_config: config.session_config(),
             hub,
             metrics,
+            scraper,
             kicks: Rc::new(Kicks::default()),
             read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
             write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
@@ -137,6 +160,7 @@ pub(crate) async fn run(
     shutdown: flume::Receiver<()>,
 ) {
     monoio::spawn(hub::run(worker.hub.clone()));
+    monoio::spawn(scrape::run(worker.scraper.clone()));
     reactor::run(worker, listener, shutdown).await;
 }
 
