@@ -14,7 +14,9 @@
 //! | --- | --- |
 //! | `driver.rs` | io_uring → plainer flags → epoll fallback |
 //! | `listener.rs` | reuseport listeners, port-clash detection |
-//! | `worker.rs` | one core's state: config, scratch buffers, hub, counters |
+//! | `gate.rs` | the handshake's checks shared by every worker: origins, admission, auth |
+//! | `worker.rs` | one core's state: its connection context, kicks, TLS store, drain |
+//! | `context.rs` | what a connection may use of its core: limits, scratch, hub, metrics |
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
@@ -27,8 +29,10 @@
 //! cross-core bus `crate::bus`, the non-blocking socket calls `crate::sys`.
 
 mod conn;
+mod context;
 mod driver;
 mod epoll;
+mod gate;
 mod listener;
 pub mod metrics;
 mod reactor;
@@ -170,7 +174,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         crate::admission::AdmissionConfig::from_config(&config),
         std::time::Instant::now(),
     );
-    let gate = Arc::new(worker::Gate {
+    let gate = Arc::new(gate::Gate {
         origins,
         admission,
         auth,

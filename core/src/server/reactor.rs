@@ -124,7 +124,7 @@ async fn serve(
                 continue;
             };
             let was_upgraded = conn.upgraded;
-            let drive = conn.drive(worker, now);
+            let drive = conn.drive(&worker.ctx, now);
             if conn.upgraded && !was_upgraded {
                 debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
@@ -142,7 +142,7 @@ async fn serve(
             // Ask every connection to close with 1001. The listener stays
             // open so that `/readyz` answers 503 (load balancers stop sending)
             // and new WebSocket upgrades get 503 with `Retry-After`.
-            worker.draining.set(true);
+            worker.ctx.draining.set(true);
             drain_deadline = Some(now + worker.config.drain_timeout);
             info!(worker = worker.id, open = table.conns.len(), "draining");
             for (_, conn) in table.conns.iter() {
@@ -154,7 +154,7 @@ async fn serve(
             // This worker is done when every WebSocket has finished its close
             // (plain HTTP requests such as health probes are not waited for);
             // the process is done when every worker is.
-            if !released && worker.metrics.upgraded_current.get() == 0 {
+            if !released && worker.ctx.metrics.upgraded_current.get() == 0 {
                 released = true;
                 worker.drain.release();
             }
@@ -164,7 +164,7 @@ async fn serve(
             if now >= deadline {
                 // `left`: WebSockets whose close did not finish; `dropped`:
                 // every socket still held, those and plain HTTP ones.
-                let left = worker.metrics.upgraded_current.get();
+                let left = worker.ctx.metrics.upgraded_current.get();
                 let dropped = drop_remaining(worker, &mut table);
                 if dropped > 0 {
                     warn!(
@@ -178,7 +178,7 @@ async fn serve(
                 break;
             }
         }
-        worker.metrics.loop_turn.record(now.elapsed());
+        worker.ctx.metrics.loop_turn.record(now.elapsed());
 
         if !again.is_empty() || accept_ready {
             yield_now().await;
@@ -193,7 +193,8 @@ async fn serve(
             _ = shutdown.recv_async(), if drain_deadline.is_none() => stop = true,
         }
     }
-    let (hub, m) = (&worker.hub.stats, &worker.metrics);
+    let m = &worker.ctx.metrics;
+    let hub = &m.pubsub;
     let (calls, frames) = (m.flush_calls.get(), m.flushed_frames.get());
     info!(
         worker = worker.id,
@@ -262,8 +263,8 @@ fn accept(
                 }
             },
         };
-        entry.insert(Conn::new(fd, slot, tls, peer.ip(), worker, now));
-        let m = &worker.metrics;
+        entry.insert(Conn::new(fd, slot, tls, peer.ip(), &worker.ctx, now));
+        let m = &worker.ctx.metrics;
         m.connections_opened.set(m.connections_opened.get() + 1);
         m.connections_current.set(table.conns.len() as u64);
         debug!(worker = worker.id, conn = id.raw(), %peer, "accepted");
@@ -289,7 +290,8 @@ fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseRe
     // Dropping the connection closes its socket, which also leaves the epoll set.
     let conn = table.conns.remove(id.key());
     let reason = reason.unwrap_or_else(|| conn.close_reason());
-    worker.metrics.closed(reason);
+    let m = &worker.ctx.metrics;
+    m.closed(reason);
     // One line per connection at debug; the ones that say something went
     // wrong (refusals, peers breaking the protocol or not keeping up) at info.
     // The status of a refusal is in `ringcast_handshakes_refused_total`.
@@ -304,14 +306,10 @@ fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseRe
         _ => debug!(worker = w, conn = conn_id, reason = why, upgraded, "closed"),
     }
     if conn.upgraded {
-        let m = &worker.metrics;
         m.upgraded_current.set(m.upgraded_current.get() - 1);
     }
     drop(conn);
-    worker
-        .metrics
-        .connections_current
-        .set(table.conns.len() as u64);
+    m.connections_current.set(table.conns.len() as u64);
     // Forget its subscriptions, if it had any (a miss for non-`/ws` ones).
-    worker.hub.leave(id);
+    worker.ctx.hub.leave(id);
 }
