@@ -77,8 +77,9 @@ pub fn drain<M>(port: &Port<M>, budget: usize, mut handle: impl FnMut(M)) -> usi
 mod tests {
     use super::*;
     use crate::bus::Mesh;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::sync::Arc;
+    use std::task::{Poll, Waker};
 
     #[test]
     fn drain_stops_at_the_budget_and_keeps_the_rest() {
@@ -93,16 +94,18 @@ mod tests {
         assert_eq!(got, vec![0, 1, 2, 3, 4]);
     }
 
-    /// The loop hands over messages sent from another thread and sleeps in
-    /// between (a lost wake-up would hang; the harness times out).
+    /// The loop hands over messages sent from another thread, sleeping on
+    /// the inbox in between: nothing else runs on this runtime to wake it, so
+    /// a lost wake-up hangs (the harness times out) and reordering fails.
     #[test]
     fn run_hands_every_message_to_the_handler_in_order() {
+        const N: u32 = 1000;
         let mesh = Arc::new(Mesh::new(2, 4));
         let sender = {
             let mesh = mesh.clone();
             std::thread::spawn(move || {
-                let mut next = 0u32;
-                while next < 1000 {
+                let mut next = 0;
+                while next < N {
                     match mesh.try_send(1, next) {
                         Ok(()) => next += 1,
                         Err(_) => std::thread::yield_now(),
@@ -115,23 +118,35 @@ mod tests {
             .build()
             .expect("rt");
         let got = RefCell::new(Vec::new());
+        let done: Cell<Option<Waker>> = Cell::new(None);
         rt.block_on(async {
             let port = Port::new(1, mesh);
             let pace = Pace {
                 batch: 3,
                 tick: None,
             };
-            let loop_ = run(&port, pace, |n| got.borrow_mut().push(n), |_| {});
-            monoio::select! {
-                _ = loop_ => {}
-                _ = async {
-                    while got.borrow().len() < 1000 {
-                        crate::rt::yield_now().await;
+            let handle = |n| {
+                got.borrow_mut().push(n);
+                if got.borrow().len() == N as usize {
+                    if let Some(waker) = done.take() {
+                        waker.wake();
                     }
-                } => {}
+                }
+            };
+            let finished = std::future::poll_fn(|cx| {
+                if got.borrow().len() == N as usize {
+                    Poll::Ready(())
+                } else {
+                    done.set(Some(cx.waker().clone()));
+                    Poll::Pending
+                }
+            });
+            monoio::select! {
+                _ = run(&port, pace, handle, |_| {}) => {}
+                _ = finished => {}
             }
         });
         sender.join().expect("sender finished");
-        assert_eq!(got.into_inner(), (0..1000).collect::<Vec<_>>());
+        assert_eq!(got.into_inner(), (0..N).collect::<Vec<_>>());
     }
 }
