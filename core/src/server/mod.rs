@@ -54,6 +54,7 @@ use tracing::info;
 
 use crate::bus::Mesh;
 use crate::config::{ConfigError, ServerConfig};
+use crate::pubsub::hub;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -215,7 +216,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));
-                    worker::run(worker, listener, rx)
+                    run_worker(worker, listener, rx)
                 });
                 if let Err(e) = started {
                     let _ = ready.send((id, Err(e)));
@@ -243,4 +244,17 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         threads,
         tls: tls_store,
     })
+}
+
+/// A worker's life on its thread: its hub's and its scrape's bus tasks, and
+/// its reactor, which serves until `shutdown` fires (a message or the sender
+/// dropping), then drains its connections for at most `drain_timeout`.
+async fn run_worker(
+    worker: Rc<worker::Worker>,
+    listener: std::net::TcpListener,
+    shutdown: flume::Receiver<()>,
+) {
+    monoio::spawn(hub::run(worker.ctx.hub.clone()));
+    monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
+    reactor::run(worker, listener, shutdown).await;
 }

@@ -19,14 +19,13 @@ use tracing::warn;
 use super::context::{ConnContext, ConnLimits, Scratch};
 use super::gate::Gate;
 use super::metrics::Metrics;
-use super::reactor;
 use super::scrape::{self, Scraper};
 use super::tls::TlsStore;
 use crate::admission::CommandPolicy;
 use crate::bus::Mesh;
 use crate::config::ServerConfig;
 use crate::mailbox::Kicks;
-use crate::pubsub::hub::{self, Hub, Msg};
+use crate::pubsub::hub::{Hub, Msg};
 use crate::pubsub::Settings;
 
 /// The process-wide end of a drain. A worker whose WebSockets have all closed
@@ -124,18 +123,6 @@ impl Worker {
             accept_failing: Cell::new(false),
         }
     }
-}
-
-/// The worker's life: serve until `shutdown` fires (a message or the sender
-/// dropping), then drain its connections for at most `drain_timeout`.
-pub(crate) async fn run(
-    worker: Rc<Worker>,
-    listener: std::net::TcpListener,
-    shutdown: flume::Receiver<()>,
-) {
-    monoio::spawn(hub::run(worker.ctx.hub.clone()));
-    monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
-    reactor::run(worker, listener, shutdown).await;
 }
 
 /// Pins the current thread to CPU `cpu` when the configuration lists one
