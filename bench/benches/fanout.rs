@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ringcast::bus::Mesh;
 use ringcast::config::ServerConfig;
+use ringcast::mailbox::{ConnId, Kicks, Slot};
 use ringcast::pubsub::hub::{Hub, Msg};
-use ringcast::pubsub::inbox::Mesh;
-use ringcast::server::slot::{Kicks, Slot};
+use ringcast::pubsub::Settings;
 
 /// A one-core hub with `n` connections subscribed to "bench".
 fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
@@ -29,10 +30,11 @@ fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
         max_subscriptions_per_connection: 1,
         ..ServerConfig::default()
     };
-    let hub = Hub::new(0, Arc::new(Mesh::new(1, 1024)), &config);
+    let settings = Settings::from_config(&config);
+    let hub = Hub::new(0, Arc::new(Mesh::new(1, 1024)), settings, Rc::default());
     let kicks = Rc::new(Kicks::default());
     let slots: Vec<Rc<Slot>> = (0..n as u64)
-        .map(|id| Rc::new(Slot::new(id, kicks.clone())))
+        .map(|id| Rc::new(Slot::new(ConnId::from_raw(id), kicks.clone())))
         .collect();
     for slot in &slots {
         hub.join(slot.clone());
@@ -121,8 +123,6 @@ const CORES_SUBSCRIBERS: usize = 10_000;
 /// Publishes per timed round; each subscriber's outbox holds at most this many
 /// frames before the untimed reset.
 const CORES_BATCH: u64 = 32;
-/// Inbox messages a hub handles per turn, as `hub::run` does.
-const CORES_BUDGET: usize = 1024;
 /// Any phase of a round (setup, barrier, delivery) taking longer is a bug: the
 /// worker panics instead of hanging, and the main thread stops waiting.
 const CORES_DEADLINE: Duration = Duration::from_secs(20);
@@ -286,13 +286,14 @@ struct HubThread {
 impl HubThread {
     fn run(self, commands: mpsc::Receiver<Command>, reports: mpsc::Sender<Report>) {
         pin(self.core);
-        let hub = Hub::new(self.core, self.mesh.clone(), &self.config);
+        let settings = Settings::from_config(&self.config);
+        let hub = Hub::new(self.core, self.mesh.clone(), settings, Rc::default());
         let owner = hub.owner_of(CORES_CHANNEL) == self.core;
         let kicks = Rc::new(Kicks::default());
         // Ids are unique across cores (only for readability: each core has its own).
         let first_id = (self.core * 1_000_000) as u64;
         let subscribers: Vec<Rc<Slot>> = (0..self.local_subscribers as u64)
-            .map(|i| Rc::new(Slot::new(first_id + i, kicks.clone())))
+            .map(|i| Rc::new(Slot::new(ConnId::from_raw(first_id + i), kicks.clone())))
             .collect();
         for slot in &subscribers {
             hub.join(slot.clone());
@@ -301,7 +302,8 @@ impl HubThread {
         }
         // The publisher is a connection of its own on the owner core, not a
         // subscriber, so deliveries are exactly S per publish.
-        let publisher = Rc::new(Slot::new(first_id + 999_999, kicks.clone()));
+        let publisher_id = ConnId::from_raw(first_id + 999_999);
+        let publisher = Rc::new(Slot::new(publisher_id, kicks.clone()));
         hub.join(publisher.clone());
         let mut slots = subscribers.clone();
         slots.push(publisher.clone());
@@ -312,7 +314,7 @@ impl HubThread {
         let deadline = Instant::now() + CORES_DEADLINE;
         let mut confirmed = false;
         while self.ready.load(Ordering::Acquire) < self.cores as u64 {
-            hub.drain_inbox(CORES_BUDGET);
+            hub.drain_inbox(self.config.inbox_batch);
             hub.retry_spill();
             if !confirmed && subscribers.iter().all(|s| !s.outbox.borrow().is_empty()) {
                 confirmed = true;
@@ -362,7 +364,7 @@ impl HubThread {
             }
             // The same loop as `hub::run`'s turn: drain, retry spills.
             while hub.stats.deliveries.get() < target {
-                if hub.drain_inbox(CORES_BUDGET) == 0 && !hub.retry_spill() {
+                if hub.drain_inbox(self.config.inbox_batch) == 0 && !hub.retry_spill() {
                     std::hint::spin_loop();
                 }
                 assert!(
@@ -395,7 +397,7 @@ impl HubThread {
 
 /// Publishes once, retrying while the owner refuses (`overloaded`: its spill
 /// to a slow core is past the inbox capacity), as a client would.
-fn publish_taken(hub: &Hub, conn: u64, data: &Bytes, deadline: Instant) {
+fn publish_taken(hub: &Hub, conn: ConnId, data: &Bytes, deadline: Instant) {
     let before = hub.stats.publishes.get();
     loop {
         hub.publish(conn, CORES_CHANNEL, data.clone(), Some(1))
@@ -413,7 +415,7 @@ fn publish_taken(hub: &Hub, conn: u64, data: &Bytes, deadline: Instant) {
 
 /// Empties every outbox and takes every kick, as a reactor turn that flushed
 /// all connections would, so outbox memory stays bounded by one round.
-fn reset(slots: &[Rc<Slot>], kicks: &Kicks, kicked: &mut Vec<u64>) {
+fn reset(slots: &[Rc<Slot>], kicks: &Kicks, kicked: &mut Vec<ConnId>) {
     for slot in slots {
         slot.outbox.borrow_mut().clear();
         slot.take_kicks();

@@ -2,20 +2,37 @@
 //!
 //! # Layout
 //!
+//! Dependencies flow one way: **a module imports only from modules above it
+//! in this list** (the binary, `main.rs`, sits below them all).
+//!
 //! - [`os`] — CPU lists, thread pinning and the open-file limit, below
 //!   everything else (the load tools use it too).
 //! - [`proto`] — the sans-IO protocol core: handshake, frames, masking, UTF-8,
-//!   close codes, and the per-connection [`proto::session::Session`]. No IO, no
-//!   clock: bytes in, bytes out, time passed in as `now`.
+//!   close codes, the `/ws` wire protocol v1, and the per-connection
+//!   [`proto::session::Session`]. No IO, no clock: bytes in, bytes out, time
+//!   passed in as `now`.
 //! - [`config`] — the typed configuration every limit and timeout comes from.
 //! - [`auth`] — JWT verification at the handshake and channel permissions
 //!   (sans-IO: `now_unix` is an argument).
 //! - [`admission`] — connection caps per address and in total, handshake and
 //!   command rate limits, the `Origin` allow-list (sans-IO: `now` is an
 //!   argument).
+//! - [`sys`] — non-blocking `recv`/`send` on raw sockets into borrowed buffers.
+//! - [`rt`] — small helpers for the tasks of one core's monoio runtime.
+//! - [`stats`] — per-core counters and latency histograms (the primitives).
+//! - [`mailbox`] — a connection's mailbox: its id, outbox and kick flags, the
+//!   only way the hub and the scrape reach a connection.
+//! - [`bus`] — the cross-core bus: per-core lock-free inboxes with parked
+//!   wake-ups, in-order spill, and the drain loop, for any message type.
+//! - [`pubsub`] — channels sharded by owner core, fan-out over the bus into
+//!   mailboxes, history and resume.
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
-//!   each with its own `SO_REUSEPORT` listener, connection tasks, timer sweep
-//!   and drain. Connections never move between cores.
+//!   each with its own `SO_REUSEPORT` listener, connections, timer sweep,
+//!   drain, and the `/metrics` scrape. Connections never move between cores.
+//!
+//! Known exceptions, being removed under issue 18: `config` still names
+//! `auth` and `admission` types, and `config::doctor` names
+//! `server::UringFlags`.
 //!
 //! # Data path of one message on `/echo`
 //!
@@ -25,8 +42,13 @@
 
 pub mod admission;
 pub mod auth;
+pub mod bus;
 pub mod config;
+pub mod mailbox;
 pub mod os;
 pub mod proto;
 pub mod pubsub;
+pub mod rt;
 pub mod server;
+pub mod stats;
+pub mod sys;

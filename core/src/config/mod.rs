@@ -237,9 +237,8 @@ pub struct ServerConfig {
     pub max_publish_bytes: usize,
     /// Capacity, in messages, of each core's cross-core inbox. Default 65,536.
     pub inbox_capacity: usize,
-    /// Most inbox messages a core handles per loop turn before it serves its
-    /// sockets again. Config-only for now: the hub still uses its built-in
-    /// 1024. Default 1024.
+    /// Most inbox messages a core's hub handles per turn before it lets the
+    /// core serve its sockets again. Default 1024.
     pub inbox_batch: usize,
 
     // ----- [store] (config-only: nothing reads these until the durable store lands) -----

@@ -31,28 +31,27 @@
 //! in a per-target spill queue that is retried every turn; an owner whose spill
 //! grows past the inbox capacity refuses publishes until it drains. A slow
 //! subscriber's outbox is bounded: past the limit it is closed (1008) and
-//! resumes from history on reconnect; it never delays the others.
+//! resumes from history on reconnect; it never delays the others. The spill
+//! queues and the drain loop are the bus's (`crate::bus`); the hub's task
+//! ([`run`]) drains `pubsub.inbox_batch` messages per turn.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use super::channel::{OwnedChannel, Resume};
-use super::inbox::Mesh;
-use crate::config::ServerConfig;
-use crate::proto::handshake::encode_plain_response_into;
+use super::{PubsubSnapshot, Settings, Stats};
+use crate::bus::{drain, Mesh, Port};
+use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 use crate::proto::v1::{
     error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
 };
-use crate::server::metrics::{self, Metrics, PubsubSnapshot, Snapshot};
-use crate::server::slot::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
+use crate::stats::bump;
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -87,13 +86,6 @@ pub enum Msg {
     Unsubscribe { channel: Arc<str>, from: usize },
     /// To a subscriber core: one push frame for every live local subscriber.
     Deliver { channel: Arc<str>, frame: Bytes },
-    /// To every core: report your metrics to core `from` for scrape `scrape`.
-    Scrape { from: usize, scrape: u64 },
-    /// To the scraping core: one core's figures.
-    ScrapeReply {
-        scrape: u64,
-        snapshot: Box<Snapshot>,
-    },
 }
 
 /// The core that owns `channel`. Deterministic across cores and runs
@@ -124,69 +116,30 @@ struct Member {
     channels: Vec<Arc<str>>,
 }
 
-/// Per-core pub/sub counters (plain cells: only this core writes them).
-#[derive(Default)]
-pub struct HubStats {
-    pub publishes: Cell<u64>,
-    /// Frames queued to local subscribers (one per subscriber per push).
-    pub deliveries: Cell<u64>,
-    /// `Deliver` messages handled: deliveries / this = local fan-out per push.
-    pub deliver_msgs: Cell<u64>,
-    pub slow_consumer_closes: Cell<u64>,
-    pub overloaded: Cell<u64>,
-    pub evicted_channels: Cell<u64>,
-}
-
 pub struct Hub {
     core: usize,
-    mesh: Arc<Mesh<Msg>>,
-    history_size: usize,
-    history_ttl: Duration,
-    max_channels: usize,
-    max_subscriptions: usize,
-    max_outbound: usize,
-    spill_limit: usize,
+    /// This core's end of the pub/sub bus (its spill queues live there).
+    port: Port<Msg>,
+    settings: Settings,
     owned: RefCell<HashMap<Arc<str>, OwnedChannel>>,
     local: RefCell<HashMap<Arc<str>, LocalChannel>>,
     members: RefCell<HashMap<ConnId, Member>>,
-    /// Per target core: messages its full inbox did not take, in order.
-    spill: RefCell<Vec<VecDeque<Msg>>>,
-    spilled: Cell<usize>,
-    pub stats: HubStats,
-    /// This core's metrics (the reactor writes most of them; see `server::metrics`).
-    pub metrics: Rc<Metrics>,
-    /// Scrapes started on this core, waiting for every core's snapshot.
-    scrapes: RefCell<HashMap<u64, PendingScrape>>,
-    next_scrape: Cell<u64>,
-}
-
-/// A `GET /metrics` waiting for the other cores.
-struct PendingScrape {
-    slot: Rc<Slot>,
-    snapshots: Vec<Snapshot>,
+    /// This core's pub/sub counters: owned by the worker (its metrics), written
+    /// only here, read by the `/metrics` scrape and the worker's last log line.
+    pub stats: Rc<Stats>,
 }
 
 impl Hub {
-    pub fn new(core: usize, mesh: Arc<Mesh<Msg>>, config: &ServerConfig) -> Self {
-        let cores = mesh.cores();
+    /// Core `core`'s hub on `mesh`, counting into `stats`.
+    pub fn new(core: usize, mesh: Arc<Mesh<Msg>>, settings: Settings, stats: Rc<Stats>) -> Self {
         Self {
             core,
-            mesh,
-            history_size: config.history_size,
-            history_ttl: config.history_ttl,
-            max_channels: config.max_channels_per_worker(),
-            max_subscriptions: config.max_subscriptions_per_connection,
-            max_outbound: config.max_outbound_bytes,
-            spill_limit: config.inbox_capacity,
+            port: Port::new(core, mesh),
+            settings,
             owned: RefCell::default(),
             local: RefCell::default(),
             members: RefCell::default(),
-            spill: RefCell::new((0..cores).map(|_| VecDeque::new()).collect()),
-            spilled: Cell::new(0),
-            stats: HubStats::default(),
-            metrics: Rc::new(Metrics::default()),
-            scrapes: RefCell::default(),
-            next_scrape: Cell::new(0),
+            stats,
         }
     }
 
@@ -195,11 +148,11 @@ impl Hub {
     }
 
     pub fn cores(&self) -> usize {
-        self.mesh.cores()
+        self.port.cores()
     }
 
     pub fn owner_of(&self, channel: &str) -> usize {
-        owner_of(channel, self.mesh.cores())
+        owner_of(channel, self.port.cores())
     }
 
     /// Channels this core owns, and the bytes of their history.
@@ -244,7 +197,7 @@ impl Hub {
             if member.channels.iter().any(|c| &**c == channel) {
                 return Err(ErrorCode::AlreadySubscribed);
             }
-            if member.channels.len() >= self.max_subscriptions {
+            if member.channels.len() >= self.settings.max_subscriptions {
                 return Err(ErrorCode::TooManySubscriptions);
             }
             let channel: Arc<str> = Arc::from(channel);
@@ -307,12 +260,10 @@ impl Hub {
             self.handle(msg);
             return Ok(());
         }
-        if !self.spill.borrow()[owner].is_empty() {
-            self.stats.overloaded.set(self.stats.overloaded.get() + 1);
-            return Err(ErrorCode::Overloaded);
-        }
-        self.mesh.try_send(owner, msg).map_err(|_| {
-            self.stats.overloaded.set(self.stats.overloaded.get() + 1);
+        // Refused rather than spilled while the owner's inbox is full (or
+        // earlier messages to it still wait), so a flood cannot grow memory.
+        self.port.try_send(owner, msg).map_err(|_| {
+            bump(&self.stats.overloaded, 1);
             ErrorCode::Overloaded
         })
     }
@@ -346,55 +297,19 @@ impl Hub {
     // ----- messages -----
 
     /// Sends `msg` to core `to`; to this core it is handled at once. Keeps
-    /// per-target FIFO order through the spill queue.
+    /// per-target FIFO order through the bus's spill queue.
     fn dispatch(&self, to: usize, msg: Msg) {
-        if to == self.core {
-            self.handle(msg);
-            return;
-        }
-        let mut spill = self.spill.borrow_mut();
-        let queue = &mut spill[to];
-        let msg = if queue.is_empty() {
-            match self.mesh.try_send(to, msg) {
-                Ok(()) => return,
-                Err(msg) => msg,
-            }
-        } else {
-            msg
-        };
-        queue.push_back(msg);
-        self.spilled.set(self.spilled.get() + 1);
+        self.port.dispatch(to, msg, |msg| self.handle(msg));
     }
 
     /// Retries spilled messages in order; true when some are still waiting.
     pub fn retry_spill(&self) -> bool {
-        if self.spilled.get() == 0 {
-            return false;
-        }
-        let mut spill = self.spill.borrow_mut();
-        for (to, queue) in spill.iter_mut().enumerate() {
-            while let Some(msg) = queue.pop_front() {
-                if let Err(msg) = self.mesh.try_send(to, msg) {
-                    queue.push_front(msg);
-                    break;
-                }
-                self.spilled.set(self.spilled.get() - 1);
-            }
-        }
-        self.spilled.get() > 0
+        self.port.retry_spill()
     }
 
     /// Handles up to `budget` inbox messages; returns how many.
     pub fn drain_inbox(&self, budget: usize) -> usize {
-        let mut handled = 0;
-        while handled < budget {
-            let Some(msg) = self.mesh.try_recv(self.core) else {
-                break;
-            };
-            self.handle(msg);
-            handled += 1;
-        }
-        handled
+        drain::drain(&self.port, budget, |msg| self.handle(msg))
     }
 
     pub fn handle(&self, msg: Msg) {
@@ -459,60 +374,13 @@ impl Hub {
                 }
             }
             Msg::Deliver { channel, frame } => self.deliver(&channel, frame),
-            Msg::Scrape { from, scrape } => {
-                let snapshot = Box::new(self.snapshot());
-                self.dispatch(from, Msg::ScrapeReply { scrape, snapshot });
-            }
-            Msg::ScrapeReply { scrape, snapshot } => self.scrape_reply(scrape, *snapshot),
         }
     }
 
-    /// Starts a `GET /metrics`: asks every core for its figures; the HTTP
-    /// response lands in `slot`'s outbox (with a kick) once all have answered.
-    pub fn scrape(&self, slot: Rc<Slot>) {
-        let scrape = self.next_scrape.get();
-        self.next_scrape.set(scrape + 1);
-        let pending = PendingScrape {
-            slot,
-            snapshots: Vec::with_capacity(self.cores()),
-        };
-        self.scrapes.borrow_mut().insert(scrape, pending);
-        for core in 0..self.cores() {
-            self.dispatch(
-                core,
-                Msg::Scrape {
-                    from: self.core,
-                    scrape,
-                },
-            );
-        }
-    }
-
-    fn scrape_reply(&self, scrape: u64, snapshot: Snapshot) {
-        let done = {
-            let mut scrapes = self.scrapes.borrow_mut();
-            let Some(pending) = scrapes.get_mut(&scrape) else {
-                return;
-            };
-            pending.snapshots.push(snapshot);
-            if pending.snapshots.len() < self.cores() {
-                return;
-            }
-            scrapes.remove(&scrape)
-        };
-        let Some(mut pending) = done else { return };
-        pending.snapshots.sort_by_key(|s| s.worker);
-        let body = metrics::render(&pending.snapshots);
-        let mut response = Vec::with_capacity(body.len() + 200);
-        let content_type = "text/plain; version=0.0.4; charset=utf-8";
-        encode_plain_response_into(&mut response, 200, content_type, body.as_bytes(), &[]);
-        pending.slot.outbox.borrow_mut().push(Bytes::from(response));
-        pending.slot.kick(KICK_OUTBOUND);
-    }
-
-    /// This core's figures for a scrape.
-    fn snapshot(&self) -> Snapshot {
-        let mut snapshot = self.metrics.snapshot(self.core);
+    /// This core's pub/sub figures for a scrape: its counters, and gauges
+    /// read from its state now.
+    pub fn snapshot(&self) -> PubsubSnapshot {
+        let stats = &self.stats;
         let (channels, history_bytes) = self.owned_summary();
         let subscriptions = self
             .members
@@ -520,18 +388,18 @@ impl Hub {
             .values()
             .map(|m| m.channels.len() as u64)
             .sum();
-        snapshot.pubsub = PubsubSnapshot {
-            publishes: self.stats.publishes.get(),
-            deliveries: self.stats.deliveries.get(),
-            slow_consumer_closes: self.stats.slow_consumer_closes.get(),
-            publishes_refused: self.stats.overloaded.get(),
-            evicted_channels: self.stats.evicted_channels.get(),
+        PubsubSnapshot {
+            publishes: stats.publishes.get(),
+            deliveries: stats.deliveries.get(),
+            slow_consumer_closes: stats.slow_consumer_closes.get(),
+            publishes_refused: stats.overloaded.get(),
+            evicted_channels: stats.evicted_channels.get(),
             channels: channels as u64,
             subscriptions,
             history_bytes: history_bytes as u64,
-            inbox_depth: self.mesh.depth(self.core) as u64,
-        };
-        snapshot
+            inbox_depth: self.port.depth() as u64,
+            publish_fanout: stats.publish_fanout.snapshot(),
+        }
     }
 
     fn owned_or_create<'a>(
@@ -541,13 +409,13 @@ impl Hub {
         now: Instant,
     ) -> Result<&'a mut OwnedChannel, ErrorCode> {
         if !owned.contains_key(channel) {
-            if owned.len() >= self.max_channels {
+            if owned.len() >= self.settings.max_channels {
                 return Err(ErrorCode::TooManyChannels);
             }
             let epoch = format!("{:016x}", fastrand::u64(..));
             owned.insert(
                 channel.clone(),
-                OwnedChannel::new(epoch, self.mesh.cores(), now),
+                OwnedChannel::new(epoch, self.port.cores(), now),
             );
         }
         owned.get_mut(channel).ok_or(ErrorCode::TooManyChannels)
@@ -555,8 +423,8 @@ impl Hub {
 
     /// Owner side of a publish: offset, one frame, history, fan-out to cores.
     fn owner_publish(&self, channel: &Arc<str>, data: &[u8]) -> Result<u64, ErrorCode> {
-        if self.spilled.get() > self.spill_limit {
-            self.stats.overloaded.set(self.stats.overloaded.get() + 1);
+        if self.port.spilled() > self.settings.spill_limit {
+            bump(&self.stats.overloaded, 1);
             return Err(ErrorCode::Overloaded);
         }
         let now = Instant::now();
@@ -567,11 +435,11 @@ impl Hub {
             // `data` is the raw JSON the parser accepted: valid UTF-8.
             let data = std::str::from_utf8(data).map_err(|_| ErrorCode::InvalidCommand)?;
             let frame = push_frame(channel, offset, ch.epoch(), data);
-            ch.append(frame.clone(), self.history_size, now);
+            ch.append(frame.clone(), self.settings.history_size, now);
             let targets: Vec<usize> = ch.subscriber_cores().collect();
             (offset, frame, targets)
         };
-        self.stats.publishes.set(self.stats.publishes.get() + 1);
+        bump(&self.stats.publishes, 1);
         for core in targets {
             self.dispatch(
                 core,
@@ -581,7 +449,7 @@ impl Hub {
                 },
             );
         }
-        self.metrics.publish_fanout.record(now.elapsed());
+        self.stats.publish_fanout.record(now.elapsed());
         Ok(offset)
     }
 
@@ -642,15 +510,10 @@ impl Hub {
         let Some(entry) = local.get(channel) else {
             return;
         };
-        self.stats
-            .deliver_msgs
-            .set(self.stats.deliver_msgs.get() + 1);
         for slot in entry.live.values() {
             self.queue(slot, frame.clone());
         }
-        self.stats
-            .deliveries
-            .set(self.stats.deliveries.get() + entry.live.len() as u64);
+        bump(&self.stats.deliveries, entry.live.len() as u64);
     }
 
     fn send_to_conn(&self, conn: ConnId, frame: Bytes) {
@@ -663,11 +526,9 @@ impl Hub {
     /// Queues a frame for one connection, or marks it a slow consumer.
     fn queue(&self, slot: &Slot, frame: Bytes) {
         let mut outbox = slot.outbox.borrow_mut();
-        if outbox.len() + frame.len() > self.max_outbound {
+        if outbox.len() + frame.len() > self.settings.max_outbound {
             drop(outbox);
-            self.stats
-                .slow_consumer_closes
-                .set(self.stats.slow_consumer_closes.get() + 1);
+            bump(&self.stats.slow_consumer_closes, 1);
             slot.kick(KICK_OVERFLOW);
             return;
         }
@@ -678,7 +539,7 @@ impl Hub {
 
     /// Trims history by age and evicts idle channels nobody subscribes to.
     pub fn sweep(&self, now: Instant) {
-        let ttl = self.history_ttl;
+        let ttl = self.settings.history_ttl;
         let mut owned = self.owned.borrow_mut();
         let before = owned.len();
         owned.retain(|_, ch| {
@@ -686,62 +547,28 @@ impl Hub {
             !ch.is_evictable(ttl, now)
         });
         let evicted = (before - owned.len()) as u64;
-        self.stats
-            .evicted_channels
-            .set(self.stats.evicted_channels.get() + evicted);
+        bump(&self.stats.evicted_channels, evicted);
     }
 }
 
-/// Messages handled per turn before yielding to the connections of the core,
-/// so one flood of deliveries cannot starve the sockets that drain it.
-const INBOX_BUDGET: usize = 1024;
-
-/// The hub's task on its core: drain the inbox, retry spills, sleep when idle.
+/// The hub's task on its core: drain the inbox (`pubsub.inbox_batch` per
+/// turn, so one flood of deliveries cannot starve the sockets that drain
+/// it), retry spills, sweep history, sleep when idle.
 pub async fn run(hub: Rc<Hub>) {
-    let mut last_sweep = Instant::now();
-    let sweep_every =
-        (hub.history_ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
-    loop {
-        let handled = hub.drain_inbox(INBOX_BUDGET);
-        let spilling = hub.retry_spill();
-        let now = Instant::now();
-        if now.duration_since(last_sweep) >= sweep_every {
-            hub.sweep(now);
-            last_sweep = now;
-        }
-        if handled == INBOX_BUDGET {
-            yield_now().await;
-        } else if spilling {
-            monoio::time::sleep(Duration::from_micros(200)).await;
-        } else {
-            monoio::select! {
-                _ = hub.mesh.ready(hub.core) => {}
-                _ = monoio::time::sleep(sweep_every) => {}
-            }
-        }
-    }
-}
-
-/// Lets every other ready task of the core run once.
-pub(crate) async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
+    let ttl = hub.settings.history_ttl;
+    let pace = drain::Pace {
+        batch: hub.settings.inbox_batch,
+        tick: Some((ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))),
+    };
+    drain::run(&hub.port, pace, |msg| hub.handle(msg), |now| hub.sweep(now)).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::server::slot::Kicks;
+    use crate::config::ServerConfig;
+    use crate::mailbox::Kicks;
 
     fn one_core_hub(tweak: impl FnOnce(&mut ServerConfig)) -> Hub {
         let mut config = ServerConfig {
@@ -749,19 +576,22 @@ mod tests {
             ..ServerConfig::default()
         };
         tweak(&mut config);
-        Hub::new(0, Arc::new(Mesh::new(1, 64)), &config)
+        let settings = Settings::from_config(&config);
+        Hub::new(0, Arc::new(Mesh::new(1, 64)), settings, Rc::default())
     }
+
+    const ONE: ConnId = ConnId::from_raw(1);
 
     #[test]
     fn idle_channels_without_subscribers_are_evicted_after_the_ttl() {
         let ttl = Duration::from_secs(60);
         let hub = one_core_hub(|c| c.history_ttl = ttl);
-        let slot = Rc::new(Slot::new(1, Rc::new(Kicks::default())));
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hub.join(slot.clone());
-        hub.publish(1, "gone", Bytes::from_static(b"1"), None)
+        hub.publish(ONE, "gone", Bytes::from_static(b"1"), None)
             .expect("publish");
-        hub.subscribe(1, "kept", None, None).expect("subscribe");
-        hub.publish(1, "kept", Bytes::from_static(b"2"), None)
+        hub.subscribe(ONE, "kept", None, None).expect("subscribe");
+        hub.publish(ONE, "kept", Bytes::from_static(b"2"), None)
             .expect("publish");
         assert_eq!(hub.owned_summary().0, 2);
         let now = Instant::now();
@@ -776,7 +606,7 @@ mod tests {
         assert_eq!(history_bytes, 0, "history older than the TTL is dropped");
         assert_eq!(hub.stats.evicted_channels.get(), 1);
         // A leaving member releases its subscription, so the channel can go too.
-        hub.leave(1);
+        hub.leave(ONE);
         hub.sweep(now + ttl * 3);
         assert_eq!(hub.owned_summary().0, 0);
     }
@@ -784,14 +614,15 @@ mod tests {
     #[test]
     fn channel_cap_refuses_new_channels_only() {
         let hub = one_core_hub(|c| c.max_channels = 1);
-        let slot = Rc::new(Slot::new(1, Rc::new(Kicks::default())));
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hub.join(slot.clone());
-        hub.publish(1, "a", Bytes::from_static(b"1"), Some(1))
+        hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))
             .expect("publish");
-        hub.publish(1, "b", Bytes::from_static(b"1"), Some(2))
+        hub.publish(ONE, "b", Bytes::from_static(b"1"), Some(2))
             .expect("publish is routed");
-        hub.publish(1, "a", Bytes::from_static(b"2"), Some(3))
+        hub.publish(ONE, "a", Bytes::from_static(b"2"), Some(3))
             .expect("publish");
+        assert_eq!(hub.stats.publishes.get(), 2);
         let replies: Vec<String> = std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
             .map(|frame| String::from_utf8_lossy(&frame).into_owned())
             .collect();

@@ -1,11 +1,20 @@
 //! Pub/sub: channels sharded by owner core, cross-core fan-out, history and resume.
 //!
+//! It reaches connections only through their mailbox (`crate::mailbox`) and
+//! other cores only through the bus (`crate::bus`); it knows nothing of
+//! sockets, HTTP or the `/metrics` text.
+//!
 //! | file | what it owns |
 //! | --- | --- |
 //! | `channel.rs` | one owned channel: epoch, offsets, history, subscriber cores |
-//! | `inbox.rs` | bounded lock-free per-core inboxes and their parked wake-up |
 //! | `hub.rs` | one core's pub/sub: routing, ordering, fan-out, backpressure |
+//! | `settings.rs` | the limits a hub works under, taken from the configuration |
+//! | `stats.rs` | one core's pub/sub counters and their scrape snapshot |
 
 pub mod channel;
 pub mod hub;
-pub mod inbox;
+mod settings;
+mod stats;
+
+pub use settings::Settings;
+pub use stats::{PubsubSnapshot, Stats};

@@ -1,7 +1,7 @@
 //! One connection as a synchronous state machine: handshake, WebSocket
 //! session, then an orderly TCP close. Its core's reactor (`reactor.rs`) owns
 //! it and calls [`Conn::drive`] whenever the socket, a kick or a deadline has
-//! something for it.
+//! something for it; all it sees of its core is a [`ConnContext`].
 //!
 //! Idle connections must be cheap, so a connection is not a task and holds no
 //! buffer while it waits: its socket sits in the core's epoll set, reads land
@@ -22,14 +22,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::context::ConnContext;
 use super::metrics::{CloseReason, Metrics};
-use super::slot::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
-use super::sys::{shutdown_write, try_recv, try_send, Transfer};
 use super::tls::Tls;
-use super::worker::Worker;
 use super::ws::{unix_now, WsConn};
 use crate::admission::IpGuard;
 use crate::auth::Identity;
+use crate::mailbox::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
 use crate::proto::close::CloseCode;
 use crate::proto::frame::{encode_frame_into, OpCode};
 use crate::proto::handshake::{
@@ -37,6 +36,7 @@ use crate::proto::handshake::{
     parse_request, select_subprotocol, validate_upgrade, HandshakeError, Method, RequestHead,
 };
 use crate::proto::session::{Ending, Message, Session};
+use crate::sys::{shutdown_write, try_recv, try_send, Transfer};
 
 /// Reads per turn before the connection yields to the others of its core.
 const READS_PER_TURN: usize = 4;
@@ -64,13 +64,13 @@ enum App {
 impl App {
     fn on_message(
         &mut self,
-        worker: &Worker,
+        ctx: &ConnContext,
         slot: &Slot,
         message: Message<'_>,
         now: Instant,
         out: &mut Vec<u8>,
     ) {
-        Metrics::add(&worker.metrics.messages_received, 1);
+        Metrics::add(&ctx.metrics.messages_received, 1);
         match (self, message) {
             (App::Echo, Message::Text(text)) => {
                 encode_frame_into(out, OpCode::Text, true, text.as_bytes())
@@ -78,7 +78,7 @@ impl App {
             (App::Echo, Message::Binary(data)) => {
                 encode_frame_into(out, OpCode::Binary, true, data)
             }
-            (App::Ws(ws), message) => ws.handle(worker, slot, message, now),
+            (App::Ws(ws), message) => ws.handle(ctx, slot, message, now),
         }
     }
 }
@@ -146,13 +146,13 @@ impl Conn {
         slot: Rc<Slot>,
         tls: Option<Box<Tls>>,
         peer: IpAddr,
-        worker: &Worker,
+        ctx: &ConnContext,
         now: Instant,
     ) -> Self {
         Self {
             fd,
             slot,
-            deadline: Some(now + worker.config.handshake_timeout),
+            deadline: Some(now + ctx.limits.handshake_timeout),
             readable: false,
             upgraded: false,
             reason: None,
@@ -171,17 +171,17 @@ impl Conn {
     }
 
     /// Runs the connection as far as it goes without blocking.
-    pub fn drive(&mut self, worker: &Worker, now: Instant) -> Drive {
+    pub fn drive(&mut self, ctx: &ConnContext, now: Instant) -> Drive {
         let kicks = self.slot.take_kicks();
         let due = self.deadline.is_some_and(|deadline| now >= deadline);
-        let more = match self.step(worker, now, kicks, due) {
+        let more = match self.step(ctx, now, kicks, due) {
             Some(more) => more,
             None => return Drive::Done,
         };
-        if !self.flush(worker) {
+        if !self.flush(ctx) {
             return Drive::Done;
         }
-        if !self.settle(worker, now) {
+        if !self.settle(ctx, now) {
             return Drive::Done;
         }
         if more {
@@ -193,7 +193,7 @@ impl Conn {
 
     /// Applies kicks, deadlines and input. `None`: drop the connection;
     /// `Some(true)`: input left over for next turn.
-    fn step(&mut self, worker: &Worker, now: Instant, kicks: u8, due: bool) -> Option<bool> {
+    fn step(&mut self, ctx: &ConnContext, now: Instant, kicks: u8, due: bool) -> Option<bool> {
         let mut link = Link {
             fd: self.fd.as_raw_fd(),
             tls: self.tls.as_deref_mut(),
@@ -216,8 +216,8 @@ impl Conn {
                     return Some(false);
                 }
                 let (started, peer, id) = (*started, *peer, self.slot.id());
-                let read = handshake_read(worker, link, head, peer, id, &mut self.readable)?;
-                let close_timeout = worker.config.close_timeout;
+                let read = handshake_read(ctx, link, head, peer, id, &mut self.readable)?;
+                let close_timeout = ctx.limits.close_timeout;
                 match read {
                     HeadRead::Partial => Some(false),
                     HeadRead::Upgrade {
@@ -227,25 +227,24 @@ impl Conn {
                         admitted,
                     } => {
                         self.slot.outbox.borrow_mut().push(Bytes::from(response));
-                        worker
-                            .metrics
+                        ctx.metrics
                             .handshake
                             .record(now.saturating_duration_since(started));
                         self.upgraded = true;
-                        Metrics::add(&worker.metrics.upgraded_current, 1);
+                        Metrics::add(&ctx.metrics.upgraded_current, 1);
                         let mut open =
-                            Box::new(Open::new(worker, &self.slot, endpoint, admitted, now));
+                            Box::new(Open::new(ctx, &self.slot, endpoint, admitted, now));
                         if !leftover.is_empty() {
-                            open.read(worker, &self.slot, link, &mut leftover, now)?;
+                            open.read(ctx, &self.slot, link, &mut leftover, now)?;
                         }
                         self.phase = Phase::Open(open);
                         // The client may have sent more than one read's worth already.
-                        self.step(worker, now, 0, false)
+                        self.step(ctx, now, 0, false)
                     }
                     HeadRead::Respond { response, status } => {
                         self.slot.outbox.borrow_mut().push(Bytes::from(response));
                         let reason = if status >= 400 {
-                            worker.metrics.refused(status);
+                            ctx.metrics.refused(status);
                             CloseReason::Refused
                         } else {
                             CloseReason::Http
@@ -256,7 +255,7 @@ impl Conn {
                         Some(false)
                     }
                     HeadRead::Metrics => {
-                        worker.hub.scrape(self.slot.clone());
+                        ctx.scraper.start(self.slot.clone());
                         self.reason.get_or_insert(CloseReason::Http);
                         // With one worker the scrape completes right here.
                         self.phase = match self.slot.outbox.borrow().is_empty() {
@@ -286,7 +285,7 @@ impl Conn {
                     self.reason.get_or_insert(CloseReason::Drained);
                 }
                 if kicks != 0 || due {
-                    emit(worker, slot, link, |out| {
+                    emit(ctx, slot, link, |out| {
                         if kicks & KICK_OVERFLOW != 0 {
                             open.session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
                         }
@@ -309,8 +308,8 @@ impl Conn {
                 if self.readable && !open.session.is_finished() {
                     more = true;
                     for _ in 0..READS_PER_TURN {
-                        let mut scratch = worker.read_scratch.borrow_mut();
-                        let n = match link.recv(worker, &mut scratch) {
+                        let mut scratch = ctx.scratch.read.borrow_mut();
+                        let n = match link.recv(ctx, &mut scratch) {
                             Ok(Transfer::Done(0)) | Err(_) => return None,
                             Ok(Transfer::Done(n)) => n,
                             Ok(Transfer::WouldBlock) => {
@@ -324,9 +323,9 @@ impl Conn {
                         // the `recv` that would only say EAGAIN is skipped.
                         // (Under TLS a short plaintext read says nothing.)
                         let drained = link.tls.is_none() && n < scratch.len();
-                        Metrics::add(&worker.metrics.bytes_received, n as u64);
-                        open.read(worker, slot, link, &mut scratch[..n], now)?;
-                        let full = slot.outbox.borrow().len() > worker.config.max_outbound_bytes;
+                        Metrics::add(&ctx.metrics.bytes_received, n as u64);
+                        open.read(ctx, slot, link, &mut scratch[..n], now)?;
+                        let full = slot.outbox.borrow().len() > ctx.limits.max_outbound_bytes;
                         if drained {
                             self.readable = false;
                         }
@@ -351,8 +350,8 @@ impl Conn {
                 }
                 if self.readable {
                     for _ in 0..READS_PER_TURN {
-                        let mut scratch = worker.read_scratch.borrow_mut();
-                        match link.recv(worker, &mut scratch) {
+                        let mut scratch = ctx.scratch.read.borrow_mut();
+                        match link.recv(ctx, &mut scratch) {
                             Ok(Transfer::Done(0)) | Err(_) => return None,
                             Ok(Transfer::Done(_)) => {}
                             Ok(Transfer::WouldBlock) => {
@@ -370,7 +369,7 @@ impl Conn {
 
     /// Sends what the outbox holds (under TLS: first the ciphertext rustls
     /// still holds); `false` on a socket error.
-    fn flush(&mut self, worker: &Worker) -> bool {
+    fn flush(&mut self, ctx: &ConnContext) -> bool {
         let fd = self.fd.as_raw_fd();
         if let Some(tls) = &mut self.tls {
             match tls.flush(fd) {
@@ -396,7 +395,7 @@ impl Conn {
         };
         match flushed {
             Ok(flushed) => {
-                let m = &worker.metrics;
+                let m = &ctx.metrics;
                 Metrics::add(&m.flush_calls, flushed.calls);
                 Metrics::add(&m.flushed_frames, flushed.frames);
                 Metrics::add(&m.bytes_sent, flushed.bytes);
@@ -408,21 +407,21 @@ impl Conn {
 
     /// Enforces the outbound limit, moves between phases, arms the deadline.
     /// `false`: drop the connection.
-    fn settle(&mut self, worker: &Worker, now: Instant) -> bool {
+    fn settle(&mut self, ctx: &ConnContext, now: Instant) -> bool {
         let queued = self.slot.outbox.borrow().len();
-        let close_timeout = worker.config.close_timeout;
+        let close_timeout = ctx.limits.close_timeout;
         match &mut self.phase {
             Phase::Handshake { .. } | Phase::Awaiting => {}
             Phase::Open(open) => {
-                if queued > worker.config.max_outbound_bytes && open.session.is_open() {
+                if queued > ctx.limits.max_outbound_bytes && open.session.is_open() {
                     self.reason.get_or_insert(CloseReason::SlowConsumer);
-                    tracing::debug!(worker = worker.id, queued, "slow consumer");
+                    tracing::debug!(worker = ctx.worker, queued, "slow consumer");
                     let session = &mut open.session;
                     let mut link = Link {
                         fd: self.fd.as_raw_fd(),
                         tls: self.tls.as_deref_mut(),
                     };
-                    if emit(worker, &self.slot, &mut link, |out| {
+                    if emit(ctx, &self.slot, &mut link, |out| {
                         session.abort(CloseCode::POLICY, SLOW_CONSUMER, out)
                     })
                     .is_none()
@@ -434,7 +433,7 @@ impl Conn {
                     let reason = match open.session.ending() {
                         Some(Ending::ProtocolError(code)) => {
                             if self.reason.is_none() {
-                                worker.metrics.protocol_error(code.0);
+                                ctx.metrics.protocol_error(code.0);
                             }
                             CloseReason::ProtocolError
                         }
@@ -445,7 +444,7 @@ impl Conn {
                     self.reason.get_or_insert(reason);
                     self.phase = Phase::Flushing;
                     self.deadline = Some(now + close_timeout);
-                    return self.settle(worker, now);
+                    return self.settle(ctx, now);
                 }
                 let expiry = match &open.app {
                     App::Ws(ws) => ws.expires_at(now),
@@ -480,7 +479,7 @@ impl Conn {
 
 impl Open {
     fn new(
-        worker: &Worker,
+        ctx: &ConnContext,
         slot: &Rc<Slot>,
         endpoint: Endpoint,
         admitted: Admitted,
@@ -489,11 +488,11 @@ impl Open {
         let app = match endpoint {
             Endpoint::Echo => App::Echo,
             Endpoint::Ws => {
-                worker.hub.join(slot.clone());
+                ctx.hub.join(slot.clone());
                 App::Ws(WsConn::new(admitted.identity))
             }
         };
-        let session = Session::new(&worker.session_config, now);
+        let session = Session::new(&ctx.limits.session, now);
         Self {
             session,
             app,
@@ -504,16 +503,16 @@ impl Open {
     /// Feeds bytes read from the peer; `None` when the socket failed.
     fn read(
         &mut self,
-        worker: &Worker,
+        ctx: &ConnContext,
         slot: &Slot,
         link: &mut Link<'_>,
         bytes: &mut [u8],
         now: Instant,
     ) -> Option<()> {
         let Open { session, app, .. } = self;
-        emit(worker, slot, link, |out| {
+        emit(ctx, slot, link, |out| {
             session.handle_read(bytes, now, out, |m, out| {
-                app.on_message(worker, slot, m, now, out)
+                app.on_message(ctx, slot, m, now, out)
             });
             // A close the handler decided on (rate limit persisting).
             if let App::Ws(ws) = app {
@@ -545,25 +544,25 @@ enum HeadRead {
 
 /// Reads what the socket has of the request head. `None`: drop the connection.
 fn handshake_read(
-    worker: &Worker,
+    ctx: &ConnContext,
     link: &mut Link<'_>,
     head: &mut Vec<u8>,
     peer: IpAddr,
     id: ConnId,
     readable: &mut bool,
 ) -> Option<HeadRead> {
-    let limits = worker.config.handshake_limits();
+    let limits = ctx.limits.handshake;
     loop {
         {
-            let mut scratch = worker.read_scratch.borrow_mut();
+            let mut scratch = ctx.scratch.read.borrow_mut();
             // Read at most one byte past the limit: enough to know it is exceeded.
             let room = (limits.max_head_bytes + 1)
                 .saturating_sub(head.len())
                 .min(scratch.len());
-            match link.recv(worker, &mut scratch[..room]) {
+            match link.recv(ctx, &mut scratch[..room]) {
                 Ok(Transfer::Done(0)) | Err(_) => return None,
                 Ok(Transfer::Done(n)) => {
-                    Metrics::add(&worker.metrics.bytes_received, n as u64);
+                    Metrics::add(&ctx.metrics.bytes_received, n as u64);
                     head.extend_from_slice(&scratch[..n]);
                 }
                 Ok(Transfer::WouldBlock) => {
@@ -574,7 +573,7 @@ fn handshake_read(
         }
         let read = match parse_request(head, &limits) {
             Ok(None) => continue,
-            Ok(Some((len, request))) => match route(worker, &request, peer, id) {
+            Ok(Some((len, request))) => match route(ctx, &request, peer, id) {
                 Route::Upgrade(endpoint, response, admitted) => HeadRead::Upgrade {
                     endpoint,
                     leftover: head.split_off(len),
@@ -638,14 +637,14 @@ fn refuse(err: &HandshakeError) -> Route {
 
 /// Maps a request to its response, and to an endpoint when it upgrades.
 /// `peer` is the TCP peer; `id` names the connection in logs.
-fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Route {
+fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> Route {
     let get = matches!(request.method, Method::Get | Method::Head);
     let endpoint = match request.path.as_str() {
         "/healthz" | "/readyz" | "/metrics" if !get => {
             return refuse(&HandshakeError::MethodNotAllowed)
         }
         "/healthz" => return probe(plain(200, b"ok\n", &[])),
-        "/readyz" if worker.draining.get() => {
+        "/readyz" if ctx.draining.get() => {
             return probe(plain(503, b"draining\n", &[("Retry-After", "1")]))
         }
         "/readyz" => return probe(plain(200, b"ready\n", &[])),
@@ -654,7 +653,7 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Ro
         "/ws" => Endpoint::Ws,
         _ => return refuse(&HandshakeError::NotFound),
     };
-    let gate = &worker.gate;
+    let gate = &ctx.gate;
     // The address the per-IP limits count: the client behind a trusted
     // proxy, else the peer. Logged here, before any refusal, so that the
     // refusal's `closed` line can be tied to the real client.
@@ -662,11 +661,11 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Ro
         .admission
         .client_ip(peer, request.x_forwarded_for.as_deref());
     if client != peer {
-        tracing::debug!(worker = worker.id, conn = id, %peer, %client, "forwarded");
+        tracing::debug!(worker = ctx.worker, conn = id.raw(), %peer, %client, "forwarded");
     }
-    let held = worker.metrics.connections_current.get() as usize;
-    let full = held > worker.config.max_connections_per_worker;
-    if worker.draining.get() || full {
+    let held = ctx.metrics.connections_current.get() as usize;
+    let full = held > ctx.limits.max_connections_per_worker;
+    if ctx.draining.get() || full {
         let body = b"server at capacity or shutting down\n";
         return plain(503, body, &[("Retry-After", "1")]);
     }
@@ -695,14 +694,14 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Ro
         Ok(guard) => guard,
         Err(refusal) => {
             let reason = refusal.reason.as_str();
-            tracing::debug!(worker = worker.id, conn = id, %client, reason, "admission refused");
+            tracing::debug!(worker = ctx.worker, conn = id.raw(), %client, reason, "admission refused");
             let retry = refusal.retry_after.to_string();
             let body = format!("{}\n", refusal.reason.as_str());
             return plain(503, body.as_bytes(), &[("Retry-After", &retry)]);
         }
     };
     let mut out = Vec::new();
-    let protocol = select_subprotocol(&request.protocols, &worker.config.subprotocols);
+    let protocol = select_subprotocol(&request.protocols, &ctx.limits.subprotocols);
     encode_accept_response_into(&mut out, &accept, protocol, &[]);
     Route::Upgrade(endpoint, out, Admitted { guard, identity })
 }
@@ -713,12 +712,12 @@ fn route(worker: &Worker, request: &RequestHead, peer: IpAddr, id: ConnId) -> Ro
 /// the socket and only the unsent rest is copied to the outbox. `None` on a
 /// socket error.
 fn emit(
-    worker: &Worker,
+    ctx: &ConnContext,
     slot: &Slot,
     link: &mut Link<'_>,
     produce: impl FnOnce(&mut Vec<u8>),
 ) -> Option<()> {
-    let mut scratch = worker.write_scratch.borrow_mut();
+    let mut scratch = ctx.scratch.write.borrow_mut();
     produce(&mut scratch);
     if scratch.is_empty() {
         return Some(());
@@ -729,7 +728,7 @@ fn emit(
     } else {
         Some(0)
     };
-    Metrics::add(&worker.metrics.bytes_sent, sent.unwrap_or(0) as u64);
+    Metrics::add(&ctx.metrics.bytes_sent, sent.unwrap_or(0) as u64);
     if let Some(sent) = sent {
         if sent < scratch.len() {
             outbox.push(Bytes::copy_from_slice(&scratch[sent..]));
@@ -737,7 +736,7 @@ fn emit(
     }
     scratch.clear();
     // A 16 MiB echo must not leave a 16 MiB scratch behind on this core.
-    let keep = worker.config.read_buffer_size;
+    let keep = ctx.limits.read_buffer_size;
     if scratch.capacity() > 4 * keep {
         scratch.shrink_to(keep);
     }
@@ -752,10 +751,10 @@ struct Link<'a> {
 
 impl Link<'_> {
     /// Reads what the socket has (plaintext under TLS) into `buf`.
-    fn recv(&mut self, worker: &Worker, buf: &mut [u8]) -> std::io::Result<Transfer> {
+    fn recv(&mut self, ctx: &ConnContext, buf: &mut [u8]) -> std::io::Result<Transfer> {
         match &mut self.tls {
             None => try_recv(self.fd, buf),
-            Some(tls) => tls.recv(self.fd, &mut worker.tls_scratch.borrow_mut(), buf),
+            Some(tls) => tls.recv(self.fd, &mut ctx.scratch.tls.borrow_mut(), buf),
         }
     }
 

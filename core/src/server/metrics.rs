@@ -1,57 +1,21 @@
 //! Per-core metrics and their Prometheus text rendering.
 //!
 //! Each core counts in plain `Cell`s that only it writes: nothing on the hot
-//! path is shared between cores. A scrape of `GET /metrics` on any core asks
-//! every core for a [`Snapshot`] through the cross-core inboxes (`Msg::Scrape`
-//! in `pubsub/hub.rs`); the scraping core merges them and renders the text
-//! exposition format, one series per worker (label `worker`), so nothing is
-//! summed across cores until the scrape.
+//! path is shared between cores. The worker owns one [`Metrics`]: the
+//! connection counters written by its reactor and connections, and the
+//! pub/sub counters its hub writes ([`crate::pubsub::Stats`]). A scrape of
+//! `GET /metrics` on any core asks every core for a [`Snapshot`] over the
+//! bus (`scrape.rs`); the scraping core merges them and renders the text
+//! exposition format here, one series per worker (label `worker`), so nothing
+//! is summed across cores until the scrape.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
+use std::rc::Rc;
 use std::sync::OnceLock;
-use std::time::Duration;
 
-/// Upper bounds of the latency histograms, in seconds (+Inf is implied).
-pub const LATENCY_BUCKETS: [f64; 16] = [
-    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
-    0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
-];
-const BUCKETS: usize = LATENCY_BUCKETS.len() + 1;
-
-/// A latency histogram with fixed buckets, written by one core.
-#[derive(Default)]
-pub struct Histogram {
-    counts: [Cell<u64>; BUCKETS],
-    sum_ns: Cell<u64>,
-}
-
-impl Histogram {
-    pub fn record(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|le| secs <= *le)
-            .unwrap_or(BUCKETS - 1);
-        self.counts[i].set(self.counts[i].get() + 1);
-        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_ns.set(self.sum_ns.get().saturating_add(ns));
-    }
-
-    fn snapshot(&self) -> HistogramSnapshot {
-        HistogramSnapshot {
-            counts: self.counts.each_ref().map(Cell::get),
-            sum_ns: self.sum_ns.get(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HistogramSnapshot {
-    /// Per bucket (not cumulative); the last is above every bound.
-    pub counts: [u64; BUCKETS],
-    pub sum_ns: u64,
-}
+use crate::pubsub::{PubsubSnapshot, Stats as PubsubStats};
+use crate::stats::{bump, Histogram, HistogramSnapshot, BUCKETS, LATENCY_BUCKETS};
 
 /// Why a connection ended, as counted in `ringcast_connections_closed_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +88,7 @@ fn index_of(table: &[u16], value: u16) -> usize {
         .unwrap_or(table.len() - 1)
 }
 
-/// One core's counters. Only that core writes them.
+/// One core's counters. Only that core writes them; the worker owns them.
 #[derive(Default)]
 pub struct Metrics {
     pub connections_opened: Cell<u64>,
@@ -143,12 +107,9 @@ pub struct Metrics {
     pub flush_calls: Cell<u64>,
     pub flushed_frames: Cell<u64>,
     pub handshake: Histogram,
-    pub publish_fanout: Histogram,
     pub loop_turn: Histogram,
-}
-
-fn bump(cell: &Cell<u64>, by: u64) {
-    cell.set(cell.get().wrapping_add(by));
+    /// The pub/sub counters, lent to this core's hub, which writes them.
+    pub pubsub: Rc<PubsubStats>,
 }
 
 impl Metrics {
@@ -180,8 +141,9 @@ impl Metrics {
         bump(cell, by);
     }
 
-    /// This core's figures; the hub adds its own (`pubsub`) part.
-    pub fn snapshot(&self, worker: usize) -> Snapshot {
+    /// This core's figures, with `pubsub` (the hub's counters and gauges,
+    /// `Hub::snapshot`).
+    pub fn snapshot(&self, worker: usize, pubsub: PubsubSnapshot) -> Snapshot {
         let get = |cells: &[Cell<u64>]| cells.iter().map(Cell::get).collect::<Vec<_>>();
         Snapshot {
             worker,
@@ -197,25 +159,10 @@ impl Metrics {
             flush_calls: self.flush_calls.get(),
             flushed_frames: self.flushed_frames.get(),
             handshake: self.handshake.snapshot(),
-            publish_fanout: self.publish_fanout.snapshot(),
             loop_turn: self.loop_turn.snapshot(),
-            pubsub: PubsubSnapshot::default(),
+            pubsub,
         }
     }
-}
-
-/// The pub/sub part of a core's figures.
-#[derive(Debug, Clone, Default)]
-pub struct PubsubSnapshot {
-    pub publishes: u64,
-    pub deliveries: u64,
-    pub slow_consumer_closes: u64,
-    pub publishes_refused: u64,
-    pub evicted_channels: u64,
-    pub channels: u64,
-    pub subscriptions: u64,
-    pub history_bytes: u64,
-    pub inbox_depth: u64,
 }
 
 /// Everything one core reports to a scrape (sent across cores).
@@ -234,7 +181,6 @@ pub struct Snapshot {
     pub flush_calls: u64,
     pub flushed_frames: u64,
     pub handshake: HistogramSnapshot,
-    pub publish_fanout: HistogramSnapshot,
     pub loop_turn: HistogramSnapshot,
     pub pubsub: PubsubSnapshot,
 }
@@ -500,7 +446,7 @@ pub fn render(snaps: &[Snapshot]) -> String {
         "ringcast_publish_fanout_duration_seconds",
         "Owner core: offset, encode, history and dispatch of one publish.",
         snaps,
-        |s| &s.publish_fanout,
+        |s| &s.pubsub.publish_fanout,
     );
     f.histogram(
         "ringcast_loop_turn_duration_seconds",
@@ -533,6 +479,7 @@ pub fn render(snaps: &[Snapshot]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn histogram_buckets_are_cumulative_in_the_text() {
@@ -543,7 +490,7 @@ mod tests {
         m.closed(CloseReason::SlowConsumer);
         m.refused(431);
         m.refused(418);
-        let text = render(&[m.snapshot(0)]);
+        let text = render(&[m.snapshot(0, PubsubSnapshot::default())]);
         assert!(
             text.contains(
                 "ringcast_handshake_duration_seconds_bucket{worker=\"0\",le=\"0.000005\"} 1\n"
@@ -572,7 +519,7 @@ mod tests {
         m.closed(CloseReason::Drained);
         assert_eq!(m.closed_count(CloseReason::DrainTimeout), 2);
         assert_eq!(m.closed_count(CloseReason::Normal), 0);
-        let text = render(&[m.snapshot(1)]);
+        let text = render(&[m.snapshot(1, PubsubSnapshot::default())]);
         assert!(
             text.contains(
                 "ringcast_connections_closed_total{worker=\"1\",reason=\"drain_timeout\"} 2\n"

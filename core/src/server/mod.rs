@@ -14,26 +14,29 @@
 //! | --- | --- |
 //! | `driver.rs` | io_uring → plainer flags → epoll fallback |
 //! | `listener.rs` | reuseport listeners, port-clash detection |
-//! | `worker.rs` | one core's state: config, scratch buffers, hub, counters |
+//! | `gate.rs` | the handshake's checks shared by every worker: origins, admission, auth |
+//! | `worker.rs` | one core's state: its connection context, kicks, TLS store, drain |
+//! | `context.rs` | what a connection may use of its core: limits, scratch, hub, metrics |
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
-//! | `slot.rs` | a connection's mailbox shared with the hub: outbox and kicks |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
-//! | `metrics.rs` | per-core counters and histograms, Prometheus rendering |
+//! | `metrics.rs` | per-core counters, Prometheus rendering |
+//! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
 //! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
-//! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
-//! | `sys.rs` | non-blocking `recv`/`send` into borrowed buffers |
+//!
+//! A connection's mailbox (slot, outbox, kicks) is `crate::mailbox`, the
+//! cross-core bus `crate::bus`, the non-blocking socket calls `crate::sys`.
 
 mod conn;
+mod context;
 mod driver;
 mod epoll;
+mod gate;
 mod listener;
 pub mod metrics;
-pub mod outbox;
 mod reactor;
-pub mod slot;
-mod sys;
+mod scrape;
 pub mod tls;
 mod worker;
 mod ws;
@@ -49,8 +52,9 @@ pub use listener::{BindError, SocketBuffers};
 pub use tls::ReloadError;
 use tracing::info;
 
+use crate::bus::Mesh;
 use crate::config::{ConfigError, ServerConfig};
-use crate::pubsub::inbox::Mesh;
+use crate::pubsub::hub;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -171,13 +175,14 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         crate::admission::AdmissionConfig::from_config(&config),
         std::time::Instant::now(),
     );
-    let gate = Arc::new(worker::Gate {
+    let gate = Arc::new(gate::Gate {
         origins,
         admission,
         auth,
     });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
+    let scrape_mesh = Arc::new(scrape::mesh(workers));
     let drain = Arc::new(worker::DrainLatch::new(workers));
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut shutdown = Vec::with_capacity(workers);
@@ -186,7 +191,10 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let (tx, rx) = flume::bounded(1);
         shutdown.push(tx);
         let config = config.clone();
-        let mesh = mesh.clone();
+        let meshes = worker::Meshes {
+            pubsub: mesh.clone(),
+            scrape: scrape_mesh.clone(),
+        };
         let tls_store = tls_store.clone();
         let gate = gate.clone();
         let drain = drain.clone();
@@ -203,12 +211,12 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let flags = UringFlags::from_config(&config);
                 let force_epoll = config.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
-                    id, config, mesh, tls_store, gate, drain,
+                    id, config, meshes, tls_store, gate, drain,
                 ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));
-                    worker::run(worker, listener, rx)
+                    run_worker(worker, listener, rx)
                 });
                 if let Err(e) = started {
                     let _ = ready.send((id, Err(e)));
@@ -236,4 +244,17 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         threads,
         tls: tls_store,
     })
+}
+
+/// A worker's life on its thread: its hub's and its scrape's bus tasks, and
+/// its reactor, which serves until `shutdown` fires (a message or the sender
+/// dropping), then drains its connections for at most `drain_timeout`.
+async fn run_worker(
+    worker: Rc<worker::Worker>,
+    listener: std::net::TcpListener,
+    shutdown: flume::Receiver<()>,
+) {
+    monoio::spawn(hub::run(worker.ctx.hub.clone()));
+    monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
+    reactor::run(worker, listener, shutdown).await;
 }

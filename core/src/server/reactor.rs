@@ -23,10 +23,10 @@ use tracing::{debug, info, warn};
 use super::conn::{Conn, Drive};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
-use super::slot::{ConnId, Slot, KICK_SHUTDOWN};
 use super::tls::Tls;
 use super::worker::Worker;
-use crate::pubsub::hub::yield_now;
+use crate::mailbox::{ConnId, Slot, KICK_SHUTDOWN};
+use crate::rt::yield_now;
 
 /// The epoll token of the listener; connection tokens are their [`ConnId`]s,
 /// whose generation half is never all ones.
@@ -43,7 +43,7 @@ struct Table {
 
 impl Table {
     fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        let conn = self.conns.get_mut((id & u64::from(u32::MAX)) as usize)?;
+        let conn = self.conns.get_mut(id.key())?;
         (conn.slot.id() == id).then_some(conn)
     }
 }
@@ -96,9 +96,12 @@ async fn serve(
         for event in &ready {
             if event.token == LISTENER {
                 accept_ready = true;
-            } else if let Some(conn) = table.get_mut(event.token) {
-                conn.readable |= event.readable;
-                work.push(event.token);
+            } else {
+                let id = ConnId::from_raw(event.token);
+                if let Some(conn) = table.get_mut(id) {
+                    conn.readable |= event.readable;
+                    work.push(id);
+                }
             }
         }
         if accept_ready {
@@ -121,9 +124,9 @@ async fn serve(
                 continue;
             };
             let was_upgraded = conn.upgraded;
-            let drive = conn.drive(worker, now);
+            let drive = conn.drive(&worker.ctx, now);
             if conn.upgraded && !was_upgraded {
-                debug!(worker = worker.id, conn = id, "upgraded");
+                debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
             match drive {
                 Drive::Idle => {}
@@ -139,7 +142,7 @@ async fn serve(
             // Ask every connection to close with 1001. The listener stays
             // open so that `/readyz` answers 503 (load balancers stop sending)
             // and new WebSocket upgrades get 503 with `Retry-After`.
-            worker.draining.set(true);
+            worker.ctx.draining.set(true);
             drain_deadline = Some(now + worker.config.drain_timeout);
             info!(worker = worker.id, open = table.conns.len(), "draining");
             for (_, conn) in table.conns.iter() {
@@ -151,7 +154,7 @@ async fn serve(
             // This worker is done when every WebSocket has finished its close
             // (plain HTTP requests such as health probes are not waited for);
             // the process is done when every worker is.
-            if !released && worker.metrics.upgraded_current.get() == 0 {
+            if !released && worker.ctx.metrics.upgraded_current.get() == 0 {
                 released = true;
                 worker.drain.release();
             }
@@ -161,7 +164,7 @@ async fn serve(
             if now >= deadline {
                 // `left`: WebSockets whose close did not finish; `dropped`:
                 // every socket still held, those and plain HTTP ones.
-                let left = worker.metrics.upgraded_current.get();
+                let left = worker.ctx.metrics.upgraded_current.get();
                 let dropped = drop_remaining(worker, &mut table);
                 if dropped > 0 {
                     warn!(
@@ -175,7 +178,7 @@ async fn serve(
                 break;
             }
         }
-        worker.metrics.loop_turn.record(now.elapsed());
+        worker.ctx.metrics.loop_turn.record(now.elapsed());
 
         if !again.is_empty() || accept_ready {
             yield_now().await;
@@ -190,7 +193,8 @@ async fn serve(
             _ = shutdown.recv_async(), if drain_deadline.is_none() => stop = true,
         }
     }
-    let (hub, m) = (&worker.hub.stats, &worker.metrics);
+    let m = &worker.ctx.metrics;
+    let hub = &m.pubsub;
     let (calls, frames) = (m.flush_calls.get(), m.flushed_frames.get());
     info!(
         worker = worker.id,
@@ -243,8 +247,8 @@ fn accept(
         let fd = OwnedFd::from(stream);
         let entry = table.conns.vacant_entry();
         table.generation = table.generation.wrapping_add(1) % u32::MAX;
-        let id = (u64::from(table.generation) << 32) | entry.key() as u64;
-        if let Err(e) = epoll.add(fd.as_raw_fd(), id) {
+        let id = ConnId::new(table.generation, entry.key());
+        if let Err(e) = epoll.add(fd.as_raw_fd(), id.raw()) {
             warn!(worker = worker.id, "cannot watch a new connection: {e}");
             continue;
         }
@@ -259,11 +263,11 @@ fn accept(
                 }
             },
         };
-        entry.insert(Conn::new(fd, slot, tls, peer.ip(), worker, now));
-        let m = &worker.metrics;
+        entry.insert(Conn::new(fd, slot, tls, peer.ip(), &worker.ctx, now));
+        let m = &worker.ctx.metrics;
         m.connections_opened.set(m.connections_opened.get() + 1);
         m.connections_current.set(table.conns.len() as u64);
-        debug!(worker = worker.id, conn = id, %peer, "accepted");
+        debug!(worker = worker.id, conn = id.raw(), %peer, "accepted");
         work.push(id);
     }
     true
@@ -283,33 +287,29 @@ fn drop_remaining(worker: &Worker, table: &mut Table) -> usize {
 /// Takes connection `id` out of the table and counts its close: for
 /// `reason`, or, when `None`, for the reason the connection recorded.
 fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseReason>) {
-    let key = (id & u64::from(u32::MAX)) as usize;
     // Dropping the connection closes its socket, which also leaves the epoll set.
-    let conn = table.conns.remove(key);
+    let conn = table.conns.remove(id.key());
     let reason = reason.unwrap_or_else(|| conn.close_reason());
-    worker.metrics.closed(reason);
+    let m = &worker.ctx.metrics;
+    m.closed(reason);
     // One line per connection at debug; the ones that say something went
     // wrong (refusals, peers breaking the protocol or not keeping up) at info.
     // The status of a refusal is in `ringcast_handshakes_refused_total`.
-    let (w, upgraded, why) = (worker.id, conn.upgraded, reason.as_str());
+    let (w, upgraded, why, conn_id) = (worker.id, conn.upgraded, reason.as_str(), id.raw());
     match reason {
         CloseReason::Refused
         | CloseReason::HandshakeTimeout
         | CloseReason::ProtocolError
         | CloseReason::SlowConsumer => {
-            info!(worker = w, conn = id, reason = why, upgraded, "closed")
+            info!(worker = w, conn = conn_id, reason = why, upgraded, "closed")
         }
-        _ => debug!(worker = w, conn = id, reason = why, upgraded, "closed"),
+        _ => debug!(worker = w, conn = conn_id, reason = why, upgraded, "closed"),
     }
     if conn.upgraded {
-        let m = &worker.metrics;
         m.upgraded_current.set(m.upgraded_current.get() - 1);
     }
     drop(conn);
-    worker
-        .metrics
-        .connections_current
-        .set(table.conns.len() as u64);
+    m.connections_current.set(table.conns.len() as u64);
     // Forget its subscriptions, if it had any (a miss for non-`/ws` ones).
-    worker.hub.leave(id);
+    worker.ctx.hub.leave(id);
 }

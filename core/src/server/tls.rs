@@ -25,7 +25,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConnection;
 
-use super::sys::{try_recv, try_send, Transfer};
+use crate::sys::{try_recv, try_send, Transfer};
 
 /// Plaintext rustls may hold for one connection before `send` refuses more.
 pub const SEND_BUFFER_LIMIT: usize = 64 * 1024;

@@ -2,12 +2,13 @@
 //! listener, its connections (in its reactor), its pub/sub hub, and its share
 //! of shutdown.
 //!
-//! Nothing in a [`Worker`] is shared with another core. The per-core scratch
-//! buffers live here: every read on this core lands in `read_scratch` and
-//! every reply is first encoded into `write_scratch`, so a connection keeps
-//! only the bytes its socket did not take.
+//! Nothing in a [`Worker`] is shared with another core except what is behind
+//! an `Arc` (configuration, gate, TLS store, drain latch, the buses). The
+//! per-core scratch buffers live in its [`ConnContext`]: every read on this
+//! core lands in one buffer and every reply is first encoded into another, so
+//! a connection keeps only the bytes its socket did not take.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,25 +16,17 @@ use std::time::Instant;
 
 use tracing::warn;
 
+use super::context::{ConnContext, ConnLimits, Scratch};
+use super::gate::Gate;
 use super::metrics::Metrics;
-use super::reactor;
-use super::slot::Kicks;
+use super::scrape::{self, Scraper};
 use super::tls::TlsStore;
-use crate::admission::{Admission, CommandPolicy, OriginPolicy};
-use crate::auth::Authenticator;
+use crate::admission::CommandPolicy;
+use crate::bus::Mesh;
 use crate::config::ServerConfig;
-use crate::proto::session::SessionConfig;
-use crate::pubsub::hub::{self, Hub, Msg};
-use crate::pubsub::inbox::Mesh;
-
-/// The checks a handshake passes before the upgrade, shared by every worker:
-/// the `Origin` allow-list, admission (connection caps and pacing per IP and
-/// in total), and authentication.
-pub(crate) struct Gate {
-    pub origins: OriginPolicy,
-    pub admission: Arc<Admission>,
-    pub auth: Authenticator,
-}
+use crate::mailbox::Kicks;
+use crate::pubsub::hub::{Hub, Msg};
+use crate::pubsub::Settings;
 
 /// The process-wide end of a drain. A worker whose WebSockets have all closed
 /// keeps its listener open (answering `/readyz` with 503) until every other
@@ -64,80 +57,72 @@ impl DrainLatch {
 pub(crate) struct Worker {
     pub id: usize,
     pub config: Arc<ServerConfig>,
-    pub session_config: SessionConfig,
-    /// Connections kicked since the reactor last looked (by the hub, or by
-    /// shutdown); the reactor drains it every turn.
+    /// What this core's connections may use of it; the worker owns its
+    /// metrics, hub and scrape through it.
+    pub ctx: ConnContext,
+    /// Connections kicked since the reactor last looked (by the hub, the
+    /// scrape, or shutdown); the reactor drains it every turn.
     pub kicks: Rc<Kicks>,
-    /// Where every read of this core lands; borrowed only inside one
-    /// synchronous step of one connection.
-    pub read_scratch: RefCell<Box<[u8]>>,
-    /// Where TLS ciphertext is read before rustls decrypts it into
-    /// `read_scratch` (empty when TLS is off).
-    pub tls_scratch: RefCell<Box<[u8]>>,
     /// Where every `wss://` connection gets its rustls configuration, read
     /// once per accepted connection (process-wide; swapped by a reload);
     /// `None` when TLS is off.
     pub tls: Option<Arc<TlsStore>>,
-    /// Who may connect, and to what (process-wide, shared by all workers).
-    pub gate: Arc<Gate>,
-    /// Command rates every `/ws` connection of this worker is held to.
-    pub commands: CommandPolicy,
-    /// Where replies are encoded before the first send attempt; always left empty.
-    pub write_scratch: RefCell<Vec<u8>>,
-    /// Set once shutdown begins; new handshakes are refused from then on.
-    pub draining: Cell<bool>,
     /// Shared by all workers: when the whole process has drained.
     pub drain: Arc<DrainLatch>,
     /// `accept` is failing (fds exhausted): logged once until it works again.
     pub accept_failing: Cell<bool>,
-    /// This core's share of pub/sub.
-    pub hub: Rc<Hub>,
-    /// This core's metrics (shared with the hub, which answers scrapes).
-    pub metrics: Rc<Metrics>,
+}
+
+/// The two cross-core buses every worker joins.
+pub(crate) struct Meshes {
+    pub pubsub: Arc<Mesh<Msg>>,
+    pub scrape: Arc<Mesh<scrape::Msg>>,
 }
 
 impl Worker {
     pub fn new(
         id: usize,
         config: Arc<ServerConfig>,
-        mesh: Arc<Mesh<Msg>>,
+        meshes: Meshes,
         tls: Option<Arc<TlsStore>>,
         gate: Arc<Gate>,
         drain: Arc<DrainLatch>,
     ) -> Self {
-        // A TLS record is at most 16 KiB plus its overhead.
-        let tls_scratch = vec![0; if tls.is_some() { 17 * 1024 } else { 0 }].into_boxed_slice();
-        let hub = Rc::new(Hub::new(id, mesh, &config));
-        let metrics = hub.metrics.clone();
+        let metrics = Rc::new(Metrics::default());
+        let settings = Settings::from_config(&config);
+        let hub = Rc::new(Hub::new(
+            id,
+            meshes.pubsub,
+            settings,
+            metrics.pubsub.clone(),
+        ));
+        let scraper = Rc::new(Scraper::new(
+            id,
+            meshes.scrape,
+            metrics.clone(),
+            hub.clone(),
+        ));
+        let ctx = ConnContext {
+            worker: id,
+            limits: ConnLimits::from_config(&config),
+            scratch: Scratch::new(config.read_buffer_size, tls.is_some()),
+            metrics,
+            hub,
+            scraper,
+            gate,
+            commands: CommandPolicy::from_config(&config, Instant::now()),
+            draining: Cell::new(false),
+        };
         Self {
             id,
-            session_config: config.session_config(),
-            hub,
-            metrics,
+            config,
+            ctx,
             kicks: Rc::new(Kicks::default()),
-            read_scratch: RefCell::new(vec![0; config.read_buffer_size].into_boxed_slice()),
-            write_scratch: RefCell::new(Vec::with_capacity(config.read_buffer_size)),
-            draining: Cell::new(false),
+            tls,
             drain,
             accept_failing: Cell::new(false),
-            tls_scratch: RefCell::new(tls_scratch),
-            tls,
-            commands: CommandPolicy::from_config(&config, Instant::now()),
-            gate,
-            config,
         }
     }
-}
-
-/// The worker's life: serve until `shutdown` fires (a message or the sender
-/// dropping), then drain its connections for at most `drain_timeout`.
-pub(crate) async fn run(
-    worker: Rc<Worker>,
-    listener: std::net::TcpListener,
-    shutdown: flume::Receiver<()>,
-) {
-    monoio::spawn(hub::run(worker.hub.clone()));
-    reactor::run(worker, listener, shutdown).await;
 }
 
 /// Pins the current thread to CPU `cpu` when the configuration lists one

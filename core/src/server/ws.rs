@@ -14,13 +14,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::slot::Slot;
-use super::worker::Worker;
+use super::context::ConnContext;
 use crate::admission::command::{
     CommandKind, CommandLimiter, RateVerdict, RATE_LIMIT_CLOSE, RATE_LIMIT_CLOSE_REASON,
 };
 use crate::auth::identity::Identity;
 use crate::auth::{TOKEN_EXPIRED, TOKEN_EXPIRED_REASON};
+use crate::mailbox::Slot;
 use crate::proto::close::CloseCode;
 use crate::proto::session::Message;
 use crate::proto::v1::{
@@ -72,7 +72,7 @@ impl WsConn {
         }
     }
 
-    pub fn handle(&mut self, worker: &Worker, slot: &Slot, message: Message<'_>, now: Instant) {
+    pub fn handle(&mut self, ctx: &ConnContext, slot: &Slot, message: Message<'_>, now: Instant) {
         let reply = |frame: Bytes| slot.outbox.borrow_mut().push(frame);
         if self.close.is_some() {
             return;
@@ -91,7 +91,7 @@ impl WsConn {
             Command::Publish { .. } => CommandKind::Publish,
             _ => CommandKind::Other,
         };
-        match self.limiter.check(&worker.commands, kind, now) {
+        match self.limiter.check(&ctx.commands, kind, now) {
             RateVerdict::Run => {}
             RateVerdict::Refuse => return reply(error_frame(id, ErrorCode::RateLimited)),
             RateVerdict::Close => {
@@ -99,11 +99,11 @@ impl WsConn {
                 return;
             }
         }
-        let config = &worker.config;
-        let hub = &worker.hub;
+        let limits = &ctx.limits;
+        let hub = &ctx.hub;
         let conn = slot.id();
         let check = |channel: &str, allowed: bool| {
-            if !valid_channel(channel, config.max_channel_name_len) {
+            if !valid_channel(channel, limits.max_channel_name_len) {
                 Err(ErrorCode::InvalidChannel)
             } else if !allowed {
                 Err(ErrorCode::Forbidden)
@@ -128,7 +128,7 @@ impl WsConn {
             Command::Publish { channel, data } => check(channel, identity.can_publish(channel))
                 .and_then(|()| {
                     let data = data.get();
-                    if data.len() > config.max_publish_bytes {
+                    if data.len() > limits.max_publish_bytes {
                         return Err(ErrorCode::PublishTooLarge);
                     }
                     hub.publish(conn, channel, Bytes::copy_from_slice(data.as_bytes()), id)
@@ -139,11 +139,7 @@ impl WsConn {
                 Ok(())
             }
             Command::Refresh { token } => {
-                match worker
-                    .gate
-                    .auth
-                    .refresh(&mut self.identity, token, unix_now())
-                {
+                match ctx.gate.auth.refresh(&mut self.identity, token, unix_now()) {
                     Ok(expires_at) => reply(refreshed_frame(id, expires_at)),
                     Err(e) => reply(error_frame_with(id, ErrorCode::Unauthorized, e.reason())),
                 }

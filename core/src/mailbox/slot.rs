@@ -1,5 +1,5 @@
-//! A connection's mailbox, shared between the connection (owned by its
-//! core's reactor) and the core's pub/sub hub.
+//! A connection's slot, shared between the connection (owned by its core's
+//! reactor) and the core's pub/sub hub.
 //!
 //! The hub never touches a connection directly: it queues frames in the
 //! slot's [`Outbox`] and raises a kick flag. The first kick since the reactor
@@ -14,12 +14,36 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use super::outbox::Outbox;
+use super::Outbox;
 
 /// A connection's name on its core: slab key in the low 32 bits, generation
 /// above, so a message for a connection that has gone never reaches the next
-/// one that reuses the key.
-pub type ConnId = u64;
+/// one that reuses the key. The raw value doubles as the connection's epoll
+/// token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// The id of slab entry `key` (below 2³²) in its `generation`.
+    pub fn new(generation: u32, key: usize) -> Self {
+        debug_assert!(key <= u32::MAX as usize, "slab key {key} over 32 bits");
+        Self((u64::from(generation) << 32) | (key as u64 & u64::from(u32::MAX)))
+    }
+
+    /// The id whose raw value is `raw` (an epoll token, a test's literal).
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+
+    pub const fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// The slab key: the low 32 bits.
+    pub const fn key(self) -> usize {
+        (self.0 & u32::MAX as u64) as usize
+    }
+}
 
 /// The server is shutting down: close with 1001.
 pub const KICK_SHUTDOWN: u8 = 1;
@@ -103,20 +127,36 @@ mod tests {
     #[test]
     fn first_kick_queues_once_and_flags_accumulate() {
         let kicks = Rc::new(Kicks::default());
-        let slot = Slot::new(42, kicks.clone());
+        let id = ConnId::from_raw(42);
+        let slot = Slot::new(id, kicks.clone());
         slot.kick(KICK_OUTBOUND);
         slot.kick(KICK_OUTBOUND);
         slot.kick(KICK_SHUTDOWN);
         let mut queued = Vec::new();
         kicks.drain_into(&mut queued);
-        assert_eq!(queued, vec![42]);
+        assert_eq!(queued, vec![id]);
         assert_eq!(slot.take_kicks(), KICK_OUTBOUND | KICK_SHUTDOWN);
         slot.kick(KICK_OVERFLOW);
         kicks.drain_into(&mut queued);
         assert_eq!(
             queued,
-            vec![42, 42],
+            vec![id, id],
             "queued again after the flags were taken"
+        );
+    }
+
+    #[test]
+    fn conn_id_keeps_key_and_generation_apart() {
+        let id = ConnId::new(7, 3);
+        assert_eq!(id.key(), 3);
+        assert_eq!(id.raw(), (7 << 32) | 3);
+        assert_eq!(ConnId::from_raw(id.raw()), id);
+        let max = ConnId::new(u32::MAX - 1, u32::MAX as usize);
+        assert_eq!(max.key(), u32::MAX as usize);
+        assert_ne!(
+            max.raw(),
+            u64::MAX,
+            "the reactor's listener token stays free"
         );
     }
 }

@@ -12,7 +12,7 @@ use std::os::fd::RawFd;
 
 use bytes::{Buf, Bytes};
 
-use super::sys::{try_send_vectored, Transfer};
+use crate::sys::{try_send_vectored, Transfer};
 
 /// Frames per `sendmsg`: enough to batch a loop turn's pushes, well under IOV_MAX.
 const MAX_IOVECS: usize = 64;

@@ -4,7 +4,7 @@
 //! Any core pushes into any core's inbox (crossbeam's `ArrayQueue`, a bounded
 //! MPMC ring; we use it MPSC). Messages from one sender to one receiver keep
 //! their order, which is what the pub/sub ordering argument rests on (see
-//! `hub.rs`). One queue per receiver rather than one per sender-receiver pair
+//! `pubsub/hub.rs`). One queue per receiver rather than one per sender-receiver pair
 //! keeps memory linear in cores: N² rings of a useful size would take a GiB
 //! on a 64-core box.
 //!

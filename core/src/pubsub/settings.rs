@@ -1,0 +1,68 @@
+//! The limits one core's hub works under, taken once from the configuration
+//! (`[pubsub]` and `limits.max_outbound_bytes`), so the hub does not depend on
+//! the configuration's layout.
+
+use std::time::Duration;
+
+use crate::config::ServerConfig;
+
+/// What a [`super::hub::Hub`] needs to know of the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Messages kept per channel for resume (`pubsub.history_size`).
+    pub history_size: usize,
+    /// Age past which history goes, and idle channels are evicted
+    /// (`pubsub.history_ttl`).
+    pub history_ttl: Duration,
+    /// Channels this owner core may hold (`pubsub.max_channels` over the cores).
+    pub max_channels: usize,
+    /// Channels one connection may subscribe to.
+    pub max_subscriptions: usize,
+    /// Bytes queued for one connection before it is closed as a slow consumer.
+    pub max_outbound: usize,
+    /// Spilled messages past which an owner refuses publishes
+    /// (`pubsub.inbox_capacity`).
+    pub spill_limit: usize,
+    /// Inbox messages handled per turn before the core's sockets get theirs
+    /// (`pubsub.inbox_batch`).
+    pub inbox_batch: usize,
+}
+
+impl Settings {
+    pub fn from_config(config: &ServerConfig) -> Self {
+        Self {
+            history_size: config.history_size,
+            history_ttl: config.history_ttl,
+            max_channels: config.max_channels_per_worker(),
+            max_subscriptions: config.max_subscriptions_per_connection,
+            max_outbound: config.max_outbound_bytes,
+            spill_limit: config.inbox_capacity,
+            inbox_batch: config.inbox_batch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_setting_comes_from_its_key() {
+        let config = ServerConfig {
+            workers: 2,
+            history_size: 7,
+            history_ttl: Duration::from_secs(9),
+            max_channels: 10,
+            max_subscriptions_per_connection: 3,
+            max_outbound_bytes: 4096,
+            inbox_capacity: 64,
+            inbox_batch: 5,
+            ..ServerConfig::default()
+        };
+        let s = Settings::from_config(&config);
+        assert_eq!((s.history_size, s.history_ttl), (7, Duration::from_secs(9)));
+        assert_eq!(s.max_channels, config.max_channels_per_worker());
+        assert_eq!((s.max_subscriptions, s.max_outbound), (3, 4096));
+        assert_eq!((s.spill_limit, s.inbox_batch), (64, 5));
+    }
+}

@@ -1,0 +1,15 @@
+//! The checks a handshake passes before the upgrade, built once at start and
+//! shared by every worker.
+
+use std::sync::Arc;
+
+use crate::admission::{Admission, OriginPolicy};
+use crate::auth::Authenticator;
+
+/// The `Origin` allow-list, admission (connection caps and pacing per IP and
+/// in total), and authentication.
+pub(crate) struct Gate {
+    pub origins: OriginPolicy,
+    pub admission: Arc<Admission>,
+    pub auth: Authenticator,
+}
