@@ -24,12 +24,10 @@ use ringcast::pubsub::Settings;
 
 /// A one-core hub with `n` connections subscribed to "bench".
 fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
-    let config = ServerConfig {
-        workers: 1,
-        max_outbound_bytes: usize::MAX,
-        max_subscriptions_per_connection: 1,
-        ..ServerConfig::default()
-    };
+    let mut config = ServerConfig::default();
+    config.server.workers = 1;
+    config.limits.max_outbound_bytes = usize::MAX;
+    config.pubsub.max_subscriptions_per_connection = 1;
     let settings = Settings::from_config(&config);
     let hub = Hub::new(0, Arc::new(Mesh::new(1, 1024)), settings, Rc::default());
     let kicks = Rc::new(Kicks::default());
@@ -183,14 +181,12 @@ struct Fleet {
 
 impl Fleet {
     fn start(cores: usize, subscribers: usize) -> Self {
-        let config = ServerConfig {
-            workers: cores,
-            max_subscriptions_per_connection: 1,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.workers = cores;
+        config.pubsub.max_subscriptions_per_connection = 1;
         // The real inbox size (default `pubsub.inbox_capacity`), so a full inbox
         // spills exactly as it would in the server.
-        let mesh = Arc::new(Mesh::new(cores, config.inbox_capacity));
+        let mesh = Arc::new(Mesh::new(cores, config.pubsub.inbox_capacity));
         // Written by every hub thread: setup confirmations, then barrier arrivals.
         let ready = Arc::new(AtomicU64::new(0));
         let arrived = Arc::new(AtomicU64::new(0));
@@ -314,7 +310,7 @@ impl HubThread {
         let deadline = Instant::now() + CORES_DEADLINE;
         let mut confirmed = false;
         while self.ready.load(Ordering::Acquire) < self.cores as u64 {
-            hub.drain_inbox(self.config.inbox_batch);
+            hub.drain_inbox(self.config.pubsub.inbox_batch);
             hub.retry_spill();
             if !confirmed && subscribers.iter().all(|s| !s.outbox.borrow().is_empty()) {
                 confirmed = true;
@@ -364,7 +360,7 @@ impl HubThread {
             }
             // The same loop as `hub::run`'s turn: drain, retry spills.
             while hub.stats.deliveries.get() < target {
-                if hub.drain_inbox(self.config.inbox_batch) == 0 && !hub.retry_spill() {
+                if hub.drain_inbox(self.config.pubsub.inbox_batch) == 0 && !hub.retry_spill() {
                     std::hint::spin_loop();
                 }
                 assert!(

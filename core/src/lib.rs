@@ -11,7 +11,10 @@
 //!   close codes, the `/ws` wire protocol v1, and the per-connection
 //!   [`proto::session::Session`]. No IO, no clock: bytes in, bytes out, time
 //!   passed in as `now`.
-//! - [`config`] — the typed configuration every limit and timeout comes from.
+//! - [`config`] — the typed configuration every limit and timeout comes from,
+//!   one section per TOML table, every value parsed once at load (including
+//!   the value types `auth`, `admission` and `server` consume: the `Origin`
+//!   allow-list, trusted proxies, JWT key source, io_uring flags).
 //! - [`auth`] — JWT verification at the handshake and channel permissions
 //!   (sans-IO: `now_unix` is an argument).
 //! - [`admission`] — connection caps per address and in total, handshake and
@@ -29,10 +32,6 @@
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
 //!   each with its own `SO_REUSEPORT` listener, connections, timer sweep,
 //!   drain, and the `/metrics` scrape. Connections never move between cores.
-//!
-//! Known exceptions, being removed under issue 18: `config` still names
-//! `auth` and `admission` types, and `config::doctor` names
-//! `server::UringFlags`.
 //!
 //! # Data path of one message on `/echo`
 //!

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{http, raw, read_head, start, upgrade_request, Client, Frame};
-use ringcast::auth::{AuthMode, Secret};
+use ringcast::admission::OriginPolicy;
+use ringcast::auth::{AuthMode, KeySource, Secret};
 use ringcast::proto::frame::OpCode;
 use serde_json::{json, Value};
 
@@ -31,10 +32,10 @@ fn secured(
     tweak: impl FnOnce(&mut ringcast::config::ServerConfig),
 ) -> ringcast::server::ServerHandle {
     start(false, |c| {
-        c.auth_mode = AuthMode::Jwt;
-        c.jwt_secret = Secret::new(SECRET);
-        c.jwt_leeway = Duration::ZERO;
-        c.timer_tick = Duration::from_millis(50);
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.key = KeySource::Secret(Secret::new(SECRET));
+        c.auth.leeway = Duration::ZERO;
+        c.timeouts.timer_tick = Duration::from_millis(50);
         tweak(c);
     })
 }
@@ -192,8 +193,9 @@ fn a_token_that_expires_without_refresh_closes_with_4001() {
 #[test]
 fn origin_allow_list_and_per_ip_cap() {
     let server = start(false, |c| {
-        c.allowed_origins = vec!["https://app.example.com".into()];
-        c.max_connections_per_ip = 2;
+        c.admission.allowed_origins =
+            OriginPolicy::parse(&["https://app.example.com"]).expect("valid origin");
+        c.limits.max_connections_per_ip = 2;
     });
     let addr = server.local_addr();
     let refused = ws_with(addr, "/echo", "Origin: https://evil.example.net\r\n")

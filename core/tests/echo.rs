@@ -11,8 +11,8 @@ use ringcast::proto::frame::OpCode;
 fn echoes_every_length_boundary_text_and_binary() {
     for epoll in DRIVERS {
         let server = start(epoll, |c| {
-            c.max_message_size = 1 << 20;
-            c.max_frame_size = 1 << 20;
+            c.limits.max_message_size = 1 << 20;
+            c.limits.max_frame_size = 1 << 20;
         });
         let mut client = Client::connect(server.local_addr(), "/echo");
         for len in [0usize, 1, 125, 126, 127, 65535, 65536, 200_000] {
@@ -106,8 +106,8 @@ fn protocol_errors_get_their_close_codes() {
 fn message_over_the_limit_is_refused_with_1009_but_the_limit_itself_passes() {
     for epoll in DRIVERS {
         let server = start(epoll, |c| {
-            c.max_message_size = 1000;
-            c.max_frame_size = 1000;
+            c.limits.max_message_size = 1000;
+            c.limits.max_frame_size = 1000;
         });
         let mut client = Client::connect(server.local_addr(), "/echo");
         client.send(OpCode::Binary, true, &[1; 1000]);

@@ -89,7 +89,9 @@ fn request_split_byte_by_byte_with_a_pipelined_frame_works() {
 
 #[test]
 fn subprotocol_is_selected_from_the_configured_list() {
-    let server = start(false, |c| c.subprotocols = vec!["v1.ringcast".into()]);
+    let server = start(false, |c| {
+        c.server.subprotocols = vec!["v1.ringcast".into()]
+    });
     let request = upgrade_request("/echo").replace(
         "\r\n\r\n",
         "\r\nSec-WebSocket-Protocol: chat, v1.ringcast\r\n\r\n",

@@ -9,11 +9,11 @@ use common::{raw, start, Client, Frame, DRIVERS};
 use ringcast::proto::frame::OpCode;
 
 fn fast_timers(c: &mut ringcast::config::ServerConfig) {
-    c.handshake_timeout = Duration::from_millis(300);
-    c.ping_interval = Duration::from_millis(200);
-    c.idle_timeout = Duration::from_millis(600);
-    c.close_timeout = Duration::from_millis(300);
-    c.timer_tick = Duration::from_millis(20);
+    c.timeouts.handshake_timeout = Duration::from_millis(300);
+    c.timeouts.ping_interval = Duration::from_millis(200);
+    c.timeouts.idle_timeout = Duration::from_millis(600);
+    c.timeouts.close_timeout = Duration::from_millis(300);
+    c.timeouts.timer_tick = Duration::from_millis(20);
 }
 
 #[test]
@@ -107,9 +107,9 @@ fn half_frame_left_hanging_is_closed() {
 fn client_that_never_reads_is_closed_with_1008_and_others_keep_going() {
     for epoll in DRIVERS {
         let server = start(epoll, |c| {
-            c.max_outbound_bytes = 256 * 1024;
+            c.limits.max_outbound_bytes = 256 * 1024;
             // Time for the hog to read its backlog before the server gives up flushing.
-            c.close_timeout = Duration::from_secs(10);
+            c.timeouts.close_timeout = Duration::from_secs(10);
         });
         let mut hog = Client::connect(server.local_addr(), "/echo");
         let mut healthy = Client::connect(server.local_addr(), "/echo");
@@ -157,7 +157,7 @@ fn client_that_never_reads_is_closed_with_1008_and_others_keep_going() {
 #[test]
 fn shutdown_sends_1001_to_open_connections() {
     for epoll in DRIVERS {
-        let server = start(epoll, |c| c.drain_timeout = Duration::from_secs(2));
+        let server = start(epoll, |c| c.timeouts.drain_timeout = Duration::from_secs(2));
         let a = Client::connect(server.local_addr(), "/echo");
         let b = Client::connect(server.local_addr(), "/echo");
         server.shutdown();

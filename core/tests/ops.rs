@@ -36,7 +36,7 @@ fn total(scrape: &prometheus_parse::Scrape, metric: &str, label: Option<(&str, &
 
 #[test]
 fn metrics_count_what_happened_on_every_worker() {
-    let server = start(false, |c| c.workers = 2);
+    let server = start(false, |c| c.server.workers = 2);
     let addr = server.local_addr();
     let mut clients: Vec<Client> = (0..6).map(|_| Client::connect(addr, "/echo")).collect();
     for client in &mut clients {
@@ -122,8 +122,8 @@ fn metrics_count_what_happened_on_every_worker() {
 #[test]
 fn readyz_turns_503_during_the_drain_while_websockets_close() {
     let server = start(false, |c| {
-        c.workers = 1;
-        c.drain_timeout = Duration::from_secs(5);
+        c.server.workers = 1;
+        c.timeouts.drain_timeout = Duration::from_secs(5);
     });
     let addr = server.local_addr();
     assert!(http(addr, b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").starts_with("HTTP/1.1 200"));
@@ -151,8 +151,8 @@ fn every_worker_answers_503_until_the_last_websocket_has_closed() {
     // their reuseport listeners open too, or the probes hashed to them are
     // reset instead of answered.
     let server = start(false, |c| {
-        c.workers = 4;
-        c.drain_timeout = Duration::from_secs(5);
+        c.server.workers = 4;
+        c.timeouts.drain_timeout = Duration::from_secs(5);
     });
     let addr = server.local_addr();
     let mut client = Client::connect(addr, "/echo");
@@ -179,7 +179,7 @@ fn every_worker_answers_503_until_the_last_websocket_has_closed() {
 
 #[test]
 fn a_scrape_on_one_worker_ends_as_soon_as_it_is_answered() {
-    let server = start(false, |c| c.workers = 1);
+    let server = start(false, |c| c.server.workers = 1);
     let begun = std::time::Instant::now();
     let _ = scrape(server.local_addr());
     // `scrape` reads to EOF: the server closes right after the response,

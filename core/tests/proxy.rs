@@ -9,6 +9,13 @@ mod common;
 use std::io::Write;
 
 use common::{raw, read_head, start, upgrade_request, Client, DRIVERS};
+use ringcast::admission::TrustedProxies;
+use ringcast::config::layers::{load, Setting};
+
+/// A trusted-proxy list, as a profile would give it.
+fn proxies(list: &[&str]) -> TrustedProxies {
+    TrustedProxies::parse(list).expect("valid list")
+}
 
 /// An upgrade of `/echo` from 127.0.0.1 with `X-Forwarded-For: forwarded`
 /// (no header for `None`): the open client, or the refusal's response head.
@@ -34,8 +41,8 @@ fn refused(result: Result<Client, String>, what: &str) -> String {
 fn the_per_ip_cap_counts_forwarded_clients_of_a_trusted_proxy() {
     for epoll in DRIVERS {
         let server = start(epoll, |c| {
-            c.trusted_proxies = vec!["127.0.0.1/32".into()];
-            c.max_connections_per_ip = 1;
+            c.admission.trusted_proxies = proxies(&["127.0.0.1/32"]);
+            c.limits.max_connections_per_ip = 1;
         });
         let addr = server.local_addr();
         let a = upgrade(addr, Some("203.0.113.1")).expect("client .1");
@@ -61,9 +68,9 @@ fn the_per_ip_cap_counts_forwarded_clients_of_a_trusted_proxy() {
 #[test]
 fn the_per_ip_rate_counts_forwarded_clients_of_a_trusted_proxy() {
     let server = start(false, |c| {
-        c.trusted_proxies = vec!["10.0.0.0/8".into(), "127.0.0.1".into()];
-        c.admission_rate_per_ip = 1;
-        c.admission_burst_per_ip = 1;
+        c.admission.trusted_proxies = proxies(&["10.0.0.0/8", "127.0.0.1"]);
+        c.admission.rate_per_ip = 1;
+        c.admission.burst_per_ip = 1;
     });
     let addr = server.local_addr();
     let a = upgrade(addr, Some("203.0.113.1, 10.1.2.3")).expect("client .1");
@@ -76,7 +83,7 @@ fn the_per_ip_rate_counts_forwarded_clients_of_a_trusted_proxy() {
 #[test]
 fn an_untrusted_peer_s_forwarded_for_is_ignored() {
     for epoll in DRIVERS {
-        let server = start(epoll, |c| c.max_connections_per_ip = 1);
+        let server = start(epoll, |c| c.limits.max_connections_per_ip = 1);
         let addr = server.local_addr();
         let a = upgrade(addr, Some("203.0.113.1")).expect("first");
         refused(
@@ -86,8 +93,8 @@ fn an_untrusted_peer_s_forwarded_for_is_ignored() {
         drop(a);
         // Trusting another network changes nothing for 127.0.0.1.
         let server = start(epoll, |c| {
-            c.max_connections_per_ip = 1;
-            c.trusted_proxies = vec!["10.0.0.0/8".into()];
+            c.limits.max_connections_per_ip = 1;
+            c.admission.trusted_proxies = proxies(&["10.0.0.0/8"]);
         });
         let addr = server.local_addr();
         let a = upgrade(addr, Some("203.0.113.1")).expect("first");
@@ -96,19 +103,29 @@ fn an_untrusted_peer_s_forwarded_for_is_ignored() {
     }
 }
 
+/// A bad entry never reaches the server: it is refused while the
+/// configuration loads, with its source, the key and the reason.
 #[test]
-fn a_bad_trusted_proxies_entry_is_refused_at_startup() {
-    let mut config = ringcast::config::ServerConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        trusted_proxies: vec!["10.0.0.1/8".into()],
-        ..ringcast::config::ServerConfig::default()
-    };
-    let err = config.validate().expect_err("host bits");
+fn a_bad_trusted_proxies_entry_is_refused_at_load() {
+    let set = |arg: &str| Setting::parse_set(arg).expect("well-formed --set");
+    let err = load(
+        None,
+        Vec::new(),
+        &[set(r#"admission.trusted_proxies=["10.0.0.1/8"]"#)],
+    )
+    .expect_err("host bits");
     assert_eq!(
         err.to_string(),
-        "invalid configuration: admission.trusted_proxies: \"10.0.0.1/8\" has bits set past \
-         the prefix (did you mean \"10.0.0.0/8\"?)"
+        "--set admission.trusted_proxies=[\"10.0.0.1/8\"]: admission.trusted_proxies: \
+         \"10.0.0.1/8\" has bits set past the prefix (did you mean \"10.0.0.0/8\"?)"
     );
-    config.trusted_proxies = vec!["10.0.0.0/8".into(), "::1".into()];
-    assert_eq!(config.validate(), Ok(()));
+    let ok = load(
+        None,
+        Vec::new(),
+        &[set(r#"admission.trusted_proxies=["10.0.0.0/8", "::1"]"#)],
+    )
+    .expect("valid");
+    let proxies = &ok.config.admission.trusted_proxies;
+    assert!(proxies.trusts("::1".parse().expect("address")));
+    assert!(proxies.trusts("10.9.8.7".parse().expect("address")));
 }

@@ -112,10 +112,10 @@ fn two_workers(
     tweak: impl FnOnce(&mut ringcast::config::ServerConfig),
 ) -> ringcast::server::ServerHandle {
     start(false, |c| {
-        c.workers = 2;
+        c.server.workers = 2;
         // Tests publish in tight loops; the rate limit has its own test.
-        c.command_rate = 1_000_000;
-        c.command_burst = 1_000_000;
+        c.limits.command_rate = 1_000_000;
+        c.limits.command_burst = 1_000_000;
         tweak(c);
     })
 }
@@ -205,7 +205,7 @@ fn many_publishers_many_subscribers_every_offset_once_in_order() {
 
 #[test]
 fn resume_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
-    let server = two_workers(|c| c.history_size = 10_000);
+    let server = two_workers(|c| c.pubsub.history_size = 10_000);
     let addr = server.local_addr();
     let channel = "resume:1";
     let mut sub = Ws::connect(addr);
@@ -245,7 +245,7 @@ fn resume_under_concurrent_publishing_has_no_gap_and_no_duplicate() {
 
 #[test]
 fn resume_that_cannot_be_served_says_recovered_false() {
-    let server = two_workers(|c| c.history_size = 5);
+    let server = two_workers(|c| c.pubsub.history_size = 5);
     let mut ws = Ws::connect(server.local_addr());
     for n in 0..20 {
         ws.call(json!({"op":"publish","channel":"short","data":n}));
@@ -278,7 +278,7 @@ fn resume_that_cannot_be_served_says_recovered_false() {
 
 #[test]
 fn slow_subscriber_is_closed_and_healthy_one_keeps_everything() {
-    let server = two_workers(|c| c.max_outbound_bytes = 64 * 1024);
+    let server = two_workers(|c| c.limits.max_outbound_bytes = 64 * 1024);
     let addr = server.local_addr();
     let channel = "slow:1";
     let mut slow = Ws::connect(addr);
@@ -316,7 +316,7 @@ fn slow_subscriber_is_closed_and_healthy_one_keeps_everything() {
 
 #[test]
 fn bad_commands_get_error_replies_and_the_connection_stays_usable() {
-    let server = two_workers(|c| c.max_subscriptions_per_connection = 3);
+    let server = two_workers(|c| c.pubsub.max_subscriptions_per_connection = 3);
     let mut ws = Ws::connect(server.local_addr());
     let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("<none>").to_owned();
     ws.send(json!("not an object"));
@@ -377,10 +377,10 @@ fn bad_commands_get_error_replies_and_the_connection_stays_usable() {
 #[test]
 fn limits_on_publish_size_rate_and_channel_count() {
     let server = two_workers(|c| {
-        c.max_publish_bytes = 100;
-        c.command_rate = 1;
-        c.command_burst = 5;
-        c.max_channels = 2;
+        c.pubsub.max_publish_bytes = 100;
+        c.limits.command_rate = 1;
+        c.limits.command_burst = 5;
+        c.pubsub.max_channels = 2;
     });
     let mut ws = Ws::connect(server.local_addr());
     let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("<none>").to_owned();

@@ -156,10 +156,10 @@ fn tls_server_with(
     let files = CertFiles::new();
     let ca = files.write_new();
     let server = common::start(epoll, |c| {
-        c.tls_cert = files.cert.clone();
-        c.tls_key = files.key.clone();
-        c.max_message_size = 1 << 20;
-        c.max_frame_size = 1 << 20;
+        c.server.tls_cert = files.cert.clone();
+        c.server.tls_key = files.key.clone();
+        c.limits.max_message_size = 1 << 20;
+        c.limits.max_frame_size = 1 << 20;
     });
     (server, files, ca)
 }

@@ -76,11 +76,14 @@ impl CommandPolicy {
     pub fn from_config(config: &ServerConfig, epoch: Instant) -> CommandPolicy {
         CommandPolicy {
             epoch: Epoch::new(epoch),
-            overall: Rate::per_second(config.command_rate, config.command_burst),
-            publish: Rate::per_second(config.publish_rate, config.publish_burst),
-            subscribe: Rate::per_second(config.subscribe_rate, config.subscribe_burst),
-            close_after: config.rate_limit_close_after,
-            window: u64::try_from(config.rate_limit_window.as_nanos()).unwrap_or(u64::MAX),
+            overall: Rate::per_second(config.limits.command_rate, config.limits.command_burst),
+            publish: Rate::per_second(config.limits.publish_rate, config.limits.publish_burst),
+            subscribe: Rate::per_second(
+                config.limits.subscribe_rate,
+                config.limits.subscribe_burst,
+            ),
+            close_after: config.limits.rate_limit_close_after,
+            window: u64::try_from(config.limits.rate_limit_window.as_nanos()).unwrap_or(u64::MAX),
         }
     }
 }
@@ -166,17 +169,15 @@ mod tests {
     use std::time::Duration;
 
     fn policy(tweak: impl FnOnce(&mut ServerConfig)) -> (CommandPolicy, Instant) {
-        let mut config = ServerConfig {
-            command_rate: 10,
-            command_burst: 5,
-            publish_rate: 2,
-            publish_burst: 2,
-            subscribe_rate: 1,
-            subscribe_burst: 3,
-            rate_limit_close_after: 4,
-            rate_limit_window: Duration::from_secs(10),
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.limits.command_rate = 10;
+        config.limits.command_burst = 5;
+        config.limits.publish_rate = 2;
+        config.limits.publish_burst = 2;
+        config.limits.subscribe_rate = 1;
+        config.limits.subscribe_burst = 3;
+        config.limits.rate_limit_close_after = 4;
+        config.limits.rate_limit_window = Duration::from_secs(10);
         tweak(&mut config);
         let t0 = Instant::now();
         (CommandPolicy::from_config(&config, t0), t0)
@@ -213,8 +214,8 @@ mod tests {
     #[test]
     fn a_refusal_by_one_bucket_spends_no_token_of_the_other() {
         let (p, t0) = policy(|c| {
-            c.command_burst = 3;
-            c.publish_burst = 1;
+            c.limits.command_burst = 3;
+            c.limits.publish_burst = 1;
         });
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Publish, t0), Run);
@@ -229,7 +230,7 @@ mod tests {
 
     #[test]
     fn persisting_past_the_limit_closes() {
-        let (p, t0) = policy(|c| c.command_burst = 1);
+        let (p, t0) = policy(|c| c.limits.command_burst = 1);
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Other, t0), Run);
         let verdicts: Vec<RateVerdict> = (0..5).map(|_| limiter.check(&p, Other, t0)).collect();
@@ -238,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_command_that_runs_ends_the_streak() {
-        let (p, t0) = policy(|c| c.command_burst = 1);
+        let (p, t0) = policy(|c| c.limits.command_burst = 1);
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Other, t0), Run);
         for _ in 0..3 {
@@ -257,9 +258,9 @@ mod tests {
     #[test]
     fn a_refusal_after_the_window_starts_a_new_streak() {
         let (p, t0) = policy(|c| {
-            c.command_rate = 1;
-            c.command_burst = 1;
-            c.rate_limit_window = Duration::from_millis(50);
+            c.limits.command_rate = 1;
+            c.limits.command_burst = 1;
+            c.limits.rate_limit_window = Duration::from_millis(50);
         });
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Other, t0), Run);
@@ -278,10 +279,10 @@ mod tests {
     #[test]
     fn zero_rates_and_zero_close_after_turn_things_off() {
         let (p, t0) = policy(|c| {
-            c.publish_rate = 0;
-            c.subscribe_rate = 0;
-            c.command_burst = 2;
-            c.rate_limit_close_after = 0;
+            c.limits.publish_rate = 0;
+            c.limits.subscribe_rate = 0;
+            c.limits.command_burst = 2;
+            c.limits.rate_limit_close_after = 0;
         });
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Publish, t0), Run);

@@ -83,17 +83,17 @@ pub struct AdmissionConfig {
 impl AdmissionConfig {
     pub fn from_config(config: &ServerConfig) -> AdmissionConfig {
         AdmissionConfig {
-            max_total: config.max_connections,
-            max_per_ip: u32::try_from(config.max_connections_per_ip).unwrap_or(u32::MAX),
-            rate: Rate::per_second(config.admission_rate, config.admission_burst),
+            max_total: config.limits.max_connections,
+            max_per_ip: u32::try_from(config.limits.max_connections_per_ip).unwrap_or(u32::MAX),
+            rate: Rate::per_second(config.admission.rate, config.admission.burst),
             rate_per_ip: Rate::per_second(
-                config.admission_rate_per_ip,
-                config.admission_burst_per_ip,
+                config.admission.rate_per_ip,
+                config.admission.burst_per_ip,
             ),
-            retry_jitter: u32::try_from(config.retry_jitter.as_secs()).unwrap_or(u32::MAX),
-            // The configuration refuses a bad list at startup; should one get
-            // here anyway, trusting nobody is the safe reading.
-            trusted_proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+            retry_jitter: u32::try_from(config.admission.retry_jitter.as_secs())
+                .unwrap_or(u32::MAX),
+            // Parsed when the configuration loaded: nothing left to refuse.
+            trusted_proxies: config.admission.trusted_proxies.clone(),
         }
     }
 
@@ -630,14 +630,12 @@ mod tests {
 
     #[test]
     fn the_config_maps_the_keys() {
-        let config = ServerConfig {
-            max_connections: 10,
-            max_connections_per_ip: 3,
-            admission_rate: 100,
-            admission_burst: 50,
-            retry_jitter: Duration::from_secs(7),
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.limits.max_connections = 10;
+        config.limits.max_connections_per_ip = 3;
+        config.admission.rate = 100;
+        config.admission.burst = 50;
+        config.admission.retry_jitter = Duration::from_secs(7);
         let mapped = AdmissionConfig::from_config(&config);
         assert_eq!((mapped.max_total, mapped.max_per_ip), (10, 3));
         assert_eq!(mapped.rate, Rate::per_second(100, 50));

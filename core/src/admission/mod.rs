@@ -10,15 +10,19 @@
 //! | `bucket.rs` | [`TokenBucket`] (8-byte GCRA cell), [`SharedBucket`] (atomic), [`Rate`] |
 //! | `ip.rs` | [`Admission`]: connections per address and in total, handshake rates, [`IpGuard`], [`Refusal`] |
 //! | `command.rs` | [`CommandLimiter`]: commands, publishes, subscribes per second per connection, and the close-on-persisting rule |
-//! | `origin.rs` | [`OriginPolicy`]: the `Origin` allow-list |
-//! | `proxy.rs` | [`TrustedProxies`]: which peers' `X-Forwarded-For` names the client |
+//! | `proxy.rs` | the client behind a [`TrustedProxies`] peer, from `X-Forwarded-For` |
+//!
+//! The `Origin` allow-list ([`OriginPolicy`]) and the trusted proxy networks
+//! ([`TrustedProxies`]) are configuration values, parsed when the
+//! configuration loads (`config::origin`, `config::proxy`) and re-exported
+//! here; this module only matches requests against them.
 //!
 //! # Wiring (how the connection code uses this module)
 //!
 //! - **Startup**: one `Admission::new(AdmissionConfig::from_config(&config),
 //!   Instant::now())` for the process, shared as `Arc<Admission>` by every
-//!   worker; one `OriginPolicy::parse(&config.allowed_origins)` (cannot fail
-//!   once the configuration validated) shared the same way. Per worker:
+//!   worker; the parsed `config.admission.allowed_origins` shared the same
+//!   way. Per worker:
 //!   `CommandPolicy::from_config(&config, worker_start)`.
 //! - **Accept** (`reactor.rs`): keep the peer address that `accept` returns
 //!   (today it is dropped as `_peer`) and hand it to `Conn::new`.
@@ -47,14 +51,13 @@
 pub mod bucket;
 pub mod command;
 pub mod ip;
-pub mod origin;
 pub mod proxy;
 
+pub use crate::config::origin::{self, OriginPolicy};
 pub use bucket::{Epoch, Rate, SharedBucket, TokenBucket, Wait};
 pub use command::{
     CommandKind, CommandLimiter, CommandPolicy, RateVerdict, RATE_LIMIT_CLOSE,
     RATE_LIMIT_CLOSE_REASON,
 };
 pub use ip::{Admission, AdmissionConfig, IpGuard, Jitter, Refusal, RefusalReason};
-pub use origin::OriginPolicy;
 pub use proxy::TrustedProxies;

@@ -92,10 +92,10 @@ impl AuthError {
 
 /// The configured key cannot be used: a file that cannot be read, a PEM that
 /// is not a public key, a JWKS with no usable key, an algorithm the key
-/// cannot verify. Found at startup; names the configuration key (a field of
-/// [`crate::config::ServerConfig`], shown as `table.field`) and the reason.
+/// cannot verify. Found at startup; names the configuration key
+/// (`auth.jwt_pem_file`) and the reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {reason}", crate::config::keys::dotted(key))]
+#[error("{key}: {reason}")]
 pub struct AuthSetupError {
     pub key: &'static str,
     pub reason: String,

@@ -31,7 +31,6 @@
 //! files is [`super::Authenticator::from_config`]'s job, at startup.
 
 use std::fmt;
-use std::str::FromStr;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -39,22 +38,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, PublicK
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
 
 use super::error::AuthError;
-
-/// Every algorithm this server can verify, in the order they are listed.
-const KNOWN: [Algorithm; 12] = [
-    Algorithm::HS256,
-    Algorithm::HS384,
-    Algorithm::HS512,
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+use crate::config::auth::{check_secret, hmac_min_len, KNOWN_ALGORITHMS};
+pub use crate::config::auth::{parse_algorithm, parse_algorithms};
 
 /// Shortest RSA modulus accepted, in bytes (2048 bits).
 const MIN_RSA_MODULUS_BYTES: usize = 256;
@@ -65,7 +50,10 @@ pub struct AlgSet(u16);
 
 impl AlgSet {
     fn bit(alg: Algorithm) -> u16 {
-        KNOWN.iter().position(|a| *a == alg).map_or(0, |i| 1 << i)
+        KNOWN_ALGORITHMS
+            .iter()
+            .position(|a| *a == alg)
+            .map_or(0, |i| 1 << i)
     }
 
     pub fn of(algs: &[Algorithm]) -> AlgSet {
@@ -86,7 +74,7 @@ impl AlgSet {
     }
 
     fn iter(self) -> impl Iterator<Item = Algorithm> {
-        KNOWN
+        KNOWN_ALGORITHMS
             .into_iter()
             .enumerate()
             .filter(move |(i, _)| self.0 & (1 << i) != 0)
@@ -98,36 +86,6 @@ impl fmt::Debug for AlgSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<String> = self.iter().map(|a| format!("{a:?}")).collect();
         f.write_str(&names.join(", "))
-    }
-}
-
-/// Parses an algorithm name as it appears in a token header or in
-/// `auth.jwt_algorithms` (exact JOSE spelling: `HS256`, `EdDSA`, ...).
-pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
-    Algorithm::from_str(name).ok()
-}
-
-/// Parses `auth.jwt_algorithms`; the error says which name is wrong and why.
-pub fn parse_algorithms<S: AsRef<str>>(names: &[S]) -> Result<Vec<Algorithm>, String> {
-    names
-        .iter()
-        .map(|name| {
-            let name = name.as_ref();
-            if name.eq_ignore_ascii_case("none") {
-                return Err("\"none\" is never accepted: tokens must be signed".to_string());
-            }
-            parse_algorithm(name).ok_or_else(|| {
-                format!("unknown algorithm {name:?} (known: {:?})", AlgSet(u16::MAX))
-            })
-        })
-        .collect()
-}
-
-fn hmac_min_len(alg: Algorithm) -> usize {
-    match alg {
-        Algorithm::HS384 => 48,
-        Algorithm::HS512 => 64,
-        _ => 32,
     }
 }
 
@@ -161,12 +119,9 @@ impl KeySet {
     /// A shared secret for HS256/384/512. `allowed` empty: every HS
     /// algorithm the secret is long enough for.
     pub fn from_secret(secret: &[u8], allowed: &[Algorithm]) -> Result<KeySet, String> {
-        if secret.len() < 32 {
-            return Err(format!(
-                "a shared secret must be at least 32 bytes (RFC 7518 §3.2); this one has {}",
-                secret.len()
-            ));
-        }
+        // The rules are the configuration's: an inline secret was checked
+        // by them at load, a secret file is checked here.
+        check_secret(secret.len(), allowed)?;
         let fits = AlgSet::of(
             &AlgorithmFamily::Hmac
                 .algorithms()
@@ -175,20 +130,6 @@ impl KeySet {
                 .filter(|alg| secret.len() >= hmac_min_len(*alg))
                 .collect::<Vec<_>>(),
         );
-        for alg in allowed {
-            if alg.family() != AlgorithmFamily::Hmac {
-                return Err(format!(
-                    "{alg:?} needs a public key: a shared secret verifies only HS256, HS384, HS512"
-                ));
-            }
-            if !fits.contains(*alg) {
-                return Err(format!(
-                    "{alg:?} needs a secret of at least {} bytes; this one has {}",
-                    hmac_min_len(*alg),
-                    secret.len()
-                ));
-            }
-        }
         let key = VerifyKey {
             kid: None,
             key: DecodingKey::from_secret(secret),

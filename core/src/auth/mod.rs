@@ -6,21 +6,27 @@
 //! is reading the configured key file once, in [`Authenticator::from_config`]
 //! at startup.
 //!
+//! The configuration arrives parsed ([`crate::config::AuthSection`]: the
+//! mode, one [`KeySource`], the algorithms, the claim rules); building the
+//! authenticator from it can fail only on the key file (unreadable, not a
+//! usable key), with a typed [`AuthSetupError`] naming the key and the file.
+//! The values and the pattern language are defined in `config` (below this
+//! module) and re-exported here: [`AuthMode`], [`Secret`], [`pattern`].
+//!
 //! | file | what it owns |
 //! | --- | --- |
-//! | `mod.rs` | [`AuthMode`], [`Authenticator`] (the entry point), the close code |
+//! | `mod.rs` | [`Authenticator`] (the entry point), the close code |
 //! | `token.rs` | finding the token in `?token=` / `Authorization: Bearer` |
 //! | `keys.rs` | keys (secret, PEM, JWKS) and the algorithms each may verify |
 //! | `verify.rs` | signature and claim checks → [`Identity`] |
 //! | `identity.rs` | [`Identity`]: user, expiry, `can_subscribe` / `can_publish` |
-//! | `pattern.rs` | the channel pattern language of `subs` / `pubs` |
-//! | `secret.rs` | [`Token`] and [`Secret`], which never print their text |
+//! | `secret.rs` | [`Token`], which never prints its text |
 //! | `error.rs` | [`AuthError`] (401 reasons), [`AuthSetupError`] (startup) |
 //!
 //! # Wiring (how the connection code uses this module)
 //!
 //! - **Startup** (`main.rs` / `server::start`): `Authenticator::from_config
-//!   (&config)` once; on `Err(e)` print `ringcast: {e}` and exit 2 like a bad
+//!   (&config.auth)` once; on `Err(e)` print `ringcast: {e}` and exit 2 like a bad
 //!   profile. Log [`Authenticator::startup_warning`] at `warn` when it is
 //!   `Some`. Share it as `Arc<Authenticator>` (it is `Send + Sync`, read-only).
 //! - **Handshake** (`conn.rs` `route`, for `/ws` only, after the path and
@@ -49,7 +55,6 @@
 pub mod error;
 pub mod identity;
 pub mod keys;
-pub mod pattern;
 pub mod secret;
 pub mod token;
 pub mod verify;
@@ -57,18 +62,17 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
-use std::str::FromStr;
-
 pub use error::{AuthError, AuthSetupError};
 pub use identity::Identity;
 pub use keys::KeySet;
-pub use pattern::Patterns;
 pub use secret::{Secret, Token};
 pub use token::{extract_token, MAX_TOKEN_BYTES};
 pub use verify::{Rules, Verifier};
 
-use crate::config::ServerConfig;
+use crate::config::auth::NEEDS_A_KEY;
+pub use crate::config::auth::{AuthMode, KeySource};
+pub use crate::config::pattern::{self, Patterns};
+use crate::config::AuthSection;
 use crate::proto::close::CloseCode;
 
 /// Close code for a connection whose token expired without a `refresh`: the
@@ -83,43 +87,6 @@ pub const DISABLED_WARNING: &str = "authentication is off (auth.auth_mode = \"no
      client may subscribe and publish to every channel; set auth.auth_mode = \"jwt\" before \
      exposing this server";
 
-/// `auth.auth_mode`: whether clients must present a token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMode {
-    /// No authentication: every connection is [`Identity::anonymous`], allowed
-    /// everything. For development; the server warns at startup.
-    #[default]
-    None,
-    /// A signed JWT is required at the handshake.
-    Jwt,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::None => "none",
-            AuthMode::Jwt => "jwt",
-        }
-    }
-}
-
-impl fmt::Display for AuthMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuthMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "none" => Ok(AuthMode::None),
-            "jwt" => Ok(AuthMode::Jwt),
-            other => Err(format!("{other:?} is not one of none, jwt")),
-        }
-    }
-}
-
 /// The server's authentication, built once at startup.
 #[derive(Debug)]
 pub enum Authenticator {
@@ -129,38 +96,30 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
-    /// Builds the authenticator of a validated configuration, reading the
+    /// Builds the authenticator of a validated `[auth]` section, reading the
     /// configured key file (the only IO of this module).
-    pub fn from_config(config: &ServerConfig) -> Result<Authenticator, AuthSetupError> {
-        if config.auth_mode == AuthMode::None {
+    pub fn from_config(config: &AuthSection) -> Result<Authenticator, AuthSetupError> {
+        if config.mode == AuthMode::None {
             return Ok(Authenticator::Disabled);
         }
-        let allowed = keys::parse_algorithms(&config.jwt_algorithms)
-            .map_err(|reason| AuthSetupError::new("jwt_algorithms", reason))?;
+        let allowed = &config.algorithms;
         let read = |key: &'static str, path: &std::path::Path| {
             std::fs::read(path).map_err(|e| {
                 AuthSetupError::new(key, format!("cannot read {}: {e}", path.display()))
             })
         };
-        let (key, set) = if !config.jwt_secret.is_empty() {
-            let secret = config.jwt_secret.expose().as_bytes();
-            ("jwt_secret", KeySet::from_secret(secret, &allowed))
-        } else if !config.jwt_secret_file.as_os_str().is_empty() {
-            let bytes = read("jwt_secret_file", &config.jwt_secret_file)?;
-            let secret = strip_line_end(&bytes);
-            ("jwt_secret_file", KeySet::from_secret(secret, &allowed))
-        } else if !config.jwt_pem_file.as_os_str().is_empty() {
-            let bytes = read("jwt_pem_file", &config.jwt_pem_file)?;
-            ("jwt_pem_file", KeySet::from_pem(&bytes, &allowed))
-        } else if !config.jwt_jwks_file.as_os_str().is_empty() {
-            let bytes = read("jwt_jwks_file", &config.jwt_jwks_file)?;
-            ("jwt_jwks_file", KeySet::from_jwks(&bytes, &allowed))
-        } else {
-            return Err(AuthSetupError::new(
-                "auth_mode",
-                "\"jwt\" needs a key: set auth.jwt_secret, jwt_secret_file, jwt_pem_file \
-                 or jwt_jwks_file",
-            ));
+        let key = config.key.key().unwrap_or("auth.auth_mode");
+        let set = match &config.key {
+            KeySource::Secret(secret) => KeySet::from_secret(secret.expose().as_bytes(), allowed),
+            KeySource::SecretFile(path) => {
+                let bytes = read(key, path)?;
+                KeySet::from_secret(strip_line_end(&bytes), allowed)
+            }
+            KeySource::PemFile(path) => KeySet::from_pem(&read(key, path)?, allowed),
+            KeySource::JwksFile(path) => KeySet::from_jwks(&read(key, path)?, allowed),
+            // `validate` refuses this; a configuration built by hand may not
+            // have been validated.
+            KeySource::None => return Err(AuthSetupError::new(key, NEEDS_A_KEY)),
         };
         let keys = set.map_err(|reason| AuthSetupError::new(key, reason))?;
         Ok(Authenticator::Jwt(Verifier::new(keys, rules_of(config))))
@@ -226,16 +185,16 @@ impl Authenticator {
     }
 }
 
-/// The claim rules of a configuration.
-pub fn rules_of(config: &ServerConfig) -> Rules {
+/// The claim rules of an `[auth]` section.
+pub fn rules_of(config: &AuthSection) -> Rules {
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     Rules {
-        issuer: nonempty(&config.jwt_issuer),
-        audience: nonempty(&config.jwt_audience),
-        leeway: u32::try_from(config.jwt_leeway.as_secs()).unwrap_or(u32::MAX),
-        require_exp: config.jwt_require_exp,
-        default_subs: config.jwt_default_subs.clone(),
-        default_pubs: config.jwt_default_pubs.clone(),
+        issuer: nonempty(&config.issuer),
+        audience: nonempty(&config.audience),
+        leeway: u32::try_from(config.leeway.as_secs()).unwrap_or(u32::MAX),
+        require_exp: config.require_exp,
+        default_subs: config.default_subs.clone(),
+        default_pubs: config.default_pubs.clone(),
     }
 }
 

@@ -9,6 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use super::*;
+use crate::config::AuthSection;
 
 const NOW: u64 = 1_700_000_000;
 const HOUR: u64 = 3600;
@@ -590,28 +591,28 @@ impl Drop for TempFile {
     }
 }
 
-fn jwt_config() -> ServerConfig {
-    ServerConfig {
-        auth_mode: AuthMode::Jwt,
-        ..ServerConfig::default()
+fn jwt_config() -> AuthSection {
+    AuthSection {
+        mode: AuthMode::Jwt,
+        ..AuthSection::default()
     }
 }
 
 #[test]
 fn from_config_reads_each_key_source() {
     assert!(matches!(
-        Authenticator::from_config(&ServerConfig::default()),
+        Authenticator::from_config(&AuthSection::default()),
         Ok(Authenticator::Disabled)
     ));
     let token = sign(Algorithm::HS256, &secret_key(), None, &claims());
-    let check = |config: &ServerConfig, token: &str| {
+    let check = |config: &AuthSection, token: &str| {
         let auth = Authenticator::from_config(config).expect("builds");
         auth.authenticate(None, Some(&format!("Bearer {token}")), NOW)
             .map(|id| id.user)
     };
 
-    let inline = ServerConfig {
-        jwt_secret: Secret::new(std::str::from_utf8(SECRET).expect("ascii")),
+    let inline = AuthSection {
+        key: KeySource::Secret(Secret::new(std::str::from_utf8(SECRET).expect("ascii"))),
         ..jwt_config()
     };
     assert_eq!(check(&inline, &token).as_deref(), Ok("42"));
@@ -620,8 +621,8 @@ fn from_config_reads_each_key_source() {
     let mut with_newline = SECRET.to_vec();
     with_newline.push(b'\n');
     let file = TempFile::new("secret", &with_newline);
-    let from_file = ServerConfig {
-        jwt_secret_file: file.0.clone(),
+    let from_file = AuthSection {
+        key: KeySource::SecretFile(file.0.clone()),
         ..jwt_config()
     };
     assert_eq!(check(&from_file, &token).as_deref(), Ok("42"));
@@ -629,8 +630,8 @@ fn from_config_reads_each_key_source() {
     let pem = TempFile::new("ed.pem", ED_PUBLIC.as_bytes());
     let ed = EncodingKey::from_ed_pem(ED_PRIVATE.as_bytes()).expect("ed");
     let ed_token = sign(Algorithm::EdDSA, &ed, None, &claims());
-    let from_pem = ServerConfig {
-        jwt_pem_file: pem.0.clone(),
+    let from_pem = AuthSection {
+        key: KeySource::PemFile(pem.0.clone()),
         ..jwt_config()
     };
     assert_eq!(check(&from_pem, &ed_token).as_deref(), Ok("42"));
@@ -640,8 +641,8 @@ fn from_config_reads_each_key_source() {
     );
 
     let doc = TempFile::new("jwks.json", &jwks(&[("k1", Algorithm::EdDSA, &ed)]));
-    let from_jwks = ServerConfig {
-        jwt_jwks_file: doc.0.clone(),
+    let from_jwks = AuthSection {
+        key: KeySource::JwksFile(doc.0.clone()),
         ..jwt_config()
     };
     assert_eq!(
@@ -657,15 +658,15 @@ fn from_config_reads_each_key_source() {
 #[test]
 fn from_config_names_the_key_that_is_wrong() {
     let err = Authenticator::from_config(&jwt_config()).expect_err("no key");
-    assert_eq!(err.key, "auth_mode");
+    assert_eq!(err.key, "auth.auth_mode");
     assert!(
         err.to_string()
             .starts_with("auth.auth_mode: \"jwt\" needs a key"),
         "{err}"
     );
 
-    let missing = ServerConfig {
-        jwt_pem_file: "/nonexistent/key.pem".into(),
+    let missing = AuthSection {
+        key: KeySource::PemFile("/nonexistent/key.pem".into()),
         ..jwt_config()
     };
     let err = Authenticator::from_config(&missing).expect_err("unreadable");
@@ -676,8 +677,8 @@ fn from_config_names_the_key_that_is_wrong() {
     );
 
     let private = TempFile::new("private.pem", RSA_PRIVATE.as_bytes());
-    let config = ServerConfig {
-        jwt_pem_file: private.0.clone(),
+    let config = AuthSection {
+        key: KeySource::PemFile(private.0.clone()),
         ..jwt_config()
     };
     let err = Authenticator::from_config(&config).expect_err("private key");
@@ -688,12 +689,12 @@ fn from_config_names_the_key_that_is_wrong() {
     );
 
     let pem = TempFile::new("rsa.pem", RSA_PUBLIC.as_bytes());
-    let confused = ServerConfig {
-        jwt_pem_file: pem.0.clone(),
-        jwt_algorithms: vec!["HS256".into()],
+    let confused = AuthSection {
+        key: KeySource::PemFile(pem.0.clone()),
+        algorithms: vec![Algorithm::HS256],
         ..jwt_config()
     };
     let err = Authenticator::from_config(&confused).expect_err("HS256 with RSA");
-    assert_eq!(err.key, "jwt_pem_file");
+    assert_eq!(err.key, "auth.jwt_pem_file");
     assert!(err.reason.contains("HS256 cannot be verified"), "{err}");
 }

@@ -88,8 +88,8 @@ impl Failure {
 pub fn init_logging(config: &ServerConfig) {
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(config.log_level.filter());
-    match config.log_format {
+        .with_env_filter(config.log.level.filter());
+    match config.log.format {
         LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         // Fields at the top level (`"worker":0`), not under `"fields"`: what
         // log shippers index without a parsing rule. No span lists: the

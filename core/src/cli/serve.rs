@@ -228,7 +228,7 @@ fn serve(config: ServerConfig) -> Result<(), Failure> {
     // Handlers first: a signal during start-up must not kill us half-started
     // (a SIGHUP then is a reload once the server runs).
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).map_err(Failure::Signals)?;
-    let drain_timeout = humantime::format_duration(config.drain_timeout).to_string();
+    let drain_timeout = humantime::format_duration(config.timeouts.drain_timeout).to_string();
     let handle = server::start(config)?;
     println!("ringcast listening on {}", handle.local_addr());
     let _ = std::io::stdout().flush();
@@ -304,9 +304,9 @@ mod tests {
         let e = layers::load(profile, env, &flags).map_err(|e| e.to_string())?;
         let origin = |key| e.origin(key).expect("a key").to_string();
         Ok([
-            e.config.log_level.to_string(),
+            e.config.log.level.to_string(),
             origin("log.level"),
-            e.config.log_format.to_string(),
+            e.config.log.format.to_string(),
             origin("log.format"),
         ])
     }
@@ -455,8 +455,11 @@ mod tests {
             .collect();
         assert_eq!(keys, want);
         let effective = layers::load(None, Vec::new(), &args.flag_settings()).expect("valid flags");
-        assert_eq!(effective.config.max_frame_size, 16 << 20);
-        assert_eq!(effective.config.idle_timeout, Duration::from_secs(90));
+        assert_eq!(effective.config.limits.max_frame_size, 16 << 20);
+        assert_eq!(
+            effective.config.timeouts.idle_timeout,
+            Duration::from_secs(90)
+        );
         assert_eq!(args.select.set, ["server.workers=3"]);
     }
 }

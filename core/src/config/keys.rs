@@ -1,12 +1,16 @@
-//! The key table: for every [`ServerConfig`] field, its TOML table, its value
-//! type, and how to read it from and write it back to TOML.
+//! The key table: for every key, its TOML table, the [`ServerConfig`] field
+//! it sets (`config.SECTION.FIELD`), its value type, and how to read it from
+//! and write it back to TOML.
 //!
-//! One naming scheme everywhere: the key of a field is `TABLE.FIELD`, the
-//! field's own name under one of the tables `server`, `log`, `io_uring`,
-//! `limits`, `timeouts`, `pubsub`, `store`, `capacity`, `auth`, `admission`.
-//! One exception: the `[log]` keys drop the prefix their fields need to be
-//! unique in the struct (`log.level` is `log_level`, `log.format` is
-//! `log_format`). The same key is written
+//! One naming scheme everywhere: a key is `TABLE.KEY` under one of the
+//! tables `server`, `log`, `io_uring`, `limits`, `timeouts`, `pubsub`,
+//! `store`, `capacity`, `auth`, `admission`; each table is the section of
+//! the same name. Inside a section a field drops the prefix its key carries
+//! (`io_uring.uring_entries` sets `config.io_uring.entries`,
+//! `admission.admission_rate` sets `config.admission.rate`,
+//! `auth.jwt_issuer` sets `config.auth.issuer`); the four key sources
+//! `auth.jwt_secret`, `jwt_secret_file`, `jwt_pem_file` and `jwt_jwks_file`
+//! together set `config.auth.key`, one [`KeySource`]. The same key is written
 //!
 //! - in a profile: `[limits]` then `max_message_size = "16 MiB"`;
 //! - on the command line: `--set limits.max_message_size=16MiB`;
@@ -23,22 +27,26 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use jsonwebtoken::Algorithm;
 use toml::Value;
 
+use super::auth::{parse_algorithms, AuthMode, KeySource};
 use super::log::{LogFormat, LogLevel};
+use super::origin::OriginPolicy;
+use super::pattern::Patterns;
+use super::proxy::TrustedProxies;
+use super::secret::Secret;
 use super::{FsyncPolicy, ServerConfig};
-use crate::auth::{AuthMode, Secret};
 
 /// One configuration key.
 pub struct Key {
     /// The TOML table it lives in.
     pub table: &'static str,
-    /// The key inside the table: the [`ServerConfig`] field's name, except
-    /// where the table renames it (`level` for `log_level`).
+    /// The key inside the table (`uring_entries`).
     pub field: &'static str,
-    /// The [`ServerConfig`] field's name (what `ConfigError::key` names).
-    pub member: &'static str,
-    /// `table.field`.
+    /// The [`ServerConfig`] field it sets, `section.field` (`io_uring.entries`).
+    pub path: &'static str,
+    /// `table.field`: how errors and `--set` name it (what `ConfigError::key` holds).
     pub dotted: &'static str,
     /// What a value must look like, for error messages and `--help`.
     pub expects: &'static str,
@@ -74,6 +82,12 @@ trait Codec {
     const EXPECTS: &'static str;
     fn parse(value: &Value) -> Result<Self::T, String>;
     fn show(value: &Self::T) -> String;
+    /// Stores a parsed value in its field; a codec whose keys share a field
+    /// (the key sources) merges instead.
+    fn set(field: &mut Self::T, value: &Value) -> Result<(), String> {
+        *field = Self::parse(value)?;
+        Ok(())
+    }
 }
 
 fn got(value: &Value) -> String {
@@ -264,8 +278,73 @@ impl Codec for Strings {
             .collect()
     }
     fn show(value: &Vec<String>) -> String {
-        let quoted: Vec<String> = value.iter().map(|s| format!("{s:?}")).collect();
-        format!("[{}]", quoted.join(", "))
+        show_strings(value)
+    }
+}
+
+fn show_strings<S: AsRef<str>>(list: &[S]) -> String {
+    let quoted: Vec<String> = list.iter().map(|s| format!("{:?}", s.as_ref())).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// `admission.allowed_origins`: an array of origins, parsed into the allow-list.
+struct Origins;
+
+impl Codec for Origins {
+    type T = OriginPolicy;
+    const EXPECTS: &'static str = Strings::EXPECTS;
+    fn parse(value: &Value) -> Result<OriginPolicy, String> {
+        OriginPolicy::parse(&Strings::parse(value)?)
+    }
+    fn show(value: &OriginPolicy) -> String {
+        show_strings(value.as_written())
+    }
+}
+
+/// `admission.trusted_proxies`: an array of addresses and CIDR blocks.
+struct Proxies;
+
+impl Codec for Proxies {
+    type T = TrustedProxies;
+    const EXPECTS: &'static str = Strings::EXPECTS;
+    fn parse(value: &Value) -> Result<TrustedProxies, String> {
+        TrustedProxies::parse(&Strings::parse(value)?)
+    }
+    fn show(value: &TrustedProxies) -> String {
+        show_strings(value.as_written())
+    }
+}
+
+/// `auth.jwt_algorithms`: an array of JOSE algorithm names.
+struct Algorithms;
+
+impl Codec for Algorithms {
+    type T = Vec<Algorithm>;
+    const EXPECTS: &'static str = Strings::EXPECTS;
+    fn parse(value: &Value) -> Result<Vec<Algorithm>, String> {
+        parse_algorithms(&Strings::parse(value)?)
+    }
+    fn show(value: &Vec<Algorithm>) -> String {
+        let names: Vec<String> = value.iter().map(|a| format!("{a:?}")).collect();
+        show_strings(&names)
+    }
+}
+
+/// `auth.jwt_default_subs` / `jwt_default_pubs`: an array of channel
+/// patterns, checked against the pattern language (`{sub}` is substituted
+/// per token later).
+struct PatternList;
+
+impl Codec for PatternList {
+    type T = Vec<String>;
+    const EXPECTS: &'static str = Strings::EXPECTS;
+    fn parse(value: &Value) -> Result<Vec<String>, String> {
+        let list = Strings::parse(value)?;
+        Patterns::validate(&list).map_err(|e| e.to_string())?;
+        Ok(list)
+    }
+    fn show(value: &Vec<String>) -> String {
+        show_strings(value)
     }
 }
 
@@ -346,13 +425,14 @@ impl Codec for Text {
     }
 }
 
-/// A secret string: read like [`Text`], shown redacted.
-struct SecretText;
+/// `auth.jwt_secret`: a secret string, read like [`Text`], shown redacted;
+/// one of the key sources of `config.auth.key`.
+struct SecretKey;
 
-impl Codec for SecretText {
-    type T = Secret;
+impl Codec for SecretKey {
+    type T = KeySource;
     const EXPECTS: &'static str = "a string";
-    fn parse(value: &Value) -> Result<Secret, String> {
+    fn parse(value: &Value) -> Result<KeySource, String> {
         let Value::String(s) = value else {
             return Err(expected::<Self>(value));
         };
@@ -362,14 +442,54 @@ impl Codec for SecretText {
                  set the real one, or use auth.jwt_secret_file"
             ));
         }
-        Ok(Secret::new(s.as_str()))
+        Ok(match s.as_str() {
+            "" => KeySource::None,
+            _ => KeySource::Secret(Secret::new(s.as_str())),
+        })
     }
-    fn show(value: &Secret) -> String {
-        if value.is_empty() {
-            "\"\"".into()
-        } else {
-            format!("{:?}", Secret::SHOWN_AS)
+    fn show(value: &KeySource) -> String {
+        match value {
+            KeySource::Secret(_) => format!("{:?}", Secret::SHOWN_AS),
+            _ => "\"\"".into(),
         }
+    }
+    fn set(field: &mut KeySource, value: &Value) -> Result<(), String> {
+        field.set("auth.jwt_secret", Self::parse(value)?)
+    }
+}
+
+/// The file key sources of `config.auth.key`: `KIND` 1 is
+/// `auth.jwt_secret_file`, 2 `jwt_pem_file`, 3 `jwt_jwks_file`.
+struct KeyFile<const KIND: usize>;
+
+impl<const KIND: usize> KeyFile<KIND> {
+    fn path(source: &KeySource) -> Option<&PathBuf> {
+        match (KIND, source) {
+            (1, KeySource::SecretFile(p))
+            | (2, KeySource::PemFile(p))
+            | (3, KeySource::JwksFile(p)) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl<const KIND: usize> Codec for KeyFile<KIND> {
+    type T = KeySource;
+    const EXPECTS: &'static str = Path::EXPECTS;
+    fn parse(value: &Value) -> Result<KeySource, String> {
+        let path = Path::parse(value)?;
+        Ok(match KIND {
+            _ if path.as_os_str().is_empty() => KeySource::None,
+            1 => KeySource::SecretFile(path),
+            2 => KeySource::PemFile(path),
+            _ => KeySource::JwksFile(path),
+        })
+    }
+    fn show(value: &KeySource) -> String {
+        Path::show(Self::path(value).unwrap_or(&PathBuf::new()))
+    }
+    fn set(field: &mut KeySource, value: &Value) -> Result<(), String> {
+        field.set(super::auth::KEY_SOURCE_KEYS[KIND], Self::parse(value)?)
     }
 }
 
@@ -435,28 +555,26 @@ macro_rules! key_name {
     };
 }
 
-/// `field as Codec` declares a key named like its field; `field = "name" as
-/// Codec` one whose key inside the table is `name`.
+/// `section: field as Codec` declares a key `section.field` that sets
+/// `config.section.field`; `field = "name" as Codec` one whose key inside
+/// the table is `name`. The table of a section is its name.
 macro_rules! keys {
-    ($( $table:literal : $( $field:ident $(= $name:literal)? as $codec:ty ),+ ; )+) => {
+    ($( $section:ident : $( $field:ident $(= $name:literal)? as $codec:ty ),+ ; )+) => {
         /// Every key, in the order `ringcast profile show` prints them.
         pub static KEYS: &[Key] = &[ $( $( Key {
-            table: $table,
+            table: stringify!($section),
             field: key_name!($field $($name)?),
-            member: stringify!($field),
-            dotted: concat!($table, ".", key_name!($field $($name)?)),
+            path: concat!(stringify!($section), ".", stringify!($field)),
+            dotted: concat!(stringify!($section), ".", key_name!($field $($name)?)),
             expects: <$codec as Codec>::EXPECTS,
-            set: |config, value| {
-                config.$field = <$codec as Codec>::parse(value)?;
-                Ok(())
-            },
-            show: |config| <$codec as Codec>::show(&config.$field),
+            set: |config, value| <$codec as Codec>::set(&mut config.$section.$field, value),
+            show: |config| <$codec as Codec>::show(&config.$section.$field),
         }, )+ )+ ];
     };
 }
 
 keys! {
-    "server":
+    server:
         listen as Addr,
         workers as Count<usize>,
         pin_workers as Flag,
@@ -464,20 +582,20 @@ keys! {
         backlog as Count<u32>,
         so_rcvbuf as Size<usize>,
         so_sndbuf as Size<usize>,
-                subprotocols as Strings,
+        subprotocols as Strings,
         tls_cert as Path,
         tls_key as Path;
-    "log":
-        log_level = "level" as Level,
-        log_format = "format" as Format;
-    "io_uring":
+    log:
+        level as Level,
+        format as Format;
+    io_uring:
         force_epoll as Flag,
-        uring_entries as Count<u32>,
-        uring_sqpoll as Flag,
-        uring_sqpoll_idle as Dur,
-        uring_coop_taskrun as Flag,
-        uring_single_issuer as Flag;
-    "limits":
+        entries = "uring_entries" as Count<u32>,
+        sqpoll = "uring_sqpoll" as Flag,
+        sqpoll_idle = "uring_sqpoll_idle" as Dur,
+        coop_taskrun = "uring_coop_taskrun" as Flag,
+        single_issuer = "uring_single_issuer" as Flag;
+    limits:
         max_connections_per_worker as Count<usize>,
         max_connections as Count<usize>,
         max_connections_per_ip as Count<usize>,
@@ -494,14 +612,14 @@ keys! {
         subscribe_burst as Count<u32>,
         rate_limit_close_after as Count<u32>,
         rate_limit_window as Dur;
-    "timeouts":
+    timeouts:
         handshake_timeout as Dur,
         ping_interval as Dur,
         idle_timeout as Dur,
         close_timeout as Dur,
         drain_timeout as Dur,
         timer_tick as Dur;
-    "pubsub":
+    pubsub:
         history_size as Count<usize>,
         history_ttl as Dur,
         max_channels as Count<usize>,
@@ -510,34 +628,34 @@ keys! {
         max_publish_bytes as Size<usize>,
         inbox_capacity as Count<usize>,
         inbox_batch as Count<usize>;
-    "store":
+    store:
         data_path as Path,
         fsync as Fsync;
-    "capacity":
+    capacity:
         planned_connections as Count<u64>,
         planned_messages_per_sec as Count<u64>,
         planned_memory as Size<u64>;
-    "auth":
-        auth_mode as Mode,
-        jwt_secret as SecretText,
-        jwt_secret_file as Path,
-        jwt_pem_file as Path,
-        jwt_jwks_file as Path,
-        jwt_algorithms as Strings,
-        jwt_issuer as Text,
-        jwt_audience as Text,
-        jwt_leeway as Dur,
-        jwt_require_exp as Flag,
-        jwt_default_subs as Strings,
-        jwt_default_pubs as Strings;
-    "admission":
-        admission_rate as Count<u32>,
-        admission_burst as Count<u32>,
-        admission_rate_per_ip as Count<u32>,
-        admission_burst_per_ip as Count<u32>,
+    auth:
+        mode = "auth_mode" as Mode,
+        key = "jwt_secret" as SecretKey,
+        key = "jwt_secret_file" as KeyFile<1>,
+        key = "jwt_pem_file" as KeyFile<2>,
+        key = "jwt_jwks_file" as KeyFile<3>,
+        algorithms = "jwt_algorithms" as Algorithms,
+        issuer = "jwt_issuer" as Text,
+        audience = "jwt_audience" as Text,
+        leeway = "jwt_leeway" as Dur,
+        require_exp = "jwt_require_exp" as Flag,
+        default_subs = "jwt_default_subs" as PatternList,
+        default_pubs = "jwt_default_pubs" as PatternList;
+    admission:
+        rate = "admission_rate" as Count<u32>,
+        burst = "admission_burst" as Count<u32>,
+        rate_per_ip = "admission_rate_per_ip" as Count<u32>,
+        burst_per_ip = "admission_burst_per_ip" as Count<u32>,
         retry_jitter as Dur,
-        allowed_origins as Strings,
-        trusted_proxies as Strings;
+        allowed_origins as Origins,
+        trusted_proxies as Proxies;
 }
 
 /// Keys whose values are secrets: never echoed (a `--set` of one is shown
@@ -568,17 +686,9 @@ pub fn find(dotted: &str) -> Option<(usize, &'static Key)> {
     KEYS.iter().enumerate().find(|(_, k)| k.dotted == dotted)
 }
 
-/// The key of field `field`: its name inside the table, or the name of its
-/// [`ServerConfig`] member (`level` and `log_level` both find `log.level`).
+/// The key named `field` inside its table (`max_message_size`), in any table.
 pub fn by_field(field: &str) -> Option<(usize, &'static Key)> {
-    KEYS.iter()
-        .enumerate()
-        .find(|(_, k)| k.field == field || k.member == field)
-}
-
-/// `table.field` for a field name (the name itself if it is not a key).
-pub fn dotted(field: &str) -> &str {
-    by_field(field).map_or(field, |(_, k)| k.dotted)
+    KEYS.iter().enumerate().find(|(_, k)| k.field == field)
 }
 
 /// Why `dotted` is not a key, with a hint at the key that was probably meant.
@@ -624,195 +734,4 @@ pub fn parse_text_value(text: &str) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_field_has_one_key_and_every_table_is_listed() {
-        let mut seen = std::collections::BTreeSet::new();
-        for key in KEYS {
-            assert!(seen.insert(key.field), "{} twice", key.field);
-            if key.member != key.field {
-                assert!(seen.insert(key.member), "{} twice", key.member);
-            }
-            assert!(TABLES.contains(&key.table), "{}", key.dotted);
-            assert_eq!(key.dotted, format!("{}.{}", key.table, key.field));
-        }
-    }
-
-    #[test]
-    fn every_default_round_trips_through_its_toml_form() {
-        let default = ServerConfig::default();
-        for key in KEYS {
-            let shown = key.show(&default);
-            let mut config = ServerConfig::default();
-            key.set(&mut config, &parse_text_value(&shown))
-                .unwrap_or_else(|e| panic!("{}: {shown}: {e}", key.dotted));
-            assert_eq!(key.show(&config), shown, "{}", key.dotted);
-        }
-    }
-
-    #[test]
-    fn sizes_take_integers_and_binary_units() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("64 KiB"), Ok(65536));
-        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
-        assert_eq!(parse_size("1_024"), Ok(1024));
-        assert!(parse_size("16 MB")
-            .expect_err("SI")
-            .contains("unknown unit"));
-        assert!(parse_size("lots").is_err());
-        assert_eq!(format_size(65536), "64 KiB");
-        assert_eq!(format_size(1000), "1000");
-        assert_eq!(format_size(3 << 30), "3 GiB");
-        assert_eq!(human_size(1_179_230_208), "1.1 GiB");
-        assert_eq!(human_size(4608 << 20), "4.5 GiB");
-        assert_eq!(human_size(65536), "64 KiB");
-        assert_eq!(human_size(1000), "1000");
-    }
-
-    #[test]
-    fn cpu_lists_parse_and_collapse() {
-        assert_eq!(parse_cpu_list("0-3,8"), Ok(vec![0, 1, 2, 3, 8]));
-        assert_eq!(parse_cpu_list(""), Ok(vec![]));
-        assert!(parse_cpu_list("3-1").is_err());
-        assert_eq!(format_cpu_list(&[0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11");
-    }
-
-    #[test]
-    fn text_values_are_toml_when_they_parse_and_strings_otherwise() {
-        assert_eq!(parse_text_value("4"), Value::Integer(4));
-        assert_eq!(parse_text_value("true"), Value::Boolean(true));
-        assert_eq!(parse_text_value("30s"), Value::String("30s".into()));
-        assert_eq!(parse_text_value("\"a b\""), Value::String("a b".into()));
-        assert_eq!(
-            parse_text_value("0.0.0.0:80"),
-            Value::String("0.0.0.0:80".into())
-        );
-    }
-
-    #[test]
-    fn wrong_types_say_what_was_expected() {
-        let (_, key) = find("server.workers").expect("key");
-        let err = key
-            .set(&mut ServerConfig::default(), &Value::String("two".into()))
-            .expect_err("refused");
-        assert_eq!(
-            err,
-            "expected a non-negative integer, got the string \"two\""
-        );
-        let (_, key) = find("timeouts.idle_timeout").expect("key");
-        let err = key
-            .set(&mut ServerConfig::default(), &Value::Integer(60))
-            .expect_err("refused");
-        assert!(err.contains("duration string"), "{err}");
-    }
-
-    #[test]
-    fn unknown_keys_get_a_hint() {
-        assert_eq!(
-            unknown_key_reason("server.max_message_size"),
-            "unknown key (did you mean limits.max_message_size?)"
-        );
-        assert_eq!(
-            unknown_key_reason("limits.max_mesage_size"),
-            "unknown key (did you mean limits.max_message_size?)"
-        );
-        assert_eq!(unknown_key_reason("limits.colour"), "unknown key");
-    }
-
-    #[test]
-    fn secrets_are_shown_redacted_and_the_redaction_is_refused_as_a_secret() {
-        let (_, key) = find("auth.jwt_secret").expect("key");
-        let mut config = ServerConfig::default();
-        assert_eq!(key.show(&config), "\"\"");
-        key.set(&mut config, &Value::String("s3cr3t-s3cr3t".into()))
-            .expect("a secret");
-        assert_eq!(config.jwt_secret.expose(), "s3cr3t-s3cr3t");
-        let shown = key.show(&config);
-        assert_eq!(shown, "\"<redacted>\"");
-        assert!(!format!("{config:?}").contains("s3cr3t"));
-        let err = key
-            .set(&mut config, &parse_text_value(&shown))
-            .expect_err("the redaction is no secret");
-        assert!(err.contains("jwt_secret_file"), "{err}");
-    }
-
-    #[test]
-    fn auth_and_admission_values_parse() {
-        let mut config = ServerConfig::default();
-        for (dotted, text) in [
-            ("auth.auth_mode", "jwt"),
-            ("auth.jwt_algorithms", "[\"RS256\", \"ES256\"]"),
-            ("auth.jwt_issuer", "https://id.example.com"),
-            ("auth.jwt_leeway", "1m"),
-            ("auth.jwt_pem_file", "/etc/ringcast/jwt.pem"),
-            ("admission.allowed_origins", "[\"https://*.example.com\"]"),
-            (
-                "admission.trusted_proxies",
-                "[\"127.0.0.1/32\", \"10.0.0.0/8\"]",
-            ),
-            ("admission.retry_jitter", "10s"),
-            ("limits.rate_limit_window", "5s"),
-        ] {
-            let (_, key) = find(dotted).expect(dotted);
-            key.set(&mut config, &parse_text_value(text))
-                .unwrap_or_else(|e| panic!("{dotted}: {e}"));
-        }
-        assert_eq!(config.auth_mode, AuthMode::Jwt);
-        assert_eq!(config.jwt_algorithms, ["RS256", "ES256"]);
-        assert_eq!(config.jwt_issuer, "https://id.example.com");
-        assert_eq!(config.jwt_leeway, Duration::from_secs(60));
-        assert_eq!(config.allowed_origins, ["https://*.example.com"]);
-        assert_eq!(config.trusted_proxies, ["127.0.0.1/32", "10.0.0.0/8"]);
-        let (_, key) = find("auth.auth_mode").expect("key");
-        let err = key
-            .set(&mut config, &Value::String("oauth".into()))
-            .expect_err("unknown mode");
-        assert_eq!(err, "\"oauth\" is not one of none, jwt");
-        assert_eq!(
-            find("admission.admission_rate").expect("key").1.env_var(),
-            "RINGCAST_ADMISSION__ADMISSION_RATE"
-        );
-    }
-
-    #[test]
-    fn log_keys_drop_their_field_prefix_and_check_their_values() {
-        let (_, level) = find("log.level").expect("log.level");
-        assert_eq!((level.field, level.member), ("level", "log_level"));
-        assert_eq!(level.env_var(), "RINGCAST_LOG__LEVEL");
-        assert_eq!(
-            by_field("log_level").map(|(_, k)| k.dotted),
-            Some("log.level")
-        );
-        assert_eq!(dotted("log_format"), "log.format");
-        let mut config = ServerConfig::default();
-        assert_eq!(level.show(&config), "\"info\"");
-        level
-            .set(
-                &mut config,
-                &parse_text_value("warn,ringcast::server=debug"),
-            )
-            .expect("directives");
-        assert_eq!(config.log_level.as_str(), "warn,ringcast::server=debug");
-        let err = level
-            .set(&mut config, &parse_text_value("warning"))
-            .expect_err("not a level");
-        assert!(err.starts_with("\"warning\" is not a level"), "{err}");
-        let (_, format) = find("log.format").expect("log.format");
-        format
-            .set(&mut config, &parse_text_value("json"))
-            .expect("json");
-        assert_eq!(config.log_format, LogFormat::Json);
-        assert_eq!(
-            format.set(&mut config, &parse_text_value("xml")),
-            Err("\"xml\" is not one of human, json".into())
-        );
-    }
-
-    #[test]
-    fn env_names_follow_the_key() {
-        let (_, key) = find("limits.max_message_size").expect("key");
-        assert_eq!(key.env_var(), "RINGCAST_LIMITS__MAX_MESSAGE_SIZE");
-    }
-}
+mod tests;

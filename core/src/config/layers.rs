@@ -120,7 +120,7 @@ impl Setting {
         // errors: a secret's value must not be part of it.
         let flag = match arg.split_once('=') {
             Some((key, _)) if keys::is_secret(key.trim()) => {
-                format!("--set {}={}", key.trim(), crate::auth::Secret::SHOWN_AS)
+                format!("--set {}={}", key.trim(), super::secret::Secret::SHOWN_AS)
             }
             _ => format!("--set {arg}"),
         };
@@ -259,7 +259,7 @@ fn check(effective: &Effective) -> Result<(), LoadError> {
     let Err(e) = effective.config.validate() else {
         return Ok(());
     };
-    let origin_of = |field: &str| keys::by_field(field).map(|(i, _)| &effective.origins[i]);
+    let origin_of = |dotted: &str| keys::find(dotted).map(|(i, _)| &effective.origins[i]);
     let blamed = [Some(e.key), e.pair]
         .into_iter()
         .flatten()
@@ -269,7 +269,7 @@ fn check(effective: &Effective) -> Result<(), LoadError> {
         .unwrap_or(Origin::Default);
     Err(LoadError {
         origin: blamed.as_error_origin(),
-        key: Some(keys::dotted(e.key).to_string()),
+        key: Some(e.key.to_string()),
         reason: e.reason,
     })
 }
@@ -286,13 +286,14 @@ pub fn fit_to_machine(effective: &mut Effective, online: &[usize]) -> Vec<String
     let config = &mut effective.config;
 
     let absent: Vec<usize> = config
+        .server
         .cpus
         .iter()
         .copied()
         .filter(|cpu| !online.contains(cpu))
         .collect();
     if !absent.is_empty() {
-        config.cpus.retain(|cpu| online.contains(cpu));
+        config.server.cpus.retain(|cpu| online.contains(cpu));
         let note = format!(
             "dropped CPUs {} (not available here)",
             keys::format_cpu_list(&absent)
@@ -301,12 +302,12 @@ pub fn fit_to_machine(effective: &mut Effective, online: &[usize]) -> Vec<String
         effective.adjusted.push((cpus_index, note));
     }
 
-    let workers = config.effective_workers();
+    let workers = config.server.effective_workers();
     let cores = online.len().max(1);
     if workers > cores {
         let origin = &effective.origins[workers_index];
         if origin.rank() <= 1 {
-            config.workers = cores;
+            config.server.workers = cores;
             let note = format!("capped from {workers} to {cores}: this machine has {cores} CPUs");
             warnings.push(format!("server.workers: {note}"));
             effective.adjusted.push((workers_index, note));
@@ -383,7 +384,10 @@ mod tests {
     fn no_layers_is_the_default_everywhere() {
         let effective = load(None, env(&[]), &[]).expect("valid");
         assert!(effective.origins.iter().all(|o| *o == Origin::Default));
-        assert_eq!(effective.config.backlog, ServerConfig::default().backlog);
+        assert_eq!(
+            effective.config.server.backlog,
+            ServerConfig::default().server.backlog
+        );
     }
 
     #[test]
@@ -402,7 +406,10 @@ mod tests {
         ];
         let effective = load(Some(p), e, &flags).expect("valid");
         let c = &effective.config;
-        assert_eq!((c.command_rate, c.backlog, c.workers), (10, 4096, 6));
+        assert_eq!(
+            (c.limits.command_rate, c.server.backlog, c.server.workers),
+            (10, 4096, 6)
+        );
         let origin = |k| effective.origin(k).expect("key").to_string();
         assert_eq!(origin("limits.command_rate"), "profile test");
         assert_eq!(origin("server.backlog"), "env RINGCAST_SERVER__BACKLOG");
@@ -420,11 +427,11 @@ mod tests {
             set("store.fsync=always"),
         ];
         let c = load(None, env(&[]), &flags).expect("valid").config;
-        assert_eq!(c.idle_timeout, Duration::from_secs(90));
-        assert_eq!(c.max_message_size, 16 << 20);
-        assert_eq!(c.cpus, [0, 1]);
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.fsync, super::super::FsyncPolicy::Always);
+        assert_eq!(c.timeouts.idle_timeout, Duration::from_secs(90));
+        assert_eq!(c.limits.max_message_size, 16 << 20);
+        assert_eq!(c.server.cpus, [0, 1]);
+        assert_eq!(c.server.listen.port(), 9000);
+        assert_eq!(c.store.fsync, super::super::FsyncPolicy::Always);
     }
 
     /// Every refusal names its source, the key and the reason, in one line.
@@ -496,6 +503,44 @@ mod tests {
                 "--set max_message_size=1: max_message_size: unknown key (did you mean \
                  limits.max_message_size?)",
             ),
+            (
+                "[admission]\nallowed_origins = [\"https://*example.com\"]\n",
+                &[],
+                &[],
+                "test.toml: admission.allowed_origins: \"https://*example.com\" has a misplaced \
+                 '*' (write scheme://host[:port] or scheme://*.domain[:port])",
+            ),
+            (
+                "[admission]\ntrusted_proxies = [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n",
+                &[],
+                &[],
+                "test.toml: admission.trusted_proxies: \"10.0.0.1/8\" has bits set past the \
+                 prefix (did you mean \"10.0.0.0/8\"?)",
+            ),
+            (
+                "",
+                &[("RINGCAST_ADMISSION__TRUSTED_PROXIES", "[\"localhost\"]")],
+                &[],
+                "env RINGCAST_ADMISSION__TRUSTED_PROXIES: admission.trusted_proxies: \
+                 \"localhost\" is not an IP address (write an address or a CIDR block: \
+                 \"10.0.0.0/8\", \"fd00::/8\")",
+            ),
+            (
+                "",
+                &[],
+                &["auth.jwt_algorithms=[\"none\"]"],
+                "--set auth.jwt_algorithms=[\"none\"]: auth.jwt_algorithms: \"none\" is never \
+                 accepted: tokens must be signed",
+            ),
+            (
+                // Refused at the second source applied (a table's keys apply
+                // in name order), naming both.
+                "[auth]\njwt_pem_file = \"/k.pem\"\njwt_jwks_file = \"/k.json\"\n",
+                &[],
+                &[],
+                "test.toml: auth.jwt_pem_file: set only one key source: auth.jwt_pem_file and \
+                 auth.jwt_jwks_file are both set",
+            ),
         ];
         for (text, vars, sets, want) in cases {
             let flags: Vec<Setting> = sets.iter().map(|s| set(s)).collect();
@@ -510,7 +555,10 @@ mod tests {
         let flags = [set(&format!("auth.jwt_secret={secret}"))];
         assert_eq!(flags[0].flag, "--set auth.jwt_secret=<redacted>");
         let effective = load(None, env(&[]), &flags).expect("valid");
-        assert_eq!(effective.config.jwt_secret.expose(), secret);
+        assert_eq!(
+            effective.config.auth.key,
+            super::super::KeySource::Secret(super::super::secret::Secret::new(secret))
+        );
         let shown = render(&effective, &[]);
         assert!(!shown.contains(secret), "{shown}");
         // Nor in a refusal.
@@ -536,8 +584,8 @@ mod tests {
         let p = profile("[server]\nworkers = 6\ncpus = \"0-5\"\n");
         let mut effective = load(Some(p), env(&[]), &[]).expect("valid");
         let warnings = fit_to_machine(&mut effective, &[0, 1]);
-        assert_eq!(effective.config.cpus, [0, 1]);
-        assert_eq!(effective.config.workers, 2);
+        assert_eq!(effective.config.server.cpus, [0, 1]);
+        assert_eq!(effective.config.server.workers, 2);
         assert_eq!(warnings.len(), 2, "{warnings:?}");
         let shown = render(&effective, &warnings);
         assert!(
@@ -552,7 +600,7 @@ mod tests {
         )];
         let mut effective = load(None, env(&[]), &flags).expect("valid");
         let warnings = fit_to_machine(&mut effective, &[0, 1]);
-        assert_eq!(effective.config.workers, 4);
+        assert_eq!(effective.config.server.workers, 4);
         assert!(warnings[0].contains("share cores"), "{warnings:?}");
     }
 

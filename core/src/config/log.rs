@@ -1,4 +1,4 @@
-//! The values of the `[log]` table: which events reach stderr
+//! The `[log]` table and its values: which events reach stderr
 //! (`log.level`, a [`LogLevel`]) and how each line is written (`log.format`,
 //! a [`LogFormat`]).
 //!
@@ -15,6 +15,19 @@ use std::str::FromStr;
 
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
+
+/// `[log]` (read by the binary): the keys `log.level` and `log.format`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSection {
+    /// Which events reach stderr: a level (`error`, `warn`, `info`, `debug`,
+    /// `trace`, `off`) or `EnvFilter` directives (`warn,ringcast::server=debug`);
+    /// `debug` adds a line per connection accepted, upgraded and closed.
+    /// Also `RINGCAST_LOG`. Default `info`.
+    pub level: LogLevel,
+    /// Log line format on stderr: `human` or `json` (one object per line).
+    /// Also `RINGCAST_LOG_FORMAT` and `serve --log-format`. Default `human`.
+    pub format: LogFormat,
+}
 
 /// An `EnvFilter` directive list, checked: `info`, `warn,ringcast::server=debug`.
 ///

@@ -571,10 +571,8 @@ mod tests {
     use crate::mailbox::Kicks;
 
     fn one_core_hub(tweak: impl FnOnce(&mut ServerConfig)) -> Hub {
-        let mut config = ServerConfig {
-            workers: 1,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.workers = 1;
         tweak(&mut config);
         let settings = Settings::from_config(&config);
         Hub::new(0, Arc::new(Mesh::new(1, 64)), settings, Rc::default())
@@ -585,7 +583,7 @@ mod tests {
     #[test]
     fn idle_channels_without_subscribers_are_evicted_after_the_ttl() {
         let ttl = Duration::from_secs(60);
-        let hub = one_core_hub(|c| c.history_ttl = ttl);
+        let hub = one_core_hub(|c| c.pubsub.history_ttl = ttl);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hub.join(slot.clone());
         hub.publish(ONE, "gone", Bytes::from_static(b"1"), None)
@@ -613,7 +611,7 @@ mod tests {
 
     #[test]
     fn channel_cap_refuses_new_channels_only() {
-        let hub = one_core_hub(|c| c.max_channels = 1);
+        let hub = one_core_hub(|c| c.pubsub.max_channels = 1);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hub.join(slot.clone());
         hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))

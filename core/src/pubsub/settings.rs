@@ -31,13 +31,13 @@ pub struct Settings {
 impl Settings {
     pub fn from_config(config: &ServerConfig) -> Self {
         Self {
-            history_size: config.history_size,
-            history_ttl: config.history_ttl,
+            history_size: config.pubsub.history_size,
+            history_ttl: config.pubsub.history_ttl,
             max_channels: config.max_channels_per_worker(),
-            max_subscriptions: config.max_subscriptions_per_connection,
-            max_outbound: config.max_outbound_bytes,
-            spill_limit: config.inbox_capacity,
-            inbox_batch: config.inbox_batch,
+            max_subscriptions: config.pubsub.max_subscriptions_per_connection,
+            max_outbound: config.limits.max_outbound_bytes,
+            spill_limit: config.pubsub.inbox_capacity,
+            inbox_batch: config.pubsub.inbox_batch,
         }
     }
 }
@@ -48,17 +48,15 @@ mod tests {
 
     #[test]
     fn every_setting_comes_from_its_key() {
-        let config = ServerConfig {
-            workers: 2,
-            history_size: 7,
-            history_ttl: Duration::from_secs(9),
-            max_channels: 10,
-            max_subscriptions_per_connection: 3,
-            max_outbound_bytes: 4096,
-            inbox_capacity: 64,
-            inbox_batch: 5,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.workers = 2;
+        config.pubsub.history_size = 7;
+        config.pubsub.history_ttl = Duration::from_secs(9);
+        config.pubsub.max_channels = 10;
+        config.pubsub.max_subscriptions_per_connection = 3;
+        config.limits.max_outbound_bytes = 4096;
+        config.pubsub.inbox_capacity = 64;
+        config.pubsub.inbox_batch = 5;
         let s = Settings::from_config(&config);
         assert_eq!((s.history_size, s.history_ttl), (7, Duration::from_secs(9)));
         assert_eq!(s.max_channels, config.max_channels_per_worker());

@@ -46,16 +46,16 @@ pub(crate) struct ConnLimits {
 impl ConnLimits {
     pub fn from_config(config: &ServerConfig) -> Self {
         Self {
-            handshake_timeout: config.handshake_timeout,
-            close_timeout: config.close_timeout,
-            max_outbound_bytes: config.max_outbound_bytes,
-            max_connections_per_worker: config.max_connections_per_worker,
-            read_buffer_size: config.read_buffer_size,
+            handshake_timeout: config.timeouts.handshake_timeout,
+            close_timeout: config.timeouts.close_timeout,
+            max_outbound_bytes: config.limits.max_outbound_bytes,
+            max_connections_per_worker: config.limits.max_connections_per_worker,
+            read_buffer_size: config.limits.read_buffer_size,
             handshake: config.handshake_limits(),
             session: config.session_config(),
-            subprotocols: config.subprotocols.clone(),
-            max_channel_name_len: config.max_channel_name_len,
-            max_publish_bytes: config.max_publish_bytes,
+            subprotocols: config.server.subprotocols.clone(),
+            max_channel_name_len: config.pubsub.max_channel_name_len,
+            max_publish_bytes: config.pubsub.max_publish_bytes,
         }
     }
 }

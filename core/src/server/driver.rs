@@ -15,7 +15,7 @@ use std::io;
 use monoio::time::TimeDriver;
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
 
-use crate::config::ServerConfig;
+pub use crate::config::UringFlags;
 
 /// The driver a worker ended up with, for its start-up log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,86 +43,6 @@ impl fmt::Display for DriverKind {
             } => write!(f, "io_uring ({flags}; {refused})"),
             DriverKind::Epoll { reason } => write!(f, "epoll ({reason})"),
         }
-    }
-}
-
-/// The ring setup flags a worker asks for, from `[io_uring]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UringFlags {
-    /// `IORING_SETUP_SQPOLL` with this idle time in milliseconds.
-    pub sqpoll_idle_ms: Option<u32>,
-    /// `IORING_SETUP_COOP_TASKRUN` (5.19+).
-    pub coop_taskrun: bool,
-    /// `IORING_SETUP_SINGLE_ISSUER` (6.0+).
-    pub single_issuer: bool,
-}
-
-impl UringFlags {
-    pub const PLAIN: UringFlags = UringFlags {
-        sqpoll_idle_ms: None,
-        coop_taskrun: false,
-        single_issuer: false,
-    };
-
-    pub fn from_config(config: &ServerConfig) -> UringFlags {
-        UringFlags {
-            sqpoll_idle_ms: config
-                .uring_sqpoll
-                .then(|| u32::try_from(config.uring_sqpoll_idle.as_millis()).unwrap_or(u32::MAX)),
-            coop_taskrun: config.uring_coop_taskrun,
-            single_issuer: config.uring_single_issuer,
-        }
-    }
-
-    /// The flags as they appear in logs and `ringcast doctor`.
-    pub fn name(&self) -> &'static str {
-        match (
-            self.sqpoll_idle_ms.is_some(),
-            self.coop_taskrun,
-            self.single_issuer,
-        ) {
-            (false, false, false) => "plain",
-            (false, true, false) => "coop_taskrun",
-            (false, false, true) => "single_issuer",
-            (false, true, true) => "coop_taskrun+single_issuer",
-            (true, false, false) => "sqpoll",
-            (true, true, false) => "sqpoll+coop_taskrun",
-            (true, false, true) => "sqpoll+single_issuer",
-            (true, true, true) => "sqpoll+coop_taskrun+single_issuer",
-        }
-    }
-
-    /// An `io_uring` builder with these flags set.
-    pub fn builder(&self) -> io_uring::Builder {
-        let mut builder = io_uring::IoUring::builder();
-        if let Some(idle) = self.sqpoll_idle_ms {
-            builder.setup_sqpoll(idle);
-        }
-        if self.coop_taskrun {
-            builder.setup_coop_taskrun();
-        }
-        if self.single_issuer {
-            builder.setup_single_issuer();
-        }
-        builder
-    }
-
-    /// The rungs to try, best first: these flags, the same without SQPOLL
-    /// (which needs privileges on kernels before 5.11), then a plain ring.
-    pub fn ladder(self) -> Vec<UringFlags> {
-        let mut rungs = vec![self];
-        for rung in [
-            UringFlags {
-                sqpoll_idle_ms: None,
-                ..self
-            },
-            UringFlags::PLAIN,
-        ] {
-            if !rungs.contains(&rung) {
-                rungs.push(rung);
-            }
-        }
-        rungs
     }
 }
 
@@ -169,24 +89,4 @@ where
     };
     runtime.block_on(make(kind.clone()));
     Ok(kind)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ladder_drops_sqpoll_then_everything() {
-        let sqpoll = UringFlags {
-            sqpoll_idle_ms: Some(100),
-            coop_taskrun: false,
-            single_issuer: true,
-        };
-        let names: Vec<&str> = sqpoll.ladder().iter().map(UringFlags::name).collect();
-        assert_eq!(names, ["sqpoll+single_issuer", "single_issuer", "plain"]);
-        let default = UringFlags::from_config(&ServerConfig::default());
-        let names: Vec<&str> = default.ladder().iter().map(UringFlags::name).collect();
-        assert_eq!(names, ["coop_taskrun+single_issuer", "plain"]);
-        assert_eq!(UringFlags::PLAIN.ladder(), [UringFlags::PLAIN]);
-    }
 }

@@ -142,35 +142,33 @@ impl ServerHandle {
 /// Binds, starts every worker, and returns once all of them are running.
 pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     config.validate()?;
-    let workers = config.effective_workers();
+    let workers = config.server.effective_workers();
     let buffers = SocketBuffers {
-        recv: config.so_rcvbuf,
-        send: config.so_sndbuf,
+        recv: config.server.so_rcvbuf,
+        send: config.server.so_sndbuf,
     };
-    let listeners = listener::bind_reuseport(config.listen, workers, config.backlog, buffers)?;
+    let listeners = listener::bind_reuseport(
+        config.server.listen,
+        workers,
+        config.server.backlog,
+        buffers,
+    )?;
     let local_addr = listeners[0].local_addr().map_err(|e| BindError::Io {
-        addr: config.listen,
+        addr: config.server.listen,
         source: e,
     })?;
-    let tls_store = match config.tls_cert.as_os_str().is_empty() {
+    let tls_store = match config.server.tls_cert.as_os_str().is_empty() {
         true => None,
         false => Some(Arc::new(tls::TlsStore::load(
-            &config.tls_cert,
-            &config.tls_key,
+            &config.server.tls_cert,
+            &config.server.tls_key,
         )?)),
     };
-    let auth = crate::auth::Authenticator::from_config(&config)?;
+    let auth = crate::auth::Authenticator::from_config(&config.auth)?;
     if let Some(warning) = auth.startup_warning() {
         tracing::warn!("{warning}");
     }
-    let origins =
-        crate::admission::OriginPolicy::parse(&config.allowed_origins).map_err(|reason| {
-            ConfigError {
-                key: "allowed_origins",
-                reason,
-                pair: None,
-            }
-        })?;
+    let origins = config.admission.allowed_origins.clone();
     let admission = crate::admission::Admission::new(
         crate::admission::AdmissionConfig::from_config(&config),
         std::time::Instant::now(),
@@ -181,7 +179,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         auth,
     });
     let config = Arc::new(config);
-    let mesh = Arc::new(Mesh::new(workers, config.inbox_capacity));
+    let mesh = Arc::new(Mesh::new(workers, config.pubsub.inbox_capacity));
     let scrape_mesh = Arc::new(scrape::mesh(workers));
     let drain = Arc::new(worker::DrainLatch::new(workers));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -202,14 +200,14 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
-                let cpu = if config.pin_workers {
-                    worker::pin_current_thread(id, config.cpu_for_worker(id))
+                let cpu = if config.server.pin_workers {
+                    worker::pin_current_thread(id, config.server.cpu_for_worker(id))
                 } else {
                     None
                 };
-                let entries = config.uring_entries;
-                let flags = UringFlags::from_config(&config);
-                let force_epoll = config.force_epoll;
+                let entries = config.io_uring.entries;
+                let flags = config.io_uring.flags();
+                let force_epoll = config.io_uring.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
                     id, config, meshes, tls_store, gate, drain,
                 ));

@@ -81,7 +81,7 @@ async fn serve(
     let mut kicked: Vec<ConnId> = Vec::new();
     let mut again: Vec<ConnId> = Vec::new();
     let mut accept_ready = false;
-    let tick = worker.config.timer_tick;
+    let tick = worker.config.timeouts.timer_tick;
     let mut next_sweep = Instant::now() + tick;
     let mut drain_deadline: Option<Instant> = None;
     let mut stop = false;
@@ -143,7 +143,7 @@ async fn serve(
             // open so that `/readyz` answers 503 (load balancers stop sending)
             // and new WebSocket upgrades get 503 with `Retry-After`.
             worker.ctx.draining.set(true);
-            drain_deadline = Some(now + worker.config.drain_timeout);
+            drain_deadline = Some(now + worker.config.timeouts.drain_timeout);
             info!(worker = worker.id, open = table.conns.len(), "draining");
             for (_, conn) in table.conns.iter() {
                 conn.slot.kick(KICK_SHUTDOWN);

@@ -146,10 +146,8 @@ mod tests {
     use crate::pubsub::Settings;
 
     fn scrapers(cores: usize) -> Vec<Scraper> {
-        let config = ServerConfig {
-            workers: cores,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.workers = cores;
         let pubsub = Arc::new(Mesh::new(cores, 64));
         let scrape = Arc::new(mesh(cores));
         (0..cores)

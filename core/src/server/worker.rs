@@ -105,7 +105,7 @@ impl Worker {
         let ctx = ConnContext {
             worker: id,
             limits: ConnLimits::from_config(&config),
-            scratch: Scratch::new(config.read_buffer_size, tls.is_some()),
+            scratch: Scratch::new(config.limits.read_buffer_size, tls.is_some()),
             metrics,
             hub,
             scraper,

@@ -21,13 +21,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub const DRIVERS: [bool; 2] = [false, true];
 
 pub fn start(force_epoll: bool, tweak: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
-    let mut config = ServerConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        workers: 2,
-        pin_workers: false,
-        force_epoll,
-        ..ServerConfig::default()
-    };
+    let mut config = ServerConfig::default();
+    config.server.listen = "127.0.0.1:0".parse().expect("addr");
+    config.server.workers = 2;
+    config.server.pin_workers = false;
+    config.io_uring.force_epoll = force_epoll;
     tweak(&mut config);
     let handle = server::start(config).expect("server starts");
     let want_epoll =

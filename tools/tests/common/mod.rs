@@ -37,12 +37,10 @@ pub fn serial() -> MutexGuard<'static, ()> {
 
 /// A ringcast server on `127.0.0.1:0` with 2 unpinned workers.
 pub fn start_ringcast(tune: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
-    let mut config = ServerConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        workers: 2,
-        pin_workers: false,
-        ..Default::default()
-    };
+    let mut config = ServerConfig::default();
+    config.server.listen = "127.0.0.1:0".parse().expect("address");
+    config.server.workers = 2;
+    config.server.pin_workers = false;
     tune(&mut config);
     ringcast::server::start(config).expect("ringcast server starts")
 }

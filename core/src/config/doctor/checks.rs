@@ -12,7 +12,6 @@
 use crate::config::keys::{format_cpu_list, human_size};
 use crate::config::machine::{classify_disk, meminfo_bytes, DiskKind};
 use crate::config::{FsyncPolicy, ServerConfig};
-use crate::server::UringFlags;
 
 use super::probe::StoreProbe;
 use super::{Finding, Status};
@@ -97,7 +96,8 @@ fn tidy_limit(n: u64) -> u64 {
 
 /// Connections the caps let in: workers × `max_connections_per_worker`.
 pub fn connection_cap(config: &ServerConfig) -> u64 {
-    (config.effective_workers() as u64).saturating_mul(config.max_connections_per_worker as u64)
+    (config.server.effective_workers() as u64)
+        .saturating_mul(config.limits.max_connections_per_worker as u64)
 }
 
 /// Open files: each connection is one fd. ringcast raises its soft limit
@@ -107,7 +107,7 @@ pub fn open_files(config: &ServerConfig, limits: Option<&str>, nr_open: Option<&
     let Some((soft, hard)) = limits.and_then(|l| limit(l, "Max open files")) else {
         return unreadable(CHECK, "/proc/self/limits");
     };
-    let planned = config.planned_connections;
+    let planned = config.capacity.planned_connections;
     let cap = connection_cap(config);
     let need = planned + FD_SPARE;
     let target = tidy_limit(need.max(cap.min(1 << 24) + FD_SPARE));
@@ -175,7 +175,7 @@ pub fn memlock(config: &ServerConfig, limits: Option<&str>, osrelease: Option<&s
         return unreadable(CHECK, "/proc/self/limits");
     };
     let version = osrelease.and_then(kernel_version);
-    if matches!(version, Some(v) if v >= (5, 12)) || config.force_epoll {
+    if matches!(version, Some(v) if v >= (5, 12)) || config.io_uring.force_epoll {
         return ok(
             CHECK,
             format!(
@@ -186,9 +186,9 @@ pub fn memlock(config: &ServerConfig, limits: Option<&str>, osrelease: Option<&s
     }
     // SQ entries (64 B) + their index (4 B) + CQ entries (2 per SQE, 16 B each),
     // rounded up to pages, per worker.
-    let entries = u64::from(config.uring_entries);
+    let entries = u64::from(config.io_uring.entries);
     let ring = (entries * (64 + 4 + 2 * 16)).div_ceil(4096) * 4096 + 2 * 4096;
-    let need = ring * config.effective_workers() as u64;
+    let need = ring * config.server.effective_workers() as u64;
     if soft < need {
         return warn(
             CHECK,
@@ -221,10 +221,10 @@ pub fn io_uring(
     osrelease: Option<&str>,
 ) -> Finding {
     const CHECK: &str = "io_uring";
-    if config.force_epoll {
+    if config.io_uring.force_epoll {
         return ok(CHECK, "not used: io_uring.force_epoll = true".into());
     }
-    let flags = UringFlags::from_config(config).name();
+    let flags = config.io_uring.flags().name();
     let kernel = osrelease.map_or("?".into(), |k| k.trim().to_string());
     match disabled.and_then(|t| numbers(t).first().copied()) {
         Some(2) => {
@@ -274,9 +274,10 @@ pub fn io_uring(
 /// CPUs present vs the workers and CPU list asked for.
 pub fn cpus(config: &ServerConfig, online: &[usize]) -> Finding {
     const CHECK: &str = "cpus";
-    let workers = config.effective_workers();
+    let workers = config.server.effective_workers();
     let count = online.len();
     let absent: Vec<usize> = config
+        .server
         .cpus
         .iter()
         .copied()
@@ -306,7 +307,7 @@ pub fn cpus(config: &ServerConfig, online: &[usize]) -> Finding {
             format!("ringcast serve --set server.workers={count} (or a box with {workers} cores)"),
         );
     }
-    if config.uring_sqpoll && !config.force_epoll && workers * 2 > count {
+    if config.io_uring.sqpoll && !config.io_uring.force_epoll && workers * 2 > count {
         return warn(
             CHECK,
             format!(
@@ -329,7 +330,7 @@ pub fn memory(config: &ServerConfig, meminfo: Option<&str>) -> Finding {
     };
     let total = meminfo_bytes(meminfo, "MemTotal").unwrap_or(0);
     let available = meminfo_bytes(meminfo, "MemAvailable").unwrap_or(total);
-    let planned = config.planned_memory;
+    let planned = config.capacity.planned_memory;
     let shown = format!(
         "MemTotal {:.1} GiB, MemAvailable {:.1} GiB",
         total as f64 / (1u64 << 30) as f64,
@@ -419,7 +420,7 @@ pub fn store_disk(config: &ServerConfig, store: Option<&StoreProbe>) -> Finding 
         return ok(CHECK, "no durable store (store.data_path is empty)".into());
     };
     let path = store.path.display();
-    let fsync = config.fsync;
+    let fsync = config.store.fsync;
     let disk = store
         .device
         .as_ref()
@@ -460,21 +461,21 @@ pub fn store_disk(config: &ServerConfig, store: Option<&StoreProbe>) -> Finding 
 pub fn caps(config: &ServerConfig) -> Finding {
     const CHECK: &str = "connection caps";
     let cap = connection_cap(config);
-    let planned = config.planned_connections;
+    let planned = config.capacity.planned_connections;
     if planned > cap {
-        let per_worker = planned.div_ceil(config.effective_workers() as u64);
+        let per_worker = planned.div_ceil(config.server.effective_workers() as u64);
         return warn(
             CHECK,
             format!(
                 "capacity.planned_connections {planned} > what the caps let in ({cap} = \
                  {} workers × limits.max_connections_per_worker {})",
-                config.effective_workers(),
-                config.max_connections_per_worker
+                config.server.effective_workers(),
+                config.limits.max_connections_per_worker
             ),
             format!("ringcast serve --set limits.max_connections_per_worker={per_worker}"),
         );
     }
-    let per_ip = match config.max_connections_per_ip {
+    let per_ip = match config.limits.max_connections_per_ip {
         0 => "no per-IP cap".to_string(),
         n => format!("per-IP cap {n}"),
     };
@@ -482,8 +483,8 @@ pub fn caps(config: &ServerConfig) -> Finding {
         CHECK,
         format!(
             "{} workers × {} = {cap} connections; {per_ip}",
-            config.effective_workers(),
-            config.max_connections_per_worker
+            config.server.effective_workers(),
+            config.limits.max_connections_per_worker
         ),
     )
 }
@@ -500,11 +501,12 @@ Max locked memory         8388608              8388608              bytes
 ";
 
     fn planned(connections: u64) -> ServerConfig {
-        ServerConfig {
-            workers: 2,
-            max_connections_per_worker: 100_000,
-            planned_connections: connections,
-            ..ServerConfig::default()
+        {
+            let mut c = ServerConfig::default();
+            c.server.workers = 2;
+            c.limits.max_connections_per_worker = 100_000;
+            c.capacity.planned_connections = connections;
+            c
         }
     }
 
@@ -598,10 +600,8 @@ Max locked memory         8388608              8388608              bytes
         assert!(f.detail.contains("refuses coop_taskrun+single_issuer"));
         let f = io_uring(&config, None, &refused, &refused, Some("5.4.0"));
         assert!(f.detail.contains("workers use epoll"));
-        let epoll = ServerConfig {
-            force_epoll: true,
-            ..ServerConfig::default()
-        };
+        let mut epoll = ServerConfig::default();
+        epoll.io_uring.force_epoll = true;
         assert_eq!(
             io_uring(&epoll, Some("2"), &refused, &refused, None).status,
             Status::Ok
@@ -610,10 +610,8 @@ Max locked memory         8388608              8388608              bytes
 
     #[test]
     fn cpus_vs_workers() {
-        let six = ServerConfig {
-            workers: 6,
-            ..ServerConfig::default()
-        };
+        let mut six = ServerConfig::default();
+        six.server.workers = 6;
         let f = cpus(&six, &[0, 1]);
         assert_eq!(f.status, Status::Warn);
         assert_eq!(
@@ -621,19 +619,18 @@ Max locked memory         8388608              8388608              bytes
             Some("ringcast serve --set server.workers=2 (or a box with 6 cores)")
         );
         assert_eq!(cpus(&six, &[0, 1, 2, 3, 4, 5]).status, Status::Ok);
-        let listed = ServerConfig {
-            cpus: vec![0, 8],
-            ..ServerConfig::default()
-        };
+        let mut listed = ServerConfig::default();
+        listed.server.cpus = vec![0, 8];
         assert!(cpus(&listed, &[0, 1]).detail.contains("lists 8"));
     }
 
     #[test]
     fn memory_vs_the_capacity_statement() {
         let meminfo = "MemTotal:       24683564 kB\nMemAvailable:   20000000 kB\n";
-        let config = |gib: u64| ServerConfig {
-            planned_memory: gib << 30,
-            ..ServerConfig::default()
+        let config = |gib: u64| {
+            let mut c = ServerConfig::default();
+            c.capacity.planned_memory = gib << 30;
+            c
         };
         assert_eq!(memory(&config(8), Some(meminfo)).status, Status::Ok);
         assert_eq!(memory(&config(22), Some(meminfo)).status, Status::Warn);
@@ -657,11 +654,9 @@ Max locked memory         8388608              8388608              bytes
 
     #[test]
     fn store_disk_kinds() {
-        let config = ServerConfig {
-            data_path: "/var/lib/ringcast".into(),
-            fsync: FsyncPolicy::Always,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.store.data_path = "/var/lib/ringcast".into();
+        config.store.fsync = FsyncPolicy::Always;
         let probe = |exists, name: &str, rot: &str, level: Option<&str>| StoreProbe {
             path: "/var/lib/ringcast".into(),
             exists,

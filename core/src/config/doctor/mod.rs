@@ -101,15 +101,15 @@ pub fn render(profile: &str, config: &ServerConfig, findings: &[Finding]) -> Str
     let _ = writeln!(
         out,
         "ringcast doctor: profile {profile}, {} workers",
-        config.effective_workers()
+        config.server.effective_workers()
     );
-    if config.planned_connections > 0 {
+    if config.capacity.planned_connections > 0 {
         let _ = writeln!(
             out,
             "sized for {} connections, {} messages/s delivered, {} of memory",
-            config.planned_connections,
-            config.planned_messages_per_sec,
-            human_size(config.planned_memory)
+            config.capacity.planned_connections,
+            config.capacity.planned_messages_per_sec,
+            human_size(config.capacity.planned_memory)
         );
     } else {
         let _ = writeln!(out, "no capacity statement (embedded defaults)");
@@ -175,10 +175,8 @@ mod tests {
 
     #[test]
     fn the_defaults_on_this_box_warn_about_the_fd_limit_but_block_nothing() {
-        let config = ServerConfig {
-            workers: 2,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.workers = 2;
         let findings = run(&config, &fixture());
         assert_eq!(worst(&findings), Status::Warn);
         let fd = &findings[0];
@@ -194,13 +192,11 @@ mod tests {
 
     #[test]
     fn a_profile_sized_past_the_fd_limit_is_blocked() {
-        let config = ServerConfig {
-            workers: 6,
-            max_connections_per_worker: 40_000,
-            planned_connections: 200_000,
-            planned_memory: 4 << 30,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.workers = 6;
+        config.limits.max_connections_per_worker = 40_000;
+        config.capacity.planned_connections = 200_000;
+        config.capacity.planned_memory = 4 << 30;
         let findings = run(&config, &fixture());
         assert_eq!(worst(&findings), Status::Blocker);
         let report = render("medium", &config, &findings);

@@ -19,7 +19,7 @@ pub fn somaxconn(config: &ServerConfig, text: Option<&str>) -> Finding {
     let Some(value) = text.and_then(|t| numbers(t).first().copied()) else {
         return unreadable(CHECK, "/proc/sys/net/core/somaxconn");
     };
-    let backlog = u64::from(config.backlog);
+    let backlog = u64::from(config.server.backlog);
     if value < backlog {
         return warn(
             CHECK,
@@ -42,7 +42,7 @@ pub fn syn_backlog(config: &ServerConfig, text: Option<&str>) -> Finding {
     let Some(value) = text.and_then(|t| numbers(t).first().copied()) else {
         return unreadable(CHECK, "/proc/sys/net/ipv4/tcp_max_syn_backlog");
     };
-    let backlog = u64::from(config.backlog);
+    let backlog = u64::from(config.server.backlog);
     if value < backlog {
         return warn(
             CHECK,
@@ -96,7 +96,7 @@ pub fn tcp_mem(config: &ServerConfig, text: Option<&str>, page_size: u64) -> Fin
         human_size(pressure * page_size),
         human_size(max * page_size)
     );
-    let planned = config.planned_connections;
+    let planned = config.capacity.planned_connections;
     if planned == 0 {
         return ok(
             CHECK,
@@ -144,13 +144,13 @@ pub fn socket_buffers(
     for (key, asked, cap, sysctl) in [
         (
             "server.so_rcvbuf",
-            config.so_rcvbuf,
+            config.server.so_rcvbuf,
             rmem_max,
             "net.core.rmem_max",
         ),
         (
             "server.so_sndbuf",
-            config.so_sndbuf,
+            config.server.so_sndbuf,
             wmem_max,
             "net.core.wmem_max",
         ),
@@ -186,8 +186,8 @@ pub fn socket_buffers(
         CHECK,
         format!(
             "{}; {}",
-            describe(config.so_rcvbuf, tcp_rmem, "receive"),
-            describe(config.so_sndbuf, tcp_wmem, "send")
+            describe(config.server.so_rcvbuf, tcp_rmem, "receive"),
+            describe(config.server.so_sndbuf, tcp_wmem, "send")
         ),
     )
 }
@@ -198,20 +198,19 @@ mod tests {
     use crate::config::doctor::Status;
 
     fn planned(connections: u64) -> ServerConfig {
-        ServerConfig {
-            workers: 2,
-            max_connections_per_worker: 100_000,
-            planned_connections: connections,
-            ..ServerConfig::default()
+        {
+            let mut c = ServerConfig::default();
+            c.server.workers = 2;
+            c.limits.max_connections_per_worker = 100_000;
+            c.capacity.planned_connections = connections;
+            c
         }
     }
 
     #[test]
     fn somaxconn_and_syn_backlog_compare_with_the_backlog() {
-        let config = ServerConfig {
-            backlog: 8192,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.backlog = 8192;
         let finding = somaxconn(&config, Some("4096\n"));
         assert_eq!(finding.status, Status::Warn);
         assert_eq!(
@@ -249,10 +248,8 @@ mod tests {
 
     #[test]
     fn socket_buffers_over_the_kernel_caps_warn() {
-        let config = ServerConfig {
-            so_sndbuf: 8 << 20,
-            ..ServerConfig::default()
-        };
+        let mut config = ServerConfig::default();
+        config.server.so_sndbuf = 8 << 20;
         let finding = socket_buffers(&config, Some("4194304"), Some("4194304"), None, None);
         assert_eq!(finding.status, Status::Warn);
         assert_eq!(

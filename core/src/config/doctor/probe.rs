@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::machine::online_cpus;
 use crate::config::ServerConfig;
-use crate::server::UringFlags;
+use crate::config::UringFlags;
 
 /// Raw readings of one machine. `None` = the file could not be read.
 #[derive(Debug, Clone)]
@@ -111,14 +111,14 @@ impl Probe {
             osrelease: read("/proc/sys/kernel/osrelease"),
             io_uring_disabled: read("/proc/sys/kernel/io_uring_disabled"),
             uring_plain: try_ring(UringFlags::PLAIN),
-            uring_flags: try_ring(UringFlags::from_config(config)),
+            uring_flags: try_ring(config.io_uring.flags()),
             cpus: online_cpus(),
             meminfo: read("/proc/meminfo"),
             thp: read("/sys/kernel/mm/transparent_hugepage/enabled"),
             governors,
             page_size: page_size(),
-            store: (!config.data_path.as_os_str().is_empty())
-                .then(|| probe_store(&config.data_path)),
+            store: (!config.store.data_path.as_os_str().is_empty())
+                .then(|| probe_store(&config.store.data_path)),
         }
     }
 }

@@ -27,6 +27,11 @@
 //!
 //! Matching is a linear scan (`O(patterns × pattern length)`), bounded by the
 //! two limits above, with no allocation.
+//!
+//! The language lives in `config` because configuration values are written
+//! in it (`auth.jwt_default_subs`, `auth.jwt_default_pubs`, checked when the
+//! configuration loads); `auth` compiles token claims with it and re-exports
+//! it as `auth::pattern`.
 
 use std::fmt;
 

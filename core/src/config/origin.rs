@@ -27,6 +27,11 @@
 //!
 //! A request whose `Origin` is not matched is refused with 403
 //! (`HandshakeError::OriginNotAllowed`).
+//!
+//! The list is parsed once, when the configuration loads (a bad entry is
+//! refused there with the key and the entry); the server shares the parsed
+//! [`OriginPolicy`] (re-exported as `admission::OriginPolicy`) and only
+//! matches against it.
 
 /// One allow-list entry, normalized.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +114,8 @@ fn parse_origin(text: &str) -> Option<Origin> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OriginPolicy {
     entries: Vec<Entry>,
+    /// The entries as written, for `ringcast profile show`.
+    written: Vec<String>,
 }
 
 impl OriginPolicy {
@@ -145,7 +152,13 @@ impl OriginPolicy {
             };
             entries.push(entry);
         }
-        Ok(OriginPolicy { entries })
+        let written = list.iter().map(|raw| raw.as_ref().to_owned()).collect();
+        Ok(OriginPolicy { entries, written })
+    }
+
+    /// The entries as they were written.
+    pub fn as_written(&self) -> &[String] {
+        &self.written
     }
 
     /// Whether the check is on (a non-empty list).
