@@ -501,13 +501,11 @@ Max locked memory         8388608              8388608              bytes
 ";
 
     fn planned(connections: u64) -> ServerConfig {
-        {
-            let mut c = ServerConfig::default();
-            c.server.workers = 2;
-            c.limits.max_connections_per_worker = 100_000;
-            c.capacity.planned_connections = connections;
-            c
-        }
+        let mut config = ServerConfig::default();
+        config.server.workers = 2;
+        config.limits.max_connections_per_worker = 100_000;
+        config.capacity.planned_connections = connections;
+        config
     }
 
     #[test]

@@ -198,13 +198,11 @@ mod tests {
     use crate::config::doctor::Status;
 
     fn planned(connections: u64) -> ServerConfig {
-        {
-            let mut c = ServerConfig::default();
-            c.server.workers = 2;
-            c.limits.max_connections_per_worker = 100_000;
-            c.capacity.planned_connections = connections;
-            c
-        }
+        let mut config = ServerConfig::default();
+        config.server.workers = 2;
+        config.limits.max_connections_per_worker = 100_000;
+        config.capacity.planned_connections = connections;
+        config
     }
 
     #[test]
