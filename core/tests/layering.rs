@@ -95,7 +95,10 @@ fn every_module_is_in_the_layout_list() {
 fn modules_import_only_from_layers_above() {
     let lib = fs::read_to_string(src().join("lib.rs")).expect("read lib.rs");
     let listed = layers(&lib);
-    assert!(listed.len() >= 10, "layout list not found in lib.rs: {listed:?}");
+    assert!(
+        listed.len() >= 10,
+        "layout list not found in lib.rs: {listed:?}"
+    );
     let mut violations = Vec::new();
     for (rank, module) in listed.iter().enumerate() {
         for file in files_of(module) {
@@ -111,7 +114,11 @@ fn modules_import_only_from_layers_above() {
             }
         }
     }
-    assert!(violations.is_empty(), "imports against the layering:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "imports against the layering:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]

@@ -4,10 +4,11 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{http, start, Client, Frame};
+use common::{http, start, Client, Frame, Served};
 use ringcast::proto::frame::OpCode;
 
 fn scrape(addr: std::net::SocketAddr) -> prometheus_parse::Scrape {
@@ -49,7 +50,8 @@ fn metrics_count_what_happened_on_every_worker() {
     clients[0].expect_eof();
     // Closing our side ends the server's lingering close of that connection.
     drop(clients.remove(0));
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    // The count drops when the server has finished that close; wait for it.
+    let deadline = std::time::Instant::now() + common::TIMEOUT;
     let scrape = loop {
         let scrape = scrape(addr);
         if total(&scrape, "ringcast_websockets", None) == 5.0
@@ -149,19 +151,34 @@ fn readyz_turns_503_during_the_drain_while_websockets_close() {
 fn every_worker_answers_503_until_the_last_websocket_has_closed() {
     // One WebSocket on one of four workers: the three idle workers must keep
     // their reuseport listeners open too, or the probes hashed to them are
-    // reset instead of answered.
-    let server = start(false, |c| {
-        c.server.workers = 4;
-        c.timeouts.drain_timeout = Duration::from_secs(5);
-    });
-    let addr = server.local_addr();
+    // reset instead of answered. The drain timeout is far beyond the test:
+    // only the WebSocket's close may end the drain.
+    let mut server = Served::start(
+        "ops-drain-four-workers",
+        &[
+            "--set",
+            "server.workers=4",
+            "--set",
+            "timeouts.drain_timeout=1h",
+        ],
+    );
+    let addr = server.addr;
     let mut client = Client::connect(addr, "/echo");
     // Probes connected before the drain, spread over the workers by the
     // kernel, that send their request only once the drain is under way.
     let mut probes: Vec<_> = (0..32).map(|_| common::raw(addr)).collect();
-    server.shutdown();
+    server.terminate();
     assert_eq!(client.expect_close(), Some(1001));
-    std::thread::sleep(Duration::from_millis(300));
+    // A worker logs `draining` right after it starts refusing: once all four
+    // have, every probe lands on a draining worker, whichever one it is on.
+    server.wait_for_log("`draining` from each of the 4 workers", |events| {
+        let draining: HashSet<u64> = events
+            .iter()
+            .filter(|e| e["message"] == "draining")
+            .filter_map(|e| e["worker"].as_u64())
+            .collect();
+        draining.len() == 4
+    });
     for (i, probe) in probes.iter_mut().enumerate() {
         let _ = probe.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
         let mut response = Vec::new();
@@ -174,19 +191,24 @@ fn every_worker_answers_503_until_the_last_websocket_has_closed() {
     }
     client.close(ringcast::proto::close::CloseCode::GOING_AWAY, "");
     drop(client);
-    server.join();
+    let status = server.wait_exit();
+    assert!(status.success(), "{status}");
 }
 
 #[test]
 fn a_scrape_on_one_worker_ends_as_soon_as_it_is_answered() {
-    let server = start(false, |c| c.server.workers = 1);
-    let begun = std::time::Instant::now();
-    let _ = scrape(server.local_addr());
-    // `scrape` reads to EOF: the server closes right after the response,
-    // not at the close timeout (5 s).
-    assert!(
-        begun.elapsed() < Duration::from_secs(2),
-        "{:?}",
-        begun.elapsed()
-    );
+    // A close timeout far beyond the client's read timeout: reaching EOF at
+    // all means the server closed right after the response, not at the
+    // close timeout.
+    let server = Served::start("ops-scrape-ends", &["--set", "timeouts.close_timeout=1h"]);
+    let mut stream = common::raw(server.addr);
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    assert!(read.is_ok(), "no EOF after the scrape: {read:?}\n{text}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("ringcast_websockets"), "{text}");
 }

@@ -60,26 +60,48 @@ mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
-    #[test]
-    fn a_busy_thread_sees_its_own_time_grow() {
-        // Spin until the thread's own clock shows 20 ms (however long a
-        // loaded box takes to give it that much CPU), or fail after 10 s.
+    /// Spins until this thread's own clock shows `want` of CPU (however
+    /// long a loaded box takes to give it that much), or 60 s pass.
+    fn burn(want: u64) -> CpuTime {
         let before = thread_cpu();
         let start = Instant::now();
         let mut x = 0u64;
         let mut used = CpuTime::default();
-        while used.total_us() < 20_000 && start.elapsed() < Duration::from_secs(10) {
+        while used.total_us() < want && start.elapsed() < Duration::from_secs(60) {
             for _ in 0..10_000 {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
             used = thread_cpu().since(&before);
         }
+        used
+    }
+
+    /// The thread clock is the caller's alone and the process clock sums
+    /// every thread's, even one that has ended: CPU burnt by a helper thread
+    /// shows in the process time, not in the time of the thread waiting for
+    /// it. (Were `thread_cpu` the process clock, or `process_cpu` a thread
+    /// clock, one of the two comparisons would fail.)
+    #[test]
+    fn thread_time_is_per_thread_and_process_time_counts_every_thread() {
+        const WANT: u64 = 50_000;
+        let (me, process) = (thread_cpu(), process_cpu());
+        let helper = std::thread::spawn(|| burn(WANT))
+            .join()
+            .expect("helper thread");
         assert!(
-            used.total_us() >= 20_000,
-            "{used:?} after {:?}",
-            start.elapsed()
+            helper.total_us() >= WANT,
+            "the helper's thread clock never reached {WANT} µs: {helper:?}"
         );
-        assert!(process_cpu().total_us() >= used.total_us());
+        let mine = thread_cpu().since(&me);
+        assert!(
+            mine.total_us() < WANT / 2,
+            "the waiting thread was charged the helper's time: {mine:?}"
+        );
+        let all = process_cpu().since(&process);
+        assert!(
+            all.total_us() >= helper.total_us(),
+            "process {all:?} < helper thread {helper:?}"
+        );
     }
 
     #[test]

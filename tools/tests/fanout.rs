@@ -7,6 +7,11 @@
 //! published), percentiles present and ordered; in a storm, every dropped
 //! subscriber comes back, and with resume nothing is missed — without
 //! resume, a reconnect that waits loses messages and the report says so.
+//!
+//! No bound here holds only on a fast box: counts follow from the open-loop
+//! schedule, rates are the window's counts over the window (both by
+//! intended time, so exact), and times are bounded only from below (a
+//! reconnect cannot come before its delay).
 
 mod common;
 
@@ -67,8 +72,11 @@ fn ringcast_fanout_delivers_every_message_once() {
         run.text
     );
     assert_eq!(r["metrics"]["latency"]["count"], 225 * 20, "{}", run.text);
+    // The window's deliveries over the window, both by intended publish
+    // time: exact however slow the box (4500 over 1.5 s).
     let deliveries = r["throughput"]["deliveries_per_s"].as_f64().unwrap_or(0.0);
-    assert!((2990.0..=3010.0).contains(&deliveries), "{}", run.text);
+    assert_eq!(r["measured_s"], 1.5, "{}", run.text);
+    assert!((deliveries - 3000.0).abs() < 1e-6, "{}", run.text);
     assert_ordered_percentiles(&run, "latency");
     assert_ordered_percentiles(&run, "generator_lag");
     assert_ordered_percentiles(&run, "setup");
@@ -165,11 +173,7 @@ fn storm_with_resume_misses_nothing() {
     assert_eq!(count(&run, "received"), count(&run, "expected_deliveries"));
     let back = r["figures"]["all_back_s"].as_f64().unwrap_or(0.0);
     let receiving = r["figures"]["all_receiving_s"].as_f64().unwrap_or(0.0);
-    assert!(
-        (0.15..5.0).contains(&back),
-        "all back after {back} s\n{}",
-        run.text
-    );
+    assert!(back >= 0.15, "all back after {back} s\n{}", run.text);
     assert!(receiving >= back, "{}", run.text);
     assert_ordered_percentiles(&run, "resubscribe");
     assert_ordered_percentiles(&run, "resume");
@@ -207,9 +211,10 @@ fn storm_without_resume_counts_what_it_missed() {
     assert!(run.status.success(), "{}", run.text);
     assert_eq!(count(&run, "resubscribed"), 50, "{}", run.text);
     assert_eq!(count(&run, "not_recovered"), 50, "{}", run.text);
-    // ~30 publishes land during each subscriber's 300 ms outage.
+    // ~30 publishes are due during each subscriber's outage of at least
+    // 300 ms: every subscriber misses some.
     let missed = count(&run, "missed");
-    assert!(missed >= 50 * 15, "missed {missed}\n{}", run.text);
+    assert!(missed >= 50, "missed {missed}\n{}", run.text);
     assert_eq!(count(&run, "undelivered"), missed, "{}", run.text);
     assert_eq!(count(&run, "gaps"), 0, "{}", run.text);
     server.join();

@@ -1,4 +1,5 @@
-//! A small blocking WebSocket client over real sockets, for integration tests.
+//! A small blocking WebSocket client over real sockets, for integration tests,
+//! and the `ringcast serve` binary as a child process ([`Served`]).
 //! Every read has a timeout, so a broken server fails a test instead of hanging it.
 #![allow(dead_code)]
 
@@ -15,7 +16,11 @@ use ringcast::proto::frame::{encode_masked_frame_into, OpCode};
 use ringcast::server::{self, ServerHandle};
 
 pub const MASK: [u8; 4] = [0x1f, 0x2e, 0x3d, 0x4c];
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a read may wait for bytes the server owes, and how long a poll
+/// waits for an event. Generous on purpose: it fails a test only when the
+/// server really hangs, never because a shared box was slow; a passing test
+/// never waits for it.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Both IO drivers, so every socket test runs under each.
 pub const DRIVERS: [bool; 2] = [false, true];
@@ -228,8 +233,87 @@ pub fn serve_binary(
     let addr = line
         .trim()
         .strip_prefix("ringcast listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .unwrap_or_else(|| {
+            let _ = server.kill();
+            let _ = server.wait();
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("unexpected first line {line:?}; stderr:\n{stderr}")
+        })
         .parse()
         .expect("addr");
     (server, addr, log)
+}
+
+/// A `ringcast serve` child started by [`serve_binary`], configured only
+/// through its command line (`--set table.key=value`). Dropping it kills the
+/// child (by its pid) if it is still running, so a failed assertion leaves no
+/// server behind.
+pub struct Served {
+    child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Served {
+    /// [`serve_binary`] with JSON log lines, so tests can wait for events.
+    pub fn start(name: &str, flags: &[&str]) -> Served {
+        let (child, addr, log) = serve_binary(name, &[("RINGCAST_LOG_FORMAT", "json")], flags);
+        Served { child, addr, log }
+    }
+
+    /// The log lines written so far, parsed (a line still being written is skipped).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    /// Polls the log until `done` holds for its events; panics with the log
+    /// after [`TIMEOUT`].
+    pub fn wait_for_log(&self, what: &str, done: impl Fn(&[serde_json::Value]) -> bool) {
+        let deadline = Instant::now() + TIMEOUT;
+        while !done(&self.events()) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in the log within {TIMEOUT:?}:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends SIGTERM: the server starts its drain.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: sends a signal to our own child process, by its pid.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    }
+
+    /// Waits for the process to exit; panics (and kills it) after [`TIMEOUT`].
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "ringcast serve still running {TIMEOUT:?} after SIGTERM:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
