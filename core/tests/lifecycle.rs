@@ -58,11 +58,17 @@ fn silent_peer_gets_a_ping_then_is_closed() {
 #[test]
 fn answering_pings_keeps_the_connection() {
     for epoll in DRIVERS {
-        let server = start(epoll, fast_timers);
+        // Pings every 100 ms; each pong must come back within the 1.5 s idle
+        // timeout, which a busy box's scheduling delays stay far below.
+        let server = start(epoll, |c| {
+            fast_timers(c);
+            c.timeouts.ping_interval = Duration::from_millis(100);
+            c.timeouts.idle_timeout = Duration::from_millis(1500);
+        });
         let mut client = Client::connect(server.local_addr(), "/echo");
-        // Five pings 200 ms apart outlast the 600 ms idle timeout: counted,
-        // not timed, so a slow box only makes the test take longer.
-        for _ in 0..5 {
+        // Twenty pings 100 ms apart outlast the idle timeout: counted, not
+        // timed, so a slow box only makes the test take longer.
+        for _ in 0..20 {
             match client.recv() {
                 Some(Frame::Ping(p)) => client.send(OpCode::Pong, true, &p),
                 other => panic!("unexpected {other:?}"),
