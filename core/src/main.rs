@@ -16,8 +16,11 @@
 //!   or SIGTERM drains (close 1001 to every connection); a second signal
 //!   exits at once. SIGHUP reloads the TLS certificate and key (new
 //!   connections get them; a bad file is refused and the old pair stays).
+//!   Each size and duration flag takes what its key takes (`--max-message-size
+//!   16MiB` is `--set limits.max_message_size=16MiB`), and sets only its key.
 //! - `ringcast profile show` prints the effective configuration, each value
-//!   with where it came from.
+//!   with where it came from; it takes every flag of `serve`, so `profile show
+//!   --workers 2` previews `serve --workers 2`.
 //! - `ringcast doctor` checks this machine against what the profile needs.
 //!
 //! All three take `--profile medium|high|ultra|auto|default|PATH` (or
@@ -45,8 +48,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(*args),
         Command::Profile {
-            command: ProfileCommand::Show(select),
-        } => cli::profile::show(select),
+            command: ProfileCommand::Show(flags),
+        } => cli::profile::show(*flags),
         Command::Doctor(select) => cli::doctor::run(select),
     };
     match result {

@@ -1,12 +1,15 @@
 //! The command line of the `ringcast` binary: the argument definitions, the
 //! selection of a profile with its overrides, and why a command fails.
 //!
-//! One file per subcommand (`serve`, `profile`, `doctor`); what they share
-//! lives here: [`SelectArgs`] (`--profile`, `--set`), [`load`] (every layer
-//! applied once), [`init_logging`] (started only once the `[log]` keys are
-//! resolved) and [`Failure`], which decides the exit code.
+//! One file per subcommand (`serve`, `profile`, `doctor`), and
+//! `flags.rs` for the flags `serve` and `profile show` share; what every
+//! command shares lives here: [`SelectArgs`] (`--profile`, `--set`),
+//! [`load`] (every layer applied once), [`init_logging`] (started only once
+//! the `[log]` keys are resolved) and [`Failure`], which decides the exit
+//! code.
 
 pub mod doctor;
+pub mod flags;
 pub mod profile;
 pub mod serve;
 
@@ -21,8 +24,8 @@ use ringcast::config::profile as profiles;
 use ringcast::config::ServerConfig;
 use ringcast::server::StartError;
 
+use self::flags::ServeFlags;
 use self::profile::ProfileCommand;
-use self::serve::ServeArgs;
 
 #[derive(Parser)]
 #[command(
@@ -38,7 +41,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(Box<ServeArgs>),
+    Serve(Box<ServeFlags>),
     /// Inspect hardware profiles.
     Profile {
         #[command(subcommand)]
