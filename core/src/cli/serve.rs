@@ -1,11 +1,13 @@
 //! `ringcast serve`: the server's life from start-up to the drain.
 //!
 //! The flags (see [`super::flags`]) resolve the configuration; then logging
-//! starts, the open-file limit is raised and the server runs until a signal.
+//! starts, the open-file limit is raised (with a warning when it cannot hold
+//! the profile's planned connections) and the server runs until a signal.
 
 use std::io::Write;
 use std::process::ExitCode;
 
+use ringcast::config::doctor::{checks, Status};
 use ringcast::config::layers;
 use ringcast::config::machine::online_cpus;
 use ringcast::config::ServerConfig;
@@ -35,8 +37,31 @@ pub fn run(flags: ServeFlags) -> Result<ExitCode, Failure> {
         Ok(limit) => info!(soft = limit.soft, hard = limit.hard, "open-file limit"),
         Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
+    warn_if_fds_fall_short(&effective.config);
     serve(effective.config)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Warns when the open-file limits, as they stand after the raise, cannot
+/// hold the connections the profile plans for (`capacity.planned_connections`):
+/// each connection is one fd, and past the limit `accept` fails with
+/// `EMFILE`, which clients see as refused connections long before the
+/// profile's capacity. The judgement and the fix (`LimitNOFILE` in the unit
+/// from `tuning/`, `ulimit -n`, the container's `--ulimit`) are those of
+/// `ringcast doctor`'s open-files check, so the two never disagree. Caps
+/// beyond the limit without a capacity statement stay doctor's business:
+/// the embedded defaults allow more connections than most boxes' limits.
+fn warn_if_fds_fall_short(config: &ServerConfig) {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let finding = checks::open_files(
+        config,
+        read("/proc/self/limits").as_deref(),
+        read("/proc/sys/fs/nr_open").as_deref(),
+    );
+    if finding.status == Status::Blocker {
+        let fix = finding.fix.unwrap_or_default();
+        warn!("open files: {}; fix: {fix}", finding.detail);
+    }
 }
 
 /// Starts the server, prints the line scripts wait for, and runs the
