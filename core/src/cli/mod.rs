@@ -1,7 +1,7 @@
 //! The command line of the `ringcast` binary: the argument definitions, the
 //! selection of a profile with its overrides, and why a command fails.
 //!
-//! One file per subcommand (`serve`, `profile`, `doctor`), and
+//! One file per subcommand (`serve`, `profile`, `doctor`, `token`), and
 //! `flags.rs` for the flags `serve` and `profile show` share; what every
 //! command shares lives here: [`SelectArgs`] (`--profile`, `--set`),
 //! [`load`] (every layer applied once), [`init_logging`] (started only once
@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod flags;
 pub mod profile;
 pub mod serve;
+pub mod token;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ use ringcast::server::StartError;
 
 use self::flags::ServeFlags;
 use self::profile::ProfileCommand;
+use self::token::{TokenArgs, TokenError};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +51,8 @@ pub enum Command {
     },
     /// Check this machine against what the profile needs (exit 1 on a blocker).
     Doctor(SelectArgs),
+    /// Print a JWT signed with the configured key, for trying /ws with auth on.
+    Token(Box<TokenArgs>),
 }
 
 /// Which configuration: a profile, then overrides.
@@ -73,12 +77,18 @@ pub enum Failure {
     Start(#[from] StartError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
 }
 
 impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Failure::Config(_) | Failure::Start(StartError::Config(_)) => ExitCode::from(2),
+            // A token is refused before anything is signed, for want of a
+            // key or for a flag the configuration contradicts.
+            Failure::Config(_) | Failure::Start(StartError::Config(_)) | Failure::Token(_) => {
+                ExitCode::from(2)
+            }
             _ => ExitCode::FAILURE,
         }
     }
