@@ -517,9 +517,5 @@ mod tests {
         let frame = |e: &Effective| e.config.max_frame_size;
         assert_eq!(frame(&by_flag), frame(&by_set));
         assert_eq!(frame(&by_flag), frame(&by_env));
-        assert_eq!(
-            by_flag.origin("limits.max_frame_size"),
-            by_set.origin("limits.max_frame_size")
-        );
     }
 }
