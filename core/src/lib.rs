@@ -13,6 +13,8 @@
 //! - [`admission`] — connection caps per address and in total, handshake and
 //!   command rate limits, the `Origin` allow-list (sans-IO: `now` is an
 //!   argument).
+//! - [`engine`] — where channel state lives beyond one process: the Redis
+//!   engine's bridge and subscriber threads (not wired in yet).
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
 //!   each with its own `SO_REUSEPORT` listener, connection tasks, timer sweep
 //!   and drain. Connections never move between cores.
@@ -26,6 +28,7 @@
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod engine;
 pub mod os;
 pub mod proto;
 pub mod pubsub;
