@@ -25,16 +25,29 @@ const WAIT: Duration = Duration::from_secs(10);
 /// A `redis-server` child on 127.0.0.1, killed on drop.
 struct RedisServer {
     port: u16,
+    /// More `redis-server` arguments (TLS).
+    extra: Vec<String>,
     child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
 }
 
 impl RedisServer {
     fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let mut server = Self { port, child: None };
+        Self::start_with(Vec::new())
+    }
+
+    fn start_with(extra: Vec<String>) -> Self {
+        let mut server = Self {
+            port: free_port(),
+            extra,
+            child: None,
+        };
         server.spawn();
         server
     }
@@ -43,6 +56,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -457,6 +471,101 @@ fn a_wrong_url_names_the_redacted_url_and_the_reason() {
         .expect_err("must fail")
         .to_string();
     assert!(err.contains("scheme") && !err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn a_pubsub_connection_cut_by_redis_is_resubscribed_and_reported() {
+    // What Redis does to a subscriber over its output buffer limit.
+    let redis = RedisServer::start();
+    let bridge = Bridge::connect(redis.settings()).expect("bridge connects");
+    let sink = Arc::new(Recorder::default());
+    let subscriber = Subscriber::start(redis.settings(), sink.clone());
+    for c in ["k1", "k2", "k3"] {
+        subscriber.subscribe(c).expect("queued");
+    }
+    sink.wait_for("three subscriptions", |ev| {
+        ev.iter()
+            .filter(|e| matches!(e, Event::Subscribed(_)))
+            .count()
+            == 3
+    });
+    let killed: i64 = redis.cmd(redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub"));
+    assert!(killed >= 1, "at least one pub/sub connection was cut");
+    sink.wait_for("the recovery report", |ev| {
+        let mut reported: Vec<&String> = ev
+            .iter()
+            .filter_map(|e| match e {
+                Event::Recover(channels) => Some(channels),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        reported.sort();
+        reported.dedup();
+        // Every channel was on a cut connection (a connection with no
+        // channel is not in pub/sub mode and was not cut).
+        reported == ["k1", "k2", "k3"]
+    });
+    let p = publish(&bridge, "k2", "after").expect("publish succeeds");
+    sink.wait_for("a push after the cut", |ev| {
+        ev.iter().any(
+            |e| matches!(e, Event::Push(push) if push.channel == "k2" && push.offset == p.offset),
+        )
+    });
+}
+
+#[test]
+fn rediss_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("ringcast-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("cert.pem");
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).expect("key.pem");
+    let tls_port = free_port();
+    let path = |p: &std::path::Path| p.display().to_string();
+    let redis = RedisServer::start_with(vec![
+        "--tls-port".into(),
+        tls_port.to_string(),
+        "--tls-cert-file".into(),
+        path(&cert_file),
+        "--tls-key-file".into(),
+        path(&key_file),
+        "--tls-ca-cert-file".into(),
+        path(&cert_file),
+        "--tls-auth-clients".into(),
+        "no".into(),
+    ]);
+    let url = format!("rediss://localhost:{tls_port}/0");
+    let mut settings = RedisSettings::new(&url).expect("valid url");
+    settings.tls_ca_file = Some(cert_file.clone());
+    let bridge = Bridge::connect(settings.clone()).expect("TLS connect with the private CA");
+    assert_eq!(
+        publish(&bridge, "t", "m1")
+            .expect("publish over TLS")
+            .offset,
+        1
+    );
+    let sink = Arc::new(Recorder::default());
+    let subscriber = Subscriber::start(settings, sink.clone());
+    subscriber.subscribe("t").expect("queued");
+    sink.wait_for("the subscription over TLS", |ev| {
+        ev.contains(&Event::Subscribed("t".into()))
+    });
+    publish(&bridge, "t", "m2").expect("publish over TLS");
+    sink.wait_for("a push over TLS", |ev| {
+        ev.iter()
+            .any(|e| matches!(e, Event::Push(p) if p.offset == 2))
+    });
+
+    // Without the CA (OS store only) the server is not trusted.
+    let err = match Bridge::connect(RedisSettings::new(&url).expect("valid url")) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a self-signed server must not be trusted by the OS store"),
+    };
+    assert!(err.contains("tls handshake"), "{err}");
+    drop((subscriber, bridge, redis));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sum of `calls` over `INFO commandstats`, without the commands the

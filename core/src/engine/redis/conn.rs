@@ -15,10 +15,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use super::error::EngineError;
 use super::settings::RedisSettings;
@@ -111,7 +114,8 @@ impl Conn {
         };
         setup().map_err(|e| unavailable(e.to_string()))?;
         let stream = if url.tls {
-            Stream::Tls(Box::new(tls_wrap(&url.host, tcp).map_err(unavailable)?))
+            let ca = settings.tls_ca_file.as_deref();
+            Stream::Tls(Box::new(tls_wrap(&url.host, ca, tcp).map_err(unavailable)?))
         } else {
             Stream::Plain(tcp)
         };
@@ -189,13 +193,29 @@ impl Conn {
 
 fn tls_wrap(
     host: &str,
+    ca_file: Option<&Path>,
     tcp: TcpStream,
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A certificate the OS store holds but rustls rejects is skipped,
-        // as browsers do; the handshake fails later if it was the one needed.
-        let _ = roots.add(cert);
+    match ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("tls_ca_file {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("tls_ca_file {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("tls_ca_file {}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                // A certificate the OS store holds but rustls rejects is
+                // skipped, as browsers do; the handshake fails later if it
+                // was the one needed.
+                let _ = roots.add(cert);
+            }
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -7,6 +7,7 @@
 //! the URL shows [`RedisUrl::redacted`] (password replaced by `***`).
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::EngineError;
@@ -113,6 +114,9 @@ impl fmt::Display for RedisUrl {
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     pub url: RedisUrl,
+    /// For `rediss://`: a PEM file of the certificates to trust instead of
+    /// the OS trust store (a private CA). Default: none (the OS store).
+    pub tls_ca_file: Option<PathBuf>,
     /// TCP connect (and TLS handshake) bound. Default 1 s.
     pub connect_timeout: Duration,
     /// Bound on one round trip: a pipeline's replies, a subscribe
@@ -154,6 +158,7 @@ impl RedisSettings {
     pub fn new(url: &str) -> Result<Self, EngineError> {
         Ok(Self {
             url: RedisUrl::parse(url)?,
+            tls_ca_file: None,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(2),
             pipeline_batch: 512,
