@@ -515,6 +515,79 @@ fn a_pubsub_connection_cut_by_redis_is_resubscribed_and_reported() {
 }
 
 #[test]
+fn binary_payloads_survive_history_and_pushes() {
+    let redis = RedisServer::start();
+    let bridge = Bridge::connect(redis.settings()).expect("bridge connects");
+    let sink = Arc::new(Recorder::default());
+    let subscriber = Subscriber::start(redis.settings(), sink.clone());
+    subscriber.subscribe("bin").expect("queued");
+    sink.wait_for("the subscription", |ev| {
+        ev.contains(&Event::Subscribed("bin".into()))
+    });
+    let payload = Bytes::from_static(b"1:ab:\r\n\0\xff{\"x\":\"\xe2\x82\xac\"}\r\n");
+    let (tx, rx) = mpsc::channel();
+    let done: Done<Published> = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    bridge
+        .publish("bin", payload.clone(), done)
+        .expect("queued");
+    let published = rx.recv_timeout(WAIT).expect("answer").expect("published");
+    sink.wait_for("the push", |ev| {
+        ev.iter().any(|e| matches!(e, Event::Push(_)))
+    });
+    assert_eq!(sink.pushes("bin")[0].payload, payload);
+    let replay = history(&bridge, "bin", Some((&published.epoch, 0)));
+    assert_eq!(
+        replay.recovery,
+        Some(Recovery::Recovered(vec![(1, payload)]))
+    );
+}
+
+#[test]
+fn a_full_queue_is_overloaded_and_every_accepted_request_is_answered_once() {
+    let redis = RedisServer::start();
+    let mut settings = redis.settings();
+    settings.queue_capacity = 4;
+    let bridge = Bridge::connect(settings).expect("bridge connects");
+    let (tx, rx) = mpsc::channel();
+    let (mut accepted, mut overloaded) = (0, 0);
+    for i in 0..2000 {
+        let tx = tx.clone();
+        let done: Done<Published> = Box::new(move |r| {
+            let _ = tx.send(r.map(|p| p.offset));
+        });
+        match bridge.publish("q", Bytes::from(format!("m{i}")), done) {
+            Ok(()) => accepted += 1,
+            Err(EngineError::Overloaded) => overloaded += 1,
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    drop(tx);
+    assert!(
+        overloaded > 0,
+        "a queue of 4 overflows under 2000 quick publishes"
+    );
+    let mut offsets: Vec<u64> = (0..accepted)
+        .map(|_| {
+            let r = rx
+                .recv_timeout(WAIT)
+                .expect("every accepted publish answered");
+            r.expect("accepted publishes succeed")
+        })
+        .collect();
+    // Rejected callbacks were dropped uncalled, answered ones ran once: with
+    // every sender gone, nothing more can arrive.
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+    offsets.sort_unstable();
+    assert_eq!(
+        offsets,
+        (1..=accepted).collect::<Vec<u64>>(),
+        "each answered once"
+    );
+}
+
+#[test]
 fn rediss_with_a_private_ca() {
     let dir = std::env::temp_dir().join(format!("ringcast-redis-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
