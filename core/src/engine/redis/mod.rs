@@ -150,11 +150,10 @@
 //!    degraded with the last reason; `unavailable`, `reconnects` and
 //!    `round_trips` (and the subscriber's counters) become metrics.
 //!
-//! Not done here: Redis Cluster routing (single endpoint; the key layout is
-//! already slot-ready), a server-initiated `SUNSUBSCRIBE` after a slot
-//! migration (would be handled like a lost connection), a TLS test against a
-//! TLS `redis-server` (needs a CA setting for a private CA), and an
-//! idempotency key for publishes retried after an ambiguous `Unavailable`.
+//! Not done here: Redis Cluster routing (one endpoint; the key layout is
+//! already slot-ready, and a subscription Redis drops by itself is renewed
+//! and reported like a lost connection), Sentinel, and an idempotency key for
+//! publishes retried after an ambiguous `Unavailable`.
 
 pub mod backoff;
 pub mod bridge;

@@ -22,6 +22,9 @@
 //!   while the connection was down was not delivered, so the caller reads
 //!   their history from the last offset it delivered. (The same happens when
 //!   Redis cuts a slow subscriber, `client-output-buffer-limit pubsub`.)
+//!   Likewise for a channel whose subscription Redis dropped by itself (a
+//!   `sunsubscribe` nobody asked for: its cluster slot moved); it is
+//!   subscribed again first.
 //! - [`PushSink::disconnected`] when a connection is lost.
 //!
 //! Between pushes the thread waits at most 20 ms for the socket, then looks
@@ -29,7 +32,7 @@
 //! it is sent. Idle connections `PING` every `ping_interval`; no answer
 //! within `command_timeout` counts as a lost connection.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -168,6 +171,10 @@ struct Shard {
     /// Were live on a connection that broke: report for recovery once the
     /// new connection confirms them.
     to_recover: HashSet<String>,
+    /// Unsubscribes sent and not yet confirmed, per channel: a confirmation
+    /// beyond these is Redis dropping the subscription itself (a cluster
+    /// slot moved), handled like a lost connection for that channel.
+    unsub_sent: HashMap<String, u32>,
     last_alive: Instant,
     ping_sent: Option<Instant>,
 }
@@ -197,6 +204,7 @@ impl Shard {
             wanted: HashSet::new(),
             live: HashSet::new(),
             to_recover: HashSet::new(),
+            unsub_sent: HashMap::new(),
             last_alive: Instant::now(),
             ping_sent: None,
         }
@@ -267,6 +275,9 @@ impl Shard {
                 ("SUBSCRIBE", "UNSUBSCRIBE")
             };
             let mut out = Vec::new();
+            for c in &unsub {
+                *self.unsub_sent.entry(c.clone()).or_default() += 1;
+            }
             for (name, channels) in [(s, &sub), (u, &unsub)] {
                 if !channels.is_empty() {
                     let mut cmd = redis::cmd(name);
@@ -341,12 +352,13 @@ impl Shard {
         self.conn = None;
         self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
         self.to_recover.extend(self.live.drain());
+        self.unsub_sent.clear();
         self.retry_at = Some(Instant::now() + self.backoff.next_delay());
         self.sink.disconnected(&reason);
     }
 
     fn read_pushes(&mut self) {
-        let mut ready = Vec::new();
+        let (mut ready, mut resubscribe) = (Vec::new(), Vec::new());
         for _ in 0..READS_PER_TURN {
             let Some(conn) = self.conn.as_mut() else {
                 break;
@@ -354,7 +366,7 @@ impl Shard {
             match conn.read() {
                 Ok(value) => {
                     self.last_alive = Instant::now();
-                    self.handle_value(value, &mut ready);
+                    self.handle_value(value, &mut ready, &mut resubscribe);
                 }
                 Err(ReadError::Timeout) => break,
                 Err(ReadError::Broken(reason)) => {
@@ -366,9 +378,27 @@ impl Shard {
         if !ready.is_empty() {
             self.sink.recover(ready);
         }
+        if !resubscribe.is_empty() && self.conn.is_some() {
+            let name = if self.sharded() {
+                "SSUBSCRIBE"
+            } else {
+                "SUBSCRIBE"
+            };
+            let mut cmd = redis::cmd(name);
+            for c in &resubscribe {
+                cmd.arg(self.keys.pubsub(c));
+            }
+            let packed = cmd.get_packed_command();
+            self.send(&packed);
+        }
     }
 
-    fn handle_value(&mut self, value: Value, ready: &mut Vec<String>) {
+    fn handle_value(
+        &mut self,
+        value: Value,
+        ready: &mut Vec<String>,
+        resubscribe: &mut Vec<String>,
+    ) {
         let items = match value {
             Value::Array(items) => items,
             Value::SimpleString(s) if s.eq_ignore_ascii_case("pong") => {
@@ -423,7 +453,21 @@ impl Shard {
                 }
             }
             "sunsubscribe" | "unsubscribe" => {
-                self.live.remove(&channel);
+                let was_live = self.live.remove(&channel);
+                match self.unsub_sent.get_mut(&channel) {
+                    Some(n) if *n > 1 => *n -= 1,
+                    Some(_) => {
+                        self.unsub_sent.remove(&channel);
+                    }
+                    None if self.wanted.contains(&channel) => {
+                        // Not ours: Redis dropped the subscription.
+                        if was_live {
+                            self.to_recover.insert(channel.clone());
+                        }
+                        resubscribe.push(channel);
+                    }
+                    None => {}
+                }
             }
             _ => {}
         }
@@ -446,5 +490,100 @@ impl Shard {
             let packed = redis::cmd("PING").get_packed_command();
             self.send(&packed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{mpsc, Mutex};
+
+    struct Events(Mutex<mpsc::Sender<String>>);
+
+    impl PushSink for Events {
+        fn push(&self, push: Push) {
+            self.send(format!("push {} {}", push.channel, push.offset));
+        }
+        fn subscribed(&self, channel: &str) {
+            self.send(format!("subscribed {channel}"));
+        }
+        fn recover(&self, channels: Vec<String>) {
+            self.send(format!("recover {}", channels.join(",")));
+        }
+    }
+
+    impl Events {
+        fn send(&self, event: String) {
+            if let Ok(tx) = self.0.lock() {
+                let _ = tx.send(event);
+            }
+        }
+    }
+
+    /// Reads from the fake server's socket until `needle` has arrived.
+    fn read_until(s: &mut TcpStream, needle: &[u8]) {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 512];
+        while !seen.windows(needle.len()).any(|w| w == needle) {
+            let n = s.read(&mut buf).expect("client bytes");
+            assert!(n > 0, "client closed before sending {needle:?}");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn bulk(s: &str) -> String {
+        format!("${}\r\n{s}\r\n", s.len())
+    }
+
+    /// A Redis that drops a subscription by itself (as a cluster does when
+    /// the channel's slot moves): the subscriber subscribes again and
+    /// reports the channel for recovery, on the same connection.
+    #[test]
+    fn a_subscription_dropped_by_redis_is_renewed_and_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            read_until(&mut s, b"server\r\n");
+            s.write_all(bulk("redis_version:7.0.0\r\n").as_bytes())
+                .expect("info");
+            let confirm = |kind: &str| format!("*3\r\n{}{}:1\r\n", bulk(kind), bulk("rc:{c}:p"));
+            read_until(&mut s, b"SSUBSCRIBE");
+            s.write_all(confirm("ssubscribe").as_bytes())
+                .expect("confirm");
+            s.write_all(confirm("sunsubscribe").as_bytes())
+                .expect("drop");
+            read_until(&mut s, b"SSUBSCRIBE");
+            s.write_all(confirm("ssubscribe").as_bytes())
+                .expect("confirm");
+            let push = format!(
+                "*3\r\n{}{}{}",
+                bulk("smessage"),
+                bulk("rc:{c}:p"),
+                bulk("7:ab:x")
+            );
+            s.write_all(push.as_bytes()).expect("push");
+            // Hold the connection until the client goes away.
+            let _ = s.read(&mut [0u8; 64]);
+        });
+        let mut settings =
+            RedisSettings::new(&format!("redis://127.0.0.1:{port}")).expect("valid url");
+        settings.subscriber_connections = 1;
+        settings.ping_interval = Duration::from_secs(60);
+        let (tx, rx) = mpsc::channel();
+        let subscriber = Subscriber::start(settings, Arc::new(Events(Mutex::new(tx))));
+        subscriber.subscribe("c").expect("queued");
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.push(rx.recv_timeout(Duration::from_secs(10)).expect("an event"));
+        }
+        assert_eq!(events, ["subscribed c", "recover c", "push c 7"]);
+        assert_eq!(subscriber.stats().disconnects.load(Ordering::Relaxed), 0);
+        drop(subscriber);
+        server.join().expect("fake server");
     }
 }
