@@ -27,6 +27,9 @@
 //!   only way the hub and the scrape reach a connection.
 //! - [`bus`] — the cross-core bus: per-core lock-free inboxes with parked
 //!   wake-ups, in-order spill, and the drain loop, for any message type.
+//! - [`engine`] — where channel state lives beyond one process: the Redis
+//!   engine's bridge and subscriber threads (not wired in yet; the owner
+//!   cores of `pubsub` will call it).
 //! - [`pubsub`] — channels sharded by owner core, fan-out over the bus into
 //!   mailboxes, history and resume.
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
@@ -43,6 +46,7 @@ pub mod admission;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod engine;
 pub mod mailbox;
 pub mod os;
 pub mod proto;
