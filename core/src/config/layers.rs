@@ -15,9 +15,15 @@
 //!    `--max-message-size`, ...), then every `--set table.field=value` in
 //!    command-line order (the last one wins).
 //!
+//! A key means the same whichever layer sets it. One rule is applied after
+//! the layers ([`FOLLOWS`]): `limits.max_frame_size`, when no layer set it,
+//! takes the value of `limits.max_message_size`, and its source says
+//! `(from limits.max_message_size)`.
+//!
 //! Each layer refuses what it cannot apply (unknown key, wrong type) with
-//! its source, the key and the reason; the merged result is then validated
-//! as a whole, and a broken rule is blamed on the source of the
+//! its source, the key and the reason, and every such problem of every
+//! layer is reported together; the merged result is then validated as a
+//! whole, and a broken rule is blamed on the source of the
 //! highest-precedence value involved. Nothing starts before all of this
 //! passed.
 
@@ -706,6 +712,21 @@ mod tests {
             .expect("valid")
             .config;
         assert_eq!(c.limits.max_frame_size, 16 << 10);
+    }
+
+    /// The shipped tiers leave the frame limit to follow, so the message
+    /// limit raised on top of any of them is one a browser can send.
+    #[test]
+    fn on_every_tier_the_frame_limit_follows_a_raised_message_limit() {
+        for (name, _) in super::super::profile::EMBEDDED {
+            let tier = Profile::embedded(name).expect("embedded");
+            let flags = [set("limits.max_message_size=16MiB")];
+            let limits = load(Some(tier), env(&[]), &flags)
+                .expect(name)
+                .config
+                .limits;
+            assert_eq!(limits.max_frame_size, 16 << 20, "{name}");
+        }
     }
 
     #[test]
