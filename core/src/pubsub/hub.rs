@@ -264,7 +264,7 @@ impl Hub {
         // earlier messages to it still wait), so a flood cannot grow memory.
         self.port.try_send(owner, msg).map_err(|_| {
             bump(&self.stats.overloaded, 1);
-            ErrorCode::Overloaded.into()
+            Refusal::overloaded(self.settings.spill_limit)
         })
     }
 
@@ -432,7 +432,7 @@ impl Hub {
     fn owner_publish(&self, channel: &Arc<str>, data: &[u8]) -> Result<u64, Refusal> {
         if self.port.spilled() > self.settings.spill_limit {
             bump(&self.stats.overloaded, 1);
-            return Err(ErrorCode::Overloaded.into());
+            return Err(Refusal::overloaded(self.settings.spill_limit));
         }
         let now = Instant::now();
         let (offset, frame, targets) = {

@@ -85,6 +85,18 @@ impl Refusal {
         )
     }
 
+    /// The owner core's inbox (`pubsub.inbox_capacity` messages) is full:
+    /// the publish was not taken.
+    pub fn overloaded(capacity: usize) -> Self {
+        Self::new(
+            ErrorCode::Overloaded,
+            format!(
+                "the owner core's inbox is full (pubsub.inbox_capacity = {capacity}); \
+                 the publish was not accepted, retry"
+            ),
+        )
+    }
+
     /// The reply frame for the command `id`.
     pub fn frame(&self, id: Option<u64>) -> Bytes {
         error_frame_with(id, self.code, &self.message)
@@ -125,6 +137,12 @@ mod tests {
                 "too_many_subscriptions",
                 "this connection has 128 subscriptions, \
                  pubsub.max_subscriptions_per_connection = 128",
+            ),
+            (
+                Refusal::overloaded(65_536),
+                "overloaded",
+                "the owner core's inbox is full (pubsub.inbox_capacity = 65536); the publish \
+                 was not accepted, retry",
             ),
             (
                 Refusal::too_many_channels(50_000, 100_000, 2),

@@ -696,7 +696,7 @@ fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> 
             let reason = refusal.reason.as_str();
             tracing::debug!(worker = ctx.worker, conn = id.raw(), %client, reason, "admission refused");
             let retry = refusal.retry_after.to_string();
-            let body = format!("{}\n", refusal.reason.as_str());
+            let body = format!("{}\n", refusal.body());
             return plain(503, body.as_bytes(), &[("Retry-After", &retry)]);
         }
     };
