@@ -16,15 +16,22 @@
 //!   or SIGTERM drains (close 1001 to every connection); a second signal
 //!   exits at once. SIGHUP reloads the TLS certificate and key (new
 //!   connections get them; a bad file is refused and the old pair stays).
+//!   Each size and duration flag takes what its key takes (`--max-message-size
+//!   16MiB` is `--set limits.max_message_size=16MiB`), and sets only its key.
 //! - `ringcast profile show` prints the effective configuration, each value
-//!   with where it came from.
+//!   with where it came from; it takes every flag of `serve`, so `profile show
+//!   --workers 2` previews `serve --workers 2`.
 //! - `ringcast doctor` checks this machine against what the profile needs.
+//! - `ringcast token --sub u1 --subs 'room:*' --pubs 'room:*' --ttl 1h`
+//!   prints a JWT signed with the configured key (a shared secret; for a
+//!   public-key setup, `--key PRIVATE.pem --alg ALG`), for trying `/ws`.
 //!
-//! All three take `--profile medium|high|ultra|auto|default|PATH` (or
+//! All four take `--profile medium|high|ultra|auto|default|PATH` (or
 //! `RINGCAST_PROFILE`) and `--set table.field=value`; the layering is
 //! described in `ringcast::config::layers`. Errors are one line; exit code 2
-//! for a bad configuration (refused before anything starts), 1 for other
-//! failures and for a doctor report with a blocker.
+//! for a bad configuration (refused before anything starts) or a token that
+//! cannot be made, 1 for other failures and for a doctor report with a
+//! blocker.
 
 mod cli;
 
@@ -45,9 +52,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => cli::serve::run(*args),
         Command::Profile {
-            command: ProfileCommand::Show(select),
-        } => cli::profile::show(select),
+            command: ProfileCommand::Show(flags),
+        } => cli::profile::show(*flags),
         Command::Doctor(select) => cli::doctor::run(select),
+        Command::Token(args) => cli::token::run(*args),
     };
     match result {
         Ok(code) => code,

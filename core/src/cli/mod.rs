@@ -1,14 +1,18 @@
 //! The command line of the `ringcast` binary: the argument definitions, the
 //! selection of a profile with its overrides, and why a command fails.
 //!
-//! One file per subcommand (`serve`, `profile`, `doctor`); what they share
-//! lives here: [`SelectArgs`] (`--profile`, `--set`), [`load`] (every layer
-//! applied once), [`init_logging`] (started only once the `[log]` keys are
-//! resolved) and [`Failure`], which decides the exit code.
+//! One file per subcommand (`serve`, `profile`, `doctor`, `token`), and
+//! `flags.rs` for the flags `serve` and `profile show` share; what every
+//! command shares lives here: [`SelectArgs`] (`--profile`, `--set`),
+//! [`load`] (every layer applied once), [`init_logging`] (started only once
+//! the `[log]` keys are resolved) and [`Failure`], which decides the exit
+//! code.
 
 pub mod doctor;
+pub mod flags;
 pub mod profile;
 pub mod serve;
+pub mod token;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -21,8 +25,9 @@ use ringcast::config::profile as profiles;
 use ringcast::config::ServerConfig;
 use ringcast::server::StartError;
 
+use self::flags::ServeFlags;
 use self::profile::ProfileCommand;
-use self::serve::ServeArgs;
+use self::token::{TokenArgs, TokenError};
 
 #[derive(Parser)]
 #[command(
@@ -38,7 +43,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run the server.
-    Serve(Box<ServeArgs>),
+    Serve(Box<ServeFlags>),
     /// Inspect hardware profiles.
     Profile {
         #[command(subcommand)]
@@ -46,6 +51,8 @@ pub enum Command {
     },
     /// Check this machine against what the profile needs (exit 1 on a blocker).
     Doctor(SelectArgs),
+    /// Print a JWT signed with the configured key, for trying /ws with auth on.
+    Token(Box<TokenArgs>),
 }
 
 /// Which configuration: a profile, then overrides.
@@ -70,12 +77,18 @@ pub enum Failure {
     Start(#[from] StartError),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error("token: {0}")]
+    Token(#[from] TokenError),
 }
 
 impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Failure::Config(_) | Failure::Start(StartError::Config(_)) => ExitCode::from(2),
+            // A token is refused before anything is signed, for want of a
+            // key or for a flag the configuration contradicts.
+            Failure::Config(_) | Failure::Start(StartError::Config(_)) | Failure::Token(_) => {
+                ExitCode::from(2)
+            }
             _ => ExitCode::FAILURE,
         }
     }

@@ -26,7 +26,7 @@ pub enum ErrorCode {
     InvalidJson,
     /// A field is missing or of the wrong type.
     InvalidCommand,
-    /// `op` is not one of subscribe, unsubscribe, publish, info.
+    /// `op` is not one of subscribe, unsubscribe, publish, info, refresh.
     UnknownOp,
     /// The channel name is empty, too long, or has a character outside the allowed set.
     InvalidChannel,
@@ -75,7 +75,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidJson => "the frame is not a JSON object",
             ErrorCode::InvalidCommand => "a field is missing or has the wrong type",
-            ErrorCode::UnknownOp => "op must be subscribe, unsubscribe, publish or info",
+            ErrorCode::UnknownOp => "op must be subscribe, unsubscribe, publish, info or refresh",
             ErrorCode::InvalidChannel => {
                 "channel names are 1..max bytes of A-Z a-z 0-9 _ - : . @ /"
             }
@@ -171,7 +171,21 @@ fn plain_str(raw: &RawValue) -> Option<&str> {
     (!inner.contains(['\\', '"'])).then_some(inner)
 }
 
+/// Parses one command frame. Only a JSON object is a command: anything
+/// else, even valid JSON, is `invalid_json` (serde would otherwise read an
+/// array positionally into [`Envelope`]'s fields, so `[1,"subscribe","a",
+/// null,null,null]` would subscribe).
 pub fn parse_command(text: &str) -> Result<Request<'_>, CommandError> {
+    // JSON's insignificant whitespace (RFC 8259 §2) may precede the object.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(CommandError {
+            id: None,
+            code: ErrorCode::InvalidJson,
+        });
+    }
     let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|_| CommandError {
         id: None,
         code: ErrorCode::InvalidJson,
@@ -502,6 +516,36 @@ mod tests {
                 code: ErrorCode::InvalidJson
             }
         );
+        // Valid JSON that is not an object is not a command, even when an
+        // array has as many elements as a command has fields.
+        for text in [
+            r#"[1,"subscribe","a",null,null,null]"#,
+            r#" [4, "refresh", null, null, null, "t"]"#,
+            r#""subscribe""#,
+            "42",
+            "null",
+            "true",
+            "",
+            "  ",
+        ] {
+            assert_eq!(
+                err(text),
+                CommandError {
+                    id: None,
+                    code: ErrorCode::InvalidJson
+                },
+                "{text:?}"
+            );
+        }
+        // Whitespace before the object is JSON's, and allowed.
+        let r = parse_command(" \t\r\n{\"id\":2,\"op\":\"info\"}").expect("ok");
+        assert!(matches!(
+            r,
+            Request {
+                id: Some(2),
+                command: Command::Info { channel: None }
+            }
+        ));
         assert_eq!(
             err(r#"{"id":4,"op":"dance"}"#),
             CommandError {
@@ -692,7 +736,7 @@ mod tests {
         let cases: [(Bytes, &str); 12] = [
             (
                 error_frame(Some(4), ErrorCode::UnknownOp),
-                r#"{"id":4,"error":{"code":"unknown_op","message":"op must be subscribe, unsubscribe, publish or info"}}"#,
+                r#"{"id":4,"error":{"code":"unknown_op","message":"op must be subscribe, unsubscribe, publish, info or refresh"}}"#,
             ),
             (
                 error_frame(None, ErrorCode::RateLimited),
