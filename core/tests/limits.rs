@@ -240,7 +240,13 @@ fn publishing_on_past_the_rate_limit_is_closed_with_1008() {
             other => panic!("expected replies then a close, got {other:?} after {replies:?}"),
         }
     };
-    assert_eq!(close, Some((1008, "rate limit exceeded".into())));
+    assert_eq!(
+        close,
+        Some((
+            1008,
+            "rate limit exceeded: limits.rate_limit_close_after refusals in a row".into()
+        ))
+    );
     ws.close(CloseCode::POLICY, "");
     ws.expect_eof();
 

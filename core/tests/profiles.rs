@@ -192,9 +192,96 @@ fn profile_show_prints_every_source() {
         stdout
             .lines()
             .filter(|l| l.contains(" = "))
-            .all(|l| l.ends_with("# default")),
+            .all(|l| l.contains("# default")),
         "{stdout}"
     );
+    // The frame limit follows the message limit; [store] is not read yet.
+    assert!(
+        stdout.lines().any(|l| l.starts_with("max_frame_size = ")
+            && l.ends_with("# default (from limits.max_message_size)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("fsync = ")
+            && l.ends_with("# default (not read yet: no durable store)")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn profile_show_gives_the_frame_limit_its_source() {
+    let output = run(
+        &["profile", "show", "--set", "limits.max_message_size=2MiB"],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    let frame = stdout
+        .lines()
+        .find(|l| l.starts_with("max_frame_size = "))
+        .unwrap_or_else(|| panic!("no max_frame_size in {stdout}"));
+    assert!(frame.starts_with("max_frame_size = \"2 MiB\""), "{frame}");
+    assert!(
+        frame.ends_with("# flag --set limits.max_message_size=2MiB (from limits.max_message_size)"),
+        "{frame}"
+    );
+}
+
+#[test]
+fn a_profile_name_with_a_typo_gets_a_hint() {
+    for command in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["profile", "show"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--profile", "hihg"]);
+        let output = run(&args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr_of(&output),
+            "ringcast: --profile: no profile \"hihg\": did you mean high?\n",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn a_profile_with_several_errors_reports_all_of_them() {
+    let profile = TempProfile::new(
+        "several",
+        "[server]\nworkers = \"two\"\n[limits]\ncommand_rate = -1\n\
+         [pubsub]\nmax_publish_bytes = \"lots\"\n",
+    );
+    let output = run(
+        &[
+            "serve",
+            "--profile",
+            profile.path(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = stderr_of(&output);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let path = profile.path();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "ringcast: {path}: server.workers: expected a non-negative integer"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("{path}: limits.command_rate: -1 is negative")
+    );
+    assert!(
+        lines[2].starts_with(&format!("{path}: pubsub.max_publish_bytes: ")),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "started anyway");
 }
 
 #[test]
@@ -222,8 +309,16 @@ impl Drop for Serving {
 }
 
 fn serve(profile: &str) -> Serving {
+    serve_with(&["--profile", profile])
+}
+
+/// `ringcast serve ARGS --listen 127.0.0.1:0`, once it listens.
+fn serve_with(args: &[&str]) -> Serving {
+    let profile = args.join(" ");
     let mut child = Command::new(BIN)
-        .args(["serve", "--profile", profile, "--listen", "127.0.0.1:0"])
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
         .env("RINGCAST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -239,13 +334,13 @@ fn serve(profile: &str) -> Serving {
     });
     let line = rx.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
         let _ = child.kill();
-        panic!("--profile {profile}: no listening line")
+        panic!("{profile}: no listening line")
     });
     let addr = line
         .trim()
         .strip_prefix("ringcast listening on ")
         .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("--profile {profile}: unexpected line {line:?}"));
+        .unwrap_or_else(|| panic!("{profile}: unexpected line {line:?}"));
     Serving { child, addr }
 }
 
@@ -269,5 +364,40 @@ fn every_shipped_profile_starts_here_and_serves_echo() {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(server.child.wait().expect("status").success(), "{profile}");
+    }
+}
+
+/// A key means the same whichever layer sets it: raising the message limit
+/// with `--set` alone lets a browser's single-frame message through, and a
+/// frame over the limit is closed with 1009 naming the key and its value.
+#[test]
+fn a_message_limit_set_by_key_raises_the_frame_limit_too() {
+    let server = serve_with(&["--set", "limits.max_message_size=2MiB"]);
+    let mut client = Client::connect(server.addr, "/echo");
+    let message: String = (0..1 << 20)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    client.send(OpCode::Text, true, message.as_bytes());
+    assert_eq!(client.recv(), Some(Frame::Text(message)));
+    // Only the header of a frame one byte over: it is refused on its length.
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&((2u64 << 20) + 1).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]);
+    client.send_raw(&header);
+    loop {
+        match client.recv() {
+            Some(Frame::Close(close)) => {
+                assert_eq!(
+                    close,
+                    Some((
+                        1009,
+                        "frame of 2097153 bytes over limits.max_frame_size = 2097152".into()
+                    ))
+                );
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("no close frame"),
+        }
     }
 }

@@ -379,9 +379,18 @@ fn limits_on_publish_size_rate_and_channel_count() {
     });
     let mut ws = Ws::connect(server.local_addr());
     let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("<none>").to_owned();
+    // Every refusal's message names the key that refused it and its value.
+    let said = |v: &Value| {
+        let error = &v["error"];
+        format!(
+            "{}: {}",
+            error["code"].as_str().unwrap_or("<none>"),
+            error["message"]
+        )
+    };
     assert_eq!(
-        code(&ws.call(json!({"op":"publish","channel":"a","data":"x".repeat(200)}))),
-        "publish_too_large"
+        said(&ws.call(json!({"op":"publish","channel":"a","data":"x".repeat(200)}))),
+        "publish_too_large: \"data is 202 bytes, over pubsub.max_publish_bytes = 100\""
     );
     // One channel per worker: a second channel with the same owner is refused.
     let first = channel_owned_by(&mut Ws::connect(server.local_addr()), 0, "cap");
@@ -395,11 +404,17 @@ fn limits_on_publish_size_rate_and_channel_count() {
         .find(|c| probe.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(0))
         .expect("channel");
     assert_eq!(
-        code(&ws.call(json!({"op":"publish","channel":second,"data":1}))),
-        "too_many_channels"
+        said(&ws.call(json!({"op":"publish","channel":second,"data":1}))),
+        "too_many_channels: \"this channel's owner core holds 1 channels, its share of \
+         pubsub.max_channels = 2 over 2 workers\""
     );
     // Three commands so far; two more spend the burst of 5, the next is rate limited.
     let _ = ws.call(json!({"op":"info"}));
     let _ = ws.call(json!({"op":"info"}));
-    assert_eq!(code(&ws.call(json!({"op":"info"}))), "rate_limited");
+    let limited = ws.call(json!({"op":"info"}));
+    assert_eq!(code(&limited), "rate_limited");
+    assert_eq!(
+        said(&limited),
+        "rate_limited: \"over limits.command_rate = 1 per second (limits.command_burst = 5)\""
+    );
 }

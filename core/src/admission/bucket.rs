@@ -46,6 +46,8 @@ pub struct Rate {
     interval: u64,
     /// How far ahead of schedule the TAT may run: `(burst - 1) × interval`.
     tolerance: u64,
+    /// The rate as configured, per second, for messages that name it.
+    per_sec: u32,
 }
 
 impl Rate {
@@ -60,7 +62,13 @@ impl Rate {
         Some(Rate {
             interval,
             tolerance: interval.saturating_mul(u64::from(burst.max(1)) - 1),
+            per_sec,
         })
+    }
+
+    /// The configured events per second.
+    pub fn per_sec(&self) -> u32 {
+        self.per_sec
     }
 
     /// Time between two tokens.

@@ -7,7 +7,9 @@
 //! [`RateVerdict`] says:
 //!
 //! - [`RateVerdict::Run`]: run it;
-//! - [`RateVerdict::Refuse`]: do not run it; reply the error `rate_limited`;
+//! - [`RateVerdict::Refuse`]: do not run it; reply the error `rate_limited`,
+//!   whose message names the limit's keys and values
+//!   ([`CommandPolicy::refusal_message`]);
 //! - [`RateVerdict::Close`]: do not run it; close the connection with
 //!   [`RATE_LIMIT_CLOSE`] and [`RATE_LIMIT_CLOSE_REASON`] (1008).
 //!
@@ -36,7 +38,8 @@ use crate::proto::close::CloseCode;
 /// The close code of a connection that persisted past the rate limit.
 pub const RATE_LIMIT_CLOSE: CloseCode = CloseCode::POLICY;
 /// The close reason sent with [`RATE_LIMIT_CLOSE`].
-pub const RATE_LIMIT_CLOSE_REASON: &str = "rate limit exceeded";
+pub const RATE_LIMIT_CLOSE_REASON: &str =
+    "rate limit exceeded: limits.rate_limit_close_after refusals in a row";
 
 /// Which bucket a command draws from, besides the overall one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +50,35 @@ pub enum CommandKind {
     Other,
 }
 
+/// Which rate refused a command: the overall one or the command kind's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `limits.command_rate` / `command_burst`.
+    Commands,
+    /// `limits.publish_rate` / `publish_burst`.
+    Publishes,
+    /// `limits.subscribe_rate` / `subscribe_burst`.
+    Subscribes,
+}
+
+impl Limit {
+    /// The rate key and its burst key.
+    pub fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Limit::Commands => ("limits.command_rate", "limits.command_burst"),
+            Limit::Publishes => ("limits.publish_rate", "limits.publish_burst"),
+            Limit::Subscribes => ("limits.subscribe_rate", "limits.subscribe_burst"),
+        }
+    }
+}
+
 /// What the caller must do with the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateVerdict {
     Run,
-    /// Reply `rate_limited`; the command was not run.
-    Refuse,
+    /// Reply `rate_limited` with [`CommandPolicy::refusal_message`] of the
+    /// limit; the command was not run.
+    Refuse(Limit),
     /// Close with [`RATE_LIMIT_CLOSE`]; the command was not run.
     Close,
 }
@@ -69,6 +95,8 @@ pub struct CommandPolicy {
     /// 0: never close.
     close_after: u32,
     window: Nanos,
+    /// The configured `(rate, burst)` of each [`Limit`], for messages.
+    figures: [(u32, u32); 3],
 }
 
 impl CommandPolicy {
@@ -84,7 +112,20 @@ impl CommandPolicy {
             ),
             close_after: config.limits.rate_limit_close_after,
             window: u64::try_from(config.limits.rate_limit_window.as_nanos()).unwrap_or(u64::MAX),
+            figures: [
+                (config.limits.command_rate, config.limits.command_burst),
+                (config.limits.publish_rate, config.limits.publish_burst),
+                (config.limits.subscribe_rate, config.limits.subscribe_burst),
+            ],
         }
+    }
+
+    /// The message of a `rate_limited` reply: which keys refused, and their
+    /// values.
+    pub fn refusal_message(&self, limit: Limit) -> String {
+        let (rate, burst) = self.figures[limit as usize];
+        let (rate_key, burst_key) = limit.keys();
+        format!("over {rate_key} = {rate} per second ({burst_key} = {burst})")
     }
 }
 
@@ -136,6 +177,13 @@ impl CommandLimiter {
             Some(rate) => overall.try_take(rate, now).is_ok(),
             None => true,
         };
+        // The command kind's own limit is the more specific: it is the one
+        // named when both refuse.
+        let limit = match (own_ok, kind) {
+            (false, CommandKind::Publish) => Limit::Publishes,
+            (false, CommandKind::Subscribe) => Limit::Subscribes,
+            _ => Limit::Commands,
+        };
         if own_ok && overall_ok {
             self.overall = overall;
             if let (Some(bucket), Some(own)) = (bucket, own) {
@@ -153,7 +201,7 @@ impl CommandLimiter {
         if policy.close_after > 0 && self.streak >= policy.close_after {
             RateVerdict::Close
         } else {
-            RateVerdict::Refuse
+            RateVerdict::Refuse(limit)
         }
     }
 
@@ -188,7 +236,9 @@ mod tests {
     }
 
     use CommandKind::{Other, Publish, Subscribe};
-    use RateVerdict::{Close, Refuse, Run};
+    use RateVerdict::{Close, Run};
+    const REFUSE: RateVerdict = RateVerdict::Refuse(Limit::Commands);
+    const REFUSE_PUBLISH: RateVerdict = RateVerdict::Refuse(Limit::Publishes);
 
     #[test]
     fn publishes_and_subscribes_have_their_own_buckets() {
@@ -196,17 +246,21 @@ mod tests {
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Publish, t0), Run);
         assert_eq!(limiter.check(&p, Publish, t0), Run);
-        assert_eq!(limiter.check(&p, Publish, t0), Refuse, "publish burst is 2");
+        assert_eq!(
+            limiter.check(&p, Publish, t0),
+            REFUSE_PUBLISH,
+            "publish burst is 2"
+        );
         // Subscribes still have theirs, and others only need the overall one.
         assert_eq!(limiter.check(&p, Subscribe, t0), Run);
         assert_eq!(limiter.check(&p, Other, t0), Run);
         assert_eq!(limiter.check(&p, Subscribe, t0), Run);
         // The overall burst (5) is spent now: even a subscribe token cannot run.
-        assert_eq!(limiter.check(&p, Subscribe, t0), Refuse);
-        assert_eq!(limiter.check(&p, Other, t0), Refuse);
+        assert_eq!(limiter.check(&p, Subscribe, t0), REFUSE);
+        assert_eq!(limiter.check(&p, Other, t0), REFUSE);
         // 100 ms later one overall token is back (10/s), but publishes wait
         // for 500 ms (2/s).
-        assert_eq!(limiter.check(&p, Publish, ms(t0, 100)), Refuse);
+        assert_eq!(limiter.check(&p, Publish, ms(t0, 100)), REFUSE_PUBLISH);
         assert_eq!(limiter.check(&p, Other, ms(t0, 100)), Run);
         assert_eq!(limiter.check(&p, Publish, ms(t0, 500)), Run);
     }
@@ -220,12 +274,12 @@ mod tests {
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Publish, t0), Run);
         for _ in 0..2 {
-            assert_eq!(limiter.check(&p, Publish, t0), Refuse);
+            assert_eq!(limiter.check(&p, Publish, t0), REFUSE_PUBLISH);
         }
         // The two refused publishes did not spend overall tokens.
         assert_eq!(limiter.check(&p, Other, t0), Run);
         assert_eq!(limiter.check(&p, Other, t0), Run);
-        assert_eq!(limiter.check(&p, Other, t0), Refuse);
+        assert_eq!(limiter.check(&p, Other, t0), REFUSE);
     }
 
     #[test]
@@ -234,7 +288,7 @@ mod tests {
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Other, t0), Run);
         let verdicts: Vec<RateVerdict> = (0..5).map(|_| limiter.check(&p, Other, t0)).collect();
-        assert_eq!(verdicts, [Refuse, Refuse, Refuse, Close, Close]);
+        assert_eq!(verdicts, [REFUSE, REFUSE, REFUSE, Close, Close]);
     }
 
     #[test]
@@ -243,14 +297,14 @@ mod tests {
         let mut limiter = CommandLimiter::new();
         assert_eq!(limiter.check(&p, Other, t0), Run);
         for _ in 0..3 {
-            assert_eq!(limiter.check(&p, Other, t0), Refuse);
+            assert_eq!(limiter.check(&p, Other, t0), REFUSE);
         }
         assert_eq!(limiter.streak(), 3);
         // 100 ms later a token is back: it runs, and the streak is over.
         assert_eq!(limiter.check(&p, Other, ms(t0, 100)), Run);
         assert_eq!(limiter.streak(), 0);
         for _ in 0..3 {
-            assert_eq!(limiter.check(&p, Other, ms(t0, 100)), Refuse);
+            assert_eq!(limiter.check(&p, Other, ms(t0, 100)), REFUSE);
         }
         assert_eq!(limiter.check(&p, Other, ms(t0, 100)), Close);
     }
@@ -266,12 +320,12 @@ mod tests {
         assert_eq!(limiter.check(&p, Other, t0), Run);
         // Three refusals, then the window passes before the fourth.
         for at in [0, 10, 20] {
-            assert_eq!(limiter.check(&p, Other, ms(t0, at)), Refuse);
+            assert_eq!(limiter.check(&p, Other, ms(t0, at)), REFUSE);
         }
-        assert_eq!(limiter.check(&p, Other, ms(t0, 80)), Refuse, "new streak");
+        assert_eq!(limiter.check(&p, Other, ms(t0, 80)), REFUSE, "new streak");
         assert_eq!(limiter.streak(), 1);
         for at in [90, 100] {
-            assert_eq!(limiter.check(&p, Other, ms(t0, at)), Refuse);
+            assert_eq!(limiter.check(&p, Other, ms(t0, at)), REFUSE);
         }
         assert_eq!(limiter.check(&p, Other, ms(t0, 110)), Close);
     }
@@ -288,8 +342,48 @@ mod tests {
         assert_eq!(limiter.check(&p, Publish, t0), Run);
         assert_eq!(limiter.check(&p, Subscribe, t0), Run);
         for _ in 0..1000 {
-            assert_eq!(limiter.check(&p, Publish, t0), Refuse, "never closes");
+            assert_eq!(limiter.check(&p, Publish, t0), REFUSE, "never closes");
         }
+    }
+
+    #[test]
+    fn a_zero_command_rate_turns_the_overall_limit_off() {
+        let (p, t0) = policy(|c| {
+            c.limits.command_rate = 0;
+            c.limits.command_burst = 0;
+        });
+        let mut limiter = CommandLimiter::new();
+        for _ in 0..10_000 {
+            assert_eq!(limiter.check(&p, Other, t0), Run);
+        }
+        // The separate publish limit still holds (burst 2).
+        assert_eq!(limiter.check(&p, Publish, t0), Run);
+        assert_eq!(limiter.check(&p, Publish, t0), Run);
+        assert_eq!(limiter.check(&p, Publish, t0), REFUSE_PUBLISH);
+    }
+
+    #[test]
+    fn a_refusal_names_the_limit_that_refused() {
+        let (p, t0) = policy(|_| {});
+        let mut limiter = CommandLimiter::new();
+        for _ in 0..3 {
+            assert_eq!(limiter.check(&p, Subscribe, t0), Run);
+        }
+        let RateVerdict::Refuse(limit) = limiter.check(&p, Subscribe, t0) else {
+            panic!("the fourth subscribe is over limits.subscribe_burst");
+        };
+        assert_eq!(limit, Limit::Subscribes);
+        assert_eq!(
+            p.refusal_message(limit),
+            "over limits.subscribe_rate = 1 per second (limits.subscribe_burst = 3)"
+        );
+        assert_eq!(limiter.check(&p, Other, t0), Run);
+        assert_eq!(limiter.check(&p, Other, t0), Run);
+        assert_eq!(limiter.check(&p, Other, t0), REFUSE);
+        assert_eq!(
+            p.refusal_message(Limit::Commands),
+            "over limits.command_rate = 10 per second (limits.command_burst = 5)"
+        );
     }
 
     #[test]

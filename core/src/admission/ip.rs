@@ -124,7 +124,18 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
-    /// The response body (one short line) and a stable label for metrics.
+    /// The key whose limit refused.
+    pub fn key(self) -> &'static str {
+        match self {
+            RefusalReason::ServerFull => "limits.max_connections",
+            RefusalReason::IpFull => "limits.max_connections_per_ip",
+            RefusalReason::ServerRate => "admission.admission_rate",
+            RefusalReason::IpRate => "admission.admission_rate_per_ip",
+        }
+    }
+
+    /// A short line and a stable label for metrics and logs (the response
+    /// body is [`Refusal::body`], which adds the key and its value).
     pub fn as_str(self) -> &'static str {
         match self {
             RefusalReason::ServerFull => "server at connection capacity",
@@ -142,11 +153,28 @@ pub struct Refusal {
     pub reason: RefusalReason,
     /// Seconds, jitter included; at least 1.
     pub retry_after: u32,
+    /// The value of the key that refused ([`RefusalReason::key`]): a
+    /// connection count, or handshakes per second.
+    pub limit: u64,
 }
 
 impl Refusal {
     /// The HTTP status: 503 Service Unavailable for every refusal.
     pub const STATUS: u16 = 503;
+
+    /// The response body's line: the reason, then the key and its value.
+    pub fn body(&self) -> String {
+        let key = self.reason.key();
+        let limit = self.limit;
+        match self.reason {
+            RefusalReason::ServerFull | RefusalReason::IpFull => {
+                format!("{}: {key} = {limit}", self.reason.as_str())
+            }
+            RefusalReason::ServerRate | RefusalReason::IpRate => {
+                format!("{} ({key} = {limit} per second)", self.reason.as_str())
+            }
+        }
+    }
 }
 
 /// Picks the jitter: given the most seconds allowed, returns 0..=max.
@@ -272,9 +300,18 @@ impl Admission {
     fn refusal(&self, reason: RefusalReason, wait: Option<Wait>) -> Refusal {
         let base = wait.map_or(FULL_RETRY_SECS, Wait::whole_seconds);
         let jitter = (self.jitter)(self.config.retry_jitter).min(self.config.retry_jitter);
+        let config = &self.config;
+        let per_sec = |rate: &Option<Rate>| rate.as_ref().map_or(0, |r| u64::from(r.per_sec()));
+        let limit = match reason {
+            RefusalReason::ServerFull => config.max_total as u64,
+            RefusalReason::IpFull => u64::from(config.max_per_ip),
+            RefusalReason::ServerRate => per_sec(&config.rate),
+            RefusalReason::IpRate => per_sec(&config.rate_per_ip),
+        };
         Refusal {
             reason,
             retry_after: base.saturating_add(jitter).min(MAX_RETRY_SECS),
+            limit,
         }
     }
 
@@ -408,6 +445,10 @@ mod tests {
         let refusal = adm.try_admit(a, t0).expect_err("third");
         assert_eq!(refusal.reason, RefusalReason::IpFull);
         assert_eq!(refusal.retry_after, 1);
+        assert_eq!(
+            refusal.body(),
+            "too many connections from this address: limits.max_connections_per_ip = 2"
+        );
         // Another address is not affected.
         let other = adm.try_admit(ip("192.0.2.2"), t0).expect("other address");
         assert_eq!((adm.connections(), adm.connections_from(a)), (3, 2));
@@ -496,8 +537,14 @@ mod tests {
             refusal,
             Refusal {
                 reason: RefusalReason::IpRate,
-                retry_after: 1
+                retry_after: 1,
+                limit: 2,
             }
+        );
+        assert_eq!(
+            refusal.body(),
+            "too many new connections from this address: retry later \
+             (admission.admission_rate_per_ip = 2 per second)"
         );
         assert!(
             adm.try_admit(ip("192.0.2.11"), t0).is_ok(),

@@ -56,7 +56,7 @@ pub mod proxy;
 pub use crate::config::origin::{self, OriginPolicy};
 pub use bucket::{Epoch, Rate, SharedBucket, TokenBucket, Wait};
 pub use command::{
-    CommandKind, CommandLimiter, CommandPolicy, RateVerdict, RATE_LIMIT_CLOSE,
+    CommandKind, CommandLimiter, CommandPolicy, Limit, RateVerdict, RATE_LIMIT_CLOSE,
     RATE_LIMIT_CLOSE_REASON,
 };
 pub use ip::{Admission, AdmissionConfig, IpGuard, Jitter, Refusal, RefusalReason};

@@ -15,9 +15,15 @@
 //!    `--max-message-size`, ...), then every `--set table.field=value` in
 //!    command-line order (the last one wins).
 //!
+//! A key means the same whichever layer sets it. One rule is applied after
+//! the layers ([`FOLLOWS`]): `limits.max_frame_size`, when no layer set it,
+//! takes the value of `limits.max_message_size`, and its source says
+//! `(from limits.max_message_size)`.
+//!
 //! Each layer refuses what it cannot apply (unknown key, wrong type) with
-//! its source, the key and the reason; the merged result is then validated
-//! as a whole, and a broken rule is blamed on the source of the
+//! its source, the key and the reason, and every such problem of every
+//! layer is reported together; the merged result is then validated as a
+//! whole, and a broken rule is blamed on the source of the
 //! highest-precedence value involved. Nothing starts before all of this
 //! passed.
 
@@ -30,7 +36,7 @@ use super::profile::Profile;
 use super::ServerConfig;
 
 /// A configuration that cannot be used: where it came from, the key, why.
-/// `ringcast` prints it as one line and exits with code 2.
+/// `ringcast` prints it (one line per problem) and exits with code 2.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
     /// The profile file, `env VAR`, the flag, or `embedded defaults`.
@@ -38,14 +44,46 @@ pub struct LoadError {
     /// The key (`limits.max_message_size`), or a line for a syntax error.
     pub key: Option<String>,
     pub reason: String,
+    /// Further problems found in the same pass (a profile with several
+    /// mistakes is told all of them at once), each printed on its own line.
+    pub more: Vec<LoadError>,
+}
+
+impl LoadError {
+    pub fn new(origin: impl Into<String>, key: Option<String>, reason: impl Into<String>) -> Self {
+        LoadError {
+            origin: origin.into(),
+            key,
+            reason: reason.into(),
+            more: Vec::new(),
+        }
+    }
+
+    /// One error carrying all of `errors` (the first leads); `None` when
+    /// there are none.
+    pub fn all(errors: Vec<LoadError>) -> Option<LoadError> {
+        let mut errors = errors.into_iter();
+        let mut first = errors.next()?;
+        first.more.extend(errors);
+        Some(first)
+    }
+
+    /// How many problems this error reports.
+    pub fn count(&self) -> usize {
+        1 + self.more.len()
+    }
 }
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.key {
-            Some(key) => write!(f, "{}: {key}: {}", self.origin, self.reason),
-            None => write!(f, "{}: {}", self.origin, self.reason),
+            Some(key) => write!(f, "{}: {key}: {}", self.origin, self.reason)?,
+            None => write!(f, "{}: {}", self.origin, self.reason)?,
         }
+        for more in &self.more {
+            write!(f, "\n{more}")?;
+        }
+        Ok(())
     }
 }
 
@@ -62,6 +100,12 @@ pub enum Origin {
     Env(String),
     /// The flag as given (`--workers`, `--set server.workers=4`).
     Flag(String),
+    /// Set by no layer, so it follows another key (`limits.max_frame_size`
+    /// follows `limits.max_message_size`): that key and its source.
+    Follows {
+        key: &'static str,
+        source: Box<Origin>,
+    },
 }
 
 impl Origin {
@@ -71,6 +115,7 @@ impl Origin {
             Origin::Profile { .. } => 1,
             Origin::Env(_) => 2,
             Origin::Flag(_) => 3,
+            Origin::Follows { source, .. } => source.rank(),
         }
     }
 
@@ -81,6 +126,7 @@ impl Origin {
             Origin::Profile { file, .. } => file.clone(),
             Origin::Env(var) => format!("env {var}"),
             Origin::Flag(flag) => flag.clone(),
+            Origin::Follows { source, .. } => source.as_error_origin(),
         }
     }
 }
@@ -92,6 +138,7 @@ impl fmt::Display for Origin {
             Origin::Profile { name, .. } => write!(f, "profile {name}"),
             Origin::Env(var) => write!(f, "env {var}"),
             Origin::Flag(flag) => write!(f, "flag {flag}"),
+            Origin::Follows { key, source } => write!(f, "{source} (from {key})"),
         }
     }
 }
@@ -125,11 +172,11 @@ impl Setting {
             _ => format!("--set {arg}"),
         };
         let Some((key, text)) = arg.split_once('=') else {
-            return Err(LoadError {
-                origin: flag,
-                key: None,
-                reason: "expected table.field=value, e.g. limits.max_message_size=16MiB".into(),
-            });
+            return Err(LoadError::new(
+                flag,
+                None,
+                "expected table.field=value, e.g. limits.max_message_size=16MiB",
+            ));
         };
         Ok(Setting {
             key: key.trim().to_string(),
@@ -166,11 +213,29 @@ pub const ENV_ALIASES: [(&str, &str); 2] = [
     ("RINGCAST_LOG_FORMAT", "log.format"),
 ];
 
+/// Keys that follow another key when no layer sets them: `(key, followed)`.
+/// A frame can never usefully exceed a message, and a browser sends a
+/// message as one frame, so the frame limit is the message limit unless
+/// something asks for less.
+pub const FOLLOWS: [(&str, &str); 1] = [("limits.max_frame_size", "limits.max_message_size")];
+
+/// Keys that are checked and shown but that nothing reads yet, and why:
+/// `profile show` marks them so they do not look as if they worked.
+pub const NOT_READ_YET: [(&str, &str); 2] = [
+    ("store.data_path", "no durable store"),
+    ("store.fsync", "no durable store"),
+];
+
 /// Applies the layers over the defaults and validates the result.
 ///
 /// `env` is the process environment (passed in so tests control it): only
 /// `RINGCAST_*` variables with a `__` are configuration keys, plus the
 /// [`ENV_ALIASES`]; others, like `RINGCAST_PROFILE`, are ignored here.
+///
+/// A value that cannot be applied does not stop the pass: every such
+/// problem of every layer is collected and reported together (a profile
+/// with three mistakes gets three lines); the rules between values are
+/// checked once all applied.
 pub fn load(
     profile: Option<Profile>,
     env: impl IntoIterator<Item = (String, String)>,
@@ -178,17 +243,17 @@ pub fn load(
 ) -> Result<Effective, LoadError> {
     let mut config = ServerConfig::default();
     let mut origins = vec![Origin::Default; KEYS.len()];
+    let mut errors = Vec::new();
     let mut apply = |dotted: &str, value: &Value, origin: Origin| {
-        let refuse = |reason| LoadError {
-            origin: origin.as_error_origin(),
-            key: Some(dotted.to_string()),
-            reason,
-        };
-        let (index, key) =
-            keys::find(dotted).ok_or_else(|| refuse(keys::unknown_key_reason(dotted)))?;
-        key.set(&mut config, value).map_err(refuse)?;
-        origins[index] = origin;
-        Ok::<(), LoadError>(())
+        let refuse =
+            |reason| LoadError::new(origin.as_error_origin(), Some(dotted.to_string()), reason);
+        let applied = keys::find(dotted)
+            .ok_or_else(|| refuse(keys::unknown_key_reason(dotted)))
+            .and_then(|(index, key)| key.set(&mut config, value).map(|()| index).map_err(refuse));
+        match applied {
+            Ok(index) => origins[index] = origin,
+            Err(e) => errors.push(e),
+        }
     };
 
     if let Some(profile) = &profile {
@@ -197,7 +262,7 @@ pub fn load(
             file: profile.file.clone(),
         };
         for (dotted, value) in profile.entries()? {
-            apply(dotted, &value, origin.clone())?;
+            apply(dotted, &value, origin.clone());
         }
     }
 
@@ -215,7 +280,7 @@ pub fn load(
                 dotted,
                 &Value::String(text.clone()),
                 Origin::Env(var.clone()),
-            )?;
+            );
         }
     }
     env.retain(|(var, _)| var.contains("__"));
@@ -232,7 +297,7 @@ pub fn load(
             &dotted,
             &keys::parse_text_value(&text),
             Origin::Env(var.clone()),
-        )?;
+        );
     }
 
     for setting in flags {
@@ -240,9 +305,15 @@ pub fn load(
             &setting.key,
             &setting.value,
             Origin::Flag(setting.flag.clone()),
-        )?;
+        );
+    }
+    if let Some(error) = LoadError::all(errors) {
+        return Err(error);
     }
 
+    for (key, followed) in FOLLOWS {
+        follow(&mut config, &mut origins, key, followed);
+    }
     let effective = Effective {
         config,
         origins,
@@ -253,25 +324,51 @@ pub fn load(
     Ok(effective)
 }
 
-/// Validates, blaming a broken rule on the highest-precedence source among
-/// the values it involves.
-fn check(effective: &Effective) -> Result<(), LoadError> {
-    let Err(e) = effective.config.validate() else {
-        return Ok(());
+/// Gives `key` the value of `followed` when no layer set it, and records
+/// that in its source.
+fn follow(config: &mut ServerConfig, origins: &mut [Origin], key: &str, followed: &'static str) {
+    let (Some((index, target)), Some((from, source))) = (keys::find(key), keys::find(followed))
+    else {
+        return;
     };
+    if origins[index] != Origin::Default {
+        return;
+    }
+    // Through the key table, so the value is converted like any other: the
+    // followed key's value as TOML, read back as this key.
+    let value = keys::parse_text_value(&source.show(config));
+    if target.set(config, &value).is_ok() {
+        origins[index] = Origin::Follows {
+            key: followed,
+            source: Box::new(origins[from].clone()),
+        };
+    }
+}
+
+/// Validates, blaming each broken rule on the highest-precedence source
+/// among the values it involves; every table's first broken rule is
+/// reported.
+fn check(effective: &Effective) -> Result<(), LoadError> {
     let origin_of = |dotted: &str| keys::find(dotted).map(|(i, _)| &effective.origins[i]);
-    let blamed = [Some(e.key), e.pair]
+    let errors = effective
+        .config
+        .violations()
         .into_iter()
-        .flatten()
-        .filter_map(origin_of)
-        .max_by_key(|origin| origin.rank())
-        .cloned()
-        .unwrap_or(Origin::Default);
-    Err(LoadError {
-        origin: blamed.as_error_origin(),
-        key: Some(e.key.to_string()),
-        reason: e.reason,
-    })
+        .map(|e| {
+            let blamed = [Some(e.key), e.pair]
+                .into_iter()
+                .flatten()
+                .filter_map(origin_of)
+                .max_by_key(|origin| origin.rank())
+                .cloned()
+                .unwrap_or(Origin::Default);
+            LoadError::new(blamed.as_error_origin(), Some(e.key.to_string()), e.reason)
+        })
+        .collect();
+    match LoadError::all(errors) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Fits a configuration to the CPUs this process may run on (`online`):
@@ -346,6 +443,9 @@ pub fn render(effective: &Effective, notes: &[String]) -> String {
         }
         let line = format!("{} = {}", key.field, key.show(&effective.config));
         let mut source = effective.origins[index].to_string();
+        if let Some((_, why)) = NOT_READ_YET.iter().find(|(k, _)| *k == key.dotted) {
+            let _ = write!(source, " (not read yet: {why})");
+        }
         for (_, note) in effective.adjusted.iter().filter(|(i, _)| *i == index) {
             source.push_str("; ");
             source.push_str(note);
@@ -383,7 +483,19 @@ mod tests {
     #[test]
     fn no_layers_is_the_default_everywhere() {
         let effective = load(None, env(&[]), &[]).expect("valid");
-        assert!(effective.origins.iter().all(|o| *o == Origin::Default));
+        let frame = keys::find("limits.max_frame_size").expect("key").0;
+        assert!(effective
+            .origins
+            .iter()
+            .enumerate()
+            .all(|(i, o)| *o == Origin::Default || i == frame));
+        assert_eq!(
+            effective
+                .origin("limits.max_frame_size")
+                .expect("key")
+                .to_string(),
+            "default (from limits.max_message_size)"
+        );
         assert_eq!(
             effective.config.server.backlog,
             ServerConfig::default().server.backlog
@@ -546,6 +658,148 @@ mod tests {
             let flags: Vec<Setting> = sets.iter().map(|s| set(s)).collect();
             let err = load(Some(profile(text)), env(vars), &flags).expect_err(want);
             assert_eq!(err.to_string(), *want);
+        }
+    }
+
+    /// The frame limit follows the message limit whichever layer sets the
+    /// latter, and says so in its source.
+    #[test]
+    fn the_frame_limit_follows_the_message_limit_from_every_layer() {
+        /// A profile, the environment, the flags, the frame limit's source.
+        type Case = (
+            Option<Profile>,
+            Vec<(String, String)>,
+            Vec<Setting>,
+            &'static str,
+        );
+        let cases: [Case; 3] = [
+            (
+                Some(profile("[limits]\nmax_message_size = \"1 MiB\"\n")),
+                env(&[]),
+                vec![],
+                "profile test (from limits.max_message_size)",
+            ),
+            (
+                None,
+                env(&[("RINGCAST_LIMITS__MAX_MESSAGE_SIZE", "1MiB")]),
+                vec![],
+                "env RINGCAST_LIMITS__MAX_MESSAGE_SIZE (from limits.max_message_size)",
+            ),
+            (
+                None,
+                env(&[]),
+                vec![set("limits.max_message_size=1MiB")],
+                "flag --set limits.max_message_size=1MiB (from limits.max_message_size)",
+            ),
+        ];
+        for (p, e, flags, source) in cases {
+            let effective = load(p, e, &flags).expect(source);
+            let limits = &effective.config.limits;
+            assert_eq!(
+                (limits.max_frame_size, limits.max_message_size),
+                (1 << 20, 1 << 20)
+            );
+            let shown = render(&effective, &[]);
+            let line = shown
+                .lines()
+                .find(|l| l.starts_with("max_frame_size = "))
+                .expect("shown");
+            assert!(line.ends_with(&format!("# {source}")), "{line}");
+        }
+        // A smaller message limit takes the frame limit down with it (before,
+        // the 64 KiB frame default refused it).
+        let c = load(None, env(&[]), &[set("limits.max_message_size=16KiB")])
+            .expect("valid")
+            .config;
+        assert_eq!(c.limits.max_frame_size, 16 << 10);
+    }
+
+    /// The shipped tiers leave the frame limit to follow, so the message
+    /// limit raised on top of any of them is one a browser can send.
+    #[test]
+    fn on_every_tier_the_frame_limit_follows_a_raised_message_limit() {
+        for (name, _) in super::super::profile::EMBEDDED {
+            let tier = Profile::embedded(name).expect("embedded");
+            let flags = [set("limits.max_message_size=16MiB")];
+            let limits = load(Some(tier), env(&[]), &flags)
+                .expect(name)
+                .config
+                .limits;
+            assert_eq!(limits.max_frame_size, 16 << 20, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_frame_limit_set_by_any_layer_is_kept() {
+        let p = profile("[limits]\nmax_frame_size = \"16 KiB\"\n");
+        let flags = [set("limits.max_message_size=1MiB")];
+        let effective = load(Some(p), env(&[]), &flags).expect("valid");
+        assert_eq!(effective.config.limits.max_frame_size, 16 << 10);
+        assert_eq!(
+            effective
+                .origin("limits.max_frame_size")
+                .expect("key")
+                .to_string(),
+            "profile test"
+        );
+        // Over the message limit is still refused, blamed on who set it.
+        let flags = [set("limits.max_frame_size=2MiB")];
+        let e = env(&[("RINGCAST_LIMITS__MAX_MESSAGE_SIZE", "1MiB")]);
+        let err = load(None, e, &flags).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "--set limits.max_frame_size=2MiB: limits.max_frame_size: 2097152 exceeds \
+             limits.max_message_size (1048576)"
+        );
+    }
+
+    #[test]
+    fn every_problem_of_every_layer_is_reported() {
+        let p = profile(
+            "[server]\nworkers = \"two\"\n[limits]\nmax_mesage_size = 1\ncommand_rate = -1\n",
+        );
+        let e = env(&[("RINGCAST_TIMEOUTS__IDLE_TIMEOUT", "soon")]);
+        let err = load(Some(p), e, &[]).expect_err("refused");
+        // Unknown keys are found while reading the file, before any value applies.
+        assert_eq!(err.count(), 1, "{err}");
+        let p = profile("[server]\nworkers = \"two\"\n[limits]\ncommand_rate = -1\n");
+        let e = env(&[("RINGCAST_TIMEOUTS__IDLE_TIMEOUT", "soon")]);
+        let err = load(Some(p), e, &[set("pubsub.max_channels=x")]).expect_err("refused");
+        let lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 4, "{err}");
+        assert!(
+            lines[0].starts_with("test.toml: server.workers: expected"),
+            "{err}"
+        );
+        assert_eq!(lines[1], "test.toml: limits.command_rate: -1 is negative");
+        assert!(
+            lines[2].starts_with("env RINGCAST_TIMEOUTS__IDLE_TIMEOUT: timeouts.idle_timeout:"),
+            "{err}"
+        );
+        assert!(
+            lines[3].starts_with("--set pubsub.max_channels=x: pubsub.max_channels:"),
+            "{err}"
+        );
+        // Broken rules of different tables are reported together too.
+        let p = profile("[io_uring]\nuring_entries = 1000\n[timeouts]\nidle_timeout = \"20s\"\n");
+        let err = load(Some(p), env(&[]), &[]).expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "test.toml: io_uring.uring_entries: 1000 is not a power of two in 8..=32768\n\
+             test.toml: timeouts.ping_interval: 30s must be shorter than timeouts.idle_timeout (20s)"
+        );
+    }
+
+    #[test]
+    fn keys_nothing_reads_yet_are_marked() {
+        let effective = load(None, env(&[]), &[set("store.fsync=always")]).expect("valid");
+        let shown = render(&effective, &[]);
+        for field in ["data_path", "fsync"] {
+            let line = shown
+                .lines()
+                .find(|l| l.starts_with(&format!("{field} = ")))
+                .expect("shown");
+            assert!(line.ends_with("(not read yet: no durable store)"), "{line}");
         }
     }
 

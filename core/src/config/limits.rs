@@ -21,7 +21,12 @@ pub struct LimitsSection {
     /// `Retry-After`. `0` = no limit. Enforced by `admission::Admission`
     /// once the handshake calls it. Default 0.
     pub max_connections_per_ip: usize,
-    /// Largest accepted frame payload, in bytes (larger → close 1009). Default 64 KiB.
+    /// Largest accepted frame payload, in bytes (larger → close 1009). At
+    /// most `max_message_size` (a larger frame could never be accepted).
+    /// When no layer sets it, it follows `max_message_size`
+    /// ([`super::layers`] applies that rule), so raising the message limit
+    /// alone lets a browser send such a message in its usual single frame;
+    /// set it lower to make clients fragment. Default: `max_message_size`.
     pub max_frame_size: u64,
     /// Largest accepted message (all fragments), in bytes (→ 1009). Default 64 KiB.
     pub max_message_size: u64,
@@ -33,9 +38,13 @@ pub struct LimitsSection {
     /// Per-core read scratch buffer, in bytes: every read on a core lands here
     /// first, so connections hold no read buffer of their own. Default 64 KiB.
     pub read_buffer_size: usize,
-    /// Sustained commands per second per connection on `/ws`. Default 100.
+    /// Sustained commands per second per connection on `/ws`, every kind
+    /// counted (a publish and a subscribe take a token here too); past it,
+    /// `rate_limited`, and 1008 once refusals persist
+    /// (`rate_limit_close_after`). `0` = no overall limit. Default 100.
     pub command_rate: u32,
-    /// Commands a connection may send in a burst above the rate. Default 200.
+    /// Commands a connection may send in a burst above `command_rate`.
+    /// Used only when `command_rate` is set. Default 200.
     pub command_burst: u32,
     /// Sustained publishes per second per connection, on top of
     /// `command_rate` (a publish takes a token from both). `0` = no separate
@@ -120,12 +129,10 @@ impl LimitsSection {
         if self.max_outbound_bytes < 4096 {
             return refuse("limits.max_outbound_bytes", "must be at least 4 KiB");
         }
-        if self.command_rate == 0 {
-            return refuse("limits.command_rate", "must be positive");
-        }
-        if self.command_burst == 0 {
-            return refuse("limits.command_burst", "must be positive");
-        }
+        check_rate(
+            ("limits.command_rate", self.command_rate),
+            ("limits.command_burst", self.command_burst),
+        )?;
         check_rate(
             ("limits.publish_rate", self.publish_rate),
             ("limits.publish_burst", self.publish_burst),

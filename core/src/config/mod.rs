@@ -127,9 +127,12 @@ fn show_duration(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-/// A rate of events per second with its burst: `0` turns the limit off; a
-/// set rate needs a burst of at least 1 and at most one event per
-/// nanosecond (the token buckets count in nanoseconds).
+/// A rate of events per second with its burst. One rule for every rate
+/// key (`limits.command_rate`, `publish_rate`, `subscribe_rate`,
+/// `admission.admission_rate`, `admission_rate_per_ip`): `0` turns the
+/// limit off, and its burst is then not read; a set rate needs a burst of
+/// at least 1 and at most one event per nanosecond (the token buckets count
+/// in nanoseconds).
 fn check_rate(
     (rate_key, rate): (&'static str, u32),
     (burst_key, burst): (&'static str, u32),
@@ -156,24 +159,41 @@ impl ServerConfig {
     /// proxies, algorithms, patterns, one key source) were checked when
     /// they were set.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.server.validate()?;
-        self.io_uring.validate()?;
-        self.limits.validate()?;
-        self.timeouts.validate()?;
-        self.pubsub.validate()?;
+        match self.violations().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every table's first violation, in key order: what a profile with
+    /// several mistakes is told all at once (one table's later rules often
+    /// depend on its earlier ones, so each table stops at its first).
+    pub fn violations(&self) -> Vec<ConfigError> {
         let workers = self.server.effective_workers();
-        if self.pubsub.max_channels < workers {
-            return refuse_pair(
+        let channels = if self.pubsub.max_channels < workers {
+            refuse_pair(
                 "pubsub.max_channels",
                 "server.workers",
                 format!(
                     "{} is fewer than one per worker ({workers})",
                     self.pubsub.max_channels
                 ),
-            );
-        }
-        self.auth.validate()?;
-        self.admission.validate()
+            )
+        } else {
+            Ok(())
+        };
+        [
+            self.server.validate(),
+            self.io_uring.validate(),
+            self.limits.validate(),
+            self.timeouts.validate(),
+            self.pubsub.validate().and(channels),
+            self.auth.validate(),
+            self.admission.validate(),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect()
     }
 
     /// Channels each owner core may hold.

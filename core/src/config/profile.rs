@@ -56,12 +56,12 @@ impl Profile {
 
     /// A profile file on disk.
     pub fn from_path(path: &Path) -> Result<Profile, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-            origin: path.display().to_string(),
-            key: None,
-            reason: format!(
-                "cannot read profile: {e} (built-in profiles: medium, high, ultra, auto)"
-            ),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            LoadError::new(
+                path.display().to_string(),
+                None,
+                format!("cannot read profile: {e} (built-in profiles: {BUILT_IN})"),
+            )
         })?;
         Ok(Profile {
             name: path
@@ -116,20 +116,44 @@ pub fn select(
             why: None,
         });
     }
+    let path = Path::new(spec);
+    if !path.exists() {
+        if let Some(name) = near_built_in(spec) {
+            return Err(LoadError::new(
+                "--profile",
+                None,
+                format!("no profile {spec:?}: did you mean {name}?"),
+            ));
+        }
+    }
     Ok(Selection {
-        profile: Some(Profile::from_path(Path::new(spec))?),
+        profile: Some(Profile::from_path(path)?),
         why: None,
     })
 }
 
+/// The names `--profile` takes besides a path, for hints.
+const BUILT_IN: &str = "medium, high, ultra, auto, default";
+
+/// The built-in name `spec` is probably a typo of (edit distance at most
+/// 2, and less than the name's length so `x` is not "did you mean high"),
+/// if any: what `--profile hihg` meant when no file `hihg` exists.
+fn near_built_in(spec: &str) -> Option<&'static str> {
+    BUILT_IN
+        .split(", ")
+        .map(|name| (keys::edit_distance(name, spec), name))
+        .filter(|(d, name)| *d <= 2 && *d < name.len())
+        .min()
+        .map(|(_, name)| name)
+}
+
 /// Parses profile text into `(key, value)` pairs; refuses bad syntax, keys
-/// outside a table, unknown tables and unknown keys.
+/// outside a table, unknown tables and unknown keys. Everything but a
+/// syntax error is collected: all of a file's unknown keys are reported at
+/// once.
 pub fn parse_entries(file: &str, text: &str) -> Result<Vec<(&'static str, Value)>, LoadError> {
-    let refuse = |key: Option<String>, reason: String| LoadError {
-        origin: file.to_string(),
-        key,
-        reason,
-    };
+    let refuse = |key: Option<String>, reason: String| LoadError::new(file, key, reason);
+    let mut errors = Vec::new();
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         let line = e
             .span()
@@ -151,26 +175,31 @@ pub fn parse_entries(file: &str, text: &str) -> Result<Vec<(&'static str, Value)
                 ),
                 None => keys::unknown_key_reason(name),
             };
-            return Err(refuse(Some(name.clone()), reason));
+            errors.push(refuse(Some(name.clone()), reason));
+            continue;
         };
         if !TABLES.contains(&name.as_str()) {
-            return Err(refuse(
+            errors.push(refuse(
                 Some(format!("[{name}]")),
                 format!("unknown table (tables: {})", TABLES.join(", ")),
             ));
+            continue;
         }
         for (field, value) in inner {
             let dotted = format!("{name}.{field}");
-            let Some((_, key)) = keys::find(&dotted) else {
-                return Err(refuse(
+            match keys::find(&dotted) {
+                Some((_, key)) => entries.push((key.dotted, value.clone())),
+                None => errors.push(refuse(
                     Some(dotted.clone()),
                     keys::unknown_key_reason(&dotted),
-                ));
-            };
-            entries.push((key.dotted, value.clone()));
+                )),
+            }
         }
     }
-    Ok(entries)
+    match LoadError::all(errors) {
+        Some(error) => Err(error),
+        None => Ok(entries),
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +239,36 @@ mod tests {
         let err = select(Some("/nonexistent/hihg.toml"), no_machine).expect_err("refused");
         assert_eq!(err.origin, "/nonexistent/hihg.toml");
         assert!(err.reason.starts_with("cannot read profile:"), "{err}");
+    }
+
+    #[test]
+    fn a_name_near_a_built_in_profile_gets_a_hint() {
+        for (spec, meant) in [("hihg", "high"), ("meduim", "medium"), ("ultr", "ultra")] {
+            let err = select(Some(spec), no_machine).expect_err(spec);
+            assert_eq!(
+                err.to_string(),
+                format!("--profile: no profile \"{spec}\": did you mean {meant}?")
+            );
+        }
+        // Far from every name: read as a path, as before.
+        let err = select(Some("my-box"), no_machine).expect_err("no such file");
+        assert!(err.reason.starts_with("cannot read profile:"), "{err}");
+    }
+
+    #[test]
+    fn every_unknown_key_and_table_of_a_file_is_reported() {
+        let err = parse_entries(
+            "bad.toml",
+            "workers = 2\n[net]\nx = 1\n[limits]\nmax_mesage_size = 1\ncomand_rate = 5\n",
+        )
+        .expect_err("refused");
+        let text = err.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{err}");
+        assert!(lines.iter().all(|l| l.starts_with("bad.toml: ")), "{err}");
+        assert!(lines.contains(
+            &"bad.toml: limits.comand_rate: unknown key (did you mean limits.command_rate?)"
+        ));
     }
 
     #[test]

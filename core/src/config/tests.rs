@@ -265,3 +265,64 @@ fn a_cpu_list_sets_the_worker_count_and_placement() {
     assert_eq!(config.server.cpu_for_worker(4), Some(2));
     assert_eq!(ServerConfig::default().server.cpu_for_worker(0), None);
 }
+
+/// One rule for every rate key: `0` is off (its burst is then not read),
+/// and a set rate needs a burst of at least 1.
+#[test]
+fn zero_turns_every_rate_off() {
+    type Rate = (&'static str, &'static str, fn(&mut ServerConfig, u32, u32));
+    let rates: [Rate; 5] = [
+        ("limits.command_rate", "limits.command_burst", |c, r, b| {
+            (c.limits.command_rate, c.limits.command_burst) = (r, b)
+        }),
+        ("limits.publish_rate", "limits.publish_burst", |c, r, b| {
+            (c.limits.publish_rate, c.limits.publish_burst) = (r, b)
+        }),
+        (
+            "limits.subscribe_rate",
+            "limits.subscribe_burst",
+            |c, r, b| (c.limits.subscribe_rate, c.limits.subscribe_burst) = (r, b),
+        ),
+        (
+            "admission.admission_rate",
+            "admission.admission_burst",
+            |c, r, b| (c.admission.rate, c.admission.burst) = (r, b),
+        ),
+        (
+            "admission.admission_rate_per_ip",
+            "admission.admission_burst_per_ip",
+            |c, r, b| (c.admission.rate_per_ip, c.admission.burst_per_ip) = (r, b),
+        ),
+    ];
+    for (rate, burst, set) in rates {
+        let mut off = ServerConfig::default();
+        set(&mut off, 0, 0);
+        assert_eq!(key_of(off), Ok(()), "{rate} = 0 is off");
+        let mut no_burst = ServerConfig::default();
+        set(&mut no_burst, 10, 0);
+        let err = no_burst.validate().expect_err(burst);
+        assert_eq!((err.key, err.pair), (burst, Some(rate)));
+        let mut too_fast = ServerConfig::default();
+        set(&mut too_fast, 1_000_000_001, 1);
+        assert_eq!(key_of(too_fast), Err(rate));
+    }
+}
+
+#[test]
+fn violations_lists_the_first_of_every_table() {
+    let mut config = ServerConfig::default();
+    config.io_uring.entries = 1000;
+    config.limits.max_outbound_bytes = 1;
+    config.pubsub.max_channels = 0;
+    config.pubsub.inbox_batch = 0;
+    let keys: Vec<&str> = config.violations().iter().map(|e| e.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "io_uring.uring_entries",
+            "limits.max_outbound_bytes",
+            "pubsub.inbox_batch"
+        ]
+    );
+    assert_eq!(config.validate().map_err(|e| e.key), Err(keys[0]));
+}

@@ -45,11 +45,13 @@ pub enum ProtocolError {
     #[error("payload length has its top bit set")]
     LengthMsbSet,
     /// A frame declared a payload longer than our configured limit (§10.4).
-    #[error("frame of {len} bytes over limit {max}")]
+    /// The text names the configuration key the limit comes from, so the
+    /// peer's close reason says which knob refused it.
+    #[error("frame of {len} bytes over limits.max_frame_size = {max}")]
     FrameTooLarge { len: u64, max: u64 },
     /// A message (all fragments so far plus the next frame) would exceed our
     /// configured limit (§10.4).
-    #[error("message of {len} bytes over limit {max}")]
+    #[error("message of {len} bytes over limits.max_message_size = {max}")]
     MessageTooLarge { len: u64, max: u64 },
     /// §8.1: a text message must be valid UTF-8.
     #[error("invalid UTF-8 in text message")]
@@ -155,7 +157,7 @@ mod tests {
                 max: 65536
             }
             .to_string(),
-            "frame of 70000 bytes over limit 65536"
+            "frame of 70000 bytes over limits.max_frame_size = 65536"
         );
         assert_eq!(
             ProtocolError::InvalidCloseCode(1005).to_string(),

@@ -45,12 +45,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::channel::{OwnedChannel, Resume};
-use super::{PubsubSnapshot, Settings, Stats};
+use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
-use crate::proto::v1::{
-    error_frame, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
-};
+use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
 
 /// What cores send each other.
@@ -190,15 +188,17 @@ impl Hub {
         channel: &str,
         id: Option<u64>,
         since: Option<Since>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), Refusal> {
         let channel: Arc<str> = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             if member.channels.iter().any(|c| &**c == channel) {
-                return Err(ErrorCode::AlreadySubscribed);
+                return Err(ErrorCode::AlreadySubscribed.into());
             }
             if member.channels.len() >= self.settings.max_subscriptions {
-                return Err(ErrorCode::TooManySubscriptions);
+                return Err(Refusal::too_many_subscriptions(
+                    self.settings.max_subscriptions,
+                ));
             }
             let channel: Arc<str> = Arc::from(channel);
             member.channels.push(channel.clone());
@@ -247,7 +247,7 @@ impl Hub {
         channel: &str,
         data: Bytes,
         id: Option<u64>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), Refusal> {
         let owner = self.owner_of(channel);
         let msg = Msg::Publish {
             channel: Arc::from(channel),
@@ -264,7 +264,7 @@ impl Hub {
         // earlier messages to it still wait), so a flood cannot grow memory.
         self.port.try_send(owner, msg).map_err(|_| {
             bump(&self.stats.overloaded, 1);
-            ErrorCode::Overloaded
+            Refusal::overloaded(self.settings.spill_limit)
         })
     }
 
@@ -323,7 +323,7 @@ impl Hub {
             } => {
                 let reply = match self.owner_publish(&channel, &data) {
                     Ok(offset) => published_frame(id, offset),
-                    Err(code) => error_frame(id, code),
+                    Err(refusal) => refusal.frame(id),
                 };
                 self.dispatch(from, Msg::PublishReply { conn, reply });
             }
@@ -348,7 +348,7 @@ impl Hub {
                             true,
                         )
                     }
-                    Err(code) => (error_frame(id, code), Vec::new(), false),
+                    Err(refusal) => (refusal.frame(id), Vec::new(), false),
                 };
                 self.dispatch(
                     from,
@@ -407,10 +407,15 @@ impl Hub {
         owned: &'a mut HashMap<Arc<str>, OwnedChannel>,
         channel: &Arc<str>,
         now: Instant,
-    ) -> Result<&'a mut OwnedChannel, ErrorCode> {
+    ) -> Result<&'a mut OwnedChannel, Refusal> {
         if !owned.contains_key(channel) {
-            if owned.len() >= self.settings.max_channels {
-                return Err(ErrorCode::TooManyChannels);
+            let settings = &self.settings;
+            if owned.len() >= settings.max_channels {
+                return Err(Refusal::too_many_channels(
+                    settings.max_channels,
+                    settings.max_channels_total,
+                    settings.workers,
+                ));
             }
             let epoch = format!("{:016x}", fastrand::u64(..));
             owned.insert(
@@ -418,14 +423,16 @@ impl Hub {
                 OwnedChannel::new(epoch, self.port.cores(), now),
             );
         }
-        owned.get_mut(channel).ok_or(ErrorCode::TooManyChannels)
+        owned
+            .get_mut(channel)
+            .ok_or_else(|| ErrorCode::TooManyChannels.into())
     }
 
     /// Owner side of a publish: offset, one frame, history, fan-out to cores.
-    fn owner_publish(&self, channel: &Arc<str>, data: &[u8]) -> Result<u64, ErrorCode> {
+    fn owner_publish(&self, channel: &Arc<str>, data: &[u8]) -> Result<u64, Refusal> {
         if self.port.spilled() > self.settings.spill_limit {
             bump(&self.stats.overloaded, 1);
-            return Err(ErrorCode::Overloaded);
+            return Err(Refusal::overloaded(self.settings.spill_limit));
         }
         let now = Instant::now();
         let (offset, frame, targets) = {
@@ -459,7 +466,7 @@ impl Hub {
         channel: &Arc<str>,
         from: usize,
         since: Option<&Since>,
-    ) -> Result<(String, u64, Option<Resume>), ErrorCode> {
+    ) -> Result<(String, u64, Option<Resume>), Refusal> {
         let now = Instant::now();
         let mut owned = self.owned.borrow_mut();
         let ch = self.owned_or_create(&mut owned, channel, now)?;

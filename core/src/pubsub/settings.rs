@@ -16,6 +16,10 @@ pub struct Settings {
     pub history_ttl: Duration,
     /// Channels this owner core may hold (`pubsub.max_channels` over the cores).
     pub max_channels: usize,
+    /// `pubsub.max_channels` itself and the worker count it is split over,
+    /// for the `too_many_channels` message.
+    pub max_channels_total: usize,
+    pub workers: usize,
     /// Channels one connection may subscribe to.
     pub max_subscriptions: usize,
     /// Bytes queued for one connection before it is closed as a slow consumer.
@@ -34,6 +38,8 @@ impl Settings {
             history_size: config.pubsub.history_size,
             history_ttl: config.pubsub.history_ttl,
             max_channels: config.max_channels_per_worker(),
+            max_channels_total: config.pubsub.max_channels,
+            workers: config.server.effective_workers(),
             max_subscriptions: config.pubsub.max_subscriptions_per_connection,
             max_outbound: config.limits.max_outbound_bytes,
             spill_limit: config.pubsub.inbox_capacity,
@@ -60,6 +66,7 @@ mod tests {
         let s = Settings::from_config(&config);
         assert_eq!((s.history_size, s.history_ttl), (7, Duration::from_secs(9)));
         assert_eq!(s.max_channels, config.max_channels_per_worker());
+        assert_eq!((s.max_channels_total, s.workers), (10, 2));
         assert_eq!((s.max_subscriptions, s.max_outbound), (3, 4096));
         assert_eq!((s.spill_limit, s.inbox_batch), (64, 5));
     }

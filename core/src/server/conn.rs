@@ -41,7 +41,7 @@ use crate::sys::{shutdown_write, try_recv, try_send, Transfer};
 /// Reads per turn before the connection yields to the others of its core.
 const READS_PER_TURN: usize = 4;
 
-const SLOW_CONSUMER: &str = "slow consumer: outbound queue over limit";
+const SLOW_CONSUMER: &str = "slow consumer: outbound queue over limits.max_outbound_bytes";
 /// The close reason on shutdown: tells clients to come back (elsewhere if
 /// need be) and resume from history.
 const GOING_AWAY: &str = "server shutting down: reconnect and resume";
@@ -696,7 +696,7 @@ fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> 
             let reason = refusal.reason.as_str();
             tracing::debug!(worker = ctx.worker, conn = id.raw(), %client, reason, "admission refused");
             let retry = refusal.retry_after.to_string();
-            let body = format!("{}\n", refusal.reason.as_str());
+            let body = format!("{}\n", refusal.body());
             return plain(503, body.as_bytes(), &[("Retry-After", &retry)]);
         }
     };

@@ -27,6 +27,7 @@ use crate::proto::v1::{
     error_frame, error_frame_with, info_frame, ok_frame, parse_command, parse_since,
     refreshed_frame, valid_channel, Command, ErrorCode,
 };
+use crate::pubsub::Refusal;
 
 /// Seconds since the Unix epoch (token times are in these).
 pub(crate) fn unix_now() -> u64 {
@@ -93,7 +94,10 @@ impl WsConn {
         };
         match self.limiter.check(&ctx.commands, kind, now) {
             RateVerdict::Run => {}
-            RateVerdict::Refuse => return reply(error_frame(id, ErrorCode::RateLimited)),
+            RateVerdict::Refuse(limit) => {
+                let message = ctx.commands.refusal_message(limit);
+                return reply(error_frame_with(id, ErrorCode::RateLimited, &message));
+            }
             RateVerdict::Close => {
                 self.close = Some((RATE_LIMIT_CLOSE, RATE_LIMIT_CLOSE_REASON));
                 return;
@@ -104,9 +108,12 @@ impl WsConn {
         let conn = slot.id();
         let check = |channel: &str, allowed: bool| {
             if !valid_channel(channel, limits.max_channel_name_len) {
-                Err(ErrorCode::InvalidChannel)
+                Err(Refusal::invalid_channel(
+                    channel,
+                    limits.max_channel_name_len,
+                ))
             } else if !allowed {
-                Err(ErrorCode::Forbidden)
+                Err(ErrorCode::Forbidden.into())
             } else {
                 Ok(())
             }
@@ -123,13 +130,16 @@ impl WsConn {
                 })
             }
             Command::Unsubscribe { channel } => check(channel, true)
-                .and_then(|()| hub.unsubscribe(conn, channel))
+                .and_then(|()| Ok(hub.unsubscribe(conn, channel)?))
                 .map(|()| reply(ok_frame(id))),
             Command::Publish { channel, data } => check(channel, identity.can_publish(channel))
                 .and_then(|()| {
                     let data = data.get();
                     if data.len() > limits.max_publish_bytes {
-                        return Err(ErrorCode::PublishTooLarge);
+                        return Err(Refusal::publish_too_large(
+                            data.len(),
+                            limits.max_publish_bytes,
+                        ));
                     }
                     hub.publish(conn, channel, Bytes::copy_from_slice(data.as_bytes()), id)
                 }),
@@ -146,8 +156,8 @@ impl WsConn {
                 Ok(())
             }
         };
-        if let Err(code) = result {
-            reply(error_frame(id, code));
+        if let Err(refusal) = result {
+            reply(refusal.frame(id));
         }
     }
 }
