@@ -24,7 +24,7 @@ status=0
 for driver in io_uring epoll; do
   out="$ROOT/target/autobahn/$driver"
   mkdir -p "$out"
-  flags=(--listen 127.0.0.1:0 --workers 2 --max-message-size 16MiB --max-frame-size 16MiB)
+  flags=(--listen 127.0.0.1:0 --workers 2 --max-message-size 16MiB)
   [ "$driver" = epoll ] && flags+=(--force-epoll)
   "$BIN" serve "${flags[@]}" >"$out/server.stdout" 2>"$out/server.log" &
   pid=$!

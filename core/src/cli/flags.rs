@@ -37,7 +37,7 @@ pub struct ServeFlags {
     /// Use the epoll driver even where io_uring works (io_uring.force_epoll = true).
     #[arg(long)]
     force_epoll: bool,
-    /// Largest frame payload, e.g. 64KiB or 65536 (limits.max_frame_size) [default: 64 KiB]
+    /// Largest frame payload, e.g. 64KiB or 65536 (limits.max_frame_size) [default: limits.max_message_size]
     #[arg(long, value_name = "SIZE")]
     max_frame_size: Option<String>,
     /// Largest message, e.g. 16MiB or 16777216 (limits.max_message_size) [default: 64 KiB]
