@@ -142,7 +142,7 @@ pub fn render(profile: &str, config: &ServerConfig, findings: &[Finding]) -> Str
 mod tests {
     use super::*;
 
-    /// This box as the issue describes it: 2 CPUs, fd limit 20000 that
+    /// A 2-core CI box like ours: 2 CPUs, fd limit 20000 that
     /// cannot be raised, 23.5 GiB, no cpufreq, THP madvise.
     fn fixture() -> Probe {
         Probe {

@@ -1,5 +1,5 @@
 //! The Redis engine's foundation: one channel's sequence, history and live
-//! delivery shared by many ringcast nodes through one Redis (issue 11).
+//! delivery shared by many ringcast nodes through one Redis.
 //!
 //! Self-contained and tested against a real `redis-server`
 //! (`core/tests/redis_engine.rs`); not wired into the server yet (the plan is
