@@ -54,6 +54,9 @@ fn main() -> ExitCode {
         Command::Profile {
             command: ProfileCommand::Show(flags),
         } => cli::profile::show(*flags),
+        Command::Profile {
+            command: ProfileCommand::Capacity(args),
+        } => cli::capacity::run(*args),
         Command::Doctor(select) => cli::doctor::run(select),
         Command::Token(args) => cli::token::run(*args),
     };

@@ -1,8 +1,10 @@
 //! The `ringcast` binary's logs: `--log-format json` (or `RINGCAST_LOG_FORMAT`,
 //! or `--set log.format=json`) writes one JSON object per line; at
 //! `RINGCAST_LOG=debug` every connection gets an `accepted`, an `upgraded`
-//! (WebSockets) and a `closed` line with its reason, refusals are at info; at
-//! the default level no per-connection line appears; `--set log.level=warn`
+//! (WebSockets) and a `closed` line with its reason; at the default level no
+//! per-connection line appears, refusals are summarised per status (with
+//! their most frequent peers and paths) in a few lines however many there
+//! were, the exact counts in `/metrics`; `--set log.level=warn`
 //! wins over `RINGCAST_LOG` and silences the info lines; a `?token=` query
 //! never reaches a log; a bad `log.level` or `log.format`, from any source,
 //! is refused like a bad key (exit 2, one line); a WebSocket still open when
@@ -108,7 +110,7 @@ fn json_lines_with_one_line_per_connection_event_at_debug_and_no_token() {
         assert_eq!(find(&events, "accepted", None).len(), 3, "{log}");
         let upgraded = find(&events, "upgraded", None);
         assert_eq!(upgraded.len(), 1, "{log}");
-        for (reason, level) in [("http", "DEBUG"), ("refused", "INFO"), ("normal", "DEBUG")] {
+        for (reason, level) in [("http", "DEBUG"), ("refused", "DEBUG"), ("normal", "DEBUG")] {
             let closed = find(&events, "closed", Some(reason));
             assert_eq!(closed.len(), 1, "one closed/{reason} line:\n{log}");
             assert_eq!(closed[0]["level"], level, "{log}");
@@ -129,7 +131,7 @@ fn json_lines_with_one_line_per_connection_event_at_debug_and_no_token() {
 }
 
 #[test]
-fn the_default_level_has_no_per_connection_lines_but_refusals() {
+fn the_default_level_has_no_per_connection_lines_but_a_summary_of_refusals() {
     let (server, addr, log) = common::serve_binary("default", &[], &[]);
     traffic(addr);
     let log = stop(server, log);
@@ -144,8 +146,16 @@ fn the_default_level_has_no_per_connection_lines_but_refusals() {
         .lines()
         .filter(|l| l.contains("reactor: closed "))
         .collect();
-    assert_eq!(closed.len(), 1, "only the refusal:\n{log}");
-    assert!(closed[0].contains("reason=\"refused\""), "{log}");
+    assert!(closed.is_empty(), "no per-connection line:\n{log}");
+    let summary: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("handshakes refused"))
+        .collect();
+    assert_eq!(summary.len(), 1, "the refusal is summarised:\n{log}");
+    assert!(
+        summary[0].contains("status=404") && summary[0].contains("count=1"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -247,4 +257,109 @@ fn set_log_level_warn_wins_over_the_environment_and_silences_info() {
     ] {
         assert!(!log.contains(quiet), "{quiet:?} at warn:\n{log}");
     }
+}
+
+/// Floods `n` bad handshakes at `addr`: every fourth with an unsupported
+/// `Sec-WebSocket-Version` (426), the others to a path that does not exist (404).
+fn flood(addr: SocketAddr, n: usize) -> (u64, u64) {
+    let (mut not_found, mut version) = (0, 0);
+    for i in 0..n {
+        if i % 4 == 0 {
+            let response = http(
+                addr,
+                b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 12\r\n\r\n",
+            );
+            assert!(response.starts_with("HTTP/1.1 426"), "{response}");
+            version += 1;
+        } else {
+            let response = http(addr, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+            not_found += 1;
+        }
+    }
+    (not_found, version)
+}
+
+/// The summed `count` of the `handshakes refused` summary lines for `status`.
+fn summarised(events: &[Value], status: u64) -> u64 {
+    find(events, "handshakes refused", Some("refused"))
+        .iter()
+        .filter(|e| e["status"] == status)
+        .filter_map(|e| e["count"].as_u64())
+        .sum()
+}
+
+#[test]
+fn a_flood_of_refusals_is_summarised_at_info_with_exact_counts() {
+    let mut server =
+        common::Served::start("flood-info", &["--set", "log.summary_interval=\"200ms\""]);
+    let (not_found, version) = flood(server.addr, 2000);
+    server.wait_for_log("summaries adding up to the flood", |events| {
+        summarised(events, 404) == not_found && summarised(events, 426) == version
+    });
+    let events = server.events();
+    let summaries = find(&events, "handshakes refused", None);
+    assert!(
+        summaries.len() < 200,
+        "{} summary lines for 2000 refusals",
+        summaries.len()
+    );
+    assert!(summaries
+        .iter()
+        .all(|e| e["level"] == "INFO" && e["worker"] == 0));
+    // Each line names where the refusals came from and went to: here one
+    // peer and one path per status, so its count is the line's.
+    for e in &summaries {
+        let (count, status) = (&e["count"], &e["status"]);
+        let path = if *status == 404 { "/nope" } else { "/echo" };
+        assert_eq!(e["top_paths"], format!("{path}:{count}"), "{e}");
+        assert_eq!(e["top_peers"], format!("127.0.0.1:{count}"), "{e}");
+    }
+    assert!(
+        find(&events, "closed", None).is_empty(),
+        "no per-connection line at info"
+    );
+    let metrics = http(server.addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (status, n) in [(404, not_found), (426, version)] {
+        let line =
+            format!("ringcast_handshakes_refused_total{{worker=\"0\",status=\"{status}\"}} {n}\n");
+        assert!(metrics.contains(&line), "no {line:?} in:\n{metrics}");
+    }
+    server.terminate();
+    assert!(server.wait_exit().success());
+}
+
+#[test]
+fn a_flood_of_refusals_is_logged_per_connection_at_debug() {
+    let mut server = common::Served::start(
+        "flood-debug",
+        &[
+            "--set",
+            "log.level=\"debug\"",
+            "--set",
+            "log.summary_interval=\"200ms\"",
+        ],
+    );
+    let (not_found, version) = flood(server.addr, 200);
+    server.wait_for_log("a closed line per refusal", |events| {
+        find(events, "closed", Some("refused")).len() as u64 == not_found + version
+    });
+    // And a line per refusal saying what was refused, to whom, and why.
+    let events = server.events();
+    let refused = find(&events, "refused", None);
+    assert_eq!(refused.len() as u64, not_found + version);
+    for (status, path, n) in [(404, "/nope", not_found), (426, "/echo", version)] {
+        let lines = refused.iter().filter(|e| e["status"] == status);
+        assert!(lines.clone().all(|e| e["level"] == "DEBUG"
+            && e["path"] == path
+            && e["peer"] == "127.0.0.1"
+            && e["conn"].is_u64()));
+        assert_eq!(lines.count() as u64, n);
+    }
+    server.wait_for_log("the summaries", |events| {
+        summarised(events, 404) == not_found && summarised(events, 426) == version
+    });
+    server.terminate();
+    assert!(server.wait_exit().success());
 }

@@ -4,9 +4,12 @@
 Opens SUBS subscriber connections to ws://HOST:PORT/ws, subscribes each to one
 channel, then PUBS publisher connections publish a DATA-byte JSON string at
 RATE publishes/s in total for SECONDS. The server's CPU time (utime+stime from
-/proc/PID/stat) over the publishing window, divided by the deliveries it made
-(subscribers x publishes, checked against the bytes the subscribers read), is
-the CPU cost of one delivered message. Subscribers only count bytes, so the
+/proc/PID/stat) over the publishing window, divided by the deliveries it made,
+is the CPU cost of one delivered message. Deliveries are counted by the
+server: the sum of `ringcast_deliveries_total` over its workers in GET
+/metrics, read before and after the window (not publishes x subscribers,
+which would count pushes the server dropped or never made); the product is
+printed beside it as a check. Subscribers only count bytes, so the
 client stays light; it still shares the box, so run it with the server pinned
 elsewhere when you can.
 
@@ -19,6 +22,7 @@ import asyncio
 import json
 import os
 import time
+import urllib.request
 
 MASK = b"\x1f\x2e\x3d\x4c"
 HANDSHAKE = (
@@ -38,6 +42,17 @@ def masked_text(payload: bytes) -> bytes:
         head = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
     body = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
     return head + MASK + body
+
+
+def deliveries_total(host: str, port: int) -> int:
+    """Sum of ringcast_deliveries_total over the workers, from GET /metrics."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("ringcast_deliveries_total"):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
 
 
 def cpu_ticks(pid: int) -> int:
@@ -110,6 +125,7 @@ async def main():
     for _ in range(a.subs):
         await ready.acquire()
     hz = os.sysconf("SC_CLK_TCK")
+    delivered0 = deliveries_total(a.host, a.port)
     ticks0, t0 = cpu_ticks(a.pid), time.monotonic()
     sent = [0]
     await asyncio.gather(
@@ -124,7 +140,7 @@ async def main():
         last = counter[0]
         await asyncio.sleep(0.5)
     ticks1, t1 = cpu_ticks(a.pid), time.monotonic()
-    deliveries = sent[0] * a.subs
+    deliveries = deliveries_total(a.host, a.port) - delivered0
     cpu_s = (ticks1 - ticks0) / hz
     push_len = len(
         json.dumps({"channel": channel, "offset": 1000, "epoch": "0" * 16, "data": data})
@@ -135,6 +151,7 @@ async def main():
                 "subscribers": a.subs,
                 "publishes": sent[0],
                 "deliveries": deliveries,
+                "publishes_x_subscribers": sent[0] * a.subs,
                 "bytes_read": counter[0],
                 "approx_push_frame_bytes": push_len + 2,
                 "window_s": round(t1 - t0, 2),

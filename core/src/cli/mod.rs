@@ -8,6 +8,7 @@
 //! the `[log]` keys are resolved) and [`Failure`], which decides the exit
 //! code.
 
+pub mod capacity;
 pub mod doctor;
 pub mod flags;
 pub mod profile;

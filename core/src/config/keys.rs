@@ -493,6 +493,23 @@ impl<const KIND: usize> Codec for KeyFile<KIND> {
     }
 }
 
+/// `server.demo_page`: `"auto"`, `"on"` or `"off"`.
+struct Demo;
+
+impl Codec for Demo {
+    type T = super::server::DemoPage;
+    const EXPECTS: &'static str = "one of \"auto\", \"on\", \"off\"";
+    fn parse(value: &Value) -> Result<super::server::DemoPage, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        s.parse()
+    }
+    fn show(value: &super::server::DemoPage) -> String {
+        format!("\"{value}\"")
+    }
+}
+
 struct Mode;
 
 impl Codec for Mode {
@@ -584,10 +601,12 @@ keys! {
         so_sndbuf as Size<usize>,
         subprotocols as Strings,
         tls_cert as Path,
-        tls_key as Path;
+        tls_key as Path,
+        demo_page as Demo;
     log:
         level as Level,
-        format as Format;
+        format as Format,
+        summary_interval as Dur;
     io_uring:
         force_epoll as Flag,
         entries = "uring_entries" as Count<u32>,

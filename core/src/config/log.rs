@@ -17,7 +17,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::EnvFilter;
 
 /// `[log]` (read by the binary): the keys `log.level` and `log.format`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogSection {
     /// Which events reach stderr: a level (`error`, `warn`, `info`, `debug`,
     /// `trace`, `off`) or `EnvFilter` directives (`warn,ringcast::server=debug`);
@@ -27,6 +27,29 @@ pub struct LogSection {
     /// Log line format on stderr: `human` or `json` (one object per line).
     /// Also `RINGCAST_LOG_FORMAT` and `serve --log-format`. Default `human`.
     pub format: LogFormat,
+    /// How often, at most, each worker writes one line per reason summarising
+    /// refused handshakes and abnormal closes (the per-connection lines are at
+    /// `debug`). Must be above zero. Default `10s`.
+    pub summary_interval: std::time::Duration,
+}
+
+impl LogSection {
+    pub(super) fn validate(&self) -> Result<(), super::ConfigError> {
+        if self.summary_interval.is_zero() {
+            return super::refuse("log.summary_interval", "must be positive");
+        }
+        Ok(())
+    }
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: LogLevel::default(),
+            format: LogFormat::default(),
+            summary_interval: std::time::Duration::from_secs(10),
+        }
+    }
 }
 
 /// An `EnvFilter` directive list, checked: `info`, `warn,ringcast::server=debug`.

@@ -30,11 +30,13 @@
 //! | `keys.rs` | the key table: TOML name → section field, value type of every key |
 //! | `profile.rs` | which profile: embedded tiers, a file, or `auto` |
 //! | `layers.rs` | default < profile < env < flags, with provenance per key |
+//! | `capacity.rs` | the capacity model: measured costs, and what a configuration holds on a box |
 //! | `machine.rs` | cores, memory and disks of this box, and the `auto` pick |
 //! | `doctor/` | `ringcast doctor`: this machine against what a profile needs (`probe.rs` reads, `checks.rs` and `net.rs` judge) |
 
 pub mod admission;
 pub mod auth;
+pub mod capacity;
 pub mod doctor;
 pub mod io_uring;
 pub mod keys;
@@ -63,7 +65,7 @@ pub use self::io_uring::{IoUringSection, UringFlags};
 pub use self::limits::LimitsSection;
 pub use self::log::LogSection;
 pub use self::pubsub::PubsubSection;
-pub use self::server::ServerSection;
+pub use self::server::{DemoPage, ServerSection};
 pub use self::store::{CapacitySection, FsyncPolicy, StoreSection};
 pub use self::timeouts::TimeoutsSection;
 use crate::proto::decoder::Limits;
@@ -187,6 +189,7 @@ impl ServerConfig {
             self.io_uring.validate(),
             self.limits.validate(),
             self.timeouts.validate(),
+            self.log.validate(),
             self.pubsub.validate().and(channels),
             self.auth.validate(),
             self.admission.validate(),

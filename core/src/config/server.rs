@@ -40,6 +40,53 @@ pub struct ServerSection {
     pub tls_cert: PathBuf,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert`. Default empty.
     pub tls_key: PathBuf,
+    /// The demo chat at `GET /`: `"auto"` (the default) serves it while
+    /// `auth.auth_mode = "none"` only, `"on"` always, `"off"` never.
+    pub demo_page: DemoPage,
+}
+
+/// `server.demo_page`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoPage {
+    /// Served while authentication is off: the page connects without a token.
+    Auto,
+    On,
+    Off,
+}
+
+impl DemoPage {
+    /// Whether the page is served, given whether authentication is on.
+    pub fn served(self, auth_enabled: bool) -> bool {
+        match self {
+            DemoPage::Auto => !auth_enabled,
+            DemoPage::On => true,
+            DemoPage::Off => false,
+        }
+    }
+}
+
+impl std::str::FromStr for DemoPage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(DemoPage::Auto),
+            "on" => Ok(DemoPage::On),
+            "off" => Ok(DemoPage::Off),
+            other => Err(format!(
+                "expected one of \"auto\", \"on\", \"off\", got {other:?}"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for DemoPage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DemoPage::Auto => "auto",
+            DemoPage::On => "on",
+            DemoPage::Off => "off",
+        })
+    }
 }
 
 impl Default for ServerSection {
@@ -55,6 +102,7 @@ impl Default for ServerSection {
             subprotocols: Vec::new(),
             tls_cert: PathBuf::new(),
             tls_key: PathBuf::new(),
+            demo_page: DemoPage::Auto,
         }
     }
 }

@@ -241,10 +241,20 @@ impl Conn {
                         // The client may have sent more than one read's worth already.
                         self.step(ctx, now, 0, false)
                     }
-                    HeadRead::Respond { response, status } => {
+                    HeadRead::Respond {
+                        response,
+                        status,
+                        path,
+                    } => {
                         self.slot.outbox.borrow_mut().push(Bytes::from(response));
                         let reason = if status >= 400 {
                             ctx.metrics.refused(status);
+                            let path = path.as_deref();
+                            ctx.summary.borrow_mut().refused(status, peer, path, now);
+                            // The query is never logged: it may carry a token.
+                            let (worker, conn) = (ctx.worker, id.raw());
+                            let path = path.unwrap_or("");
+                            tracing::debug!(worker, conn, %peer, status, path, "refused");
                             CloseReason::Refused
                         } else {
                             CloseReason::Http
@@ -536,8 +546,13 @@ enum HeadRead {
         response: Vec<u8>,
         admitted: Admitted,
     },
-    /// A plain response (refusal, health), then close.
-    Respond { response: Vec<u8>, status: u16 },
+    /// A plain response (refusal, health), then close; `path` is the
+    /// request's (no query), when it could be parsed.
+    Respond {
+        response: Vec<u8>,
+        status: u16,
+        path: Option<String>,
+    },
     /// `GET /metrics`: the response comes from every core.
     Metrics,
 }
@@ -580,12 +595,17 @@ fn handshake_read(
                     response,
                     admitted,
                 },
-                Route::Respond(response, status) => HeadRead::Respond { response, status },
+                Route::Respond(response, status) => HeadRead::Respond {
+                    response,
+                    status,
+                    path: Some(request.path),
+                },
                 Route::Metrics => HeadRead::Metrics,
             },
             Err(err) => HeadRead::Respond {
                 response: error_response(&err),
                 status: err.status(),
+                path: None,
             },
         };
         *head = Vec::new();
@@ -635,6 +655,23 @@ fn refuse(err: &HandshakeError) -> Route {
     Route::Respond(error_response(err), err.status())
 }
 
+/// The demo chat (`GET /` and its files) when `server.demo_page` serves it
+/// (by default: while auth is off); any other path, or the demo turned off,
+/// is 404.
+fn demo_page(ctx: &ConnContext, path: &str, get: bool) -> Route {
+    match super::demo::asset(path) {
+        Some(_) if !ctx.gate.demo_page => refuse(&HandshakeError::NotFound),
+        Some(_) if !get => refuse(&HandshakeError::MethodNotAllowed),
+        Some(asset) => {
+            let mut out = Vec::new();
+            let headers = super::demo::HEADERS;
+            encode_plain_response_into(&mut out, 200, asset.content_type, asset.body, &headers);
+            Route::Respond(out, 0)
+        }
+        None => refuse(&HandshakeError::NotFound),
+    }
+}
+
 /// Maps a request to its response, and to an endpoint when it upgrades.
 /// `peer` is the TCP peer; `id` names the connection in logs.
 fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> Route {
@@ -651,7 +688,7 @@ fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> 
         "/metrics" => return Route::Metrics,
         "/echo" => Endpoint::Echo,
         "/ws" => Endpoint::Ws,
-        _ => return refuse(&HandshakeError::NotFound),
+        path => return demo_page(ctx, path, get),
     };
     let gate = &ctx.gate;
     // The address the per-IP limits count: the client behind a trusted

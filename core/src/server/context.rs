@@ -102,4 +102,6 @@ pub(crate) struct ConnContext {
     /// Set by the reactor once shutdown begins; new handshakes are refused
     /// (503) and `/readyz` says 503 from then on.
     pub draining: Cell<bool>,
+    /// Refusals and abnormal closes, written at info once per interval.
+    pub summary: RefCell<super::summary::LogSummary>,
 }

@@ -12,4 +12,6 @@ pub(crate) struct Gate {
     pub origins: OriginPolicy,
     pub admission: Arc<Admission>,
     pub auth: Authenticator,
+    /// Whether `GET /` serves the demo chat (`server.demo_page`, resolved).
+    pub demo_page: bool,
 }

@@ -20,6 +20,7 @@
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
+//! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |
 //! | `metrics.rs` | per-core counters, Prometheus rendering |
 //! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
 //! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
@@ -30,6 +31,7 @@
 
 mod conn;
 mod context;
+mod demo;
 mod driver;
 mod epoll;
 mod gate;
@@ -37,6 +39,7 @@ mod listener;
 pub mod metrics;
 mod reactor;
 mod scrape;
+mod summary;
 pub mod tls;
 mod worker;
 mod ws;
@@ -173,10 +176,12 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         crate::admission::AdmissionConfig::from_config(&config),
         std::time::Instant::now(),
     );
+    let demo_page = config.server.demo_page.served(auth.is_enabled());
     let gate = Arc::new(gate::Gate {
         origins,
         admission,
         auth,
+        demo_page,
     });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.pubsub.inbox_capacity));

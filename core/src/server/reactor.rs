@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use super::conn::{Conn, Drive};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
+use super::summary;
 use super::tls::Tls;
 use super::worker::Worker;
 use crate::mailbox::{ConnId, Slot, KICK_SHUTDOWN};
@@ -111,6 +112,8 @@ async fn serve(
         work.append(&mut kicked);
         if now >= next_sweep {
             next_sweep = now + tick;
+            let lines = worker.ctx.summary.borrow_mut().flush(now);
+            summary::emit(worker.id, worker.config.log.summary_interval, &lines);
             work.extend(
                 table
                     .conns
@@ -193,6 +196,9 @@ async fn serve(
             _ = shutdown.recv_async(), if drain_deadline.is_none() => stop = true,
         }
     }
+    // What happened since the last summary still gets its line.
+    let lines = worker.ctx.summary.borrow_mut().take();
+    summary::emit(worker.id, worker.config.log.summary_interval, &lines);
     let m = &worker.ctx.metrics;
     let hub = &m.pubsub;
     let (calls, frames) = (m.flush_calls.get(), m.flushed_frames.get());
@@ -292,18 +298,17 @@ fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseRe
     let reason = reason.unwrap_or_else(|| conn.close_reason());
     let m = &worker.ctx.metrics;
     m.closed(reason);
-    // One line per connection at debug; the ones that say something went
-    // wrong (refusals, peers breaking the protocol or not keeping up) at info.
-    // The status of a refusal is in `ringcast_handshakes_refused_total`.
+    // One line per connection at debug; refusals and abnormal closes are
+    // summarised at info, per reason and interval (see `summary`), so a storm
+    // of bad handshakes does not flood the log.
     let (w, upgraded, why, conn_id) = (worker.id, conn.upgraded, reason.as_str(), id.raw());
-    match reason {
-        CloseReason::Refused
-        | CloseReason::HandshakeTimeout
-        | CloseReason::ProtocolError
-        | CloseReason::SlowConsumer => {
-            info!(worker = w, conn = conn_id, reason = why, upgraded, "closed")
-        }
-        _ => debug!(worker = w, conn = conn_id, reason = why, upgraded, "closed"),
+    debug!(worker = w, conn = conn_id, reason = why, upgraded, "closed");
+    if reason != CloseReason::Refused {
+        worker
+            .ctx
+            .summary
+            .borrow_mut()
+            .closed(reason, Instant::now());
     }
     if conn.upgraded {
         m.upgraded_current.set(m.upgraded_current.get() - 1);

@@ -8,7 +8,7 @@
 //! core lands in one buffer and every reply is first encoded into another, so
 //! a connection keeps only the bytes its socket did not take.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use super::context::{ConnContext, ConnLimits, Scratch};
 use super::gate::Gate;
 use super::metrics::Metrics;
 use super::scrape::{self, Scraper};
+use super::summary::LogSummary;
 use super::tls::TlsStore;
 use crate::admission::CommandPolicy;
 use crate::bus::Mesh;
@@ -112,6 +113,7 @@ impl Worker {
             gate,
             commands: CommandPolicy::from_config(&config, Instant::now()),
             draining: Cell::new(false),
+            summary: RefCell::new(LogSummary::new(config.log.summary_interval)),
         };
         Self {
             id,

@@ -9,6 +9,7 @@
 //! back (epoll instead of io_uring, a backlog cut by `somaxconn`). Every
 //! finding that is not ok carries the command that fixes it.
 
+use crate::config::capacity::{self, Load};
 use crate::config::keys::{format_cpu_list, human_size};
 use crate::config::machine::{classify_disk, meminfo_bytes, DiskKind};
 use crate::config::{FsyncPolicy, ServerConfig};
@@ -322,7 +323,82 @@ pub fn cpus(config: &ServerConfig, online: &[usize]) -> Finding {
     ok(CHECK, format!("{workers} workers on {count} CPUs"))
 }
 
-/// Memory present vs the capacity statement.
+/// Memory the capacity plan computes to for `capacity.planned_connections`
+/// (64-byte messages, one subscription each), 0 without a plan.
+pub fn computed_memory(config: &ServerConfig) -> u64 {
+    match config.capacity.planned_connections {
+        0 => 0,
+        planned => capacity::memory_at(
+            config,
+            &Load::default(),
+            config.server.effective_workers() as u64,
+            planned,
+        )
+        .total(),
+    }
+}
+
+/// Delivered messages/s the workers' CPU computes to (busy subscribers).
+pub fn computed_deliveries(config: &ServerConfig) -> u64 {
+    let workers = config.server.effective_workers() as f64;
+    (workers * 1e6 / capacity::CPU_BUSY.value * capacity::HEADROOM_PERCENT as f64 / 100.0) as u64
+}
+
+/// Memory the plan needs: the larger of what the model computes for the
+/// planned connections and `capacity.planned_memory`.
+pub fn memory_needed(config: &ServerConfig) -> u64 {
+    computed_memory(config).max(config.capacity.planned_memory)
+}
+
+/// The operator's plan (`[capacity]`) vs what the model computes for it.
+pub fn plan(config: &ServerConfig) -> Finding {
+    const CHECK: &str = "capacity plan";
+    let c = &config.capacity;
+    if c.planned_connections == 0 {
+        return ok(CHECK, "no capacity.planned_connections".into());
+    }
+    let computed = computed_memory(config);
+    let cpu = computed_deliveries(config);
+    let fix_hint = "ringcast profile capacity (same --profile and --set) prints the arithmetic";
+    if c.planned_memory > 0 && c.planned_memory < computed {
+        let gib = computed.div_ceil(1 << 30);
+        return warn(
+            CHECK,
+            format!(
+                "capacity.planned_memory {} < {} computed for {} connections; {fix_hint}",
+                human_size(c.planned_memory),
+                human_size(computed),
+                c.planned_connections
+            ),
+            format!("ringcast serve --set capacity.planned_memory={gib}GiB"),
+        );
+    }
+    if c.planned_messages_per_sec > cpu {
+        return warn(
+            CHECK,
+            format!(
+                "capacity.planned_messages_per_sec {} > {cpu} the {} workers' CPU computes to; \
+                 {fix_hint}",
+                c.planned_messages_per_sec,
+                config.server.effective_workers()
+            ),
+            format!("ringcast serve --set capacity.planned_messages_per_sec={cpu}"),
+        );
+    }
+    ok(
+        CHECK,
+        format!(
+            "{} connections need {} computed (planned {}); CPU computes to {cpu} deliveries/s \
+             (planned {})",
+            c.planned_connections,
+            human_size(computed),
+            human_size(c.planned_memory),
+            c.planned_messages_per_sec
+        ),
+    )
+}
+
+/// Memory present vs what the capacity plan needs.
 pub fn memory(config: &ServerConfig, meminfo: Option<&str>) -> Finding {
     const CHECK: &str = "memory";
     let Some(meminfo) = meminfo else {
@@ -330,7 +406,7 @@ pub fn memory(config: &ServerConfig, meminfo: Option<&str>) -> Finding {
     };
     let total = meminfo_bytes(meminfo, "MemTotal").unwrap_or(0);
     let available = meminfo_bytes(meminfo, "MemAvailable").unwrap_or(total);
-    let planned = config.capacity.planned_memory;
+    let planned = memory_needed(config);
     let shown = format!(
         "MemTotal {:.1} GiB, MemAvailable {:.1} GiB",
         total as f64 / (1u64 << 30) as f64,
@@ -634,6 +710,33 @@ Max locked memory         8388608              8388608              bytes
         assert_eq!(memory(&config(22), Some(meminfo)).status, Status::Warn);
         assert_eq!(memory(&config(64), Some(meminfo)).status, Status::Blocker);
         assert_eq!(memory(&config(0), Some(meminfo)).status, Status::Ok);
+        // The computed figure counts even when planned_memory is smaller:
+        // 2,000,000 connections of the defaults need more than this box has.
+        let mut c = config(1);
+        c.capacity.planned_connections = 2_000_000;
+        assert_eq!(memory(&c, Some(meminfo)).status, Status::Blocker);
+    }
+
+    #[test]
+    fn the_plan_is_compared_with_the_computed_figures() {
+        let mut c = ServerConfig::default();
+        c.server.workers = 2;
+        assert_eq!(plan(&c).status, Status::Ok);
+        c.capacity.planned_connections = 100_000;
+        c.capacity.planned_memory = 1 << 30;
+        // 100,000 × ~15 KiB + 3.4 GiB of history > 1 GiB.
+        let f = plan(&c);
+        assert_eq!(f.status, Status::Warn, "{f:?}");
+        assert!(
+            f.detail.contains("computed for 100000 connections"),
+            "{f:?}"
+        );
+        c.capacity.planned_memory = 8 << 30;
+        assert_eq!(plan(&c).status, Status::Ok);
+        c.capacity.planned_messages_per_sec = 10_000_000;
+        assert_eq!(plan(&c).status, Status::Warn);
+        c.capacity.planned_messages_per_sec = computed_deliveries(&c);
+        assert_eq!(plan(&c).status, Status::Ok);
     }
 
     #[test]

@@ -78,6 +78,7 @@ pub fn run(config: &ServerConfig, probe: &Probe) -> Vec<Finding> {
         ),
         checks::cpus(config, &probe.cpus),
         checks::memory(config, probe.meminfo.as_deref()),
+        checks::plan(config),
         checks::thp(probe.thp.as_deref()),
         checks::governor(&probe.governors),
         checks::store_disk(config, probe.store.as_ref()),
@@ -106,10 +107,12 @@ pub fn render(profile: &str, config: &ServerConfig, findings: &[Finding]) -> Str
     if config.capacity.planned_connections > 0 {
         let _ = writeln!(
             out,
-            "sized for {} connections, {} messages/s delivered, {} of memory",
+            "planned for {} connections, {} messages/s delivered; computed for that plan: \
+             {} of memory, {} deliveries/s of CPU (ringcast profile capacity)",
             config.capacity.planned_connections,
             config.capacity.planned_messages_per_sec,
-            human_size(config.capacity.planned_memory)
+            human_size(checks::computed_memory(config)),
+            checks::computed_deliveries(config)
         );
     } else {
         let _ = writeln!(out, "no capacity statement (embedded defaults)");

@@ -1,0 +1,897 @@
+//! The capacity model: what a configuration holds on a given box, computed
+//! from measured costs, with its arithmetic.
+//!
+//! [`compute`] is a pure function of the effective [`ServerConfig`], the
+//! expected [`Load`] (message size, subscriptions per connection) and the
+//! [`Machine`] (cores, memory, fd limit, NIC). It returns a [`Statement`]:
+//! connections, deliveries/s, memory, which resource binds first, and the
+//! arithmetic as lines of text. `ringcast profile capacity` prints it,
+//! `profile show` and `doctor` print its summary, and the README's capacity
+//! table is rendered from it ([`readme_table`]), so none of them can drift
+//! from the costs below.
+//!
+//! Every cost is a [`Cost`]: a value with the command, date and box it was
+//! measured with. What is a planning choice rather than a measurement (the
+//! 70 % CPU and NIC headroom, the 80 % memory budget, 1 % slow consumers) is
+//! a named constant saying so.
+
+use super::keys::human_size;
+use super::ServerConfig;
+
+/// One measured cost and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    pub value: f64,
+    pub unit: &'static str,
+    /// The command, date and box of the measurement.
+    pub source: &'static str,
+}
+
+/// The date of the newest measurement the model uses; the README's table
+/// names it.
+pub const COSTS_DATE: &str = "2026-12-03";
+
+/// The box every cost was measured on.
+pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, kernel 6.18, \
+                             release build, server pinned to CPU 0, load on CPU 1";
+
+/// Server RSS per idle `/ws` connection with no subscription.
+pub const IDLE_USER: Cost = Cost {
+    value: 768.0,
+    unit: "B",
+    source: "0.75 KiB: ringcast-load connect --url ws://127.0.0.1:PORT/ws --connections 19000 \
+             --rate 5000 --hold 5s --source 127.0.0.2-127.0.0.9 --server-pid PID --threads 1, \
+             ringcast serve --workers 2 --no-pin, 2026-11-25, CI box",
+};
+
+/// Kernel slab per TCP socket (an idle one: buffers empty).
+pub const IDLE_KERNEL: Cost = Cost {
+    value: 4426.0,
+    unit: "B",
+    source: "Slab in /proc/meminfo grew 155,604 KiB for 36,000 sockets (both ends of an \
+             18,000-connection ringcast-load connect run), 2026-11-25, CI box",
+};
+
+/// Server RSS per subscription of a connection to an existing channel.
+/// The first subscription of a connection may cost more (its subscription
+/// set); runs with one subscription per connection (4,000 and 10,000
+/// connections) grew RSS too little to separate from the allocator's
+/// purging (+95 B, then RSS fell), so that is not in the model.
+pub const PER_SUBSCRIPTION: Cost = Cost {
+    value: 39.0,
+    unit: "B",
+    source: "38 and 39 B: python3 hardware-profiles/measure/subscription_mem.py --port PORT \
+             --pid PID --conns 400 --subs 128 (51,200 subscriptions to 128 channels), \
+             ringcast serve --listen 127.0.0.1:0 --workers 2 --no-pin, 2026-12-03, CI box",
+};
+
+/// Server RSS per history entry beyond its push frame's bytes: 360 B
+/// measured for a 64-byte `data` (a 143-byte frame), minus the frame.
+pub const HISTORY_ENTRY_OVERHEAD: Cost = Cost {
+    value: 217.0,
+    unit: "B",
+    source: "360 B per entry of 64-byte data (356 B at 40,000 entries, 360 B at 80,000) minus \
+             its 143-byte push frame: cd hardware-profiles/measure && python3 history_mem.py \
+             --port PORT --pid PID --conns 400, 2026-11-25, CI box",
+};
+
+/// Bytes a push frame adds to its `data`: 143-byte frames for 64-byte data.
+pub const PUSH_FRAME_OVERHEAD: Cost = Cost {
+    value: 79.0,
+    unit: "B",
+    source: "143-byte push frames for 64-byte data on channel \"bench\" (fanout_cpu.py's \
+             approx_push_frame_bytes), 2026-11-25",
+};
+
+/// Fixed RSS of a started server.
+pub const FIXED_BASE: Cost = Cost {
+    value: 10.0 * 1024.0 * 1024.0,
+    unit: "B",
+    source: "RSS at start with 1, 2, 4, 8 workers: 17.9, 26.3, 43.0, 80.2 MiB (ringcast serve \
+             --workers N --no-pin; grep VmRSS /proc/PID/status), 2026-11-25, CI box",
+};
+
+/// Fixed RSS per worker (mostly its inbox).
+pub const FIXED_PER_WORKER: Cost = Cost {
+    value: 8.3 * 1024.0 * 1024.0,
+    unit: "B",
+    source: "same runs as the fixed base: the slope of RSS over workers",
+};
+
+/// Server CPU per delivery to subscribers that get several pushes per
+/// `sendmsg` (busy subscribers).
+pub const CPU_BUSY: Cost = Cost {
+    value: 2.96,
+    unit: "µs",
+    source: "python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
+             --pubs 4 --rate 200 --seconds 10 (3.2-4.0 frames per sendmsg), 2026-11-25, CI box",
+};
+
+/// Server CPU per delivery when every push is a `sendmsg` of its own
+/// (quiet subscribers, 5-50 pushes/s each): best case.
+pub const CPU_QUIET_LOW: Cost = Cost {
+    value: 14.6,
+    unit: "µs",
+    source: "bash bench/peers/run.sh, fan-out row 1,000 subscribers x 50/s, 2026-11-25, CI box",
+};
+
+/// Quiet subscribers: worst case measured.
+pub const CPU_QUIET_HIGH: Cost = Cost {
+    value: 25.1,
+    unit: "µs",
+    source: "bash bench/peers/run.sh, fan-out row 10,000 subscribers x 5/s, 2026-11-25, CI box",
+};
+
+/// Every cost, for `--json` and the README.
+pub const COSTS: [(&str, Cost); 10] = [
+    ("idle_user_bytes", IDLE_USER),
+    ("idle_kernel_bytes", IDLE_KERNEL),
+    ("subscription_bytes", PER_SUBSCRIPTION),
+    ("history_entry_overhead_bytes", HISTORY_ENTRY_OVERHEAD),
+    ("push_frame_overhead_bytes", PUSH_FRAME_OVERHEAD),
+    ("fixed_base_bytes", FIXED_BASE),
+    ("fixed_per_worker_bytes", FIXED_PER_WORKER),
+    ("cpu_busy_us_per_delivery", CPU_BUSY),
+    ("cpu_quiet_low_us_per_delivery", CPU_QUIET_LOW),
+    ("cpu_quiet_high_us_per_delivery", CPU_QUIET_HIGH),
+];
+
+/// Planning choice: a core is planned at 70 % busy, a NIC at 70 % of its
+/// line rate (room for bursts, TCP/IP headers, the OS).
+pub const HEADROOM_PERCENT: u64 = 70;
+/// Planning choice: connections may use 80 % of the box's memory; the rest
+/// is the OS's and the page cache's.
+pub const MEMORY_BUDGET_PERCENT: u64 = 80;
+/// Planning choice: 1 % of connections are slow consumers holding a full
+/// outbound queue and full kernel send buffers at once.
+pub const SLOW_CONSUMER_PERCENT: u64 = 1;
+/// File descriptors kept for everything that is not a connection.
+pub const FD_SPARE: u64 = 1024;
+/// Kernel send buffer assumed when `server.so_sndbuf` is 0 (the kernel's
+/// `tcp_wmem` default, 16 KiB, which the kernel doubles).
+pub const DEFAULT_SNDBUF: u64 = 16 * 1024;
+
+/// What the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Bytes of a published message's `data`.
+    pub message_size: u64,
+    /// Channels each connection subscribes to.
+    pub subscriptions_per_connection: u64,
+}
+
+impl Default for Load {
+    /// 64-byte messages (the size every cost was measured with), one
+    /// subscription per connection.
+    fn default() -> Self {
+        Self {
+            message_size: 64,
+            subscriptions_per_connection: 1,
+        }
+    }
+}
+
+/// The box the statement is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// Where these facts come from (`the high tier's box`, `this machine`).
+    pub label: String,
+    pub cores: u64,
+    /// Memory, in bytes.
+    pub memory: u64,
+    /// The hard open-file limit the server will run with.
+    pub fd_limit: u64,
+    /// NIC line rate, bits per second.
+    pub nic_bits_per_sec: u64,
+}
+
+/// The box each built-in tier is sized for (its TOML's header names the
+/// hardware; these are its figures: the smaller memory of a range).
+pub fn reference_box(profile: &str) -> Option<Machine> {
+    const GIB: u64 = 1 << 30;
+    let (cores, memory, fd_limit, gbit) = match profile {
+        "medium" => (6, 8 * GIB, 262_144, 1),
+        "high" => (8, 32 * GIB, 1_048_576, 10),
+        "ultra" => (64, 128 * GIB, 8_388_608, 25),
+        _ => return None,
+    };
+    Some(Machine {
+        label: format!("the {profile} tier's box"),
+        cores,
+        memory,
+        fd_limit,
+        nic_bits_per_sec: gbit * 1_000_000_000,
+    })
+}
+
+/// A resource that limits connections or deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    /// The configured caps (`limits.max_connections*`), not a machine limit.
+    Caps,
+    Fds,
+    Memory,
+    Cpu,
+    Nic,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Caps => "caps",
+            Resource::Fds => "fds",
+            Resource::Memory => "memory",
+            Resource::Cpu => "CPU",
+            Resource::Nic => "NIC",
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Memory of one connection, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PerConnection {
+    /// Server RSS of an idle connection.
+    pub idle_user_bytes: u64,
+    /// Kernel socket memory of an idle connection.
+    pub idle_kernel_bytes: u64,
+    /// Its subscriptions.
+    pub subscription_bytes: u64,
+    /// Its share of the slow consumers' queues and send buffers.
+    pub slow_share_bytes: u64,
+}
+
+impl PerConnection {
+    pub fn total(&self) -> u64 {
+        self.idle_user_bytes
+            + self.idle_kernel_bytes
+            + self.subscription_bytes
+            + self.slow_share_bytes
+    }
+}
+
+/// Memory of the whole server at some number of connections, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    pub fixed: u64,
+    /// Idle connections, user and kernel.
+    pub idle: u64,
+    pub subscriptions: u64,
+    /// Slow consumers: a full outbound queue and full send buffers each.
+    pub slow: u64,
+    /// Every channel's history full.
+    pub history: u64,
+}
+
+impl Memory {
+    pub fn total(&self) -> u64 {
+        self.fixed + self.idle + self.subscriptions + self.slow + self.history
+    }
+}
+
+/// What a configuration holds on a box.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub load: Load,
+    pub machine: Machine,
+    pub workers: u64,
+    /// Connections the statement is for: the plan when one is set and it
+    /// fits, else the smallest bound.
+    pub connections: u64,
+    /// Connections each resource allows, smallest first.
+    pub connection_bounds: Vec<(Resource, u64)>,
+    /// `capacity.planned_connections`, when set.
+    pub planned_connections: Option<u64>,
+    /// Deliveries/s to busy subscribers: the smaller of CPU and NIC.
+    pub deliveries_per_sec: u64,
+    pub deliveries_bound_by: Resource,
+    pub cpu_deliveries_per_sec: u64,
+    pub nic_deliveries_per_sec: u64,
+    /// Deliveries/s when every push is a write of its own (worst, best).
+    pub quiet_deliveries_per_sec: (u64, u64),
+    pub push_frame_bytes: u64,
+    pub history_entry_bytes: u64,
+    pub per_connection: PerConnection,
+    pub memory: Memory,
+    /// The arithmetic, one line each.
+    pub lines: Vec<String>,
+}
+
+impl Statement {
+    /// The resource that binds connections first.
+    pub fn connections_bound_by(&self) -> Resource {
+        self.connection_bounds[0].0
+    }
+
+    /// The connections and what binds them (`1,000,000 (the plan; fds
+    /// bind first at 1,047,552)`).
+    pub fn connections_text(&self) -> String {
+        let (bound_by, bound) = self.connection_bounds[0];
+        if self.planned_connections == Some(self.connections) && self.connections < bound {
+            format!(
+                "{} (the plan; {bound_by} bind first at {})",
+                group(self.connections),
+                group(bound)
+            )
+        } else {
+            format!("{} ({bound_by}-bound)", group(self.connections))
+        }
+    }
+
+    /// One line: connections, deliveries/s, memory, what binds.
+    pub fn summary(&self) -> String {
+        format!(
+            "connections {}, deliveries/s {} ({}-bound; quiet subscribers {}-{}), memory {}",
+            self.connections_text(),
+            group(self.deliveries_per_sec),
+            self.deliveries_bound_by,
+            group(self.quiet_deliveries_per_sec.0),
+            group(self.quiet_deliveries_per_sec.1),
+            gib(self.memory.total())
+        )
+    }
+
+    /// The statement as data (`ringcast profile capacity --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let bounds: serde_json::Map<String, serde_json::Value> = self
+            .connection_bounds
+            .iter()
+            .map(|(r, n)| (r.as_str().to_lowercase(), (*n).into()))
+            .collect();
+        let costs: serde_json::Map<String, serde_json::Value> = COSTS
+            .iter()
+            .map(|(name, c)| {
+                (
+                    (*name).to_string(),
+                    serde_json::json!({"value": c.value, "unit": c.unit, "source": c.source}),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "machine": {
+                "label": self.machine.label,
+                "cores": self.machine.cores,
+                "memory_bytes": self.machine.memory,
+                "fd_limit": self.machine.fd_limit,
+                "nic_bits_per_sec": self.machine.nic_bits_per_sec,
+            },
+            "load": {
+                "message_size": self.load.message_size,
+                "subscriptions_per_connection": self.load.subscriptions_per_connection,
+            },
+            "workers": self.workers,
+            "connections": self.connections,
+            "planned_connections": self.planned_connections,
+            "connection_bounds": bounds,
+            "connections_bound_by": self.connections_bound_by().as_str().to_lowercase(),
+            "deliveries_per_sec": self.deliveries_per_sec,
+            "deliveries_bound_by": self.deliveries_bound_by.as_str().to_lowercase(),
+            "cpu_deliveries_per_sec": self.cpu_deliveries_per_sec,
+            "nic_deliveries_per_sec": self.nic_deliveries_per_sec,
+            "quiet_deliveries_per_sec": [self.quiet_deliveries_per_sec.0, self.quiet_deliveries_per_sec.1],
+            "push_frame_bytes": self.push_frame_bytes,
+            "history_entry_bytes": self.history_entry_bytes,
+            "per_connection": {
+                "idle_user_bytes": self.per_connection.idle_user_bytes,
+                "idle_kernel_bytes": self.per_connection.idle_kernel_bytes,
+                "subscription_bytes": self.per_connection.subscription_bytes,
+                "slow_share_bytes": self.per_connection.slow_share_bytes,
+                "total_bytes": self.per_connection.total(),
+            },
+            "memory": {
+                "fixed_bytes": self.memory.fixed,
+                "idle_bytes": self.memory.idle,
+                "subscription_bytes": self.memory.subscriptions,
+                "slow_consumer_bytes": self.memory.slow,
+                "history_bytes": self.memory.history,
+                "total_bytes": self.memory.total(),
+            },
+            "costs_date": COSTS_DATE,
+            "costs": costs,
+            "arithmetic": self.lines,
+        })
+    }
+}
+
+/// Bytes of the push frame that carries `message_size` bytes of data. The
+/// measured 79 bytes of wrapper include a header of up to 4 bytes; a payload
+/// past 65,535 bytes needs a 10-byte header, 6 more.
+pub fn push_frame_bytes(message_size: u64) -> u64 {
+    let frame = message_size + PUSH_FRAME_OVERHEAD.value as u64;
+    if frame - 4 > 65_535 {
+        frame + 6
+    } else {
+        frame
+    }
+}
+
+/// Bytes one history entry holds for a message of `message_size`.
+pub fn history_entry_bytes(message_size: u64) -> u64 {
+    HISTORY_ENTRY_OVERHEAD.value as u64 + push_frame_bytes(message_size)
+}
+
+/// The kernel send buffer one socket may fill (`so_sndbuf`, doubled by
+/// the kernel).
+fn send_buffer(config: &ServerConfig) -> u64 {
+    let set = config.server.so_sndbuf as u64;
+    2 * if set == 0 { DEFAULT_SNDBUF } else { set }
+}
+
+/// Memory of one connection under `load`.
+pub fn per_connection(config: &ServerConfig, load: &Load) -> PerConnection {
+    let slow_one = config.limits.max_outbound_bytes as u64 + send_buffer(config);
+    PerConnection {
+        idle_user_bytes: IDLE_USER.value as u64,
+        idle_kernel_bytes: IDLE_KERNEL.value as u64,
+        subscription_bytes: load.subscriptions_per_connection * PER_SUBSCRIPTION.value as u64,
+        slow_share_bytes: slow_one * SLOW_CONSUMER_PERCENT / 100,
+    }
+}
+
+/// Fixed memory of `workers` workers.
+pub fn fixed_memory(workers: u64) -> u64 {
+    (FIXED_BASE.value + workers as f64 * FIXED_PER_WORKER.value) as u64
+}
+
+/// History memory with every channel's history full.
+pub fn history_memory(config: &ServerConfig, load: &Load) -> u64 {
+    (config.pubsub.max_channels as u64)
+        .saturating_mul(config.pubsub.history_size as u64)
+        .saturating_mul(history_entry_bytes(load.message_size))
+}
+
+/// Memory of the server at `connections`.
+pub fn memory_at(config: &ServerConfig, load: &Load, workers: u64, connections: u64) -> Memory {
+    let one = per_connection(config, load);
+    let slow_one = config.limits.max_outbound_bytes as u64 + send_buffer(config);
+    Memory {
+        fixed: fixed_memory(workers),
+        idle: connections * (one.idle_user_bytes + one.idle_kernel_bytes),
+        subscriptions: connections * one.subscription_bytes,
+        slow: connections * SLOW_CONSUMER_PERCENT / 100 * slow_one,
+        history: history_memory(config, load),
+    }
+}
+
+/// Workers the server runs on `machine`: the configured count, or one per
+/// core when it is 0.
+fn workers(config: &ServerConfig, machine: &Machine) -> u64 {
+    match config.server.workers {
+        0 => machine.cores.max(1),
+        n => n as u64,
+    }
+}
+
+/// Deliveries/s of `workers` cores at `us` µs each, planned at the headroom.
+fn cpu_rate(workers: u64, us: f64) -> u64 {
+    (workers as f64 * 1e6 / us * HEADROOM_PERCENT as f64 / 100.0) as u64
+}
+
+/// The statement for `config` under `load` on `machine`.
+pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Statement {
+    let workers = workers(config, machine);
+    let mut lines = Vec::new();
+    let one = per_connection(config, load);
+    let fixed = fixed_memory(workers);
+    let history = history_memory(config, load);
+    let frame = push_frame_bytes(load.message_size);
+    let entry = history_entry_bytes(load.message_size);
+
+    // Connections: the smallest of what the caps, the fds and the memory allow.
+    let mut caps = workers.saturating_mul(config.limits.max_connections_per_worker as u64);
+    if config.limits.max_connections > 0 {
+        caps = caps.min(config.limits.max_connections as u64);
+    }
+    let fds = machine.fd_limit.saturating_sub(FD_SPARE);
+    let budget = machine.memory / 100 * MEMORY_BUDGET_PERCENT;
+    let for_connections = budget.saturating_sub(fixed + history);
+    let by_memory = for_connections / one.total().max(1);
+    let mut bounds = vec![
+        (Resource::Caps, caps),
+        (Resource::Fds, fds),
+        (Resource::Memory, by_memory),
+    ];
+    bounds.sort_by_key(|(r, n)| (*n, *r));
+    let bound = bounds[0].1;
+    let planned =
+        (config.capacity.planned_connections > 0).then_some(config.capacity.planned_connections);
+    let connections = planned.map_or(bound, |p| p.min(bound));
+
+    lines.push(format!(
+        "box          {}: {} cores, {} memory, fd limit {}, {} Gbit/s NIC",
+        machine.label,
+        machine.cores,
+        gib(machine.memory),
+        group(machine.fd_limit),
+        machine.nic_bits_per_sec as f64 / 1e9
+    ));
+    lines.push(format!(
+        "load         {}-byte messages ({}-byte push frames), {} subscription(s) per connection",
+        group(load.message_size),
+        group(frame),
+        load.subscriptions_per_connection
+    ));
+    lines.push(format!(
+        "per conn     {} user + {} kernel + {} × {} B subscriptions + {} % × ({} queue + {} \
+         send buffer) slow share = {} B",
+        one.idle_user_bytes,
+        one.idle_kernel_bytes,
+        load.subscriptions_per_connection,
+        PER_SUBSCRIPTION.value as u64,
+        SLOW_CONSUMER_PERCENT,
+        human_size(config.limits.max_outbound_bytes as u64),
+        human_size(send_buffer(config)),
+        group(one.total())
+    ));
+    lines.push(format!(
+        "connections  caps:   {workers} workers × {} per worker{} = {}",
+        group(config.limits.max_connections_per_worker as u64),
+        if config.limits.max_connections > 0 {
+            format!(
+                ", at most limits.max_connections {}",
+                config.limits.max_connections
+            )
+        } else {
+            String::new()
+        },
+        group(caps)
+    ));
+    lines.push(format!(
+        "             fds:    {} − {FD_SPARE} spare = {}",
+        group(machine.fd_limit),
+        group(fds)
+    ));
+    lines.push(format!(
+        "             memory: ({} % of {} − {} fixed − {} history) ÷ {} B = {}",
+        MEMORY_BUDGET_PERCENT,
+        gib(machine.memory),
+        mib(fixed),
+        mib(history),
+        group(one.total()),
+        group(by_memory)
+    ));
+    if fixed + history > budget {
+        lines.push(format!(
+            "             history alone ({}) and the fixed memory exceed the budget: lower \
+             pubsub.max_channels or pubsub.history_size",
+            mib(history)
+        ));
+    }
+    match planned {
+        Some(p) if p > bound => lines.push(format!(
+            "             plan:   capacity.planned_connections {} > {} the {} allow: stated {}",
+            group(p),
+            group(bound),
+            bounds[0].0,
+            group(connections)
+        )),
+        Some(p) => lines.push(format!(
+            "             plan:   capacity.planned_connections {} (within the {} bound {})",
+            group(p),
+            bounds[0].0,
+            group(bound)
+        )),
+        None => lines.push(format!(
+            "             binds first: {} → {}",
+            bounds[0].0,
+            group(connections)
+        )),
+    }
+
+    // Deliveries: CPU (busy subscribers) vs the NIC.
+    let cpu = cpu_rate(workers, CPU_BUSY.value);
+    let nic = (machine.nic_bits_per_sec as f64 / 8.0 / frame as f64 * HEADROOM_PERCENT as f64
+        / 100.0) as u64;
+    let (deliveries, by) = if nic < cpu {
+        (nic, Resource::Nic)
+    } else {
+        (cpu, Resource::Cpu)
+    };
+    let quiet = (
+        cpu_rate(workers, CPU_QUIET_HIGH.value).min(nic),
+        cpu_rate(workers, CPU_QUIET_LOW.value).min(nic),
+    );
+    lines.push(format!(
+        "deliveries   CPU: {workers} workers × 1e6 ÷ {} µs × {HEADROOM_PERCENT} % = {}",
+        CPU_BUSY.value,
+        group(cpu)
+    ));
+    lines.push(format!(
+        "             NIC: {} Gbit/s ÷ 8 ÷ {} B × {HEADROOM_PERCENT} % = {}",
+        machine.nic_bits_per_sec as f64 / 1e9,
+        group(frame),
+        group(nic)
+    ));
+    lines.push(format!(
+        "             binds first: {by} → {}; quiet subscribers (one write per push, {}-{} µs): \
+         {}-{}",
+        group(deliveries),
+        CPU_QUIET_LOW.value,
+        CPU_QUIET_HIGH.value,
+        group(quiet.0),
+        group(quiet.1)
+    ));
+
+    let memory = memory_at(config, load, workers, connections);
+    let slow_conns = connections * SLOW_CONSUMER_PERCENT / 100;
+    lines.push(format!(
+        "memory       fixed   {} + {workers} × {:.1} MiB = {}",
+        mib(FIXED_BASE.value as u64),
+        FIXED_PER_WORKER.value / (1u64 << 20) as f64,
+        mib(memory.fixed)
+    ));
+    lines.push(format!(
+        "             idle    {} × ({} + {}) B = {}",
+        group(connections),
+        one.idle_user_bytes,
+        one.idle_kernel_bytes,
+        mib(memory.idle)
+    ));
+    lines.push(format!(
+        "             subs    {} × {} B = {}",
+        group(connections),
+        group(one.subscription_bytes),
+        mib(memory.subscriptions)
+    ));
+    lines.push(format!(
+        "             slow    {} × ({} + {}) = {}",
+        group(slow_conns),
+        human_size(config.limits.max_outbound_bytes as u64),
+        human_size(send_buffer(config)),
+        mib(memory.slow)
+    ));
+    lines.push(format!(
+        "             history {} channels × {} × {} B = {}",
+        group(config.pubsub.max_channels as u64),
+        config.pubsub.history_size,
+        entry,
+        mib(memory.history)
+    ));
+    lines.push(format!(
+        "             total   {} = {}",
+        mib(memory.total()),
+        gib(memory.total())
+    ));
+
+    Statement {
+        load: *load,
+        machine: machine.clone(),
+        workers,
+        connections,
+        connection_bounds: bounds,
+        planned_connections: planned,
+        deliveries_per_sec: deliveries,
+        deliveries_bound_by: by,
+        cpu_deliveries_per_sec: cpu,
+        nic_deliveries_per_sec: nic,
+        quiet_deliveries_per_sec: quiet,
+        push_frame_bytes: frame,
+        history_entry_bytes: entry,
+        per_connection: one,
+        memory,
+        lines,
+    }
+}
+
+/// `n` with thousands separators (`1,048,576`).
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", group(bytes.div_ceil(1 << 20)))
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// The README's capacity table: one row per tier, each computed on its
+/// reference box with the default [`Load`]. `tiers` pairs each tier's name
+/// with its effective configuration.
+pub fn readme_table(tiers: &[(&str, &ServerConfig)]) -> String {
+    let mut out =
+        "| profile | box | connections | deliveries/s, busy / quiet subscribers | memory |\n\
+         | --- | --- | --- | --- | --- |\n"
+            .to_string();
+    for (name, config) in tiers {
+        let Some(machine) = reference_box(name) else {
+            continue;
+        };
+        let s = compute(config, &Load::default(), &machine);
+        out.push_str(&format!(
+            "| `{name}` | {} cores, {}, fd limit {}, {} GbE | {} | {} ({}-bound) / {}-{} | {} |\n",
+            machine.cores,
+            gib(machine.memory).replace(".0 GiB", " GiB"),
+            group(machine.fd_limit),
+            machine.nic_bits_per_sec / 1_000_000_000,
+            s.connections_text(),
+            group(s.deliveries_per_sec),
+            s.deliveries_bound_by,
+            group(s.quiet_deliveries_per_sec.0),
+            group(s.quiet_deliveries_per_sec.1),
+            gib(s.memory.total())
+        ));
+    }
+    out.push_str(&format!(
+        "\nComputed by `ringcast profile capacity` from costs measured up to {COSTS_DATE} \
+         ({COSTS_BOX}), for 64-byte messages and one subscription per connection.\n"
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(cores: u64, memory_gib: u64, fd_limit: u64, gbit: u64) -> Machine {
+        Machine {
+            label: "test box".into(),
+            cores,
+            memory: memory_gib << 30,
+            fd_limit,
+            nic_bits_per_sec: gbit * 1_000_000_000,
+        }
+    }
+
+    fn config(workers: usize) -> ServerConfig {
+        let mut c = ServerConfig::default();
+        c.server.workers = workers;
+        c
+    }
+
+    #[test]
+    fn doubling_workers_doubles_cpu_bound_deliveries() {
+        let big_nic = machine(16, 64, 1 << 20, 100);
+        let one = compute(&config(4), &Load::default(), &big_nic);
+        let two = compute(&config(8), &Load::default(), &big_nic);
+        assert_eq!(one.deliveries_bound_by, Resource::Cpu);
+        assert_eq!(two.deliveries_bound_by, Resource::Cpu);
+        // Within rounding of one delivery per worker.
+        assert!(two.deliveries_per_sec.abs_diff(2 * one.deliveries_per_sec) <= 2);
+        // 1e6 / 2.96 µs × 70 % per worker.
+        assert_eq!(one.cpu_deliveries_per_sec, 945_945);
+    }
+
+    #[test]
+    fn a_small_nic_binds_deliveries() {
+        let s = compute(&config(8), &Load::default(), &machine(8, 32, 1 << 20, 1));
+        assert_eq!(s.deliveries_bound_by, Resource::Nic);
+        // 1e9 / 8 / 143 × 70 %.
+        assert_eq!(s.nic_deliveries_per_sec, 611_888);
+        assert_eq!(s.deliveries_per_sec, 611_888);
+    }
+
+    #[test]
+    fn a_fd_limit_below_the_memory_bound_makes_fds_bind() {
+        let mut c = config(2);
+        c.limits.max_connections_per_worker = 1_000_000;
+        let s = compute(&c, &Load::default(), &machine(2, 64, 20_000, 1));
+        assert_eq!(s.connections_bound_by(), Resource::Fds);
+        assert_eq!(s.connections, 20_000 - FD_SPARE);
+        // Raise the fd limit past what memory holds: memory binds.
+        let s = compute(&c, &Load::default(), &machine(2, 8, 100_000_000, 1));
+        assert_eq!(s.connections_bound_by(), Resource::Memory);
+        assert!(s.connections > 0);
+        assert!(s.memory.total() <= (8 << 30) / 100 * MEMORY_BUDGET_PERCENT);
+        // History alone over the budget: no connection fits.
+        let s = compute(&c, &Load::default(), &machine(2, 1, 100_000_000, 1));
+        assert_eq!(s.connections, 0);
+        assert!(
+            s.lines.iter().any(|l| l.contains("history alone")),
+            "{:?}",
+            s.lines
+        );
+    }
+
+    #[test]
+    fn caps_bind_when_they_are_the_smallest() {
+        let mut c = config(2);
+        c.limits.max_connections_per_worker = 1000;
+        let s = compute(&c, &Load::default(), &machine(2, 64, 1 << 20, 1));
+        assert_eq!(s.connections_bound_by(), Resource::Caps);
+        assert_eq!(s.connections, 2000);
+        c.limits.max_connections = 1500;
+        assert_eq!(
+            compute(&c, &Load::default(), &machine(2, 64, 1 << 20, 1)).connections,
+            1500
+        );
+    }
+
+    #[test]
+    fn the_plan_is_stated_when_it_fits_and_capped_when_not() {
+        let mut c = config(2);
+        c.limits.max_connections_per_worker = 10_000;
+        c.capacity.planned_connections = 5_000;
+        let m = machine(2, 64, 1 << 20, 1);
+        assert_eq!(compute(&c, &Load::default(), &m).connections, 5_000);
+        c.capacity.planned_connections = 50_000;
+        assert_eq!(compute(&c, &Load::default(), &m).connections, 20_000);
+    }
+
+    #[test]
+    fn memory_adds_up_and_grows_with_its_inputs() {
+        let c = config(2);
+        let load = Load::default();
+        let m = memory_at(&c, &load, 2, 10_000);
+        let one = per_connection(&c, &load);
+        assert_eq!(m.idle, 10_000 * (768 + 4426));
+        assert_eq!(m.subscriptions, 10_000 * one.subscription_bytes);
+        assert_eq!(
+            m.total(),
+            m.fixed + m.idle + m.subscriptions + m.slow + m.history
+        );
+        // History: 360 B per entry at 64-byte data, as measured.
+        assert_eq!(history_entry_bytes(64), 360);
+        let big = Load {
+            message_size: 64 * 1024,
+            ..load
+        };
+        assert!(history_memory(&c, &big) > 100 * history_memory(&c, &load));
+        let subs = Load {
+            subscriptions_per_connection: 10,
+            ..load
+        };
+        assert_eq!(
+            memory_at(&c, &subs, 2, 10_000).subscriptions,
+            10 * m.subscriptions
+        );
+        // A larger outbound queue costs its slow consumers more.
+        let mut q = c.clone();
+        q.limits.max_outbound_bytes *= 2;
+        assert!(memory_at(&q, &load, 2, 10_000).slow > m.slow);
+    }
+
+    #[test]
+    fn push_frames_grow_with_their_websocket_header() {
+        assert_eq!(push_frame_bytes(64), 143);
+        assert_eq!(push_frame_bytes(1000), 1000 + 79);
+        assert_eq!(push_frame_bytes(100_000), 100_000 + 79 + 6);
+    }
+
+    #[test]
+    fn the_tiers_hold_what_their_headers_say() {
+        for (name, connections) in [
+            ("medium", 200_000),
+            ("high", 1_000_000),
+            ("ultra", 5_000_000),
+        ] {
+            let profile = super::super::profile::Profile::embedded(name).expect(name);
+            let effective = super::super::layers::load(Some(profile), Vec::new(), &[]).expect(name);
+            let s = compute(
+                &effective.config,
+                &Load::default(),
+                &reference_box(name).expect(name),
+            );
+            assert_eq!(s.connections, connections, "{name}: {}", s.lines.join("\n"));
+            // The plan the profile keeps covers the computed memory.
+            assert!(
+                effective.config.capacity.planned_memory >= s.memory.total(),
+                "{name}: planned {} < computed {}",
+                effective.config.capacity.planned_memory,
+                s.memory.total()
+            );
+        }
+    }
+
+    #[test]
+    fn group_separates_thousands() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(1_048_576), "1,048,576");
+    }
+}
