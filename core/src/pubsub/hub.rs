@@ -97,8 +97,19 @@ pub fn owner_of(channel: &str, cores: usize) -> usize {
 #[derive(Default)]
 struct LocalChannel {
     live: HashMap<ConnId, Rc<Slot>>,
-    /// Subscribed, waiting for the owner's reply; `Deliver`s skip them.
-    pending: Vec<ConnId>,
+    /// Subscribed, waiting for the owner's reply, in the order asked (the
+    /// owner answers one core in that order); `Deliver`s skip them.
+    pending: Vec<Pending>,
+}
+
+/// A subscribe on its way to the owner.
+struct Pending {
+    conn: ConnId,
+    /// The reply to an unsubscribe that came before the owner's answer: the
+    /// subscription is dropped when the answer arrives, and this reply is
+    /// queued right after it, so the client sees its replies in the order of
+    /// its commands (and a later subscribe of the same channel gets its own).
+    then: Option<Bytes>,
 }
 
 impl LocalChannel {
@@ -209,7 +220,7 @@ impl Hub {
             .entry(channel.clone())
             .or_default()
             .pending
-            .push(conn);
+            .push(Pending { conn, then: None });
         let owner = self.owner_of(&channel);
         self.dispatch(
             owner,
@@ -224,8 +235,11 @@ impl Hub {
         Ok(())
     }
 
-    pub fn unsubscribe(&self, conn: ConnId, channel: &str) -> Result<(), ErrorCode> {
-        let removed = {
+    /// Ends `conn`'s subscription of `channel` and queues `reply` (the
+    /// unsubscribe's answer) for it: at once, or, while the subscribe is still
+    /// waiting for the owner, right after the subscribe's own reply.
+    pub fn unsubscribe(&self, conn: ConnId, channel: &str, reply: Bytes) -> Result<(), ErrorCode> {
+        let (removed, slot) = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             let at = member
@@ -233,9 +247,23 @@ impl Hub {
                 .iter()
                 .position(|c| &**c == channel)
                 .ok_or(ErrorCode::NotSubscribed)?;
-            member.channels.swap_remove(at)
+            (member.channels.swap_remove(at), member.slot.clone())
         };
+        {
+            let mut local = self.local.borrow_mut();
+            let waiting = local.get_mut(&removed).and_then(|entry| {
+                entry
+                    .pending
+                    .iter_mut()
+                    .find(|p| p.conn == conn && p.then.is_none())
+            });
+            if let Some(waiting) = waiting {
+                waiting.then = Some(reply);
+                return Ok(());
+            }
+        }
         self.drop_local(&removed, conn);
+        self.queue(&slot, reply);
         Ok(())
     }
 
@@ -275,23 +303,26 @@ impl Hub {
                 return;
             };
             entry.live.remove(&conn);
-            entry.pending.retain(|c| *c != conn);
-            let empty = entry.is_empty();
-            if empty {
-                local.remove(channel);
-            }
-            empty
+            entry.pending.retain(|p| p.conn != conn);
+            entry.is_empty()
         };
         if now_empty {
-            let owner = self.owner_of(channel);
-            self.dispatch(
-                owner,
-                Msg::Unsubscribe {
-                    channel: channel.clone(),
-                    from: self.core,
-                },
-            );
+            self.release(channel);
         }
+    }
+
+    /// Forgets a channel this core no longer has subscribers of, and tells
+    /// its owner.
+    fn release(&self, channel: &Arc<str>) {
+        self.local.borrow_mut().remove(channel);
+        let owner = self.owner_of(channel);
+        self.dispatch(
+            owner,
+            Msg::Unsubscribe {
+                channel: channel.clone(),
+                from: self.core,
+            },
+        );
     }
 
     // ----- messages -----
@@ -483,31 +514,34 @@ impl Hub {
         replay: Vec<Bytes>,
         ok: bool,
     ) {
-        let slot = {
+        let (slot, then, now_empty) = {
             let mut local = self.local.borrow_mut();
             let Some(entry) = local.get_mut(&channel) else {
                 return;
             };
-            let Some(at) = entry.pending.iter().position(|c| *c == conn) else {
+            // The oldest waiting subscribe of `conn`: the owner answers in order.
+            let Some(at) = entry.pending.iter().position(|p| p.conn == conn) else {
                 return;
             };
-            entry.pending.swap_remove(at);
+            let then = entry.pending.remove(at).then;
             let slot = self.members.borrow().get(&conn).map(|m| m.slot.clone());
-            if let (true, Some(slot)) = (ok, &slot) {
+            if let (true, None, Some(slot)) = (ok, &then, &slot) {
                 entry.live.insert(conn, slot.clone());
             }
-            slot
+            (slot, then, entry.is_empty())
         };
-        if !ok {
+        if !ok && then.is_none() {
             // The owner refused: forget the subscription on this side too.
             if let Some(member) = self.members.borrow_mut().get_mut(&conn) {
                 member.channels.retain(|c| *c != channel);
             }
-            self.drop_local(&channel, conn);
+        }
+        if now_empty {
+            self.release(&channel);
         }
         let Some(slot) = slot else { return };
         self.queue(&slot, reply);
-        for frame in replay {
+        for frame in replay.into_iter().chain(then) {
             self.queue(&slot, frame);
         }
     }
@@ -576,6 +610,7 @@ mod tests {
 
     use crate::config::ServerConfig;
     use crate::mailbox::Kicks;
+    use crate::proto::v1::ok_frame;
 
     fn one_core_hub(tweak: impl FnOnce(&mut ServerConfig)) -> Hub {
         let mut config = ServerConfig::default();
@@ -644,6 +679,73 @@ mod tests {
             replies[2].contains(r#""id":3,"result":{"offset":2}"#),
             "{replies:?}"
         );
+    }
+
+    /// Replies queued for `slot`, as text.
+    fn replies(slot: &Slot) -> Vec<String> {
+        std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
+            .map(|frame| String::from_utf8_lossy(&frame).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn pipelined_subscribe_unsubscribe_subscribe_to_another_core_is_answered_in_order() {
+        let config = ServerConfig::default();
+        let settings = Settings::from_config(&config);
+        let mesh = Arc::new(Mesh::new(2, 64));
+        let hubs: Vec<Hub> = (0..2)
+            .map(|core| Hub::new(core, mesh.clone(), settings.clone(), Rc::default()))
+            .collect();
+        let channel = (0..)
+            .map(|i| format!("room:{i}"))
+            .find(|c| owner_of(c, 2) == 1)
+            .expect("some channel is owned by core 1");
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hubs[0].join(slot.clone());
+        hubs[0]
+            .subscribe(ONE, &channel, Some(1), None)
+            .expect("subscribe");
+        hubs[0]
+            .unsubscribe(ONE, &channel, ok_frame(Some(2)))
+            .expect("unsubscribe");
+        hubs[0]
+            .subscribe(ONE, &channel, Some(3), None)
+            .expect("subscribe again");
+        assert!(
+            replies(&slot).is_empty(),
+            "nothing is answered before the owner"
+        );
+        hubs[1].drain_inbox(64);
+        hubs[0].drain_inbox(64);
+        let got = replies(&slot);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains(r#""id":1,"result":{"epoch""#), "{got:?}");
+        assert!(got[1].ends_with(r#"{"id":2,"result":{}}"#), "{got:?}");
+        assert!(got[2].contains(r#""id":3,"result":{"epoch""#), "{got:?}");
+        // Only the last subscribe is live: one push reaches the connection once.
+        hubs[1]
+            .publish(ONE, &channel, Bytes::from_static(b"7"), None)
+            .expect("publish");
+        hubs[0].drain_inbox(64);
+        let got = replies(&slot);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].contains(r#""data":7"#), "{got:?}");
+        // Unsubscribed for good: the owner stops sending to this core.
+        hubs[0]
+            .unsubscribe(ONE, &channel, ok_frame(Some(4)))
+            .expect("unsubscribe");
+        hubs[1].drain_inbox(64);
+        hubs[1]
+            .publish(ONE, &channel, Bytes::from_static(b"8"), None)
+            .expect("publish");
+        assert_eq!(
+            hubs[0].drain_inbox(64),
+            0,
+            "no delivery to an unsubscribed core"
+        );
+        let got = replies(&slot);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].ends_with(r#"{"id":4,"result":{}}"#), "{got:?}");
     }
 
     #[test]

@@ -130,8 +130,7 @@ impl WsConn {
                 })
             }
             Command::Unsubscribe { channel } => check(channel, true)
-                .and_then(|()| Ok(hub.unsubscribe(conn, channel)?))
-                .map(|()| reply(ok_frame(id))),
+                .and_then(|()| Ok(hub.unsubscribe(conn, channel, ok_frame(id))?)),
             Command::Publish { channel, data } => check(channel, identity.can_publish(channel))
                 .and_then(|()| {
                     let data = data.get();
