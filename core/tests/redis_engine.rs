@@ -4,8 +4,7 @@
 //! Redis killed and restarted, a wrong URL, and Redis commands per publish.
 
 use std::collections::HashMap;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,101 +18,9 @@ use ringcast::engine::redis::settings::RedisSettings;
 use ringcast::engine::redis::subscriber::{PushSink, Subscriber};
 use ringcast::proto::v1::Since;
 
-/// Every wait in this file is bounded by this.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A `redis-server` child on 127.0.0.1, killed on drop.
-struct RedisServer {
-    port: u16,
-    /// More `redis-server` arguments (TLS).
-    extra: Vec<String>,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-impl RedisServer {
-    fn start() -> Self {
-        Self::start_with(Vec::new())
-    }
-
-    fn start_with(extra: Vec<String>) -> Self {
-        let mut server = Self {
-            port: free_port(),
-            extra,
-            child: None,
-        };
-        server.spawn();
-        server
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}): these tests need it on PATH \
-                     (Debian: apt-get install -y redis-server)"
-                )
-            });
-        self.child = Some(child);
-        let deadline = Instant::now() + WAIT;
-        while self.ping().is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not answer");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    fn settings(&self) -> RedisSettings {
-        let mut s = RedisSettings::new(&self.url()).expect("valid url");
-        s.ping_interval = Duration::from_millis(200);
-        s.command_timeout = Duration::from_secs(1);
-        s.backoff_max = Duration::from_millis(200);
-        s
-    }
-
-    /// A plain client of the `redis` crate, for setup and inspection.
-    fn client(&self) -> redis::RedisResult<redis::Connection> {
-        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(1))
-    }
-
-    fn ping(&self) -> redis::RedisResult<String> {
-        TcpStream::connect(("127.0.0.1", self.port))?;
-        redis::cmd("PING").query(&mut self.client()?)
-    }
-
-    fn cmd<T: redis::FromRedisValue>(&self, cmd: &mut redis::Cmd) -> T {
-        cmd.query(&mut self.client().expect("connect"))
-            .expect("command")
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+#[path = "support/redis.rs"]
+mod redis_server;
+use redis_server::{free_port, RedisServer, WAIT};
 
 fn publish(bridge: &Bridge, channel: &str, payload: &str) -> Result<Published, EngineError> {
     let (tx, rx) = mpsc::channel();

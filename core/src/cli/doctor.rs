@@ -3,7 +3,9 @@
 
 use std::process::ExitCode;
 
-use ringcast::config::doctor::{self, Probe};
+use ringcast::config::doctor::{self, Finding, Probe, Status};
+use ringcast::config::{EngineKind, ServerConfig};
+use ringcast::engine::redis::{probe, RedisSettings};
 
 use super::{init_logging, load, profile_label, Failure, SelectArgs};
 
@@ -15,7 +17,10 @@ pub fn run(select: SelectArgs) -> Result<ExitCode, Failure> {
         println!("{why}");
     }
     let config = &effective.config;
-    let findings = doctor::run(config, &Probe::read(config));
+    let mut findings = doctor::run(config, &Probe::read(config));
+    if config.engine.kind == EngineKind::Redis {
+        findings.push(redis_finding(config));
+    }
     print!(
         "{}",
         doctor::render(&profile_label(&effective), config, &findings)
@@ -24,4 +29,52 @@ pub fn run(select: SelectArgs) -> Result<ExitCode, Failure> {
         doctor::Status::Blocker => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     })
+}
+
+/// `engine.kind = "redis"`: does the configured Redis answer, which version,
+/// is AOF on. Unreachable is a blocker (the server would exit 2); AOF off is
+/// a warning: a Redis restart then loses every channel's history and epoch.
+fn redis_finding(config: &ServerConfig) -> Finding {
+    let settings = RedisSettings::from_config(config);
+    let url = settings.url.redacted().to_string();
+    match probe(&settings) {
+        Err(e) => Finding {
+            check: "redis",
+            status: Status::Blocker,
+            detail: e.to_string(),
+            fix: Some(format!(
+                "start Redis at {url}, or correct engine.redis_url (and its password)"
+            )),
+        },
+        Ok(facts) => {
+            let pubsub = if facts.sharded_pubsub {
+                "sharded pub/sub"
+            } else {
+                "plain pub/sub (sharded needs Redis 7)"
+            };
+            let detail = format!(
+                "{url} answers: Redis {}, AOF {}, {pubsub}",
+                facts.version,
+                if facts.aof_enabled { "on" } else { "off" }
+            );
+            let (status, fix) = if facts.aof_enabled {
+                (Status::Ok, None)
+            } else {
+                (
+                    Status::Warn,
+                    Some(
+                        "appendonly yes (and appendfsync everysec) in redis.conf: without \
+                         AOF a Redis restart loses every channel's history and epoch"
+                            .to_string(),
+                    ),
+                )
+            };
+            Finding {
+                check: "redis",
+                status,
+                detail,
+                fix,
+            }
+        }
+    }
 }

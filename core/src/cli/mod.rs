@@ -87,9 +87,12 @@ impl Failure {
         match self {
             // A token is refused before anything is signed, for want of a
             // key or for a flag the configuration contradicts.
-            Failure::Config(_) | Failure::Start(StartError::Config(_)) | Failure::Token(_) => {
-                ExitCode::from(2)
-            }
+            // An unreachable or refusing Redis is a configuration the
+            // operator must fix (engine.redis_url), unless they asked to
+            // start degraded.
+            Failure::Config(_)
+            | Failure::Start(StartError::Config(_) | StartError::Engine(_))
+            | Failure::Token(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }
     }

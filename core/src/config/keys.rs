@@ -4,11 +4,12 @@
 //!
 //! One naming scheme everywhere: a key is `TABLE.KEY` under one of the
 //! tables `server`, `log`, `io_uring`, `limits`, `timeouts`, `pubsub`,
-//! `store`, `capacity`, `auth`, `admission`; each table is the section of
+//! `store`, `capacity`, `auth`, `admission`, `engine`; each table is the section of
 //! the same name. Inside a section a field drops the prefix its key carries
 //! (`io_uring.uring_entries` sets `config.io_uring.entries`,
 //! `admission.admission_rate` sets `config.admission.rate`,
-//! `auth.jwt_issuer` sets `config.auth.issuer`); the four key sources
+//! `auth.jwt_issuer` sets `config.auth.issuer`, `engine.redis_url` sets
+//! `config.engine.url`); the four key sources
 //! `auth.jwt_secret`, `jwt_secret_file`, `jwt_pem_file` and `jwt_jwks_file`
 //! together set `config.auth.key`, one [`KeySource`]. The same key is written
 //!
@@ -35,8 +36,9 @@ use super::log::{LogFormat, LogLevel};
 use super::origin::OriginPolicy;
 use super::pattern::Patterns;
 use super::proxy::TrustedProxies;
+use super::redis_url::RedisUrl;
 use super::secret::Secret;
-use super::{FsyncPolicy, ServerConfig};
+use super::{EngineKind, FsyncPolicy, ServerConfig};
 
 /// One configuration key.
 pub struct Key {
@@ -510,6 +512,42 @@ impl Codec for Demo {
     }
 }
 
+/// `engine.kind`: `"memory"` or `"redis"`.
+struct Kind;
+
+impl Codec for Kind {
+    type T = EngineKind;
+    const EXPECTS: &'static str = "one of \"memory\", \"redis\"";
+    fn parse(value: &Value) -> Result<EngineKind, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        s.parse()
+    }
+    fn show(value: &EngineKind) -> String {
+        format!("\"{value}\"")
+    }
+}
+
+/// `engine.redis_url`: parsed into a [`RedisUrl`], shown with its password
+/// redacted (which reads back as a refusal, never as the password `***`).
+struct Url;
+
+impl Codec for Url {
+    type T = RedisUrl;
+    const EXPECTS: &'static str =
+        "a URL like \"redis://127.0.0.1:6379/0\" or \"rediss://user:password@host:6380/0\"";
+    fn parse(value: &Value) -> Result<RedisUrl, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        RedisUrl::parse(s).map_err(|e| e.to_string())
+    }
+    fn show(value: &RedisUrl) -> String {
+        format!("{:?}", value.redacted())
+    }
+}
+
 struct Mode;
 
 impl Codec for Mode {
@@ -675,11 +713,27 @@ keys! {
         retry_jitter as Dur,
         allowed_origins as Origins,
         trusted_proxies as Proxies;
+    engine:
+        kind as Kind,
+        url = "redis_url" as Url,
+        tls_ca_file = "redis_tls_ca_file" as Path,
+        connect_timeout = "redis_connect_timeout" as Dur,
+        command_timeout = "redis_command_timeout" as Dur,
+        pipeline_batch = "redis_pipeline_batch" as Count<usize>,
+        queue_capacity = "redis_queue_capacity" as Count<usize>,
+        subscriber_connections = "redis_subscriber_connections" as Count<usize>,
+        key_prefix = "redis_key_prefix" as Text,
+        meta_ttl = "redis_meta_ttl" as Dur,
+        ping_interval = "redis_ping_interval" as Dur,
+        backoff_base = "redis_backoff_base" as Dur,
+        backoff_max = "redis_backoff_max" as Dur,
+        start_degraded as Flag;
 }
 
-/// Keys whose values are secrets: never echoed (a `--set` of one is shown
-/// as `--set KEY=<redacted>` in provenance and error messages).
-pub const SECRET_KEYS: [&str; 1] = ["auth.jwt_secret"];
+/// Keys whose values are secrets, or may hold one (a URL's password):
+/// never echoed (a `--set` of one is shown as `--set KEY=<redacted>` in
+/// provenance and error messages).
+pub const SECRET_KEYS: [&str; 2] = ["auth.jwt_secret", "engine.redis_url"];
 
 /// Whether `dotted` names a secret.
 pub fn is_secret(dotted: &str) -> bool {
@@ -687,7 +741,7 @@ pub fn is_secret(dotted: &str) -> bool {
 }
 
 /// The tables, in the order of [`KEYS`].
-pub const TABLES: [&str; 10] = [
+pub const TABLES: [&str; 11] = [
     "server",
     "log",
     "io_uring",
@@ -698,6 +752,7 @@ pub const TABLES: [&str; 10] = [
     "capacity",
     "auth",
     "admission",
+    "engine",
 ];
 
 /// The key named `dotted` (`"limits.max_message_size"`).

@@ -26,7 +26,8 @@
 //! | --- | --- |
 //! | `mod.rs` | [`ServerConfig`], [`ConfigError`], and the rules between tables |
 //! | `server.rs`, `log.rs`, `io_uring.rs`, `limits.rs`, `timeouts.rs`, `pubsub.rs`, `store.rs`, `auth.rs`, `admission.rs` | one TOML table each (`store.rs` also `[capacity]`): its typed section, defaults, units and rules |
-//! | `origin.rs`, `proxy.rs`, `pattern.rs`, `secret.rs` | parsed value types: the `Origin` allow-list, trusted proxy networks, channel patterns, a secret that never prints |
+//! | `engine.rs` | the `[engine]` table: memory or Redis, and the Redis engine's bounds |
+//! | `origin.rs`, `proxy.rs`, `pattern.rs`, `secret.rs`, `redis_url.rs` | parsed value types: the `Origin` allow-list, trusted proxy networks, channel patterns, a secret that never prints, a Redis URL that never prints its password |
 //! | `keys.rs` | the key table: TOML name → section field, value type of every key |
 //! | `profile.rs` | which profile: embedded tiers, a file, or `auto` |
 //! | `layers.rs` | default < profile < env < flags, with provenance per key |
@@ -38,6 +39,7 @@ pub mod admission;
 pub mod auth;
 pub mod capacity;
 pub mod doctor;
+pub mod engine;
 pub mod io_uring;
 pub mod keys;
 pub mod layers;
@@ -49,6 +51,7 @@ pub mod pattern;
 pub mod profile;
 pub mod proxy;
 pub mod pubsub;
+pub mod redis_url;
 pub mod secret;
 pub mod server;
 pub mod store;
@@ -61,6 +64,7 @@ use std::time::Duration;
 
 pub use self::admission::AdmissionSection;
 pub use self::auth::{AuthMode, AuthSection, KeySource};
+pub use self::engine::{EngineKind, EngineSection};
 pub use self::io_uring::{IoUringSection, UringFlags};
 pub use self::limits::LimitsSection;
 pub use self::log::LogSection;
@@ -90,6 +94,8 @@ pub struct ServerConfig {
     pub capacity: CapacitySection,
     pub auth: AuthSection,
     pub admission: AdmissionSection,
+    /// Where channel offsets, history and cross-node delivery live.
+    pub engine: EngineSection,
 }
 
 /// A configuration value that cannot work, named by its key.
@@ -193,6 +199,12 @@ impl ServerConfig {
             self.pubsub.validate().and(channels),
             self.auth.validate(),
             self.admission.validate(),
+            self.engine
+                .validate()
+                .and_then(|()| match self.engine.kind {
+                    EngineKind::Redis => self.engine.validate_with(self.pubsub.history_ttl),
+                    EngineKind::Memory => Ok(()),
+                }),
         ]
         .into_iter()
         .filter_map(Result::err)

@@ -48,6 +48,10 @@ pub enum ErrorCode {
     Forbidden,
     /// A `refresh` token was refused (the message says why).
     Unauthorized,
+    /// The engine's store (Redis) did not answer: the publish was not
+    /// acknowledged (it may or may not have been stored), or the subscribe
+    /// could not be served. Retry.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -67,6 +71,7 @@ impl ErrorCode {
             ErrorCode::BinaryNotSupported => "binary_not_supported",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
@@ -91,6 +96,7 @@ impl ErrorCode {
             ErrorCode::BinaryNotSupported => "this endpoint takes JSON text frames only",
             ErrorCode::Forbidden => "the token does not allow this channel",
             ErrorCode::Unauthorized => "the token was refused",
+            ErrorCode::Unavailable => "the channel store is unavailable; not acknowledged, retry",
         }
     }
 }

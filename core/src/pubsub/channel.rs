@@ -133,6 +133,17 @@ impl OwnedChannel {
         Resume::Recovered(frames.collect())
     }
 
+    /// Starts over at `epoch`, as if `top` messages had been published with
+    /// none of them in history; the subscriber cores stay. The Redis
+    /// engine's mirror uses it when Redis's sequence moved past what this
+    /// node saw (first sync, a gap history no longer covers, a new epoch).
+    pub fn restart(&mut self, epoch: String, top: u64) {
+        self.epoch = epoch;
+        self.last_offset = top;
+        self.history.clear();
+        self.history_bytes = 0;
+    }
+
     pub fn set_core_subscribed(&mut self, core: usize, subscribed: bool, now: Instant) {
         let (word, bit) = (core / 64, 1u64 << (core % 64));
         if let Some(w) = self.subscriber_cores.get_mut(word) {

@@ -35,7 +35,7 @@
 //! queues and the drain loop are the bus's (`crate::bus`); the hub's task
 //! ([`run`]) drains `pubsub.inbox_batch` messages per turn.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -45,8 +45,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::channel::{OwnedChannel, Resume};
+use super::cluster::{Cluster, ReadPurpose};
+use super::mirror::{Action, Mirror, Waiter};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
+use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
@@ -84,6 +87,18 @@ pub enum Msg {
     Unsubscribe { channel: Arc<str>, from: usize },
     /// To a subscriber core: one push frame for every live local subscriber.
     Deliver { channel: Arc<str>, frame: Bytes },
+    /// Redis engine, to the owner: a push from Redis pub/sub.
+    EnginePush { push: Push },
+    /// Redis engine, to the owner: Redis confirmed (again) the channel's
+    /// subscription; what came before must be read from history.
+    EngineLive { channel: Arc<str> },
+    /// Redis engine, to the owner: a history read it asked for.
+    EngineHistory {
+        channel: Arc<str>,
+        gen: u64,
+        purpose: ReadPurpose,
+        result: Result<HistoryReply, EngineError>,
+    },
 }
 
 /// The core that owns `channel`. Deterministic across cores and runs
@@ -136,6 +151,13 @@ pub struct Hub {
     /// This core's pub/sub counters: owned by the worker (its metrics), written
     /// only here, read by the `/metrics` scrape and the worker's last log line.
     pub stats: Rc<Stats>,
+    /// `engine.kind = "redis"`: the node's Redis engine; `None` for memory.
+    cluster: Option<Arc<Cluster>>,
+    /// Redis engine: the channels this core owns that have subscribers on
+    /// this node, mirrored from Redis (`mirror.rs`).
+    mirrors: RefCell<HashMap<Arc<str>, Mirror>>,
+    /// The next mirror's generation.
+    next_gen: Cell<u64>,
 }
 
 impl Hub {
@@ -149,7 +171,22 @@ impl Hub {
             local: RefCell::default(),
             members: RefCell::default(),
             stats,
+            cluster: None,
+            mirrors: RefCell::default(),
+            next_gen: Cell::new(0),
         }
+    }
+
+    /// Runs this hub on the Redis engine: publishes, offsets and history go
+    /// through `cluster`, fan-out follows Redis's pushes.
+    pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// The node's Redis engine, when `engine.kind = "redis"`.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.as_ref()
     }
 
     pub fn core(&self) -> usize {
@@ -276,6 +313,10 @@ impl Hub {
         data: Bytes,
         id: Option<u64>,
     ) -> Result<(), Refusal> {
+        if let Some(cluster) = &self.cluster {
+            // Redis numbers it: no owner core on the way (see `cluster.rs`).
+            return cluster.publish(channel, data, self.core, conn, id);
+        }
         let owner = self.owner_of(channel);
         let msg = Msg::Publish {
             channel: Arc::from(channel),
@@ -352,6 +393,13 @@ impl Hub {
                 conn,
                 id,
             } => {
+                if let Some(cluster) = &self.cluster {
+                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, id) {
+                        let reply = refusal.frame(id);
+                        self.dispatch(from, Msg::PublishReply { conn, reply });
+                    }
+                    return;
+                }
                 let reply = match self.owner_publish(&channel, &data) {
                     Ok(offset) => published_frame(id, offset),
                     Err(refusal) => refusal.frame(id),
@@ -359,6 +407,22 @@ impl Hub {
                 self.dispatch(from, Msg::PublishReply { conn, reply });
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
+            Msg::Subscribe {
+                channel,
+                from,
+                conn,
+                id,
+                since,
+            } if self.cluster.is_some() => {
+                let waiter = Waiter {
+                    from,
+                    conn,
+                    id,
+                    since,
+                    at: Instant::now(),
+                };
+                self.remote_subscribe(channel, waiter);
+            }
             Msg::Subscribe {
                 channel,
                 from,
@@ -399,12 +463,25 @@ impl Hub {
                 replay,
                 ok,
             } => self.subscribe_reply(channel, conn, reply, replay, ok),
+            Msg::Unsubscribe { channel, from } if self.cluster.is_some() => {
+                self.remote_unsubscribe(&channel, from)
+            }
             Msg::Unsubscribe { channel, from } => {
                 if let Some(owned) = self.owned.borrow_mut().get_mut(&channel) {
                     owned.set_core_subscribed(from, false, Instant::now());
                 }
             }
             Msg::Deliver { channel, frame } => self.deliver(&channel, frame),
+            Msg::EnginePush { push } => self.remote_push(push),
+            Msg::EngineLive { channel } => {
+                self.with_mirror(&channel, None, |m, out| m.on_live(out))
+            }
+            Msg::EngineHistory {
+                channel,
+                gen,
+                purpose,
+                result,
+            } => self.remote_history(&channel, gen, purpose, result),
         }
     }
 
@@ -413,6 +490,8 @@ impl Hub {
     pub fn snapshot(&self) -> PubsubSnapshot {
         let stats = &self.stats;
         let (channels, history_bytes) = self.owned_summary();
+        let (mirrored, mirrored_bytes) = self.mirrored_summary();
+        let (channels, history_bytes) = (channels + mirrored, history_bytes + mirrored_bytes);
         let subscriptions = self
             .members
             .borrow()
@@ -578,8 +657,10 @@ impl Hub {
         slot.kick(KICK_OUTBOUND);
     }
 
-    /// Trims history by age and evicts idle channels nobody subscribes to.
+    /// Trims history by age and evicts idle channels nobody subscribes to;
+    /// on the Redis engine, retries and times out what waits on Redis.
     pub fn sweep(&self, now: Instant) {
+        self.remote_tick(now);
         let ttl = self.settings.history_ttl;
         let mut owned = self.owned.borrow_mut();
         let before = owned.len();
@@ -592,14 +673,227 @@ impl Hub {
     }
 }
 
+/// How often the Redis engine's waits and retries are looked at.
+const REMOTE_TICK: Duration = Duration::from_millis(100);
+
+/// The Redis engine's side of the owner core: each channel's [`Mirror`]
+/// decides, the hub carries out its [`Action`]s in order.
+impl Hub {
+    fn mirrored_summary(&self) -> (usize, usize) {
+        let mirrors = self.mirrors.borrow();
+        (
+            mirrors.len(),
+            mirrors.values().map(|m| m.channel().history_bytes()).sum(),
+        )
+    }
+
+    /// Runs `f` on `channel`'s mirror (of generation `gen` when given) and
+    /// carries out what it asks for.
+    fn with_mirror(
+        &self,
+        channel: &Arc<str>,
+        gen: Option<u64>,
+        f: impl FnOnce(&mut Mirror, &mut Vec<Action>),
+    ) {
+        let mut out = Vec::new();
+        let found_gen = {
+            let mut mirrors = self.mirrors.borrow_mut();
+            let Some(mirror) = mirrors.get_mut(channel) else {
+                return;
+            };
+            if gen.is_some_and(|g| g != mirror.gen) {
+                return;
+            }
+            f(mirror, &mut out);
+            mirror.gen
+        };
+        self.carry_out(channel, found_gen, out);
+    }
+
+    fn carry_out(&self, channel: &Arc<str>, gen: u64, actions: Vec<Action>) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        for action in actions {
+            match action {
+                Action::Fanout(frame) => {
+                    bump(&self.stats.publishes, 1);
+                    let targets: Vec<usize> = match self.mirrors.borrow().get(channel) {
+                        Some(m) => m.channel().subscriber_cores().collect(),
+                        None => Vec::new(),
+                    };
+                    for core in targets {
+                        let msg = Msg::Deliver {
+                            channel: channel.clone(),
+                            frame: frame.clone(),
+                        };
+                        self.dispatch(core, msg);
+                    }
+                }
+                Action::Sync(since) => {
+                    let asked = cluster.history(channel, gen, since, ReadPurpose::Sync, self.core);
+                    if asked.is_err() {
+                        // Queue full: treated as a failed read, retried on the tick.
+                        let result = Err(EngineError::Overloaded);
+                        self.with_mirror(channel, Some(gen), |m, out| {
+                            m.on_sync(result, Instant::now(), out)
+                        });
+                    }
+                }
+                Action::ReadFor(waiter) => {
+                    let since = waiter.since.clone();
+                    let purpose = ReadPurpose::For(waiter.clone());
+                    if let Err(refusal) = cluster.history(channel, gen, since, purpose, self.core) {
+                        self.with_mirror(channel, Some(gen), |m, out| {
+                            m.on_read_for(waiter.clone(), Err(EngineError::Overloaded), out)
+                        });
+                        tracing::debug!(%channel, "history read refused: {}", refusal.message);
+                    }
+                }
+                Action::Answer(waiter, answer) => self.answer(channel, waiter, answer),
+            }
+        }
+    }
+
+    fn answer(
+        &self,
+        channel: &Arc<str>,
+        waiter: Waiter,
+        answer: Result<super::mirror::Answer, Refusal>,
+    ) {
+        let (reply, replay, ok) = match answer {
+            Ok(a) => (
+                subscribed_frame(waiter.id, &a.epoch, a.offset, a.recovered),
+                a.replay,
+                true,
+            ),
+            Err(refusal) => (refusal.frame(waiter.id), Vec::new(), false),
+        };
+        let msg = Msg::SubscribeReply {
+            channel: channel.clone(),
+            conn: waiter.conn,
+            reply,
+            replay,
+            ok,
+        };
+        self.dispatch(waiter.from, msg);
+    }
+
+    fn remote_subscribe(&self, channel: Arc<str>, waiter: Waiter) {
+        let Some(cluster) = self.cluster.clone() else {
+            return;
+        };
+        let now = waiter.at;
+        let created = {
+            let mut mirrors = self.mirrors.borrow_mut();
+            if mirrors.contains_key(&channel) {
+                false
+            } else {
+                let gen = self.next_gen.get();
+                self.next_gen.set(gen + 1);
+                let mirror = Mirror::new(
+                    channel.clone(),
+                    gen,
+                    self.port.cores(),
+                    self.settings.history_size,
+                    now,
+                );
+                mirrors.insert(channel.clone(), mirror);
+                true
+            }
+        };
+        if created {
+            if let Err(e) = cluster.subscribe(&channel) {
+                // The waiter times out `unavailable`; the mirror goes with
+                // its last subscriber.
+                tracing::warn!(%channel, "redis subscribe not queued: {e}");
+            }
+        }
+        let from = waiter.from;
+        self.with_mirror(&channel, None, |m, out| {
+            m.set_core_subscribed(from, true, now);
+            m.add_waiter(waiter, out);
+        });
+    }
+
+    fn remote_unsubscribe(&self, channel: &Arc<str>, from: usize) {
+        let unused = {
+            let mut mirrors = self.mirrors.borrow_mut();
+            let Some(mirror) = mirrors.get_mut(channel) else {
+                return;
+            };
+            mirror.set_core_subscribed(from, false, Instant::now());
+            mirror.is_unused()
+        };
+        if unused {
+            self.mirrors.borrow_mut().remove(channel);
+            if let Some(cluster) = &self.cluster {
+                cluster.unsubscribe(channel);
+            }
+        }
+    }
+
+    fn remote_push(&self, push: Push) {
+        let channel: Arc<str> = match self.mirrors.borrow().get_key_value(push.channel.as_str()) {
+            Some((name, _)) => name.clone(),
+            None => return,
+        };
+        self.with_mirror(&channel, None, |m, out| m.on_push(push, out));
+    }
+
+    fn remote_history(
+        &self,
+        channel: &Arc<str>,
+        gen: u64,
+        purpose: ReadPurpose,
+        result: Result<HistoryReply, EngineError>,
+    ) {
+        let known = self
+            .mirrors
+            .borrow()
+            .get(channel)
+            .is_some_and(|m| m.gen == gen);
+        match purpose {
+            ReadPurpose::Sync => self.with_mirror(channel, Some(gen), |m, out| {
+                m.on_sync(result, Instant::now(), out)
+            }),
+            ReadPurpose::For(waiter) if known => self.with_mirror(channel, Some(gen), |m, out| {
+                m.on_read_for(waiter, result, out)
+            }),
+            // The channel went meanwhile: still answer (the subscriber core
+            // ignores it if the connection is gone too).
+            ReadPurpose::For(waiter) => {
+                let why = Refusal::unavailable("the channel was released meanwhile");
+                self.answer(channel, waiter, Err(why));
+            }
+        }
+    }
+
+    fn remote_tick(&self, now: Instant) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let (timeout, ttl) = (cluster.wait_limit, self.settings.history_ttl);
+        let names: Vec<Arc<str>> = self.mirrors.borrow().keys().cloned().collect();
+        for channel in names {
+            self.with_mirror(&channel, None, |m, out| m.on_tick(now, timeout, ttl, out));
+        }
+    }
+}
+
 /// The hub's task on its core: drain the inbox (`pubsub.inbox_batch` per
 /// turn, so one flood of deliveries cannot starve the sockets that drain
 /// it), retry spills, sweep history, sleep when idle.
 pub async fn run(hub: Rc<Hub>) {
     let ttl = hub.settings.history_ttl;
+    let mut tick = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    if hub.cluster.is_some() {
+        // Waiting subscribes time out and failed reads retry on the tick.
+        tick = tick.min(REMOTE_TICK);
+    }
     let pace = drain::Pace {
         batch: hub.settings.inbox_batch,
-        tick: Some((ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5))),
+        tick: Some(tick),
     };
     drain::run(&hub.port, pace, |msg| hub.handle(msg), |now| hub.sweep(now)).await
 }

@@ -8,12 +8,16 @@
 //! | --- | --- |
 //! | `channel.rs` | one owned channel: epoch, offsets, history, subscriber cores |
 //! | `hub.rs` | one core's pub/sub: routing, ordering, fan-out, backpressure |
+//! | `cluster.rs` | the Redis engine as the cores see it: publish, history reads, pushes onto the bus |
+//! | `mirror.rs` | a Redis-engine channel on its owner core: delivered offset, gaps, answers to subscribes |
 //! | `refusal.rs` | a refused command's error code and the message naming the key and value that refused it |
 //! | `settings.rs` | the limits a hub works under, taken from the configuration |
 //! | `stats.rs` | one core's pub/sub counters and their scrape snapshot |
 
 pub mod channel;
+pub mod cluster;
 pub mod hub;
+pub mod mirror;
 pub mod refusal;
 mod settings;
 mod stats;

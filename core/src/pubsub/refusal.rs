@@ -97,6 +97,27 @@ impl Refusal {
         )
     }
 
+    /// The Redis engine's request queue (`engine.redis_queue_capacity`) is
+    /// full: the publish or subscribe was not taken.
+    pub fn engine_overloaded(capacity: usize) -> Self {
+        Self::new(
+            ErrorCode::Overloaded,
+            format!(
+                "the redis engine's queue is full (engine.redis_queue_capacity = {capacity}); \
+                 not accepted, retry"
+            ),
+        )
+    }
+
+    /// Redis did not answer (`reason` names the redacted URL and why): a
+    /// publish is not acknowledged, a subscribe not served.
+    pub fn unavailable(reason: &str) -> Self {
+        Self::new(
+            ErrorCode::Unavailable,
+            format!("{reason}; not acknowledged, retry"),
+        )
+    }
+
     /// The reply frame for the command `id`.
     pub fn frame(&self, id: Option<u64>) -> Bytes {
         error_frame_with(id, self.code, &self.message)

@@ -684,7 +684,15 @@ fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> 
         "/readyz" if ctx.draining.get() => {
             return probe(plain(503, b"draining\n", &[("Retry-After", "1")]))
         }
-        "/readyz" => return probe(plain(200, b"ready\n", &[])),
+        "/readyz" => {
+            // The Redis engine without its command connection: publishes
+            // answer `unavailable`, so say so (503, with the reason).
+            if let Some(reason) = ctx.hub.cluster().and_then(|c| c.degraded()) {
+                let body = format!("degraded: redis unavailable: {reason}\n");
+                return probe(plain(503, body.as_bytes(), &[("Retry-After", "1")]));
+            }
+            return probe(plain(200, b"ready\n", &[]));
+        }
         "/metrics" => return Route::Metrics,
         "/echo" => Endpoint::Echo,
         "/ws" => Endpoint::Ws,

@@ -476,6 +476,64 @@ pub fn render(snaps: &[Snapshot]) -> String {
     out
 }
 
+/// The Redis engine's process-wide figures (`engine.kind = "redis"`),
+/// read from the counters its threads keep.
+pub fn render_engine(out: &mut String, cluster: &crate::pubsub::cluster::Cluster) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let bridge = cluster.bridge_stats();
+    let sub = cluster.subscriber_stats();
+    let series: [(&str, &str, &str, u64); 7] = [
+        (
+            "ringcast_redis_connected",
+            "gauge",
+            "1 while the node's Redis command connection is up (else /readyz says degraded).",
+            u64::from(bridge.connected.load(Relaxed)),
+        ),
+        (
+            "ringcast_redis_unavailable_total",
+            "counter",
+            "Publishes and history reads answered unavailable (Redis down or no reply in time).",
+            bridge.unavailable.load(Relaxed),
+        ),
+        (
+            "ringcast_redis_reconnects_total",
+            "counter",
+            "Command connection re-established after a loss.",
+            bridge.reconnects.load(Relaxed),
+        ),
+        (
+            "ringcast_redis_round_trips_total",
+            "counter",
+            "Pipelines sent to Redis (each carries every request queued since the last).",
+            bridge.round_trips.load(Relaxed),
+        ),
+        (
+            "ringcast_redis_pushes_total",
+            "counter",
+            "Pushes received on the node's Redis pub/sub connections.",
+            sub.pushes.load(Relaxed),
+        ),
+        (
+            "ringcast_redis_subscriber_disconnects_total",
+            "counter",
+            "Redis pub/sub connections lost (each followed by resubscribe and recovery).",
+            sub.disconnects.load(Relaxed),
+        ),
+        (
+            "ringcast_redis_subscriber_reconnects_total",
+            "counter",
+            "Redis pub/sub connections re-established.",
+            sub.reconnects.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

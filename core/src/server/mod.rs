@@ -56,7 +56,10 @@ pub use tls::ReloadError;
 use tracing::info;
 
 use crate::bus::Mesh;
+use crate::config::EngineKind;
 use crate::config::{ConfigError, ServerConfig};
+use crate::engine::redis::RedisSettings;
+use crate::pubsub::cluster::Cluster;
 use crate::pubsub::hub;
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,10 @@ pub enum StartError {
     },
     #[error("worker {worker} did not start within 10 s")]
     StartTimeout { worker: usize },
+    /// `engine.kind = "redis"` and Redis refused or did not answer at
+    /// start (the message has the URL, password redacted, and the reason).
+    #[error("engine.redis_url: {0} (set engine.start_degraded = true to start anyway)")]
+    Engine(crate::engine::redis::EngineError),
 }
 
 /// A running server. Dropping it shuts the server down without waiting.
@@ -93,6 +100,9 @@ pub struct ServerHandle {
     /// The TLS configuration every worker reads on accept (`None`: TLS off);
     /// [`ServerHandle::reload_tls`] swaps what it holds.
     tls: Option<Arc<tls::TlsStore>>,
+    /// The Redis engine's threads (`engine.kind = "redis"`); stopped after
+    /// the workers.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl ServerHandle {
@@ -138,6 +148,9 @@ impl ServerHandle {
         self.shutdown();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
+        }
+        if let Some(cluster) = self.cluster.take() {
+            cluster.close();
         }
     }
 }
@@ -185,6 +198,17 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.pubsub.inbox_capacity));
+    let cluster = match config.engine.kind {
+        EngineKind::Memory => None,
+        EngineKind::Redis => {
+            let settings = RedisSettings::from_config(&config);
+            let degraded = config.engine.start_degraded;
+            let cluster =
+                Cluster::start(settings, mesh.clone(), degraded).map_err(StartError::Engine)?;
+            info!(url = %config.engine.url, "redis engine connected");
+            Some(Arc::new(cluster))
+        }
+    };
     let scrape_mesh = Arc::new(scrape::mesh(workers));
     let drain = Arc::new(worker::DrainLatch::new(workers));
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -202,6 +226,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let gate = gate.clone();
         let drain = drain.clone();
         let ready = ready_tx.clone();
+        let cluster = cluster.clone();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
@@ -214,7 +239,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let flags = config.io_uring.flags();
                 let force_epoll = config.io_uring.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
-                    id, config, meshes, tls_store, gate, drain,
+                    id, config, meshes, tls_store, gate, drain, cluster,
                 ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
@@ -246,6 +271,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         shutdown,
         threads,
         tls: tls_store,
+        cluster,
     })
 }
 

@@ -120,7 +120,10 @@ impl Scraper {
         };
         let Some(mut done) = done else { return };
         done.snapshots.sort_by_key(|s| s.worker);
-        let body = metrics::render(&done.snapshots);
+        let mut body = metrics::render(&done.snapshots);
+        if let Some(cluster) = self.hub.cluster() {
+            metrics::render_engine(&mut body, cluster);
+        }
         let mut response = Vec::with_capacity(body.len() + 200);
         let content_type = "text/plain; version=0.0.4; charset=utf-8";
         encode_plain_response_into(&mut response, 200, content_type, body.as_bytes(), &[]);

@@ -26,6 +26,7 @@ use crate::admission::CommandPolicy;
 use crate::bus::Mesh;
 use crate::config::ServerConfig;
 use crate::mailbox::Kicks;
+use crate::pubsub::cluster::Cluster;
 use crate::pubsub::hub::{Hub, Msg};
 use crate::pubsub::Settings;
 
@@ -88,15 +89,15 @@ impl Worker {
         tls: Option<Arc<TlsStore>>,
         gate: Arc<Gate>,
         drain: Arc<DrainLatch>,
+        cluster: Option<Arc<Cluster>>,
     ) -> Self {
         let metrics = Rc::new(Metrics::default());
         let settings = Settings::from_config(&config);
-        let hub = Rc::new(Hub::new(
-            id,
-            meshes.pubsub,
-            settings,
-            metrics.pubsub.clone(),
-        ));
+        let mut hub = Hub::new(id, meshes.pubsub, settings, metrics.pubsub.clone());
+        if let Some(cluster) = cluster {
+            hub = hub.with_cluster(cluster);
+        }
+        let hub = Rc::new(hub);
         let scraper = Rc::new(Scraper::new(
             id,
             meshes.scrape,

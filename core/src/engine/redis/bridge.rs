@@ -79,6 +79,34 @@ pub struct BridgeStats {
     pub unavailable: AtomicU64,
     /// Successful connects after the first.
     pub reconnects: AtomicU64,
+    /// Why the connection was lost or the last connect failed, while
+    /// `connected` is false (for `/readyz`); empty while connected.
+    pub last_error: std::sync::Mutex<String>,
+}
+
+impl BridgeStats {
+    /// `None` while connected, else why not.
+    pub fn down_reason(&self) -> Option<String> {
+        if self.connected.load(Ordering::Relaxed) {
+            return None;
+        }
+        let reason = self
+            .last_error
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default();
+        Some(if reason.is_empty() {
+            "not connected yet".into()
+        } else {
+            reason
+        })
+    }
+
+    fn set_last_error(&self, reason: &str) {
+        if let Ok(mut last) = self.last_error.lock() {
+            reason.clone_into(&mut last);
+        }
+    }
 }
 
 /// Handle held by the cores. Dropping it stops the thread after the queue
@@ -304,6 +332,7 @@ impl Worker {
                 self.retry_at = None;
                 self.backoff.reset();
                 self.last_alive = Instant::now();
+                self.stats.set_last_error("");
                 self.stats.connected.store(true, Ordering::Relaxed);
                 if self.ever_connected {
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -316,6 +345,7 @@ impl Worker {
                     EngineError::Unavailable { reason, .. } => reason,
                     other => other.to_string(),
                 };
+                self.stats.set_last_error(&self.last_error);
                 self.retry_at = Some(Instant::now() + self.backoff.next_delay());
             }
         }
@@ -324,6 +354,7 @@ impl Worker {
     fn drop_connection(&mut self, reason: String) {
         tracing::warn!(url = %self.settings.url, %reason, "redis bridge connection lost");
         self.conn = None;
+        self.stats.set_last_error(&reason);
         self.stats.connected.store(false, Ordering::Relaxed);
         self.last_error = reason;
         // Try again at the next request or idle turn: a server that restarted

@@ -18,6 +18,7 @@
 //!   reads, pipelined.
 //! - [`subscriber`] — [`Subscriber`]: the node's pub/sub connections.
 //! - [`push`] — the wire form of a live push.
+//! - [`probe`] — what `ringcast doctor` asks Redis (version, AOF).
 //! - [`backoff`] — full-jitter reconnect delays.
 //! - [`error`] — [`EngineError`]; `Unavailable` is what a publisher sees while
 //!   Redis is down.
@@ -161,6 +162,7 @@ pub mod conn;
 pub mod error;
 pub mod history;
 pub mod keys;
+pub mod probe;
 pub mod push;
 pub mod script;
 pub mod settings;
@@ -169,6 +171,7 @@ pub mod subscriber;
 pub use bridge::{Bridge, BridgeStats, Done};
 pub use error::EngineError;
 pub use history::{HistoryReply, Recovery};
+pub use probe::{probe, ServerFacts};
 pub use push::Push;
 pub use script::Published;
 pub use settings::{RedisSettings, RedisUrl};

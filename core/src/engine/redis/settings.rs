@@ -1,114 +1,18 @@
 //! Settings of the Redis engine, independent of the configuration file.
 //!
-//! The configuration (`engine.*` keys) will build a [`RedisSettings`] later;
-//! until then tests and benchmarks build it directly. Every field states its
-//! default and unit. The URL is parsed once, at [`RedisSettings::new`], so a
-//! bad URL is refused before any thread starts, and every message that shows
-//! the URL shows [`RedisUrl::redacted`] (password replaced by `***`).
+//! The server builds a [`RedisSettings`] from the `engine.*` keys
+//! ([`RedisSettings::from_config`]); tests and benchmarks build it directly.
+//! Every field states its default and unit. The URL ([`RedisUrl`], defined
+//! with the configuration) is parsed once, so a bad URL is refused before
+//! any thread starts, and every message that shows the URL shows
+//! [`RedisUrl::redacted`] (password replaced by `***`).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::EngineError;
-
-/// Where Redis is and how to log in, parsed from
-/// `redis://[user[:password]@]host[:port][/db]` or `rediss://…` (TLS).
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedisUrl {
-    pub host: String,
-    /// Default 6379.
-    pub port: u16,
-    /// `rediss://`: TLS to the server.
-    pub tls: bool,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// Database index (`/0`); default 0.
-    pub db: i64,
-    redacted: String,
-}
-
-impl RedisUrl {
-    pub fn parse(raw: &str) -> Result<Self, EngineError> {
-        let invalid = |redacted: &str, reason: &str| EngineError::InvalidUrl {
-            url: redacted.to_string(),
-            reason: reason.to_string(),
-        };
-        let url = match url::Url::parse(raw) {
-            Ok(url) => url,
-            // Without a parsed URL we cannot find the password: show nothing
-            // of the input that could hold it.
-            Err(e) => return Err(invalid("<unparsable>", &e.to_string())),
-        };
-        let redacted = redact(&url);
-        let tls = match url.scheme() {
-            "redis" => false,
-            "rediss" => true,
-            other => {
-                return Err(invalid(
-                    &redacted,
-                    &format!("scheme {other:?} is neither redis nor rediss"),
-                ))
-            }
-        };
-        let host = match url.host_str() {
-            Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
-            _ => return Err(invalid(&redacted, "no host")),
-        };
-        let db = match url.path().trim_start_matches('/') {
-            "" => 0,
-            path => path
-                .parse::<i64>()
-                .ok()
-                .filter(|db| *db >= 0)
-                .ok_or_else(|| invalid(&redacted, "the path must be a database number"))?,
-        };
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        let username = Some(url.username()).filter(|u| !u.is_empty()).map(decode);
-        let password = url.password().map(decode);
-        Ok(Self {
-            host: host.to_string(),
-            port: url.port().unwrap_or(6379),
-            tls,
-            username,
-            password,
-            db,
-            redacted,
-        })
-    }
-
-    /// The URL with its password replaced by `***`: the only form that may
-    /// appear in logs and error messages.
-    pub fn redacted(&self) -> &str {
-        &self.redacted
-    }
-}
-
-fn redact(url: &url::Url) -> String {
-    let mut shown = url.clone();
-    if shown.password().is_some() {
-        // Cannot fail: a URL with a password has a host.
-        let _ = shown.set_password(Some("***"));
-    }
-    shown.to_string()
-}
-
-/// Never prints the password, even through `{:?}`.
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted)
-    }
-}
-
-impl fmt::Display for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.redacted)
-    }
-}
+pub use crate::config::redis_url::RedisUrl;
+use crate::config::{EngineSection, ServerConfig};
 
 /// Everything the bridge and the subscriber need to know.
 #[derive(Debug, Clone)]
@@ -156,8 +60,12 @@ impl RedisSettings {
     /// Defaults for everything but the URL, which is parsed (and refused with
     /// the redacted URL and the reason) here.
     pub fn new(url: &str) -> Result<Self, EngineError> {
+        let url = RedisUrl::parse(url).map_err(|e| EngineError::InvalidUrl {
+            url: e.url,
+            reason: e.reason,
+        })?;
         Ok(Self {
-            url: RedisUrl::parse(url)?,
+            url,
             tls_ca_file: None,
             connect_timeout: Duration::from_secs(1),
             command_timeout: Duration::from_secs(2),
@@ -173,47 +81,27 @@ impl RedisSettings {
             backoff_max: Duration::from_secs(2),
         })
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_the_parts_and_redacts_the_password() {
-        let url =
-            RedisUrl::parse("rediss://user:s3cr%40t@redis.example:6380/3").expect("test step");
-        assert!(url.tls);
-        assert_eq!(url.host, "redis.example");
-        assert_eq!(url.port, 6380);
-        assert_eq!(url.db, 3);
-        assert_eq!(url.username.as_deref(), Some("user"));
-        assert_eq!(url.password.as_deref(), Some("s3cr@t"));
-        assert_eq!(url.redacted(), "rediss://user:***@redis.example:6380/3");
-        assert!(!format!("{url:?}").contains("s3cr"));
-    }
-
-    #[test]
-    fn defaults_port_and_db() {
-        let url = RedisUrl::parse("redis://127.0.0.1").expect("test step");
-        assert_eq!((url.port, url.db, url.tls), (6379, 0, false));
-        assert_eq!(url.password, None);
-        let only_password = RedisUrl::parse("redis://:pw@[::1]:7000/").expect("test step");
-        assert_eq!(only_password.host, "::1");
-        assert_eq!(only_password.username, None);
-        assert_eq!(only_password.password.as_deref(), Some("pw"));
-    }
-
-    #[test]
-    fn refuses_bad_urls_without_showing_the_password() {
-        for (raw, reason) in [
-            ("http://u:pw@h:1/0", "scheme"),
-            ("redis://u:pw@h:1/x", "database"),
-            ("not a url pw", "relative URL"),
-        ] {
-            let err = RedisUrl::parse(raw).expect_err("must fail").to_string();
-            assert!(err.contains(reason), "{err}");
-            assert!(!err.contains("pw"), "{err}");
+    /// The settings the `engine.*` keys describe; history size and age are
+    /// the channel keys `pubsub.history_size` and `pubsub.history_ttl`, as
+    /// with the memory engine.
+    pub fn from_config(config: &ServerConfig) -> Self {
+        let engine: &EngineSection = &config.engine;
+        Self {
+            url: engine.url.clone(),
+            tls_ca_file: Some(engine.tls_ca_file.clone()).filter(|p| !p.as_os_str().is_empty()),
+            connect_timeout: engine.connect_timeout,
+            command_timeout: engine.command_timeout,
+            pipeline_batch: engine.pipeline_batch,
+            queue_capacity: engine.queue_capacity,
+            key_prefix: engine.key_prefix.clone(),
+            history_size: config.pubsub.history_size,
+            history_ttl: config.pubsub.history_ttl,
+            meta_ttl: engine.meta_ttl,
+            subscriber_connections: engine.subscriber_connections,
+            ping_interval: engine.ping_interval,
+            backoff_base: engine.backoff_base,
+            backoff_max: engine.backoff_max,
         }
     }
 }

@@ -1,0 +1,240 @@
+//! The node's Redis engine as the cores see it (`engine.kind = "redis"`):
+//! one [`Bridge`] (the command thread) and one [`Subscriber`] (the pub/sub
+//! threads) for the whole process, and the sink that brings their answers
+//! and pushes back onto the cross-core bus.
+//!
+//! # Who runs what
+//!
+//! - A publish goes from the publisher's core straight to the bridge's
+//!   queue ([`Cluster::publish`]); the bridge thread posts the encoded reply
+//!   (offset, or `unavailable`) to the publisher's core as a
+//!   [`Msg::PublishReply`]. The reply is sent only after Redis ran the
+//!   publish script. Nothing fans out on the reply: this node's own
+//!   publishes come back as pushes, like every other node's, so every
+//!   delivery takes one path, in Redis's order.
+//! - Pushes, subscription confirmations and recoveries go to the channel's
+//!   owner core ([`owner_of`]), which keeps the channel's
+//!   [`super::mirror::Mirror`]; history reads it asks for come back to it.
+//!
+//! # Posting from a Redis thread
+//!
+//! The engine threads are not cores: when an inbox is full they wait
+//! (50 µs sleeps) until the core drained it, so no reply and no push is
+//! dropped, and the backpressure lands on Redis's socket, not on a core.
+//! A core never waits for these threads (their queues refuse at once when
+//! full), so the wait cannot deadlock. At shutdown [`Cluster::close`] stops
+//! the waiting: the cores are gone and what is left is dropped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::hub::{owner_of, Msg};
+use super::mirror::{refusal_for, Waiter};
+use super::Refusal;
+use crate::bus::Mesh;
+use crate::engine::redis::{
+    Bridge, BridgeStats, EngineError, HistoryReply, Published, Push, PushSink, RedisSettings,
+    Subscriber, SubscriberStats,
+};
+use crate::mailbox::ConnId;
+use crate::proto::v1::{published_frame, Since};
+
+/// Why a history read was asked, so its answer finds its way.
+#[derive(Debug, Clone)]
+pub enum ReadPurpose {
+    /// The mirror's own catch-up.
+    Sync,
+    /// One subscribe request's replay.
+    For(Waiter),
+}
+
+/// Posts onto the bus from an engine thread.
+struct BusSink {
+    mesh: Arc<Mesh<Msg>>,
+    closed: AtomicBool,
+}
+
+impl BusSink {
+    fn post(&self, to: usize, mut msg: Msg) {
+        loop {
+            match self.mesh.try_send(to, msg) {
+                Ok(()) => return,
+                Err(back) if !self.closed.load(Ordering::Acquire) => {
+                    msg = back;
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn owner(&self, channel: &str) -> usize {
+        owner_of(channel, self.mesh.cores())
+    }
+}
+
+impl PushSink for BusSink {
+    fn push(&self, push: Push) {
+        let to = self.owner(&push.channel);
+        self.post(to, Msg::EnginePush { push });
+    }
+
+    fn subscribed(&self, channel: &str) {
+        self.post(
+            self.owner(channel),
+            Msg::EngineLive {
+                channel: Arc::from(channel),
+            },
+        );
+    }
+
+    fn recover(&self, channels: Vec<String>) {
+        for channel in channels {
+            self.subscribed(&channel);
+        }
+    }
+
+    fn disconnected(&self, reason: &str) {
+        tracing::debug!(%reason, "redis pub/sub connection lost; pushes resume after recovery");
+    }
+}
+
+/// The process's Redis engine, shared by every core (behind an `Arc`).
+pub struct Cluster {
+    bridge: Bridge,
+    subscriber: Subscriber,
+    sink: Arc<BusSink>,
+    /// How long a subscribe waits for Redis before it is answered
+    /// `unavailable` (`engine.redis_command_timeout`, at least 1 s).
+    pub wait_limit: Duration,
+    queue_capacity: usize,
+}
+
+impl Cluster {
+    /// Connects to Redis (refusing with the redacted URL and the reason, or
+    /// starting without a connection when `degraded`) and starts the
+    /// engine's threads, which post onto `mesh`.
+    pub fn start(
+        settings: RedisSettings,
+        mesh: Arc<Mesh<Msg>>,
+        degraded: bool,
+    ) -> Result<Self, EngineError> {
+        let bridge = match Bridge::connect(settings.clone()) {
+            Ok(bridge) => bridge,
+            Err(e) if degraded => {
+                tracing::warn!("starting degraded: {e}");
+                Bridge::start_degraded(settings.clone())
+            }
+            Err(e) => return Err(e),
+        };
+        let sink = Arc::new(BusSink {
+            mesh,
+            closed: AtomicBool::new(false),
+        });
+        let wait_limit = settings.command_timeout.max(Duration::from_secs(1));
+        let queue_capacity = settings.queue_capacity;
+        let subscriber = Subscriber::start(settings, sink.clone());
+        Ok(Self {
+            bridge,
+            subscriber,
+            sink,
+            wait_limit,
+            queue_capacity,
+        })
+    }
+
+    pub fn bridge_stats(&self) -> &Arc<BridgeStats> {
+        self.bridge.stats()
+    }
+
+    pub fn subscriber_stats(&self) -> &Arc<SubscriberStats> {
+        self.subscriber.stats()
+    }
+
+    /// `None` while the command connection is up, else why not (`/readyz`).
+    pub fn degraded(&self) -> Option<String> {
+        self.bridge.stats().down_reason()
+    }
+
+    /// Stops engine threads from waiting on inboxes nobody drains any more.
+    pub fn close(&self) {
+        self.sink.closed.store(true, Ordering::Release);
+    }
+
+    /// Queues a publish; the reply reaches `conn` on core `from` once Redis
+    /// answered. `Err` when the bridge's queue is full (not taken).
+    pub fn publish(
+        &self,
+        channel: &str,
+        data: Bytes,
+        from: usize,
+        conn: ConnId,
+        id: Option<u64>,
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let done = Box::new(move |result: Result<Published, EngineError>| {
+            let reply = match result {
+                Ok(published) => published_frame(id, published.offset),
+                Err(e) => refusal_for(&e).frame(id),
+            };
+            sink.post(from, Msg::PublishReply { conn, reply });
+        });
+        self.bridge
+            .publish(channel, data, done)
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// Queues a history read for the owner core `core`; the answer comes
+    /// back as [`Msg::EngineHistory`]. `Err` when the bridge's queue is full.
+    pub fn history(
+        &self,
+        channel: &Arc<str>,
+        gen: u64,
+        since: Option<Since>,
+        purpose: ReadPurpose,
+        core: usize,
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let name = channel.clone();
+        let done = Box::new(move |result: Result<HistoryReply, EngineError>| {
+            let msg = Msg::EngineHistory {
+                channel: name,
+                gen,
+                purpose,
+                result,
+            };
+            sink.post(core, msg);
+        });
+        self.bridge
+            .history(channel, since, done)
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// First local subscriber of `channel` on this node.
+    pub fn subscribe(&self, channel: &str) -> Result<(), EngineError> {
+        self.subscriber.subscribe(channel)
+    }
+
+    /// Last local subscriber of `channel` on this node gone.
+    pub fn unsubscribe(&self, channel: &str) {
+        if let Err(e) = self.subscriber.unsubscribe(channel) {
+            tracing::warn!(%channel, "redis unsubscribe not queued: {e}");
+        }
+    }
+
+    fn refusal(&self, e: &EngineError) -> Refusal {
+        match e {
+            EngineError::Overloaded => Refusal::engine_overloaded(self.queue_capacity),
+            other => refusal_for(other),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
