@@ -63,6 +63,9 @@ const INTERRUPT_DRAIN: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub url: WsUrl,
+    /// Connections from this index on dial this URL instead (fan-out's
+    /// `--publish-url`: publishers on one node, subscribers on another).
+    pub split: Option<(u64, WsUrl)>,
     /// Source addresses, round-robin by connection index.
     pub sources: Option<SourceAddrs>,
     pub threads: usize,
@@ -246,9 +249,13 @@ impl ThreadCtx {
     pub async fn dial(&self, i: u64) -> Result<Connection, ConnectError> {
         let cfg = &self.run.cfg;
         let source = cfg.sources.as_ref().map(|s| s.get(i));
+        let url = match &cfg.split {
+            Some((from, url)) if i >= *from => url,
+            _ => &cfg.url,
+        };
         let open = async {
-            let stream = tcp_connect(cfg.url.addr, source).await?;
-            Connection::handshake(stream, &cfg.url).await
+            let stream = tcp_connect(url.addr, source).await?;
+            Connection::handshake(stream, url).await
         };
         match monoio::time::timeout(cfg.connect_timeout, open).await {
             Ok(r) => r,

@@ -187,7 +187,8 @@ mod tests {
         let ok = EngineSection::default();
         assert_eq!(ok.validate(), Ok(()));
         assert_eq!(ok.validate_with(Duration::from_secs(300)), Ok(()));
-        let cases: [(fn(&mut EngineSection), &str); 5] = [
+        type Tweak = fn(&mut EngineSection);
+        let cases: [(Tweak, &str); 5] = [
             (
                 |e| e.command_timeout = Duration::ZERO,
                 "engine.redis_command_timeout",
@@ -205,8 +206,10 @@ mod tests {
             tweak(&mut e);
             assert_eq!(e.validate().expect_err(key).key, key);
         }
-        let mut short = EngineSection::default();
-        short.meta_ttl = Duration::from_secs(10);
+        let short = EngineSection {
+            meta_ttl: Duration::from_secs(10),
+            ..EngineSection::default()
+        };
         let err = short
             .validate_with(Duration::from_secs(300))
             .expect_err("meta outlives history");

@@ -495,3 +495,230 @@ pub fn refusal_for(e: &EngineError) -> Refusal {
         other => Refusal::unavailable(&other.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn push(offset: u64, epoch: &str) -> Push {
+        Push {
+            channel: "c".into(),
+            offset,
+            epoch: epoch.into(),
+            payload: Bytes::from(offset.to_string()),
+        }
+    }
+
+    fn reply(
+        epoch: &str,
+        top: u64,
+        entries: Option<std::ops::RangeInclusive<u64>>,
+    ) -> HistoryReply {
+        HistoryReply {
+            epoch: epoch.into(),
+            top,
+            recovery: entries
+                .map(|r| Recovery::Recovered(r.map(|o| (o, Bytes::from(o.to_string()))).collect())),
+        }
+    }
+
+    fn waiter(conn: u64, since: Option<(&str, u64)>) -> Waiter {
+        Waiter {
+            from: 0,
+            conn: ConnId::from_raw(conn),
+            id: Some(conn),
+            since: since.map(|(epoch, offset)| Since {
+                epoch: epoch.into(),
+                offset,
+            }),
+            at: Instant::now(),
+        }
+    }
+
+    /// The offsets fanned out, and answers as `(conn, offset, recovered,
+    /// replayed offsets)`, in the order the actions came.
+    fn summary(out: &[Action]) -> Vec<String> {
+        let offset_of = |frame: &Bytes| {
+            // A server text frame under 126 bytes: a 2-byte header, then JSON.
+            let v: serde_json::Value = serde_json::from_slice(&frame[2..]).expect("push JSON");
+            v["offset"].as_u64().expect("offset")
+        };
+        out.iter()
+            .map(|a| match a {
+                Action::Fanout(frame) => format!("fan {}", offset_of(frame)),
+                Action::Sync(since) => format!("sync {:?}", since.as_ref().map(|s| s.offset)),
+                Action::ReadFor(w) => format!("read {}", w.conn.raw()),
+                Action::Answer(w, Ok(a)) => {
+                    let replay: Vec<u64> = a.replay.iter().map(offset_of).collect();
+                    format!(
+                        "answer {} at {} {} {replay:?}",
+                        w.conn.raw(),
+                        a.offset,
+                        a.recovered
+                    )
+                }
+                Action::Answer(w, Err(r)) => format!("refuse {} {}", w.conn.raw(), r.code),
+            })
+            .collect()
+    }
+
+    fn live_mirror(top: u64) -> Mirror {
+        let mut m = Mirror::new(Arc::from("c"), 0, 2, 100, Instant::now());
+        let mut out = Vec::new();
+        m.on_live(&mut out);
+        m.on_sync(Ok(reply("e1", top, None)), Instant::now(), &mut out);
+        assert!(m.is_live());
+        m
+    }
+
+    #[test]
+    fn the_first_sync_drops_what_it_covers_and_answers_at_the_delivered_offset() {
+        let mut m = Mirror::new(Arc::from("c"), 0, 2, 100, Instant::now());
+        let mut out = Vec::new();
+        m.add_waiter(waiter(1, None), &mut out);
+        m.on_live(&mut out);
+        // Published between the confirmation and the read: both arrive.
+        m.on_push(push(5, "e1"), &mut out);
+        m.on_push(push(6, "e1"), &mut out);
+        m.on_sync(Ok(reply("e1", 5, None)), Instant::now(), &mut out);
+        assert_eq!(
+            summary(&out),
+            ["sync None", "fan 6", "answer 1 at 6 false []"]
+        );
+    }
+
+    #[test]
+    fn a_gap_is_filled_from_history_before_the_pushes_held_meanwhile() {
+        let mut m = live_mirror(3);
+        let mut out = Vec::new();
+        m.on_push(push(4, "e1"), &mut out);
+        m.on_push(push(7, "e1"), &mut out);
+        m.on_push(push(8, "e1"), &mut out);
+        m.on_sync(Ok(reply("e1", 8, Some(5..=8))), Instant::now(), &mut out);
+        m.on_push(push(9, "e1"), &mut out);
+        assert_eq!(
+            summary(&out),
+            [
+                "fan 4",
+                "sync Some(4)",
+                "fan 5",
+                "fan 6",
+                "fan 7",
+                "fan 8",
+                "fan 9"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resume_read_is_cut_at_delivered_and_completed_from_the_mirror() {
+        let mut m = live_mirror(10);
+        let mut out = Vec::new();
+        m.add_waiter(waiter(1, Some(("e1", 4))), &mut out);
+        // The read saw up to 11; the node delivered 11 and 12 meanwhile.
+        m.on_push(push(11, "e1"), &mut out);
+        m.on_push(push(12, "e1"), &mut out);
+        m.on_read_for(
+            waiter(1, Some(("e1", 4))),
+            Ok(reply("e1", 11, Some(5..=11))),
+            &mut out,
+        );
+        // Another read saw up to 14, beyond what the node delivered.
+        m.add_waiter(waiter(2, Some(("e1", 6))), &mut out);
+        m.on_read_for(
+            waiter(2, Some(("e1", 6))),
+            Ok(reply("e1", 14, Some(7..=14))),
+            &mut out,
+        );
+        assert_eq!(
+            summary(&out),
+            [
+                "read 1",
+                "fan 11",
+                "fan 12",
+                "answer 1 at 12 true [5, 6, 7, 8, 9, 10, 11, 12]",
+                "read 2",
+                "answer 2 at 12 true [7, 8, 9, 10, 11, 12]",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_ahead_of_this_node_waits_for_the_pushes_on_their_way() {
+        let mut m = live_mirror(10);
+        let mut out = Vec::new();
+        m.add_waiter(waiter(1, Some(("e1", 12))), &mut out);
+        m.on_read_for(
+            waiter(1, Some(("e1", 12))),
+            Ok(reply("e1", 13, Some(13..=13))),
+            &mut out,
+        );
+        m.on_push(push(11, "e1"), &mut out);
+        m.on_push(push(12, "e1"), &mut out);
+        m.on_push(push(13, "e1"), &mut out);
+        assert_eq!(
+            summary(&out),
+            [
+                "read 1",
+                "fan 11",
+                "fan 12",
+                "answer 1 at 12 true []",
+                "fan 13"
+            ]
+        );
+        // A resume point from the future that Redis does not know either is
+        // not recovered; an unknown epoch neither.
+        let mut out = Vec::new();
+        m.add_waiter(waiter(2, Some(("e1", 99))), &mut out);
+        m.on_read_for(
+            waiter(2, Some(("e1", 99))),
+            Ok(HistoryReply {
+                epoch: "e1".into(),
+                top: 13,
+                recovery: Some(Recovery::NotRecovered),
+            }),
+            &mut out,
+        );
+        assert_eq!(summary(&out), ["read 2", "answer 2 at 13 false []"]);
+    }
+
+    #[test]
+    fn a_new_epoch_is_read_from_its_start() {
+        let mut m = live_mirror(10);
+        let mut out = Vec::new();
+        m.on_push(push(2, "e2"), &mut out);
+        m.on_sync(Ok(reply("e2", 2, Some(1..=2))), Instant::now(), &mut out);
+        m.on_push(push(3, "e2"), &mut out);
+        assert_eq!(summary(&out), ["sync Some(0)", "fan 1", "fan 2", "fan 3"]);
+        assert_eq!(m.channel().epoch(), "e2");
+    }
+
+    #[test]
+    fn waiters_time_out_unavailable_and_a_failed_sync_is_retried() {
+        let t0 = Instant::now();
+        let mut m = Mirror::new(Arc::from("c"), 0, 2, 100, t0);
+        let mut out = Vec::new();
+        m.add_waiter(waiter(1, None), &mut out);
+        m.on_live(&mut out);
+        m.on_sync(Err(EngineError::Overloaded), t0, &mut out);
+        let timeout = Duration::from_secs(1);
+        m.on_tick(
+            t0 + Duration::from_millis(600),
+            timeout,
+            Duration::from_secs(60),
+            &mut out,
+        );
+        m.on_tick(
+            t0 + Duration::from_secs(2),
+            timeout,
+            Duration::from_secs(60),
+            &mut out,
+        );
+        assert_eq!(
+            summary(&out),
+            ["sync None", "sync None", "refuse 1 unavailable"]
+        );
+        assert!(m.is_unused(), "nobody waits any more");
+    }
+}

@@ -187,6 +187,10 @@ struct FanoutArgs {
     /// What the server speaks
     #[arg(long, value_enum, default_value = "ringcast")]
     protocol: ProtocolArg,
+    /// Publishers connect here instead of --url: another node of a cluster
+    /// (engine.kind = "redis"), so every delivery crosses nodes
+    #[arg(long)]
+    publish_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -354,6 +358,7 @@ fn engine_config(c: &Common, connections: u64) -> Result<(EngineConfig, u64), St
     Ok((
         EngineConfig {
             url,
+            split: None,
             sources,
             threads: c.threads,
             cpus,
@@ -498,10 +503,16 @@ fn run_fanout(args: FanoutArgs) -> ExitCode {
         ProtocolArg::Ringcast => Protocol::Ringcast,
         ProtocolArg::Broadcast => Protocol::Broadcast,
     };
-    let cfg = match pubsub_config(&args.common, &args.pubsub, protocol, None) {
+    let mut cfg = match pubsub_config(&args.common, &args.pubsub, protocol, None) {
         Ok(c) => c,
         Err(e) => return refuse(e),
     };
+    if let Some(raw) = &args.publish_url {
+        match WsUrl::parse(raw) {
+            Ok(url) => cfg.engine.split = Some((cfg.subscribers, url)),
+            Err(e) => return refuse(format!("--publish-url: {e}")),
+        }
+    }
     run_pubsub(cfg, &args.common)
 }
 
