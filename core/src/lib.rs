@@ -28,8 +28,8 @@
 //! - [`bus`] — the cross-core bus: per-core lock-free inboxes with parked
 //!   wake-ups, in-order spill, and the drain loop, for any message type.
 //! - [`engine`] — where channel state lives beyond one process: the Redis
-//!   engine's bridge and subscriber threads (not wired in yet; the owner
-//!   cores of `pubsub` will call it).
+//!   engine's bridge and subscriber threads, which the owner cores of
+//!   `pubsub` drive with `engine.kind = "redis"`.
 //! - [`pubsub`] — channels sharded by owner core, fan-out over the bus into
 //!   mailboxes, history and resume.
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::hub::{owner_of, Msg};
+use super::hub::{owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
 use super::Refusal;
 use crate::bus::Mesh;
@@ -79,7 +79,12 @@ impl BusSink {
 impl PushSink for BusSink {
     fn push(&self, push: Push) {
         let to = self.owner(&push.channel);
-        self.post(to, Msg::EnginePush { push });
+        self.post(
+            to,
+            Msg::EnginePush {
+                push: Box::new(push),
+            },
+        );
     }
 
     fn subscribed(&self, channel: &str) {
@@ -200,12 +205,12 @@ impl Cluster {
         let sink = self.sink.clone();
         let name = channel.clone();
         let done = Box::new(move |result: Result<HistoryReply, EngineError>| {
-            let msg = Msg::EngineHistory {
+            let msg = Msg::EngineHistory(Box::new(HistoryAnswer {
                 channel: name,
                 gen,
                 purpose,
                 result,
-            };
+            }));
             sink.post(core, msg);
         });
         self.bridge

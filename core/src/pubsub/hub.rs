@@ -87,18 +87,25 @@ pub enum Msg {
     Unsubscribe { channel: Arc<str>, from: usize },
     /// To a subscriber core: one push frame for every live local subscriber.
     Deliver { channel: Arc<str>, frame: Bytes },
-    /// Redis engine, to the owner: a push from Redis pub/sub.
-    EnginePush { push: Push },
+    /// Redis engine, to the owner: a push from Redis pub/sub. (The engine's
+    /// messages are boxed: they are rare next to `Deliver`, and every inbox
+    /// slot is as large as the largest variant.)
+    EnginePush { push: Box<Push> },
     /// Redis engine, to the owner: Redis confirmed (again) the channel's
     /// subscription; what came before must be read from history.
     EngineLive { channel: Arc<str> },
     /// Redis engine, to the owner: a history read it asked for.
-    EngineHistory {
-        channel: Arc<str>,
-        gen: u64,
-        purpose: ReadPurpose,
-        result: Result<HistoryReply, EngineError>,
-    },
+    EngineHistory(Box<HistoryAnswer>),
+}
+
+/// A history read's answer, on its way back to the owner core.
+#[derive(Debug)]
+pub struct HistoryAnswer {
+    pub channel: Arc<str>,
+    /// The mirror's generation when the read was asked.
+    pub gen: u64,
+    pub purpose: ReadPurpose,
+    pub result: Result<HistoryReply, EngineError>,
 }
 
 /// The core that owns `channel`. Deterministic across cores and runs
@@ -472,16 +479,19 @@ impl Hub {
                 }
             }
             Msg::Deliver { channel, frame } => self.deliver(&channel, frame),
-            Msg::EnginePush { push } => self.remote_push(push),
+            Msg::EnginePush { push } => self.remote_push(*push),
             Msg::EngineLive { channel } => {
                 self.with_mirror(&channel, None, |m, out| m.on_live(out))
             }
-            Msg::EngineHistory {
-                channel,
-                gen,
-                purpose,
-                result,
-            } => self.remote_history(&channel, gen, purpose, result),
+            Msg::EngineHistory(answer) => {
+                let HistoryAnswer {
+                    channel,
+                    gen,
+                    purpose,
+                    result,
+                } = *answer;
+                self.remote_history(&channel, gen, purpose, result)
+            }
         }
     }
 
@@ -1040,6 +1050,17 @@ mod tests {
         let got = replies(&slot);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].ends_with(r#"{"id":4,"result":{}}"#), "{got:?}");
+    }
+
+    /// Every inbox slot is as large as the largest message: the Redis
+    /// engine's messages are boxed so the memory engine's inboxes do not grow.
+    #[test]
+    fn engine_messages_do_not_grow_the_inbox_slots() {
+        assert!(
+            std::mem::size_of::<Msg>() <= 96,
+            "{}",
+            std::mem::size_of::<Msg>()
+        );
     }
 
     #[test]

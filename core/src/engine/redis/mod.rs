@@ -1,9 +1,10 @@
 //! The Redis engine's foundation: one channel's sequence, history and live
 //! delivery shared by many ringcast nodes through one Redis.
 //!
-//! Self-contained and tested against a real `redis-server`
-//! (`core/tests/redis_engine.rs`); not wired into the server yet (the plan is
-//! at the end of this doc).
+//! Tested against a real `redis-server` on its own
+//! (`core/tests/redis_engine.rs`) and wired into the server with
+//! `engine.kind = "redis"` (`core/tests/cluster.rs`: real nodes on one
+//! Redis); how it is wired is at the end of this doc.
 //!
 //! # Layout
 //!
@@ -97,59 +98,41 @@
 //!   re-subscribes with backoff and names, through [`PushSink::recover`],
 //!   the channels whose pushes may have been missed.
 //!
-//! # Wiring it into the server (next session)
+//! # How the server uses it
 //!
-//! 1. *Config* (`config/`): `engine.kind = "memory" | "redis"`,
-//!    `engine.redis.url`, `…connect_timeout`, `…command_timeout`,
-//!    `…pipeline_batch`, `…subscriber_connections`, `…start_degraded`
-//!    build a [`RedisSettings`]; history size/TTL come from the existing
-//!    channel keys. Start-up calls [`Bridge::connect`] and exits 2 with its
-//!    error (URL redacted, reason), or [`Bridge::start_degraded`] when asked.
-//!    `ringcast doctor` uses [`conn`] to report the version and
-//!    `INFO persistence` (`aof_enabled`).
-//! 2. *Publish* (`pubsub/`, on the channel's owner core, where
-//!    `OwnedChannel::next_offset/append` run today): with Redis the owner
-//!    core does not number the message; it calls [`Bridge::publish`] with a
-//!    callback that posts `(request, result)` to its own cross-core inbox and
-//!    wakes it. On `Ok` it acks the publisher with the offset; on
-//!    `Unavailable` it answers the error `unavailable`. It does NOT fan out on
-//!    the ack: fan-out is driven by pushes only (including this node's own,
-//!    which come back through Redis), so local and remote publishes take one
-//!    path, in one order.
-//! 3. *Live delivery*: the [`PushSink`] routes each [`Push`] to the channel's
-//!    owner core (the same hash as today) through the cross-core bus. The
-//!    owner core keeps, per channel, the epoch and `delivered` (last offset
-//!    fanned out). A push with `offset == delivered + 1` fans out to the
-//!    subscriber cores as today; `≤ delivered` is a duplicate (dropped);
-//!    `> delivered + 1` is a gap (a lost connection): hold it, read history
-//!    from `delivered`, deliver, continue. A different epoch means Redis lost
-//!    the channel: tell local subscribers `recovered: false`. The first local
-//!    subscriber calls [`Subscriber::subscribe`]; the last one leaving calls
-//!    [`Subscriber::unsubscribe`] (after a short linger, to not flap).
-//! 4. *Resume, and the history-read / live-subscribe race.* A client
-//!    subscribes with `since = (e, s)` on a node where the channel is not
-//!    live yet. The owner core subscribes in Redis and waits for
-//!    [`PushSink::subscribed`], buffering pushes; only then does it call
-//!    [`Bridge::history`] with `since`. Redis runs commands one at a time and
-//!    each publish script atomically, so every publish is entirely before or
-//!    entirely after the subscription, and entirely before or after the
-//!    history script. The snapshot returns top `T` and every entry in
-//!    `(s, T]`. A publish with offset `> T` ran after the snapshot, hence
-//!    after the subscription was confirmed, hence its push arrives. A push
-//!    with offset `≤ T` may also arrive (published between the subscription
-//!    and the snapshot): it is dropped by offset. So the client gets
-//!    `(s, T]` from history, then pushes `> T`: no gap, no duplicate, even
-//!    though the two travel on different connections — the order is Redis's
-//!    single execution order, and the confirmation is received before the
-//!    history request is sent. When the channel is already live on the node,
-//!    the same read gives `T ≥ delivered` (the push of `delivered` was
-//!    received before the read was sent); the client is held at watermark
-//!    `T` and skips pushes `≤ T`. After [`PushSink::recover`] the owner core
-//!    runs the gap path for each channel from its `delivered`: the
-//!    re-subscription was confirmed first, so the same argument holds.
-//! 5. *Faults and ops*: [`BridgeStats::connected`] false → `/readyz` says
-//!    degraded with the last reason; `unavailable`, `reconnects` and
-//!    `round_trips` (and the subscriber's counters) become metrics.
+//! 1. *Config*: the `engine.*` keys (`config/engine.rs`) build a
+//!    [`RedisSettings`] ([`RedisSettings::from_config`]); history size and
+//!    age are `pubsub.history_size` / `pubsub.history_ttl`. Start-up
+//!    ([`crate::pubsub::cluster::Cluster::start`]) calls [`Bridge::connect`]
+//!    and exits 2 with its error (URL redacted, reason), or
+//!    [`Bridge::start_degraded`] with `engine.start_degraded`. `ringcast
+//!    doctor` reports [`probe`]'s version and AOF.
+//! 2. *Publish*: the publisher's core queues [`Bridge::publish`] directly
+//!    (the plan said "on the owner core"; the hop bought nothing: the
+//!    bridge's single FIFO queue already keeps one connection's publishes in
+//!    order, and Redis numbers them). The bridge thread posts the encoded
+//!    reply to the publisher's core: the offset only after Redis ran the
+//!    script, else `unavailable`. Nothing fans out on the reply.
+//! 3. *Live delivery*: the [`PushSink`] (`pubsub/cluster.rs`) posts each
+//!    [`Push`], confirmation and recovery to the channel's owner core, whose
+//!    `pubsub::mirror::Mirror` keeps epoch and `delivered`, drops
+//!    duplicates, fills gaps and new epochs from history, and fans out to
+//!    the subscriber cores as the memory engine does. The first subscribe
+//!    of a channel on the node subscribes it in Redis; the last core
+//!    leaving unsubscribes it (at once: no linger yet).
+//! 4. *Resume*: the ordering argument above holds, with one refinement
+//!    (`pubsub/mirror.rs`): rather than holding the client at a watermark
+//!    `T` on its subscriber core, the owner answers at its own `delivered`
+//!    `D` with a replay of exactly `(since, D]` (the history read cut at `D`,
+//!    completed from the mirror's own recent pushes when `T < D`), so the
+//!    subscriber cores keep the memory engine's invariant and code. A client
+//!    that saw more than the node delivered (`D < since ≤ T`) is answered
+//!    once `delivered` reaches `since`.
+//! 5. *Faults and ops*: [`BridgeStats::down_reason`] makes `/readyz` 503
+//!    `degraded: redis unavailable: REASON`; `/metrics` has
+//!    `ringcast_redis_connected`, `_unavailable_total`, `_reconnects_total`,
+//!    `_round_trips_total`, `_pushes_total` and the subscriber's
+//!    disconnects and reconnects.
 //!
 //! Not done here: Redis Cluster routing (one endpoint; the key layout is
 //! already slot-ready, and a subscription Redis drops by itself is renewed
