@@ -21,7 +21,10 @@ bin=${RINGCAST_BIN:-$root/target/release/ringcast}
 load=${LOAD_BIN:-$root/target/release/ringcast-load}
 SUBS=${SUBS:-1000} CHANNELS=${CHANNELS:-10} RATE=${RATE:-200} DURATION=${DURATION:-10s} SIZE=${SIZE:-64}
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+# Nodes start in a command substitution (a subshell): their PIDs go to files.
+cleanup() {
+    for p in "${pids[@]}" $(cat "$work"/*.pid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
+}
 trap cleanup EXIT
 rm -rf "$work" && mkdir -p "$work"
 
@@ -40,7 +43,7 @@ node() {
     shift
     "$bin" serve --listen 127.0.0.1:0 --workers 1 --no-pin --set limits.command_rate=0 \
         "$@" >"$work/$name.out" 2>"$work/$name.log" &
-    pids+=($!)
+    echo $! >"$work/$name.pid"
     for _ in $(seq 200); do
         line=$(head -1 "$work/$name.out" 2>/dev/null || true)
         [[ $line == "ringcast listening on "* ]] && break
