@@ -401,6 +401,20 @@ pub fn published_frame(id: Option<u64>, offset: u64) -> Bytes {
     )
 }
 
+/// `{"id":..,"result":JSON}`: `json` must be one valid JSON value.
+pub fn result_frame(id: Option<u64>, json: &[u8]) -> Bytes {
+    reply_frame(id, &[b"\"result\":", json, b"}"])
+}
+
+/// The payload of a frame this server encoded (a push kept in history),
+/// without its header; the whole of `frame` when it does not parse.
+pub fn frame_payload(frame: &Bytes) -> Bytes {
+    match FrameHeader::parse(frame) {
+        Ok(Some((_, len))) => frame.slice(len..),
+        _ => frame.clone(),
+    }
+}
+
 /// `{"id":..,"result":{}}`
 pub fn ok_frame(id: Option<u64>) -> Bytes {
     reply_frame(id, &[b"\"result\":{}}"])

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::answer::{self, published_json, Encoded, ReplyTo};
 use super::hub::{owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
 use super::Refusal;
@@ -177,15 +178,29 @@ impl Cluster {
         data: Bytes,
         from: usize,
         conn: ConnId,
-        id: Option<u64>,
+        reply: ReplyTo,
     ) -> Result<(), Refusal> {
         let sink = self.sink.clone();
         let done = Box::new(move |result: Result<Published, EngineError>| {
-            let reply = match result {
-                Ok(published) => published_frame(id, published.offset),
-                Err(e) => refusal_for(&e).frame(id),
+            let msg = match (reply, result) {
+                (ReplyTo::Ws(id), Ok(published)) => Msg::PublishReply {
+                    conn,
+                    reply: published_frame(id, published.offset),
+                },
+                (reply, result) => {
+                    let result = result
+                        .map(|p| published_json(p.offset, &p.epoch))
+                        .map_err(|e| refusal_for(&e));
+                    match answer::encode(reply, result) {
+                        Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
+                        Encoded::Part(part) => Msg::Answer {
+                            conn,
+                            part: Box::new(part),
+                        },
+                    }
+                }
             };
-            sink.post(from, Msg::PublishReply { conn, reply });
+            sink.post(from, msg);
         });
         self.bridge
             .publish(channel, data, done)

@@ -44,14 +44,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::answer::{self, history_json, published_json, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
 use super::mirror::{Action, Mirror, Waiter};
+use super::presence::{client_id, presence_frame, Presence};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::{EngineError, HistoryReply, Push};
-use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
-use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
+use crate::mailbox::{ConnId, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW};
+use crate::proto::v1::{
+    frame_payload, published_frame, push_frame, subscribed_frame, ErrorCode, Since,
+};
 use crate::stats::bump;
 
 /// What cores send each other.
@@ -63,18 +67,35 @@ pub enum Msg {
         data: Bytes,
         from: usize,
         conn: ConnId,
-        id: Option<u64>,
+        reply: ReplyTo,
     },
     /// To the publisher's core: the encoded reply (offset or error).
     PublishReply { conn: ConnId, reply: Bytes },
-    /// To the owner: core `from` wants `conn` subscribed (and replayed after `since`).
+    /// To the owner: core `from` wants `conn` (whose token `sub` is
+    /// `user`) subscribed, and replayed after `since`.
     Subscribe {
         channel: Arc<str>,
         from: usize,
         conn: ConnId,
         id: Option<u64>,
-        since: Option<Since>,
+        since: Option<Box<Since>>,
+        user: Arc<str>,
     },
+    /// To the owner: `conn` on core `from` left `channel` (presence).
+    PresenceLeave {
+        channel: Arc<str>,
+        from: usize,
+        conn: ConnId,
+    },
+    /// To the owner, or to every core: a question from `conn` on `from`.
+    Query {
+        query: Box<Query>,
+        from: usize,
+        conn: ConnId,
+        reply: ReplyTo,
+    },
+    /// To an API connection's core: one part of its answer.
+    Answer { conn: ConnId, part: Box<ApiPart> },
     /// To the subscriber's core: the encoded reply, and the replay when it succeeded.
     SubscribeReply {
         channel: Arc<str>,
@@ -145,6 +166,11 @@ impl LocalChannel {
 struct Member {
     slot: Rc<Slot>,
     channels: Vec<Arc<str>>,
+    /// The token's `sub` (empty when anonymous): presence, and
+    /// `/api/disconnect`.
+    user: Arc<str>,
+    /// A `/ws` connection (else a server API connection, which only asks).
+    ws: bool,
 }
 
 pub struct Hub {
@@ -165,6 +191,16 @@ pub struct Hub {
     mirrors: RefCell<HashMap<Arc<str>, Mirror>>,
     /// The next mirror's generation.
     next_gen: Cell<u64>,
+    /// Who subscribes to the channels this core owns (both engines; on the
+    /// Redis engine, this node's subscribers only).
+    presence: RefCell<HashMap<Arc<str>, Presence>>,
+    /// Answer parts for this core's server API connections, until the
+    /// connection takes them (kicked with `KICK_ANSWER`); dropped with the
+    /// connection.
+    answers: RefCell<HashMap<ConnId, Vec<ApiPart>>>,
+    /// Close code and reason for this core's `/ws` connections that
+    /// `/api/disconnect` named (kicked with `KICK_DISCONNECT`).
+    closing: RefCell<HashMap<ConnId, (u16, String)>>,
 }
 
 impl Hub {
@@ -181,6 +217,9 @@ impl Hub {
             cluster: None,
             mirrors: RefCell::default(),
             next_gen: Cell::new(0),
+            presence: RefCell::default(),
+            answers: RefCell::default(),
+            closing: RefCell::default(),
         }
     }
 
@@ -219,10 +258,24 @@ impl Hub {
 
     // ----- commands from local connections -----
 
-    pub fn join(&self, slot: Rc<Slot>) {
+    /// A `/ws` connection whose token `sub` is `user` (empty: anonymous).
+    pub fn join(&self, slot: Rc<Slot>, user: &str) {
         let member = Member {
             slot: slot.clone(),
             channels: Vec::new(),
+            user: Arc::from(user),
+            ws: true,
+        };
+        self.members.borrow_mut().insert(slot.id(), member);
+    }
+
+    /// A server API connection: it subscribes to nothing, it asks.
+    pub fn join_api(&self, slot: Rc<Slot>) {
+        let member = Member {
+            slot: slot.clone(),
+            channels: Vec::new(),
+            user: Arc::from(""),
+            ws: false,
         };
         self.members.borrow_mut().insert(slot.id(), member);
     }
@@ -232,9 +285,33 @@ impl Hub {
         let Some(member) = self.members.borrow_mut().remove(&conn) else {
             return;
         };
+        self.answers.borrow_mut().remove(&conn);
+        self.closing.borrow_mut().remove(&conn);
         for channel in member.channels {
             self.drop_local(&channel, conn);
         }
+    }
+
+    /// The answer parts that reached `conn` since it last looked.
+    pub fn take_answers(&self, conn: ConnId) -> Vec<ApiPart> {
+        self.answers.borrow_mut().remove(&conn).unwrap_or_default()
+    }
+
+    /// The close code and reason `/api/disconnect` asked for `conn`.
+    pub fn take_disconnect(&self, conn: ConnId) -> Option<(u16, String)> {
+        self.closing.borrow_mut().remove(&conn)
+    }
+
+    /// Sends `query` to core `to` (a channel's owner: [`Hub::owner_of`]);
+    /// the answer reaches `conn` on this core in the form `reply` asks.
+    pub fn query(&self, conn: ConnId, to: usize, query: Query, reply: ReplyTo) {
+        let msg = Msg::Query {
+            query: Box::new(query),
+            from: self.core,
+            conn,
+            reply,
+        };
+        self.dispatch(to, msg);
     }
 
     pub fn subscribe(
@@ -244,7 +321,7 @@ impl Hub {
         id: Option<u64>,
         since: Option<Since>,
     ) -> Result<(), Refusal> {
-        let channel: Arc<str> = {
+        let (channel, user) = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             if member.channels.iter().any(|c| &**c == channel) {
@@ -257,7 +334,7 @@ impl Hub {
             }
             let channel: Arc<str> = Arc::from(channel);
             member.channels.push(channel.clone());
-            channel
+            (channel, member.user.clone())
         };
         self.local
             .borrow_mut()
@@ -273,7 +350,8 @@ impl Hub {
                 from: self.core,
                 conn,
                 id,
-                since,
+                since: since.map(Box::new),
+                user,
             },
         );
         Ok(())
@@ -318,11 +396,11 @@ impl Hub {
         conn: ConnId,
         channel: &str,
         data: Bytes,
-        id: Option<u64>,
+        reply: ReplyTo,
     ) -> Result<(), Refusal> {
         if let Some(cluster) = &self.cluster {
             // Redis numbers it: no owner core on the way (see `cluster.rs`).
-            return cluster.publish(channel, data, self.core, conn, id);
+            return cluster.publish(channel, data, self.core, conn, reply);
         }
         let owner = self.owner_of(channel);
         let msg = Msg::Publish {
@@ -330,7 +408,7 @@ impl Hub {
             data,
             from: self.core,
             conn,
-            id,
+            reply,
         };
         if owner == self.core {
             self.handle(msg);
@@ -354,9 +432,32 @@ impl Hub {
             entry.pending.retain(|p| p.conn != conn);
             entry.is_empty()
         };
+        self.presence_leave(channel, conn);
         if now_empty {
             self.release(channel);
         }
+    }
+
+    /// Tells `channel`'s owner that `conn` left it.
+    fn presence_leave(&self, channel: &Arc<str>, conn: ConnId) {
+        let msg = Msg::PresenceLeave {
+            channel: channel.clone(),
+            from: self.core,
+            conn,
+        };
+        self.dispatch(self.owner_of(channel), msg);
+    }
+
+    /// Sends the answer `result` to `conn` on core `to`, as `reply` asks.
+    fn answer_to(&self, to: usize, conn: ConnId, reply: ReplyTo, result: Result<Bytes, Refusal>) {
+        let msg = match answer::encode(reply, result) {
+            Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
+            Encoded::Part(part) => Msg::Answer {
+                conn,
+                part: Box::new(part),
+            },
+        };
+        self.dispatch(to, msg);
     }
 
     /// Forgets a channel this core no longer has subscribers of, and tells
@@ -398,34 +499,59 @@ impl Hub {
                 data,
                 from,
                 conn,
-                id,
+                reply,
             } => {
                 if let Some(cluster) = &self.cluster {
-                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, id) {
-                        let reply = refusal.frame(id);
-                        self.dispatch(from, Msg::PublishReply { conn, reply });
+                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, reply) {
+                        self.answer_to(from, conn, reply, Err(refusal));
                     }
                     return;
                 }
-                let reply = match self.owner_publish(&channel, &data) {
-                    Ok(offset) => published_frame(id, offset),
-                    Err(refusal) => refusal.frame(id),
-                };
-                self.dispatch(from, Msg::PublishReply { conn, reply });
+                let published = self.owner_publish(&channel, &data);
+                match (reply, published) {
+                    (ReplyTo::Ws(id), Ok(offset)) => {
+                        let reply = published_frame(id, offset);
+                        self.dispatch(from, Msg::PublishReply { conn, reply });
+                    }
+                    (ReplyTo::Api(_), Ok(offset)) => {
+                        let epoch = self
+                            .owned
+                            .borrow()
+                            .get(&channel)
+                            .map(|c| c.epoch().to_owned());
+                        let json = published_json(offset, epoch.as_deref().unwrap_or(""));
+                        self.answer_to(from, conn, reply, Ok(json));
+                    }
+                    (_, Err(refusal)) => self.answer_to(from, conn, reply, Err(refusal)),
+                }
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
+            Msg::Answer { conn, part } => self.take_part(conn, *part),
+            Msg::PresenceLeave {
+                channel,
+                from,
+                conn,
+            } => self.owner_presence_leave(&channel, from, conn),
+            Msg::Query {
+                query,
+                from,
+                conn,
+                reply,
+            } => self.handle_query(*query, from, conn, reply),
             Msg::Subscribe {
                 channel,
                 from,
                 conn,
                 id,
                 since,
+                user,
             } if self.cluster.is_some() => {
+                self.owner_presence_join(&channel, from, conn, user);
                 let waiter = Waiter {
                     from,
                     conn,
                     id,
-                    since,
+                    since: since.map(|s| *s),
                     at: Instant::now(),
                 };
                 self.remote_subscribe(channel, waiter);
@@ -436,9 +562,13 @@ impl Hub {
                 conn,
                 id,
                 since,
+                user,
             } => {
-                let (reply, replay, ok) = match self.owner_subscribe(&channel, from, since.as_ref())
-                {
+                let subscribed = self.owner_subscribe(&channel, from, since.as_deref());
+                if subscribed.is_ok() {
+                    self.owner_presence_join(&channel, from, conn, user);
+                }
+                let (reply, replay, ok) = match subscribed {
                     Ok((epoch, offset, resume)) => {
                         let (recovered, replay) = match resume {
                             Some(Resume::Recovered(frames)) => (true, frames),
@@ -625,6 +755,10 @@ impl Hub {
                 member.channels.retain(|c| *c != channel);
             }
         }
+        if !ok || then.is_some() {
+            // Unsubscribed (or refused) before the answer: not present any more.
+            self.presence_leave(&channel, conn);
+        }
         if now_empty {
             self.release(&channel);
         }
@@ -633,6 +767,163 @@ impl Hub {
         for frame in replay.into_iter().chain(then) {
             self.queue(&slot, frame);
         }
+    }
+
+    /// Owner side: `conn` on `from` subscribed; its channel's subscribers
+    /// hear of it when the channel has join/leave pushes.
+    fn owner_presence_join(&self, channel: &Arc<str>, from: usize, conn: ConnId, user: Arc<str>) {
+        let joined = self
+            .presence
+            .borrow_mut()
+            .entry(channel.clone())
+            .or_default()
+            .join(from, conn, user.clone());
+        if joined && self.settings.presence_pushes(channel) {
+            let frame = presence_frame(channel, "join", &client_id(from, conn), &user);
+            self.fan_out(channel, frame);
+        }
+    }
+
+    /// Owner side: `conn` on `from` left `channel` (once; a repeat is a no-op).
+    fn owner_presence_leave(&self, channel: &Arc<str>, from: usize, conn: ConnId) {
+        let left = {
+            let mut presence = self.presence.borrow_mut();
+            let Some(set) = presence.get_mut(channel) else {
+                return;
+            };
+            let left = set.leave(from, conn);
+            if set.is_empty() {
+                presence.remove(channel);
+            }
+            left
+        };
+        if let Some(user) = left {
+            if self.settings.presence_pushes(channel) {
+                let frame = presence_frame(channel, "leave", &client_id(from, conn), &user);
+                self.fan_out(channel, frame);
+            }
+        }
+    }
+
+    /// Sends a frame that is no publication (no offset, no history) to every
+    /// core with subscribers of `channel` this core owns.
+    fn fan_out(&self, channel: &Arc<str>, frame: Bytes) {
+        let targets: Vec<usize> = match self.cluster {
+            Some(_) => match self.mirrors.borrow().get(channel) {
+                Some(m) => m.channel().subscriber_cores().collect(),
+                None => Vec::new(),
+            },
+            None => match self.owned.borrow().get(channel) {
+                Some(ch) => ch.subscriber_cores().collect(),
+                None => Vec::new(),
+            },
+        };
+        for core in targets {
+            let msg = Msg::Deliver {
+                channel: channel.clone(),
+                frame: frame.clone(),
+            };
+            self.dispatch(core, msg);
+        }
+    }
+
+    /// Keeps an answer part for the API connection `conn` and kicks it.
+    fn take_part(&self, conn: ConnId, part: ApiPart) {
+        let slot = self.members.borrow().get(&conn).map(|m| m.slot.clone());
+        let Some(slot) = slot else { return };
+        self.answers
+            .borrow_mut()
+            .entry(conn)
+            .or_default()
+            .push(part);
+        slot.kick(KICK_ANSWER);
+    }
+
+    fn handle_query(&self, query: Query, from: usize, conn: ConnId, reply: ReplyTo) {
+        let result = match query {
+            Query::History {
+                channel,
+                since,
+                limit,
+            } => self.owner_history(&channel, since, limit),
+            Query::Presence { channel, stats } => {
+                let presence = self.presence.borrow();
+                let empty = Presence::default();
+                let set = presence.get(&channel).unwrap_or(&empty);
+                Ok(match stats {
+                    true => set.stats_json(),
+                    false => set.json(self.settings.max_presence),
+                })
+            }
+            Query::Channels { prefix } => {
+                let local = self.local.borrow();
+                let mut out = String::from("{");
+                let matching = local.iter().filter(|(name, _)| name.starts_with(&prefix));
+                for (i, (name, entry)) in matching.enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&answer::json_string(name));
+                    out.push(':');
+                    out.push_str(&entry.live.len().to_string());
+                }
+                out.push('}');
+                Ok(Bytes::from(out))
+            }
+            Query::Disconnect { user, code, reason } => {
+                let mut closed = 0;
+                for (id, member) in self.members.borrow().iter() {
+                    if member.ws && *member.user == *user {
+                        self.closing
+                            .borrow_mut()
+                            .insert(*id, (code, reason.clone()));
+                        member.slot.kick(KICK_DISCONNECT);
+                        closed += 1;
+                    }
+                }
+                Ok(Bytes::from(format!("{{\"disconnected\":{closed}}}")))
+            }
+            Query::Info => {
+                let snapshot = self.snapshot();
+                let members = self.members.borrow();
+                let clients = members.values().filter(|m| m.ws).count();
+                Ok(Bytes::from(format!(
+                    "{{\"worker\":{},\"clients\":{clients},\"channels\":{},\"subscriptions\":{},\"publishes\":{}}}",
+                    self.core, snapshot.channels, snapshot.subscriptions, snapshot.publishes
+                )))
+            }
+        };
+        self.answer_to(from, conn, reply, result);
+    }
+
+    /// Owner side of a history read (memory engine; on the Redis engine the
+    /// mirror holds only what this node delivered, so the read is refused).
+    fn owner_history(
+        &self,
+        channel: &Arc<str>,
+        since: Option<answer::HistorySince>,
+        limit: usize,
+    ) -> Result<Bytes, Refusal> {
+        if self.cluster.is_some() {
+            return Err(Refusal::unavailable(
+                "history reads are served by the memory engine only",
+            ));
+        }
+        let owned = self.owned.borrow();
+        let Some(ch) = owned.get(channel) else {
+            return Ok(history_json("", 0, true, &[]));
+        };
+        let after = since.as_ref().map(|s| s.offset);
+        let epoch = since.as_ref().and_then(|s| s.epoch.as_deref());
+        let read = ch.read(after, epoch, limit);
+        let payloads: Vec<Bytes> = read.frames.iter().map(frame_payload).collect();
+        let messages: Vec<&[u8]> = payloads.iter().map(|p| &p[..]).collect();
+        Ok(history_json(
+            ch.epoch(),
+            ch.last_offset(),
+            read.complete,
+            &messages,
+        ))
     }
 
     fn deliver(&self, channel: &Arc<str>, frame: Bytes) {
@@ -931,11 +1222,11 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let hub = one_core_hub(|c| c.pubsub.history_ttl = ttl);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hub.join(slot.clone());
-        hub.publish(ONE, "gone", Bytes::from_static(b"1"), None)
+        hub.join(slot.clone(), "");
+        hub.publish(ONE, "gone", Bytes::from_static(b"1"), ReplyTo::Ws(None))
             .expect("publish");
         hub.subscribe(ONE, "kept", None, None).expect("subscribe");
-        hub.publish(ONE, "kept", Bytes::from_static(b"2"), None)
+        hub.publish(ONE, "kept", Bytes::from_static(b"2"), ReplyTo::Ws(None))
             .expect("publish");
         assert_eq!(hub.owned_summary().0, 2);
         let now = Instant::now();
@@ -959,12 +1250,12 @@ mod tests {
     fn channel_cap_refuses_new_channels_only() {
         let hub = one_core_hub(|c| c.pubsub.max_channels = 1);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hub.join(slot.clone());
-        hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))
+        hub.join(slot.clone(), "");
+        hub.publish(ONE, "a", Bytes::from_static(b"1"), ReplyTo::Ws(Some(1)))
             .expect("publish");
-        hub.publish(ONE, "b", Bytes::from_static(b"1"), Some(2))
+        hub.publish(ONE, "b", Bytes::from_static(b"1"), ReplyTo::Ws(Some(2)))
             .expect("publish is routed");
-        hub.publish(ONE, "a", Bytes::from_static(b"2"), Some(3))
+        hub.publish(ONE, "a", Bytes::from_static(b"2"), ReplyTo::Ws(Some(3)))
             .expect("publish");
         assert_eq!(hub.stats.publishes.get(), 2);
         let replies: Vec<String> = std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
@@ -1005,7 +1296,7 @@ mod tests {
             .find(|c| owner_of(c, 2) == 1)
             .expect("some channel is owned by core 1");
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hubs[0].join(slot.clone());
+        hubs[0].join(slot.clone(), "");
         hubs[0]
             .subscribe(ONE, &channel, Some(1), None)
             .expect("subscribe");
@@ -1028,7 +1319,7 @@ mod tests {
         assert!(got[2].contains(r#""id":3,"result":{"epoch""#), "{got:?}");
         // Only the last subscribe is live: one push reaches the connection once.
         hubs[1]
-            .publish(ONE, &channel, Bytes::from_static(b"7"), None)
+            .publish(ONE, &channel, Bytes::from_static(b"7"), ReplyTo::Ws(None))
             .expect("publish");
         hubs[0].drain_inbox(64);
         let got = replies(&slot);
@@ -1040,7 +1331,7 @@ mod tests {
             .expect("unsubscribe");
         hubs[1].drain_inbox(64);
         hubs[1]
-            .publish(ONE, &channel, Bytes::from_static(b"8"), None)
+            .publish(ONE, &channel, Bytes::from_static(b"8"), ReplyTo::Ws(None))
             .expect("publish");
         assert_eq!(
             hubs[0].drain_inbox(64),

@@ -27,6 +27,7 @@ use crate::proto::v1::{
     error_frame, error_frame_with, info_frame, ok_frame, parse_command, parse_since,
     refreshed_frame, valid_channel, Command, ErrorCode,
 };
+use crate::pubsub::answer::ReplyTo;
 use crate::pubsub::Refusal;
 
 /// Seconds since the Unix epoch (token times are in these).
@@ -140,7 +141,8 @@ impl WsConn {
                             limits.max_publish_bytes,
                         ));
                     }
-                    hub.publish(conn, channel, Bytes::copy_from_slice(data.as_bytes()), id)
+                    let data = Bytes::copy_from_slice(data.as_bytes());
+                    hub.publish(conn, channel, data, ReplyTo::Ws(id))
                 }),
             Command::Info { channel } => {
                 let owner = channel.map(|c| hub.owner_of(c));
