@@ -527,3 +527,80 @@ fn the_request_timeout_closes_a_request_that_never_completes() {
     assert!(started.elapsed() < Duration::from_secs(10));
     server.join();
 }
+
+/// One `/ws` connection on each of the two workers.
+fn one_per_worker(addr: SocketAddr) -> [Ws; 2] {
+    let mut found: [Option<Ws>; 2] = [None, None];
+    for _ in 0..200 {
+        let mut ws = Ws::connect(addr, "/ws");
+        let w = ws.worker() as usize;
+        if found[w].is_none() {
+            found[w] = Some(ws);
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    found.map(|ws| ws.expect("the kernel spread 200 connections over both workers"))
+}
+
+#[test]
+fn presence_pushes_come_once_per_subscription_across_workers_and_ws_reads_history() {
+    let server = with_api(|c| c.pubsub.presence_push_prefixes = vec!["chat:".into()]);
+    let addr = server.local_addr();
+    let [mut a, mut b] = one_per_worker(addr);
+    let mut api = Api::connect(addr, Some(KEY));
+    for owner in [0, 1] {
+        // The channel's owner is each worker in turn: joins cross cores both ways.
+        let channel = owned_by(&mut a, owner, "chat");
+        a.call(json!({"op":"subscribe","channel":channel}));
+        b.call(json!({"op":"subscribe","channel":channel}));
+        let join = a.next_push();
+        assert_eq!(join["channel"], json!(channel));
+        let client = join["join"]["client"].clone();
+        assert!(
+            client.as_str().is_some_and(|c| c.starts_with("1-")),
+            "{join}"
+        );
+        b.call(json!({"op":"unsubscribe","channel":channel}));
+        assert_eq!(
+            a.next_push(),
+            json!({"channel":channel,"leave":{"client":client,"user":""}})
+        );
+        // A third connection that subscribes and then goes away.
+        let mut c = Ws::connect(addr, "/ws");
+        c.call(json!({"op":"subscribe","channel":channel}));
+        let joined = a.next_push()["join"]["client"].clone();
+        drop(c);
+        assert_eq!(a.next_push()["leave"]["client"], joined);
+        // Nothing more about them: the next push is this publish.
+        let published = api.ok("/api/publish", json!({"channel":channel,"data":"after"}));
+        let push = a.next_push();
+        assert_eq!(push["offset"], published["offset"], "{push}");
+        assert!(
+            b.pushes.is_empty(),
+            "b got no join of its own: {:?}",
+            b.pushes
+        );
+        let presence = a.call(json!({"op":"presence","channel":channel}));
+        assert_eq!(presence["result"]["clients"], 1, "{presence}");
+        a.call(json!({"op":"unsubscribe","channel":channel}));
+    }
+    // History on /ws: the backlog without subscribing.
+    for n in 1..=3 {
+        api.ok("/api/publish", json!({"channel":"feed:1","data":n}));
+    }
+    let h = b.call(json!({"op":"history","channel":"feed:1","limit":2}));
+    let data: Vec<Value> = h["result"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["data"].clone())
+        .collect();
+    assert_eq!(data, [json!(2), json!(3)], "{h}");
+    let h = b.call(json!({"op":"history","channel":"feed:1","since":{"offset":2}}));
+    assert_eq!(h["result"]["messages"][0]["offset"], 3);
+    let bad = b.call(json!({"op":"history","channel":"feed:1","since":"yesterday"}));
+    assert_eq!(bad["error"]["code"], "invalid_command");
+    server.join();
+}

@@ -672,7 +672,7 @@ fn gather(ctx: &ConnContext, pending: Pending) -> (u16, String) {
 }
 
 /// `{"offset": N}` or `{"epoch": E, "offset": N}`.
-fn parse_history_since(raw: &RawValue) -> Option<HistorySince> {
+pub(crate) fn parse_history_since(raw: &RawValue) -> Option<HistorySince> {
     if let Ok(since) = serde_json::from_str::<Since>(raw.get()) {
         return Some(since.into());
     }
