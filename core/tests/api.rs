@@ -4,6 +4,8 @@
 //! API's own listener, and a slow API client that cannot hold up WebSockets.
 
 mod common;
+#[path = "support/redis.rs"]
+mod redis_server;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -603,4 +605,33 @@ fn presence_pushes_come_once_per_subscription_across_workers_and_ws_reads_histor
     let bad = b.call(json!({"op":"history","channel":"feed:1","since":"yesterday"}));
     assert_eq!(bad["error"]["code"], "invalid_command");
     server.join();
+}
+
+#[test]
+fn on_the_redis_engine_an_api_publish_on_one_node_reaches_subscribers_of_another() {
+    let redis = redis_server::RedisServer::start();
+    let node = |redis: &redis_server::RedisServer| {
+        with_api(|c| {
+            c.engine.kind = ringcast::config::EngineKind::Redis;
+            c.engine.url = ringcast::config::redis_url::RedisUrl::parse(&redis.url()).expect("url");
+        })
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    let mut ws = Ws::connect(b.local_addr(), "/ws");
+    let sub = ws.call(json!({"op":"subscribe","channel":"news:1"}));
+    assert_eq!(sub["result"]["offset"], 0, "{sub}");
+    let mut api = Api::connect(a.local_addr(), Some(KEY));
+    for n in 1..=3u64 {
+        let reply = api.ok("/api/publish", json!({"channel":"news:1","data":{"n":n}}));
+        assert_eq!(reply, json!({"offset":n,"epoch":sub["result"]["epoch"]}));
+        let push = ws.next_push();
+        assert_eq!(
+            (push["offset"].clone(), push["data"]["n"].clone()),
+            (json!(n), json!(n))
+        );
+    }
+    let info = api.ok("/api/info", json!({}));
+    assert_eq!(info["engine"], json!({"kind":"redis","connected":true}));
+    a.join();
+    b.join();
 }
