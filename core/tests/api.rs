@@ -635,3 +635,45 @@ fn on_the_redis_engine_an_api_publish_on_one_node_reaches_subscribers_of_another
     a.join();
     b.join();
 }
+
+#[test]
+fn the_cli_publishes_and_reads_through_the_api() {
+    let server = with_api(|_| {});
+    let url = format!("http://{}", server.local_addr());
+    let cli = |args: &[&str], key: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringcast"))
+            .arg("api")
+            .args(["--url", &url])
+            .args(args)
+            .env("RINGCAST_API_KEY", key)
+            .output()
+            .expect("ringcast runs")
+    };
+    let out = cli(&["publish", "cli:1", r#"{"x":1}"#], KEY);
+    assert!(out.status.success(), "{out:?}");
+    let published: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(published["offset"], 1);
+    let out = cli(&["publish", "cli:1", "plain text"], KEY);
+    assert!(out.status.success(), "{out:?}");
+    let out = cli(&["history", "cli:1", "--limit", "5"], KEY);
+    let history: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let data: Vec<Value> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["data"].clone())
+        .collect();
+    assert_eq!(data, [json!({"x":1}), json!("plain text")]);
+    let out = cli(&["presence", "cli:1", "--stats"], KEY);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).expect("json"),
+        json!({"clients":0,"users":0})
+    );
+    let refused = cli(&["info"], "wrong");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"),
+        "{refused:?}"
+    );
+    server.join();
+}
