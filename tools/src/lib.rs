@@ -53,6 +53,7 @@
 //! closing handshakes are bounded, and a hard stop reports without a thread
 //! that does not return; a run always ends by itself.
 
+pub mod api;
 pub mod client;
 pub mod connect;
 pub mod dispatch;
