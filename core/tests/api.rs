@@ -700,3 +700,81 @@ fn a_draining_server_answers_503_and_closes_idle_api_connections() {
     assert!(r.head.contains("Retry-After: 1"), "{}", r.head);
     server.join();
 }
+
+#[test]
+fn on_the_redis_engine_presence_spans_nodes_and_a_killed_node_leaves_it_within_the_ttl() {
+    let redis = redis_server::RedisServer::start();
+    let ttl = Duration::from_millis(900);
+    let a = with_api(|c| {
+        c.engine.kind = ringcast::config::EngineKind::Redis;
+        c.engine.url = ringcast::config::redis_url::RedisUrl::parse(&redis.url()).expect("url");
+        c.engine.presence_ttl = ttl;
+    });
+    let url = format!("engine.redis_url={}", redis.url());
+    let mut b = common::Served::start(
+        "api-presence-b",
+        &[
+            "--set",
+            "engine.kind=redis",
+            "--set",
+            &url,
+            "--set",
+            "engine.redis_presence_ttl=900ms",
+        ],
+    );
+    let mut on_a = Ws::connect(a.local_addr(), "/ws");
+    on_a.call(json!({"op":"subscribe","channel":"room:x"}));
+    let mut on_b: Vec<Ws> = (0..2).map(|_| Ws::connect(b.addr, "/ws")).collect();
+    for ws in &mut on_b {
+        ws.call(json!({"op":"subscribe","channel":"room:x"}));
+    }
+    let mut api = Api::connect(a.local_addr(), Some(KEY));
+    let clients = |api: &mut Api| {
+        api.ok("/api/presence_stats", json!({"channel":"room:x"}))["clients"]
+            .as_u64()
+            .expect("clients")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while clients(&mut api) != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both nodes' subscribers in presence"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Refreshes keep the entries past several ttls.
+    std::thread::sleep(ttl * 3);
+    assert_eq!(clients(&mut api), 3, "refreshed entries stay");
+    let listed = api.ok("/api/presence", json!({"channel":"room:x"}));
+    assert_eq!(
+        listed["presence"].as_object().map(|o| o.len()),
+        Some(3),
+        "{listed}"
+    );
+    b.kill();
+    let killed = std::time::Instant::now();
+    while clients(&mut api) != 1 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the killed node's entries expire"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = killed.elapsed();
+    assert!(
+        gone <= ttl + Duration::from_millis(500),
+        "gone after {gone:?}, ttl {ttl:?}"
+    );
+    // This node's unsubscribe leaves at once.
+    on_a.call(json!({"op":"unsubscribe","channel":"room:x"}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while clients(&mut api) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unsubscribe leaves presence"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(on_b);
+    a.join();
+}

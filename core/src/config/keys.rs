@@ -775,7 +775,8 @@ keys! {
         ping_interval = "redis_ping_interval" as Dur,
         backoff_base = "redis_backoff_base" as Dur,
         backoff_max = "redis_backoff_max" as Dur,
-        start_degraded as Flag;
+        start_degraded as Flag,
+        presence_ttl = "redis_presence_ttl" as Dur;
     api:
         key as ApiKeys,
         key_file as Path,

@@ -36,6 +36,7 @@ use super::hub::{owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
 use super::Refusal;
 use crate::bus::Mesh;
+use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{
     Bridge, BridgeStats, EngineError, HistoryReply, Published, Push, PushSink, RedisSettings,
     Subscriber, SubscriberStats,
@@ -117,6 +118,12 @@ pub struct Cluster {
     /// `unavailable` (`engine.redis_command_timeout`, at least 1 s).
     pub wait_limit: Duration,
     queue_capacity: usize,
+    /// This process's name in shared presence (random per start), so two
+    /// nodes' connections never share a member name.
+    pub node: String,
+    /// How long a presence entry lives in Redis without a refresh
+    /// (`engine.redis_presence_ttl`); owners refresh every third of it.
+    pub presence_ttl: Duration,
 }
 
 impl Cluster {
@@ -142,6 +149,7 @@ impl Cluster {
         });
         let wait_limit = settings.command_timeout.max(Duration::from_secs(1));
         let queue_capacity = settings.queue_capacity;
+        let presence_ttl = settings.presence_ttl;
         let subscriber = Subscriber::start(settings, sink.clone());
         Ok(Self {
             bridge,
@@ -149,6 +157,8 @@ impl Cluster {
             sink,
             wait_limit,
             queue_capacity,
+            node: format!("{:08x}", fastrand::u32(..)),
+            presence_ttl,
         })
     }
 
@@ -230,6 +240,44 @@ impl Cluster {
         });
         self.bridge
             .history(channel, since, done)
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// A presence change of this node's subscribers (best effort: a lost
+    /// leave expires, a lost join is written by the next refresh).
+    pub fn presence_write(&self, channel: &str, op: PresenceOp) {
+        if let Err(e) = self.bridge.presence(channel, op, None) {
+            tracing::debug!(%channel, "presence write not queued: {e}");
+        }
+    }
+
+    /// Reads `channel`'s presence across nodes; the answer reaches `conn`
+    /// on core `from` in the form `reply` asks. `Err` when the bridge's
+    /// queue is full.
+    pub fn presence_read(
+        &self,
+        channel: &str,
+        (stats, max): (bool, usize),
+        from: usize,
+        conn: ConnId,
+        reply: ReplyTo,
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let done = Box::new(move |result: Result<Vec<(String, String)>, EngineError>| {
+            let result = result
+                .map(|entries| super::presence::entries_json(&entries, max, stats))
+                .map_err(|e| refusal_for(&e));
+            let msg = match answer::encode(reply, result) {
+                Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
+                Encoded::Part(part) => Msg::Answer {
+                    conn,
+                    part: Box::new(part),
+                },
+            };
+            sink.post(from, msg);
+        });
+        self.bridge
+            .presence(channel, PresenceOp::Read, Some(done))
             .map_err(|e| self.refusal(&e))
     }
 

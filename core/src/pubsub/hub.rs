@@ -51,6 +51,7 @@ use super::mirror::{Action, Mirror, Waiter};
 use super::presence::{client_id, presence_frame, Presence};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
+use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW};
 use crate::proto::v1::{
@@ -201,6 +202,9 @@ pub struct Hub {
     /// Close code and reason for this core's `/ws` connections that
     /// `/api/disconnect` named (kicked with `KICK_DISCONNECT`).
     closing: RefCell<HashMap<ConnId, (u16, String)>>,
+    /// Redis engine: when this core last refreshed its channels' presence
+    /// entries in Redis.
+    presence_refreshed: Cell<Instant>,
 }
 
 impl Hub {
@@ -220,6 +224,7 @@ impl Hub {
             presence: RefCell::default(),
             answers: RefCell::default(),
             closing: RefCell::default(),
+            presence_refreshed: Cell::new(Instant::now()),
         }
     }
 
@@ -778,6 +783,10 @@ impl Hub {
             .entry(channel.clone())
             .or_default()
             .join(from, conn, user.clone());
+        if let (true, Some(cluster)) = (joined, &self.cluster) {
+            let member = format!("{}-{}", cluster.node, client_id(from, conn));
+            cluster.presence_write(channel, PresenceOp::Join(vec![(member, user.to_string())]));
+        }
         if joined && self.settings.presence_pushes(channel) {
             let frame = presence_frame(channel, "join", &client_id(from, conn), &user);
             self.fan_out(channel, frame);
@@ -797,6 +806,10 @@ impl Hub {
             }
             left
         };
+        if let (Some(_), Some(cluster)) = (&left, &self.cluster) {
+            let member = format!("{}-{}", cluster.node, client_id(from, conn));
+            cluster.presence_write(channel, PresenceOp::Leave(vec![member]));
+        }
         if let Some(user) = left {
             if self.settings.presence_pushes(channel) {
                 let frame = presence_frame(channel, "leave", &client_id(from, conn), &user);
@@ -846,6 +859,17 @@ impl Hub {
                 since,
                 limit,
             } => self.owner_history(&channel, since, limit),
+            Query::Presence { channel, stats } if self.cluster.is_some() => {
+                let limits = (stats, self.settings.max_presence);
+                let read = self
+                    .cluster
+                    .as_ref()
+                    .map(|c| c.presence_read(&channel, limits, from, conn, reply));
+                match read {
+                    Some(Err(refusal)) => Err(refusal),
+                    _ => return,
+                }
+            }
             Query::Presence { channel, stats } => {
                 let presence = self.presence.borrow();
                 let empty = Presence::default();
@@ -1174,6 +1198,14 @@ impl Hub {
         let Some(cluster) = &self.cluster else {
             return;
         };
+        let since = now.saturating_duration_since(self.presence_refreshed.get());
+        if since >= cluster.presence_ttl / 3 {
+            self.presence_refreshed.set(now);
+            let prefix = format!("{}-", cluster.node);
+            for (channel, set) in self.presence.borrow().iter() {
+                cluster.presence_write(channel, PresenceOp::Refresh(set.entries(&prefix)));
+            }
+        }
         let (timeout, ttl) = (cluster.wait_limit, self.settings.history_ttl);
         let names: Vec<Arc<str>> = self.mirrors.borrow().keys().cloned().collect();
         for channel in names {

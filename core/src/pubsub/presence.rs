@@ -48,42 +48,60 @@ impl Presence {
         self.members.is_empty()
     }
 
-    /// `{"clients":N,"users":U}`.
-    pub fn stats_json(&self) -> Bytes {
-        let users: HashSet<&str> = self.members.values().map(|u| &**u).collect();
-        Bytes::from(format!(
-            "{{\"clients\":{},\"users\":{}}}",
-            self.members.len(),
-            users.len()
-        ))
+    /// Every subscriber: its client id (after `prefix`) and its user.
+    pub fn entries(&self, prefix: &str) -> Vec<(String, String)> {
+        self.members
+            .iter()
+            .map(|((core, conn), user)| {
+                (
+                    format!("{prefix}{}", client_id(*core, *conn)),
+                    user.to_string(),
+                )
+            })
+            .collect()
     }
 
-    /// `{"clients":N,"users":U,"complete":true,"presence":{CLIENT:{"user":..},..}}`,
-    /// or, past `max` subscribers, the counts with `"complete":false`.
+    /// `{"clients":N,"users":U}`.
+    pub fn stats_json(&self) -> Bytes {
+        entries_json(&self.entries(""), 0, true)
+    }
+
+    /// See [`entries_json`].
     pub fn json(&self, max: usize) -> Bytes {
-        let users: HashSet<&str> = self.members.values().map(|u| &**u).collect();
-        let mut out = format!(
-            "{{\"clients\":{},\"users\":{},\"complete\":{}",
-            self.members.len(),
-            users.len(),
-            self.members.len() <= max
-        );
-        if self.members.len() <= max {
+        entries_json(&self.entries(""), max, false)
+    }
+}
+
+/// A presence answer from `(client, user)` entries:
+/// `{"clients":N,"users":U,"complete":true,"presence":{CLIENT:{"user":..},..}}`,
+/// past `max` entries only the counts with `"complete":false`, and with
+/// `stats` only `{"clients":N,"users":U}`.
+pub fn entries_json(entries: &[(String, String)], max: usize, stats: bool) -> Bytes {
+    let users: HashSet<&str> = entries.iter().map(|(_, u)| u.as_str()).collect();
+    let mut out = format!("{{\"clients\":{},\"users\":{}", entries.len(), users.len());
+    if !stats {
+        let complete = entries.len() <= max;
+        out.push_str(if complete {
+            ",\"complete\":true"
+        } else {
+            ",\"complete\":false"
+        });
+        if complete {
             out.push_str(",\"presence\":{");
-            for (i, ((core, conn), user)) in self.members.iter().enumerate() {
+            for (i, (client, user)) in entries.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&json_string(&client_id(*core, *conn)));
+                out.push_str(&json_string(client));
                 out.push_str(":{\"user\":");
                 out.push_str(&json_string(user));
                 out.push('}');
             }
             out.push('}');
         }
-        out.push('}');
-        Bytes::from(out)
     }
+    out.push('}');
+    Bytes::from(out)
 }
 
 /// The push a channel's subscribers get when someone joins (`kind` =
