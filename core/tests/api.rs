@@ -635,6 +635,35 @@ fn on_the_redis_engine_an_api_publish_on_one_node_reaches_subscribers_of_another
     }
     let info = api.ok("/api/info", json!({}));
     assert_eq!(info["engine"], json!({"kind":"redis","connected":true}));
+    // History comes from Redis: the same on either node.
+    let mut api_b = Api::connect(b.local_addr(), Some(KEY));
+    let h = api_b.ok("/api/history", json!({"channel":"news:1","limit":2}));
+    let offsets: Vec<Value> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["offset"].clone())
+        .collect();
+    assert_eq!(offsets, [json!(2), json!(3)], "{h}");
+    assert_eq!(
+        (h["offset"].clone(), h["complete"].clone()),
+        (json!(3), json!(true))
+    );
+    assert_eq!(h["messages"][1]["data"], json!({"n":3}));
+    assert_eq!(h["messages"][1]["epoch"], sub["result"]["epoch"]);
+    let epoch = sub["result"]["epoch"].clone();
+    let h = ws.call(json!({"op":"history","channel":"news:1","since":{"epoch":epoch,"offset":1}}));
+    assert_eq!(
+        h["result"]["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{h}"
+    );
+    assert_eq!(h["result"]["complete"], true);
+    let h = api_b.ok(
+        "/api/history",
+        json!({"channel":"news:1","since":{"epoch":"other","offset":1}}),
+    );
+    assert_eq!(h["complete"], false);
     a.join();
     b.join();
 }

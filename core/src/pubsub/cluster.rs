@@ -31,18 +31,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::answer::{self, published_json, Encoded, ReplyTo};
+use super::answer::{self, history_json, published_json, Encoded, HistorySince, ReplyTo};
 use super::hub::{owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
 use super::Refusal;
 use crate::bus::Mesh;
 use crate::engine::redis::bridge::PresenceOp;
+use crate::engine::redis::script::Snapshot;
 use crate::engine::redis::{
     Bridge, BridgeStats, EngineError, HistoryReply, Published, Push, PushSink, RedisSettings,
     Subscriber, SubscriberStats,
 };
 use crate::mailbox::ConnId;
-use crate::proto::v1::{published_frame, Since};
+use crate::proto::v1::{frame_payload, published_frame, push_frame, Since};
 
 /// Why a history read was asked, so its answer finds its way.
 #[derive(Debug, Clone)]
@@ -243,6 +244,37 @@ impl Cluster {
             .map_err(|e| self.refusal(&e))
     }
 
+    /// Reads `channel`'s history from Redis for the `history` command
+    /// (what [`crate::pubsub::channel::OwnedChannel::read`] does on the
+    /// memory engine); the answer reaches `conn` on core `from`.
+    pub fn history_read(
+        &self,
+        channel: &str,
+        since: Option<HistorySince>,
+        limit: usize,
+        (from, conn, reply): (usize, ConnId, ReplyTo),
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let name = channel.to_string();
+        let first = since.as_ref().map_or(1, |s| s.offset.saturating_add(1));
+        let done = Box::new(move |result: Result<Snapshot, EngineError>| {
+            let result = result
+                .map(|snap| history_answer(&name, snap, since.as_ref(), limit))
+                .map_err(|e| refusal_for(&e));
+            let msg = match answer::encode(reply, result) {
+                Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
+                Encoded::Part(part) => Msg::Answer {
+                    conn,
+                    part: Box::new(part),
+                },
+            };
+            sink.post(from, msg);
+        });
+        self.bridge
+            .read(channel, first, done)
+            .map_err(|e| self.refusal(&e))
+    }
+
     /// A presence change of this node's subscribers (best effort: a lost
     /// leave expires, a lost join is written by the next refresh).
     pub fn presence_write(&self, channel: &str, op: PresenceOp) {
@@ -299,6 +331,47 @@ impl Cluster {
             other => refusal_for(other),
         }
     }
+}
+
+/// The `history` answer from a Redis snapshot read from `first` on: the
+/// messages as pushes, the newest `limit` (or the first `limit` after
+/// `since`), `complete` when the range has no hole.
+fn history_answer(
+    channel: &str,
+    snap: Snapshot,
+    since: Option<&HistorySince>,
+    limit: usize,
+) -> Bytes {
+    let first = since.map_or(1, |s| s.offset.saturating_add(1));
+    let contiguous = snap
+        .entries
+        .iter()
+        .zip(first..)
+        .all(|((offset, _), want)| *offset == want)
+        && snap.entries.len() as u64 == snap.top.saturating_sub(first - 1);
+    let (skip, take) = match since {
+        Some(_) => (0, limit),
+        None => (snap.entries.len().saturating_sub(limit), limit),
+    };
+    let complete = match since {
+        Some(s) => {
+            contiguous && s.offset <= snap.top && s.epoch.as_deref().is_none_or(|e| e == snap.epoch)
+        }
+        // The newest `limit` are whole when no hole is among them.
+        None => contiguous || skip > 0,
+    };
+    let pushes: Vec<Bytes> = snap
+        .entries
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|(offset, payload)| {
+            let data = std::str::from_utf8(payload).unwrap_or("null");
+            frame_payload(&push_frame(channel, *offset, &snap.epoch, data))
+        })
+        .collect();
+    let messages: Vec<&[u8]> = pushes.iter().map(|p| &p[..]).collect();
+    history_json(&snap.epoch, snap.top, complete, &messages)
 }
 
 impl Drop for Cluster {

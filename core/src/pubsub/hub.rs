@@ -858,7 +858,15 @@ impl Hub {
                 channel,
                 since,
                 limit,
-            } => self.owner_history(&channel, since, limit),
+            } => match &self.cluster {
+                Some(cluster) => {
+                    match cluster.history_read(&channel, since, limit, (from, conn, reply)) {
+                        Ok(()) => return,
+                        Err(refusal) => Err(refusal),
+                    }
+                }
+                None => self.owner_history(&channel, since, limit),
+            },
             Query::Presence { channel, stats } if self.cluster.is_some() => {
                 let limits = (stats, self.settings.max_presence);
                 let read = self
@@ -920,19 +928,14 @@ impl Hub {
         self.answer_to(from, conn, reply, result);
     }
 
-    /// Owner side of a history read (memory engine; on the Redis engine the
-    /// mirror holds only what this node delivered, so the read is refused).
+    /// Owner side of a history read on the memory engine (on the Redis
+    /// engine, Redis answers it: `Cluster::history_read`).
     fn owner_history(
         &self,
         channel: &Arc<str>,
         since: Option<answer::HistorySince>,
         limit: usize,
     ) -> Result<Bytes, Refusal> {
-        if self.cluster.is_some() {
-            return Err(Refusal::unavailable(
-                "history reads are served by the memory engine only",
-            ));
-        }
         let owned = self.owned.borrow();
         let Some(ch) = owned.get(channel) else {
             return Ok(history_json("", 0, true, &[]));

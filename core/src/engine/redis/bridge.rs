@@ -38,8 +38,8 @@ use super::error::EngineError;
 use super::history::{recover, HistoryReply};
 use super::keys::Keys;
 use super::script::{
-    new_epoch, parse_presence, parse_published, parse_snapshot, Published, Script, HISTORY_LUA,
-    PRESENCE_LUA, PUBLISH_LUA,
+    new_epoch, parse_presence, parse_published, parse_snapshot, Published, Script, Snapshot,
+    HISTORY_LUA, PRESENCE_LUA, PUBLISH_LUA,
 };
 use super::settings::RedisSettings;
 use crate::proto::v1::Since;
@@ -57,6 +57,13 @@ enum Request {
         channel: String,
         since: Option<Since>,
         done: Done<HistoryReply>,
+    },
+    /// A raw read for the `history` command: everything kept from offset
+    /// `first` on.
+    Read {
+        channel: String,
+        first: u64,
+        done: Done<Snapshot>,
     },
     Presence {
         channel: String,
@@ -87,6 +94,7 @@ impl Request {
         match self {
             Request::Publish { done, .. } => done(Err(err)),
             Request::History { done, .. } => done(Err(err)),
+            Request::Read { done, .. } => done(Err(err)),
             Request::Presence { done, .. } => {
                 if let Some(done) = done {
                     done(Err(err))
@@ -210,6 +218,16 @@ impl Bridge {
         self.enqueue(Request::History {
             channel: channel.to_string(),
             since,
+            done,
+        })
+    }
+
+    /// Queues a history read of everything kept from offset `first` on,
+    /// with the channel's epoch and top offset (the `history` command).
+    pub fn read(&self, channel: &str, first: u64, done: Done<Snapshot>) -> Result<(), EngineError> {
+        self.enqueue(Request::Read {
+            channel: channel.to_string(),
+            first,
             done,
         })
     }
@@ -436,6 +454,15 @@ impl Worker {
                     .arg(whole_secs(self.settings.history_ttl) * 1000);
                 cmd.write_packed_command(out);
             }
+            Request::Read { channel, first, .. } => {
+                let (meta, history) = (self.keys.meta(channel), self.keys.history(channel));
+                let mut cmd = self.history.invocation(by_source, [&meta, &history]);
+                cmd.arg(new_epoch())
+                    .arg(whole_secs(self.settings.meta_ttl))
+                    .arg(first.max(&1).to_string())
+                    .arg(whole_secs(self.settings.history_ttl) * 1000);
+                cmd.write_packed_command(out);
+            }
             Request::Presence { channel, op, .. } => {
                 let (set, users) = (
                     self.keys.presence(channel),
@@ -525,6 +552,7 @@ impl Worker {
                 Request::History { since, done, .. } => {
                     done(parse_snapshot(&reply).map(|snap| recover(snap, since.as_ref())))
                 }
+                Request::Read { done, .. } => done(parse_snapshot(&reply)),
                 Request::Presence { done, .. } => {
                     if let Some(done) = done {
                         done(parse_presence(&reply))

@@ -68,11 +68,11 @@ pub struct Published {
 
 /// `history.lua`'s reply before the recovery rule is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Snapshot {
-    pub(crate) epoch: String,
-    pub(crate) top: u64,
+pub struct Snapshot {
+    pub epoch: String,
+    pub top: u64,
     /// `(offset, payload)`, increasing offsets, from the wanted offset on.
-    pub(crate) entries: Vec<(u64, Bytes)>,
+    pub entries: Vec<(u64, Bytes)>,
 }
 
 fn unexpected(what: &str, v: &Value) -> EngineError {
