@@ -288,7 +288,7 @@ fn publisher(
         )
         .map_err(io("format"))?;
         stream.write_all(&request).map_err(io("api write"))?;
-        let status = read_response(&mut stream, &mut buf)?;
+        let (status, close) = read_response(&mut stream, &mut buf)?;
         let answered = Instant::now();
         if status == 200 {
             run.acked_total.fetch_add(1, Ordering::AcqRel);
@@ -302,11 +302,20 @@ fn publisher(
                 .request
                 .record(answered.duration_since(sent).as_micros().max(1) as u64);
         }
+        if close {
+            // A refusal the server closes after (a wrong key, a bad
+            // request): counted, and this publisher stops.
+            if !run.in_window(sent) && status != 200 {
+                figures.refused += 1;
+            }
+            return Ok(figures);
+        }
     }
 }
 
-/// Reads one response (head and `Content-Length` body); its status.
-fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, ApiRunError> {
+/// Reads one response (head and `Content-Length` body); its status, and
+/// whether the server closes the connection after it.
+fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, bool), ApiRunError> {
     buf.clear();
     let mut chunk = [0u8; 4096];
     loop {
@@ -314,6 +323,9 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, ApiRu
         let mut response = httparse::Response::new(&mut headers);
         if let Ok(httparse::Status::Complete(head)) = response.parse(buf) {
             let status = response.code.unwrap_or(0);
+            let close = response.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close")
+            });
             let length = response
                 .headers
                 .iter()
@@ -337,7 +349,7 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<u16, ApiRu
                     "bytes after the answer (no pipelining here)".into(),
                 ));
             }
-            return Ok(status);
+            return Ok((status, close));
         }
         let n = stream.read(&mut chunk).map_err(io("api read"))?;
         if n == 0 {

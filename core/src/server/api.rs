@@ -653,6 +653,7 @@ fn gather(ctx: &ConnContext, pending: Pending) -> (u16, String) {
                 Some(cluster) => serde_json::json!({
                     "kind": "redis",
                     "connected": cluster.degraded().is_none(),
+                    "node": cluster.node,
                 }),
                 None => serde_json::json!({ "kind": "memory" }),
             };

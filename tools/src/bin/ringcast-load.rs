@@ -101,6 +101,10 @@ struct ApiArgs {
     /// Write the report as JSON to this file
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Accepted for symmetry with the other scenarios (this one prints no
+    /// live progress)
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Options every measuring scenario shares.
