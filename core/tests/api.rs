@@ -636,7 +636,11 @@ fn on_the_redis_engine_an_api_publish_on_one_node_reaches_subscribers_of_another
     let info = api.ok("/api/info", json!({}));
     assert_eq!(info["engine"]["kind"], "redis");
     assert_eq!(info["engine"]["connected"], true);
-    assert_eq!(info["engine"]["node"].as_str().map(str::len), Some(8), "{info}");
+    assert_eq!(
+        info["engine"]["node"].as_str().map(str::len),
+        Some(8),
+        "{info}"
+    );
     // History comes from Redis: the same on either node.
     let mut api_b = Api::connect(b.local_addr(), Some(KEY));
     let h = api_b.ok("/api/history", json!({"channel":"news:1","limit":2}));
@@ -808,4 +812,37 @@ fn on_the_redis_engine_presence_spans_nodes_and_a_killed_node_leaves_it_within_t
     }
     drop(on_b);
     a.join();
+}
+
+#[test]
+fn on_the_redis_engine_disconnect_reaches_the_users_connections_on_every_node() {
+    let redis = redis_server::RedisServer::start();
+    let node = || {
+        with_api(|c| {
+            c.engine.kind = ringcast::config::EngineKind::Redis;
+            c.engine.url = ringcast::config::redis_url::RedisUrl::parse(&redis.url()).expect("url");
+            c.auth.mode = AuthMode::Jwt;
+            c.auth.key = KeySource::Secret(Secret::new(SECRET));
+        })
+    };
+    let (a, b) = (node(), node());
+    let alice = format!("/ws?token={}", token("alice"));
+    let mut on_a = Ws::connect(a.local_addr(), &alice);
+    let mut on_b = Ws::connect(b.local_addr(), &alice);
+    let mut bob_on_b = Ws::connect(b.local_addr(), &format!("/ws?token={}", token("bob")));
+    let mut api = Api::connect(a.local_addr(), Some(KEY));
+    let reply = api.ok(
+        "/api/disconnect",
+        json!({"user":"alice","code":4005,"reason":"banned"}),
+    );
+    assert_eq!(reply, json!({"disconnected":1}), "this node's count");
+    for ws in [&mut on_a, &mut on_b] {
+        assert_eq!(
+            ws.client.recv(),
+            Some(Frame::Close(Some((4005, "banned".into()))))
+        );
+    }
+    assert!(bob_on_b.worker() < 2, "bob stays connected");
+    a.join();
+    b.join();
 }

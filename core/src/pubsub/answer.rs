@@ -22,6 +22,8 @@ pub enum ReplyTo {
     Ws(Option<u64>),
     /// A server API request: part `index` of its answer.
     Api(u32),
+    /// Nobody: a question another node asked (the answer is dropped).
+    Nobody,
 }
 
 /// One part of a server API request's answer: a JSON value, or why not.
@@ -76,6 +78,7 @@ impl From<Since> for HistorySince {
 pub(crate) enum Encoded {
     Frame(Bytes),
     Part(ApiPart),
+    Nothing,
 }
 
 pub(crate) fn encode(reply: ReplyTo, result: Result<Bytes, Refusal>) -> Encoded {
@@ -85,6 +88,7 @@ pub(crate) fn encode(reply: ReplyTo, result: Result<Bytes, Refusal>) -> Encoded 
             Err(refusal) => refusal.frame(id),
         }),
         ReplyTo::Api(index) => Encoded::Part(ApiPart { index, result }),
+        ReplyTo::Nobody => Encoded::Nothing,
     }
 }
 

@@ -31,8 +31,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::answer::{self, history_json, published_json, Encoded, HistorySince, ReplyTo};
-use super::hub::{owner_of, HistoryAnswer, Msg};
+use super::answer::{history_json, published_json, HistorySince, ReplyTo};
+use super::hub::{answer_msg, owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
 use super::Refusal;
 use crate::bus::Mesh;
@@ -152,6 +152,8 @@ impl Cluster {
         let queue_capacity = settings.queue_capacity;
         let presence_ttl = settings.presence_ttl;
         let subscriber = Subscriber::start(settings, sink.clone());
+        // Messages between nodes (`/api/disconnect`): every node listens.
+        subscriber.subscribe(super::hub::CONTROL_CHANNEL)?;
         Ok(Self {
             bridge,
             subscriber,
@@ -202,12 +204,9 @@ impl Cluster {
                     let result = result
                         .map(|p| published_json(p.offset, &p.epoch))
                         .map_err(|e| refusal_for(&e));
-                    match answer::encode(reply, result) {
-                        Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
-                        Encoded::Part(part) => Msg::Answer {
-                            conn,
-                            part: Box::new(part),
-                        },
+                    match answer_msg(conn, reply, result) {
+                        Some(msg) => msg,
+                        None => return,
                     }
                 }
             };
@@ -261,17 +260,31 @@ impl Cluster {
             let result = result
                 .map(|snap| history_answer(&name, snap, since.as_ref(), limit))
                 .map_err(|e| refusal_for(&e));
-            let msg = match answer::encode(reply, result) {
-                Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
-                Encoded::Part(part) => Msg::Answer {
-                    conn,
-                    part: Box::new(part),
-                },
-            };
-            sink.post(from, msg);
+            if let Some(msg) = answer_msg(conn, reply, result) {
+                sink.post(from, msg);
+            }
         });
         self.bridge
             .read(channel, first, done)
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// Asks every other node to close the `/ws` connections of `user`.
+    pub fn disconnect_everywhere(
+        &self,
+        user: &str,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), Refusal> {
+        let msg = super::hub::ControlMsg {
+            node: self.node.clone(),
+            disconnect: user.to_string(),
+            code,
+            reason: reason.to_string(),
+        };
+        let payload = serde_json::to_vec(&msg).unwrap_or_default();
+        self.bridge
+            .broadcast(super::hub::CONTROL_CHANNEL, Bytes::from(payload))
             .map_err(|e| self.refusal(&e))
     }
 
@@ -299,14 +312,9 @@ impl Cluster {
             let result = result
                 .map(|entries| super::presence::entries_json(&entries, max, stats))
                 .map_err(|e| refusal_for(&e));
-            let msg = match answer::encode(reply, result) {
-                Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
-                Encoded::Part(part) => Msg::Answer {
-                    conn,
-                    part: Box::new(part),
-                },
-            };
-            sink.post(from, msg);
+            if let Some(msg) = answer_msg(conn, reply, result) {
+                sink.post(from, msg);
+            }
         });
         self.bridge
             .presence(channel, PresenceOp::Read, Some(done))

@@ -130,6 +130,23 @@ pub struct HistoryAnswer {
     pub result: Result<HistoryReply, EngineError>,
 }
 
+/// The message that carries `result` to `conn` as `reply` asks; `None`
+/// when nobody waits for it.
+pub(crate) fn answer_msg(
+    conn: ConnId,
+    reply: ReplyTo,
+    result: Result<Bytes, Refusal>,
+) -> Option<Msg> {
+    match answer::encode(reply, result) {
+        Encoded::Frame(reply) => Some(Msg::PublishReply { conn, reply }),
+        Encoded::Part(part) => Some(Msg::Answer {
+            conn,
+            part: Box::new(part),
+        }),
+        Encoded::Nothing => None,
+    }
+}
+
 /// The core that owns `channel`. Deterministic across cores and runs
 /// (`DefaultHasher::new()` has fixed keys).
 pub fn owner_of(channel: &str, cores: usize) -> usize {
@@ -455,14 +472,9 @@ impl Hub {
 
     /// Sends the answer `result` to `conn` on core `to`, as `reply` asks.
     fn answer_to(&self, to: usize, conn: ConnId, reply: ReplyTo, result: Result<Bytes, Refusal>) {
-        let msg = match answer::encode(reply, result) {
-            Encoded::Frame(reply) => Msg::PublishReply { conn, reply },
-            Encoded::Part(part) => Msg::Answer {
-                conn,
-                part: Box::new(part),
-            },
-        };
-        self.dispatch(to, msg);
+        if let Some(msg) = answer_msg(conn, reply, result) {
+            self.dispatch(to, msg);
+        }
     }
 
     /// Forgets a channel this core no longer has subscribers of, and tells
@@ -527,6 +539,7 @@ impl Hub {
                         let json = published_json(offset, epoch.as_deref().unwrap_or(""));
                         self.answer_to(from, conn, reply, Ok(json));
                     }
+                    (ReplyTo::Nobody, Ok(_)) => {}
                     (_, Err(refusal)) => self.answer_to(from, conn, reply, Err(refusal)),
                 }
             }
@@ -1001,6 +1014,42 @@ impl Hub {
     }
 }
 
+/// The Redis pub/sub channel of messages between nodes (`/api/disconnect`
+/// of a user on every node). `!` is outside the channel alphabet, so no
+/// client channel shares it; every node subscribes to it at start.
+pub const CONTROL_CHANNEL: &str = "!control";
+
+/// A message between nodes on [`CONTROL_CHANNEL`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ControlMsg {
+    /// The node that sent it (it has acted on it already).
+    pub node: String,
+    pub disconnect: String,
+    pub code: u16,
+    pub reason: String,
+}
+
+impl Hub {
+    /// A message from another node: carried out on every core of this one.
+    fn control(&self, payload: &[u8]) {
+        let Ok(msg) = serde_json::from_slice::<ControlMsg>(payload) else {
+            tracing::debug!("unreadable control message");
+            return;
+        };
+        if self.cluster.as_ref().is_some_and(|c| c.node == msg.node) {
+            return;
+        }
+        for core in 0..self.port.cores() {
+            let query = Query::Disconnect {
+                user: msg.disconnect.clone(),
+                code: msg.code,
+                reason: msg.reason.clone(),
+            };
+            self.query(ConnId::from_raw(0), core, query, ReplyTo::Nobody);
+        }
+    }
+}
+
 /// How often the Redis engine's waits and retries are looked at.
 const REMOTE_TICK: Duration = Duration::from_millis(100);
 
@@ -1162,6 +1211,9 @@ impl Hub {
     }
 
     fn remote_push(&self, push: Push) {
+        if push.channel == CONTROL_CHANNEL {
+            return self.control(&push.payload);
+        }
         let channel: Arc<str> = match self.mirrors.borrow().get_key_value(push.channel.as_str()) {
             Some((name, _)) => name.clone(),
             None => return,

@@ -510,6 +510,12 @@ impl ApiConn {
                 if reason.len() > MAX_REASON_LEN {
                     return Err(ApiError::field("reason", "at most 123 bytes"));
                 }
+                if let Some(cluster) = hub.cluster() {
+                    // The other nodes hear it through Redis; this one counts.
+                    cluster
+                        .disconnect_everywhere(&user, code as u16, &reason)
+                        .map_err(|r| ApiError::from_refusal(&r))?;
+                }
                 self.ask_every_core(ctx, slot, Gather::Disconnected, || Query::Disconnect {
                     user: user.clone(),
                     code: code as u16,

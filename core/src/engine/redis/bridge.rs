@@ -65,6 +65,9 @@ enum Request {
         first: u64,
         done: Done<Snapshot>,
     },
+    /// A message for every node on `channel`'s pub/sub name, shaped as a
+    /// push of offset 0 (`0:0:<payload>`); nothing is stored.
+    Broadcast { channel: String, payload: Bytes },
     Presence {
         channel: String,
         op: PresenceOp,
@@ -95,6 +98,7 @@ impl Request {
             Request::Publish { done, .. } => done(Err(err)),
             Request::History { done, .. } => done(Err(err)),
             Request::Read { done, .. } => done(Err(err)),
+            Request::Broadcast { .. } => {}
             Request::Presence { done, .. } => {
                 if let Some(done) = done {
                     done(Err(err))
@@ -229,6 +233,14 @@ impl Bridge {
             channel: channel.to_string(),
             first,
             done,
+        })
+    }
+
+    /// Queues a message for every node subscribed to `channel` (best effort).
+    pub fn broadcast(&self, channel: &str, payload: Bytes) -> Result<(), EngineError> {
+        self.enqueue(Request::Broadcast {
+            channel: channel.to_string(),
+            payload,
         })
     }
 
@@ -463,6 +475,15 @@ impl Worker {
                     .arg(whole_secs(self.settings.history_ttl) * 1000);
                 cmd.write_packed_command(out);
             }
+            Request::Broadcast { channel, payload } => {
+                let command = if major >= 7 { "SPUBLISH" } else { "PUBLISH" };
+                let mut wire = b"0:0:".to_vec();
+                wire.extend_from_slice(payload);
+                redis::cmd(command)
+                    .arg(self.keys.pubsub(channel))
+                    .arg(wire)
+                    .write_packed_command(out);
+            }
             Request::Presence { channel, op, .. } => {
                 let (set, users) = (
                     self.keys.presence(channel),
@@ -553,6 +574,7 @@ impl Worker {
                     done(parse_snapshot(&reply).map(|snap| recover(snap, since.as_ref())))
                 }
                 Request::Read { done, .. } => done(parse_snapshot(&reply)),
+                Request::Broadcast { .. } => {}
                 Request::Presence { done, .. } => {
                     if let Some(done) = done {
                         done(parse_presence(&reply))
