@@ -1430,6 +1430,48 @@ mod tests {
         assert!(got[0].ends_with(r#"{"id":4,"result":{}}"#), "{got:?}");
     }
 
+    #[test]
+    fn api_publishes_are_answered_in_parts_and_refused_when_the_owner_inbox_is_full() {
+        let mut config = ServerConfig::default();
+        config.pubsub.inbox_capacity = 16;
+        let settings = Settings::from_config(&config);
+        let mesh = Arc::new(Mesh::new(2, 16));
+        let hubs: Vec<Hub> = (0..2)
+            .map(|core| Hub::new(core, mesh.clone(), settings.clone(), Rc::default()))
+            .collect();
+        let channel = (0..)
+            .map(|i| format!("room:{i}"))
+            .find(|c| owner_of(c, 2) == 1)
+            .expect("some channel is owned by core 1");
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hubs[0].join_api(slot.clone());
+        // Core 1 does not drain: its inbox takes 16, the 17th is refused.
+        let results: Vec<Result<(), Refusal>> = (0..17)
+            .map(|i| hubs[0].publish(ONE, &channel, Bytes::from_static(b"1"), ReplyTo::Api(i)))
+            .collect();
+        assert!(results[..16].iter().all(Result::is_ok));
+        let refused = results[16].as_ref().expect_err("the inbox is full");
+        assert_eq!(refused.code, ErrorCode::Overloaded);
+        assert!(
+            refused.message.contains("pubsub.inbox_capacity = 16"),
+            "{}",
+            refused.message
+        );
+        hubs[1].drain_inbox(64);
+        hubs[0].drain_inbox(64);
+        assert_eq!(slot.take_kicks(), KICK_ANSWER);
+        let mut parts = hubs[0].take_answers(ONE);
+        parts.sort_by_key(|p| p.index);
+        assert_eq!(parts.len(), 16);
+        for (i, part) in parts.iter().enumerate() {
+            let json = part.result.as_ref().expect("published");
+            let v: serde_json::Value = serde_json::from_slice(json).expect("json");
+            assert_eq!(v["offset"], i as u64 + 1, "{v}");
+            assert_eq!(v["epoch"].as_str().map(str::len), Some(16));
+        }
+        assert!(hubs[0].take_answers(ONE).is_empty(), "taken once");
+    }
+
     /// Every inbox slot is as large as the largest message: the Redis
     /// engine's messages are boxed so the memory engine's inboxes do not grow.
     #[test]

@@ -239,18 +239,13 @@ impl ApiConn {
         parts: Vec<ApiPart>,
         now: Instant,
     ) -> ApiState {
-        let Some(pending) = &mut self.pending else {
+        if self.pending.is_none() {
             return ApiState::Open;
-        };
-        for part in parts {
-            if let Some(entry) = pending.parts.get_mut(part.index as usize) {
-                if entry.is_none() {
-                    pending.missing -= 1;
-                }
-                *entry = Some(part.result);
-            }
         }
-        if pending.missing > 0 {
+        for part in parts {
+            self.put(part.index as usize, part.result);
+        }
+        if self.pending.as_ref().is_some_and(|p| p.missing > 0) {
             return ApiState::Open;
         }
         if let Some(pending) = self.pending.take() {
@@ -525,19 +520,8 @@ impl ApiConn {
             Endpoint::Info => self.ask_every_core(ctx, slot, Gather::Info, || Query::Info),
         }
         // Answers produced on this core during the call are already kept.
-        let parts = hub.take_answers(conn);
-        if !parts.is_empty() {
-            if let Some(pending) = &mut self.pending {
-                for part in parts {
-                    let i = part.index as usize;
-                    if let Some(entry) = pending.parts.get_mut(i) {
-                        if entry.is_none() {
-                            pending.missing -= 1;
-                        }
-                        *entry = Some(part.result);
-                    }
-                }
-            }
+        for part in hub.take_answers(conn) {
+            self.put(part.index as usize, part.result);
         }
         if self.pending.as_ref().is_some_and(|p| p.missing == 0) {
             if let Some(pending) = self.pending.take() {
