@@ -25,7 +25,7 @@
 //! full), so the wait cannot deadlock. At shutdown [`Cluster::close`] stops
 //! the waiting: the cores are gone and what is left is dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,6 +116,9 @@ pub struct Cluster {
     /// `unavailable` (`engine.redis_command_timeout`, at least 1 s).
     pub wait_limit: Duration,
     queue_capacity: usize,
+    /// Offsets this node's subscribers never got because Redis history no
+    /// longer held them when the gap was found (`/metrics`).
+    pub skipped: AtomicU64,
 }
 
 impl Cluster {
@@ -148,6 +151,7 @@ impl Cluster {
             sink,
             wait_limit,
             queue_capacity,
+            skipped: AtomicU64::new(0),
         })
     }
 
