@@ -31,6 +31,7 @@
 
 mod conn;
 mod context;
+mod deadlines;
 mod demo;
 mod driver;
 mod epoll;
