@@ -19,21 +19,28 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::mailbox::ConnId;
 
-#[derive(Default)]
+/// Deadlines are kept in whole ticks (`timeouts.timer_tick`) since the
+/// loop started, rounded up, so an entry is 12 bytes and a connection's
+/// armed tick 4: this heap is part of every idle connection's cost. A
+/// deadline is seen at the first sweep after its tick ends, at most two
+/// ticks after it passed.
 pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<(Instant, u64)>>,
+    base: Instant,
+    tick: Duration,
+    /// `[tick, generation half, slot half]` of a [`ConnId`].
+    heap: BinaryHeap<Reverse<[u32; 3]>>,
 }
 
 /// What the heap needs to know of a connection.
 pub(crate) trait Timed {
     /// When the connection must be driven, if ever.
     fn deadline(&self) -> Option<Instant>;
-    /// The heap entry that stands for this connection.
-    fn armed(&mut self) -> &mut Option<Instant>;
+    /// The tick of the heap entry that stands for this connection; 0: none.
+    fn armed(&mut self) -> &mut u32;
 }
 
 /// The connections, by id: `None` once one was removed.
@@ -43,35 +50,59 @@ pub(crate) trait Lookup {
 }
 
 impl Deadlines {
+    pub fn new(base: Instant, tick: Duration) -> Self {
+        Self {
+            base,
+            tick: tick.max(Duration::from_millis(1)),
+            heap: BinaryHeap::new(),
+        }
+    }
+
+    /// Ticks since `base` at `at`, rounded up (at least 1, 0 means none).
+    fn tick_of(&self, at: Instant) -> u32 {
+        let nanos = at.saturating_duration_since(self.base).as_nanos();
+        let tick = self.tick.as_nanos();
+        u32::try_from(nanos.div_ceil(tick))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+
     /// After `conn` was created or driven: arms its deadline when no entry
     /// already comes due at or before it.
     pub fn arm(&mut self, id: ConnId, conn: &mut impl Timed) {
         let Some(deadline) = conn.deadline() else {
             return;
         };
+        let tick = self.tick_of(deadline);
         let armed = conn.armed();
-        if armed.is_none_or(|at| deadline < at) {
-            *armed = Some(deadline);
-            self.heap.push(Reverse((deadline, id.raw())));
+        if *armed == 0 || tick < *armed {
+            *armed = tick;
+            let raw = id.raw();
+            self.heap
+                .push(Reverse([tick, (raw >> 32) as u32, raw as u32]));
         }
     }
 
     /// Appends to `due` every connection whose deadline passed by `now`,
     /// re-arming those whose deadline moved later.
     pub fn expire(&mut self, now: Instant, conns: &mut impl Lookup, due: &mut Vec<ConnId>) {
-        while let Some(&Reverse((at, raw))) = self.heap.peek() {
-            if at > now {
+        let elapsed = now.saturating_duration_since(self.base).as_nanos() / self.tick.as_nanos();
+        let current = u32::try_from(elapsed).unwrap_or(u32::MAX);
+        while let Some(&Reverse([tick, high, low])) = self.heap.peek() {
+            if tick > current {
                 break;
             }
             self.heap.pop();
-            let id = ConnId::from_raw(raw);
+            let id = ConnId::from_raw((u64::from(high) << 32) | u64::from(low));
             let Some(conn) = conns.get_mut(id) else {
                 continue; // removed
             };
-            if *conn.armed() != Some(at) {
+            if *conn.armed() != tick {
                 continue; // superseded by an earlier arming
             }
-            *conn.armed() = None;
+            *conn.armed() = 0;
+            // Rounded up, so an unchanged deadline has passed; one that
+            // moved later is re-armed at a tick after `current`.
             match conn.deadline() {
                 Some(deadline) if deadline <= now => due.push(id),
                 Some(_) => self.arm(id, conn),
@@ -96,14 +127,14 @@ mod tests {
     #[derive(Default)]
     struct Fake {
         deadline: Option<Instant>,
-        armed: Option<Instant>,
+        armed: u32,
     }
 
     impl Timed for Fake {
         fn deadline(&self) -> Option<Instant> {
             self.deadline
         }
-        fn armed(&mut self) -> &mut Option<Instant> {
+        fn armed(&mut self) -> &mut u32 {
             &mut self.armed
         }
     }
@@ -139,7 +170,7 @@ mod tests {
     fn only_due_connections_come_out_and_a_later_deadline_is_rearmed_not_requeued() {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
-        let (mut t, mut d) = (Table(HashMap::new()), Deadlines::default());
+        let (mut t, mut d) = (Table(HashMap::new()), Deadlines::new(t0, s));
         set(&mut t, &mut d, 1, Some(t0 + s));
         set(&mut t, &mut d, 2, Some(t0 + 5 * s));
         // Connection 1 is busy: its deadline moves later many times.
@@ -155,10 +186,27 @@ mod tests {
     }
 
     #[test]
+    fn a_deadline_inside_a_tick_is_seen_once_its_tick_ends_never_before_it_passed() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let ms = Duration::from_millis(1);
+        let (mut t, mut d) = (Table(HashMap::new()), Deadlines::new(t0, s));
+        set(&mut t, &mut d, 1, Some(t0 + 1500 * ms));
+        assert_eq!(due(&mut t, &mut d, t0 + 1400 * ms), Vec::<u64>::new());
+        assert_eq!(due(&mut t, &mut d, t0 + 1600 * ms), Vec::<u64>::new());
+        assert_eq!(due(&mut t, &mut d, t0 + 2 * s), [1]);
+        // Moved later inside the same tick: still due when the tick ends.
+        set(&mut t, &mut d, 2, Some(t0 + 2100 * ms));
+        t.0.get_mut(&2).expect("connection 2").deadline = Some(t0 + 2900 * ms);
+        assert_eq!(due(&mut t, &mut d, t0 + 3 * s), [2]);
+        assert_eq!(d.len(), 0);
+    }
+
+    #[test]
     fn an_earlier_deadline_supersedes_and_removed_or_cleared_ones_vanish() {
         let t0 = Instant::now();
         let s = Duration::from_secs(1);
-        let (mut t, mut d) = (Table(HashMap::new()), Deadlines::default());
+        let (mut t, mut d) = (Table(HashMap::new()), Deadlines::new(t0, s));
         set(&mut t, &mut d, 1, Some(t0 + 10 * s));
         set(&mut t, &mut d, 1, Some(t0 + 2 * s)); // a close started
         set(&mut t, &mut d, 2, Some(t0 + 3 * s));

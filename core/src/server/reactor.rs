@@ -57,7 +57,7 @@ impl Timed for Conn {
     fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
-    fn armed(&mut self) -> &mut Option<Instant> {
+    fn armed(&mut self) -> &mut u32 {
         &mut self.armed
     }
 }
@@ -97,7 +97,7 @@ async fn serve(
     let mut accept_ready = false;
     let tick = worker.config.timeouts.timer_tick;
     let mut next_sweep = Instant::now() + tick;
-    let mut deadlines = Deadlines::default();
+    let mut deadlines = Deadlines::new(Instant::now(), tick);
     let mut drain_deadline: Option<Instant> = None;
     let mut stop = false;
     // Whether this worker has told the drain latch it is done.
