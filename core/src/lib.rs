@@ -21,6 +21,9 @@
 //!   command rate limits, the `Origin` allow-list (sans-IO: `now` is an
 //!   argument).
 //! - [`sys`] — non-blocking `recv`/`send` on raw sockets into borrowed buffers.
+//! - [`uring`] — a core's connection ring: multishot accept and recv into a
+//!   provided-buffer ring, sendmsg, shutdown, close and cancel as
+//!   completions, one `io_uring_enter` per loop turn.
 //! - [`rt`] — small helpers for the tasks of one core's monoio runtime.
 //! - [`stats`] — per-core counters and latency histograms (the primitives).
 //! - [`mailbox`] — a connection's mailbox: its id, outbox and kick flags, the
@@ -55,3 +58,4 @@ pub mod rt;
 pub mod server;
 pub mod stats;
 pub mod sys;
+pub mod uring;

@@ -25,7 +25,7 @@
 //! full), so the wait cannot deadlock. At shutdown [`Cluster::close`] stops
 //! the waiting: the cores are gone and what is left is dropped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -125,6 +125,9 @@ pub struct Cluster {
     /// How long a presence entry lives in Redis without a refresh
     /// (`engine.redis_presence_ttl`); owners refresh every third of it.
     pub presence_ttl: Duration,
+    /// Offsets this node's subscribers never got because Redis history no
+    /// longer held them when the gap was found (`/metrics`).
+    pub skipped: AtomicU64,
 }
 
 impl Cluster {
@@ -162,6 +165,7 @@ impl Cluster {
             queue_capacity,
             node: format!("{:08x}", fastrand::u32(..)),
             presence_ttl,
+            skipped: AtomicU64::new(0),
         })
     }
 

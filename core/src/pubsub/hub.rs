@@ -914,6 +914,11 @@ impl Hub {
                     }
                 }
                 Action::Answer(waiter, answer) => self.answer(channel, waiter, answer),
+                Action::Skipped(n) => {
+                    cluster
+                        .skipped
+                        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
     }

@@ -135,6 +135,9 @@ pub(crate) struct Conn {
     /// When [`Conn::drive`] must run even without IO: handshake, ping,
     /// idle, flush or linger deadline.
     pub deadline: Option<Instant>,
+    /// The tick of the core's deadline-heap entry that stands for this
+    /// connection (0: none).
+    pub armed: u32,
     /// An input edge not yet drained to `EAGAIN`.
     pub readable: bool,
     /// The connection got past the upgrade (counted until it is dropped).
@@ -160,6 +163,7 @@ impl Conn {
             fd,
             slot,
             deadline: Some(now + ctx.limits.handshake_timeout),
+            armed: 0,
             readable: false,
             upgraded: false,
             reason: None,

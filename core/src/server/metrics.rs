@@ -482,7 +482,7 @@ pub fn render_engine(out: &mut String, cluster: &crate::pubsub::cluster::Cluster
     use std::sync::atomic::Ordering::Relaxed;
     let bridge = cluster.bridge_stats();
     let sub = cluster.subscriber_stats();
-    let series: [(&str, &str, &str, u64); 7] = [
+    let series: [(&str, &str, &str, u64); 8] = [
         (
             "ringcast_redis_connected",
             "gauge",
@@ -524,6 +524,12 @@ pub fn render_engine(out: &mut String, cluster: &crate::pubsub::cluster::Cluster
             "counter",
             "Redis pub/sub connections re-established.",
             sub.reconnects.load(Relaxed),
+        ),
+        (
+            "ringcast_redis_offsets_skipped_total",
+            "counter",
+            "Offsets this node's subscribers never got: Redis history no longer held them when the gap was found (raise pubsub.history_size or fix what cuts the pub/sub connections).",
+            cluster.skipped.load(Relaxed),
         ),
     ];
     for (name, kind, help, value) in series {

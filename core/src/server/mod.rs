@@ -35,6 +35,7 @@ mod api;
 mod apikey;
 mod conn;
 mod context;
+mod deadlines;
 mod demo;
 mod driver;
 mod epoll;

@@ -5,7 +5,9 @@
 //!
 //! Each turn: accept what the listener has, drive every connection with an
 //! edge, a kick (pub/sub output, overflow, shutdown) or leftover input, and,
-//! every `timer_tick`, every connection whose deadline passed. Connections
+//! every `timer_tick`, every connection whose deadline passed (taken from a
+//! deadline heap, so a tick costs the connections due, not a walk over
+//! all of them: `deadlines.rs`). Connections
 //! live in a slab owned by this loop alone; the pub/sub hub reaches them only
 //! through their [`Slot`]. So an idle connection is one slab entry, its slot,
 //! and its boxed session: no task, no future, no buffer.
@@ -21,6 +23,7 @@ use slab::Slab;
 use tracing::{debug, info, warn};
 
 use super::conn::{Conn, Drive};
+use super::deadlines::{Deadlines, Lookup, Timed};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
 use super::summary;
@@ -44,10 +47,20 @@ struct Table {
     generation: u32,
 }
 
-impl Table {
+impl Lookup for Table {
+    type Conn = Conn;
     fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         let conn = self.conns.get_mut(id.key())?;
         (conn.slot.id() == id).then_some(conn)
+    }
+}
+
+impl Timed for Conn {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+    fn armed(&mut self) -> &mut u32 {
+        &mut self.armed
     }
 }
 
@@ -96,6 +109,7 @@ async fn serve(
     let mut api_accept_ready = false;
     let tick = worker.config.timeouts.timer_tick;
     let mut next_sweep = Instant::now() + tick;
+    let mut deadlines = Deadlines::new(Instant::now(), tick);
     let mut drain_deadline: Option<Instant> = None;
     let mut stop = false;
     // Whether this worker has told the drain latch it is done.
@@ -131,13 +145,7 @@ async fn serve(
             next_sweep = now + tick;
             let lines = worker.ctx.summary.borrow_mut().flush(now);
             summary::emit(worker.id, worker.config.log.summary_interval, &lines);
-            work.extend(
-                table
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
-                    .map(|(_, c)| c.slot.id()),
-            );
+            deadlines.expire(now, &mut table, &mut work);
         }
         for id in work.drain(..) {
             let Some(conn) = table.get_mut(id) else {
@@ -149,8 +157,11 @@ async fn serve(
                 debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
             match drive {
-                Drive::Idle => {}
-                Drive::More => again.push(id),
+                Drive::Idle => deadlines.arm(id, conn),
+                Drive::More => {
+                    deadlines.arm(id, conn);
+                    again.push(id);
+                }
                 Drive::Done => remove(worker, &mut table, id, None),
             }
         }
