@@ -94,6 +94,10 @@ pub struct EngineSection {
     /// (publishes answer `unavailable` until it does) instead of exiting 2.
     /// Default false.
     pub start_degraded: bool,
+    /// `engine.redis_presence_ttl`: a presence entry in Redis expires unless
+    /// its node refreshes it (every third of this), so a killed node's
+    /// subscribers leave presence within it. Default 30 s.
+    pub presence_ttl: Duration,
 }
 
 impl Default for EngineSection {
@@ -113,6 +117,7 @@ impl Default for EngineSection {
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
             start_degraded: false,
+            presence_ttl: Duration::from_secs(30),
         }
     }
 }

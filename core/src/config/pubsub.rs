@@ -27,6 +27,13 @@ pub struct PubsubSection {
     /// Most inbox messages a core's hub handles per turn before it lets the
     /// core serve its sockets again. Default 1024.
     pub inbox_batch: usize,
+    /// Subscribers a presence answer lists per channel; past it, only the
+    /// counts. Default 1,000.
+    pub max_presence: usize,
+    /// Channel name prefixes whose subscribers get `join` / `leave` pushes
+    /// when others subscribe or leave (`""` for every channel). Default:
+    /// none.
+    pub presence_push_prefixes: Vec<String>,
 }
 
 impl Default for PubsubSection {
@@ -40,6 +47,8 @@ impl Default for PubsubSection {
             max_publish_bytes: 64 * 1024,
             inbox_capacity: 65_536,
             inbox_batch: 1024,
+            max_presence: 1000,
+            presence_push_prefixes: Vec::new(),
         }
     }
 }

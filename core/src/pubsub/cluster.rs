@@ -31,16 +31,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::hub::{owner_of, HistoryAnswer, Msg};
+use super::answer::{history_json, published_json, HistorySince, ReplyTo};
+use super::hub::{answer_msg, owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
 use super::Refusal;
 use crate::bus::Mesh;
+use crate::engine::redis::bridge::PresenceOp;
+use crate::engine::redis::script::Snapshot;
 use crate::engine::redis::{
     Bridge, BridgeStats, EngineError, HistoryReply, Published, Push, PushSink, RedisSettings,
     Subscriber, SubscriberStats,
 };
 use crate::mailbox::ConnId;
-use crate::proto::v1::{published_frame, Since};
+use crate::proto::v1::{frame_payload, published_frame, push_frame, Since};
 
 /// Why a history read was asked, so its answer finds its way.
 #[derive(Debug, Clone)]
@@ -116,6 +119,12 @@ pub struct Cluster {
     /// `unavailable` (`engine.redis_command_timeout`, at least 1 s).
     pub wait_limit: Duration,
     queue_capacity: usize,
+    /// This process's name in shared presence (random per start), so two
+    /// nodes' connections never share a member name.
+    pub node: String,
+    /// How long a presence entry lives in Redis without a refresh
+    /// (`engine.redis_presence_ttl`); owners refresh every third of it.
+    pub presence_ttl: Duration,
     /// Offsets this node's subscribers never got because Redis history no
     /// longer held them when the gap was found (`/metrics`).
     pub skipped: AtomicU64,
@@ -144,13 +153,18 @@ impl Cluster {
         });
         let wait_limit = settings.command_timeout.max(Duration::from_secs(1));
         let queue_capacity = settings.queue_capacity;
+        let presence_ttl = settings.presence_ttl;
         let subscriber = Subscriber::start(settings, sink.clone());
+        // Messages between nodes (`/api/disconnect`): every node listens.
+        subscriber.subscribe(super::hub::CONTROL_CHANNEL)?;
         Ok(Self {
             bridge,
             subscriber,
             sink,
             wait_limit,
             queue_capacity,
+            node: format!("{:08x}", fastrand::u32(..)),
+            presence_ttl,
             skipped: AtomicU64::new(0),
         })
     }
@@ -181,15 +195,26 @@ impl Cluster {
         data: Bytes,
         from: usize,
         conn: ConnId,
-        id: Option<u64>,
+        reply: ReplyTo,
     ) -> Result<(), Refusal> {
         let sink = self.sink.clone();
         let done = Box::new(move |result: Result<Published, EngineError>| {
-            let reply = match result {
-                Ok(published) => published_frame(id, published.offset),
-                Err(e) => refusal_for(&e).frame(id),
+            let msg = match (reply, result) {
+                (ReplyTo::Ws(id), Ok(published)) => Msg::PublishReply {
+                    conn,
+                    reply: published_frame(id, published.offset),
+                },
+                (reply, result) => {
+                    let result = result
+                        .map(|p| published_json(p.offset, &p.epoch))
+                        .map_err(|e| refusal_for(&e));
+                    match answer_msg(conn, reply, result) {
+                        Some(msg) => msg,
+                        None => return,
+                    }
+                }
             };
-            sink.post(from, Msg::PublishReply { conn, reply });
+            sink.post(from, msg);
         });
         self.bridge
             .publish(channel, data, done)
@@ -222,6 +247,84 @@ impl Cluster {
             .map_err(|e| self.refusal(&e))
     }
 
+    /// Reads `channel`'s history from Redis for the `history` command
+    /// (what [`crate::pubsub::channel::OwnedChannel::read`] does on the
+    /// memory engine); the answer reaches `conn` on core `from`.
+    pub fn history_read(
+        &self,
+        channel: &str,
+        since: Option<HistorySince>,
+        limit: usize,
+        (from, conn, reply): (usize, ConnId, ReplyTo),
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let name = channel.to_string();
+        let first = since.as_ref().map_or(1, |s| s.offset.saturating_add(1));
+        let done = Box::new(move |result: Result<Snapshot, EngineError>| {
+            let result = result
+                .map(|snap| history_answer(&name, snap, since.as_ref(), limit))
+                .map_err(|e| refusal_for(&e));
+            if let Some(msg) = answer_msg(conn, reply, result) {
+                sink.post(from, msg);
+            }
+        });
+        self.bridge
+            .read(channel, first, done)
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// Asks every other node to close the `/ws` connections of `user`.
+    pub fn disconnect_everywhere(
+        &self,
+        user: &str,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), Refusal> {
+        let msg = super::hub::ControlMsg {
+            node: self.node.clone(),
+            disconnect: user.to_string(),
+            code,
+            reason: reason.to_string(),
+        };
+        let payload = serde_json::to_vec(&msg).unwrap_or_default();
+        self.bridge
+            .broadcast(super::hub::CONTROL_CHANNEL, Bytes::from(payload))
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// A presence change of this node's subscribers (best effort: a lost
+    /// leave expires, a lost join is written by the next refresh).
+    pub fn presence_write(&self, channel: &str, op: PresenceOp) {
+        if let Err(e) = self.bridge.presence(channel, op, None) {
+            tracing::debug!(%channel, "presence write not queued: {e}");
+        }
+    }
+
+    /// Reads `channel`'s presence across nodes; the answer reaches `conn`
+    /// on core `from` in the form `reply` asks. `Err` when the bridge's
+    /// queue is full.
+    pub fn presence_read(
+        &self,
+        channel: &str,
+        (stats, max): (bool, usize),
+        from: usize,
+        conn: ConnId,
+        reply: ReplyTo,
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let done = Box::new(move |result: Result<Vec<(String, String)>, EngineError>| {
+            let result = result
+                .map(|entries| super::presence::entries_json(&entries, max, stats))
+                .map_err(|e| refusal_for(&e));
+            if let Some(msg) = answer_msg(conn, reply, result) {
+                sink.post(from, msg);
+            }
+        });
+        self.bridge
+            .presence(channel, PresenceOp::Read, Some(done))
+            .map_err(|e| self.refusal(&e))
+    }
+
     /// First local subscriber of `channel` on this node.
     pub fn subscribe(&self, channel: &str) -> Result<(), EngineError> {
         self.subscriber.subscribe(channel)
@@ -240,6 +343,47 @@ impl Cluster {
             other => refusal_for(other),
         }
     }
+}
+
+/// The `history` answer from a Redis snapshot read from `first` on: the
+/// messages as pushes, the newest `limit` (or the first `limit` after
+/// `since`), `complete` when the range has no hole.
+fn history_answer(
+    channel: &str,
+    snap: Snapshot,
+    since: Option<&HistorySince>,
+    limit: usize,
+) -> Bytes {
+    let first = since.map_or(1, |s| s.offset.saturating_add(1));
+    let contiguous = snap
+        .entries
+        .iter()
+        .zip(first..)
+        .all(|((offset, _), want)| *offset == want)
+        && snap.entries.len() as u64 == snap.top.saturating_sub(first - 1);
+    let (skip, take) = match since {
+        Some(_) => (0, limit),
+        None => (snap.entries.len().saturating_sub(limit), limit),
+    };
+    let complete = match since {
+        Some(s) => {
+            contiguous && s.offset <= snap.top && s.epoch.as_deref().is_none_or(|e| e == snap.epoch)
+        }
+        // The newest `limit` are whole when no hole is among them.
+        None => contiguous || skip > 0,
+    };
+    let pushes: Vec<Bytes> = snap
+        .entries
+        .iter()
+        .skip(skip)
+        .take(take)
+        .map(|(offset, payload)| {
+            let data = std::str::from_utf8(payload).unwrap_or("null");
+            frame_payload(&push_frame(channel, *offset, &snap.epoch, data))
+        })
+        .collect();
+    let messages: Vec<&[u8]> = pushes.iter().map(|p| &p[..]).collect();
+    history_json(&snap.epoch, snap.top, complete, &messages)
 }
 
 impl Drop for Cluster {

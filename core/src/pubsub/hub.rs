@@ -44,11 +44,17 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+mod queries;
+pub use queries::{ControlMsg, CONTROL_CHANNEL};
+
+use super::answer::{self, published_json, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
 use super::mirror::{Action, Mirror, Waiter};
+use super::presence::Presence;
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
+use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
@@ -63,18 +69,35 @@ pub enum Msg {
         data: Bytes,
         from: usize,
         conn: ConnId,
-        id: Option<u64>,
+        reply: ReplyTo,
     },
     /// To the publisher's core: the encoded reply (offset or error).
     PublishReply { conn: ConnId, reply: Bytes },
-    /// To the owner: core `from` wants `conn` subscribed (and replayed after `since`).
+    /// To the owner: core `from` wants `conn` (whose token `sub` is
+    /// `user`) subscribed, and replayed after `since`.
     Subscribe {
         channel: Arc<str>,
         from: usize,
         conn: ConnId,
         id: Option<u64>,
-        since: Option<Since>,
+        since: Option<Box<Since>>,
+        user: Arc<str>,
     },
+    /// To the owner: `conn` on core `from` left `channel` (presence).
+    PresenceLeave {
+        channel: Arc<str>,
+        from: usize,
+        conn: ConnId,
+    },
+    /// To the owner, or to every core: a question from `conn` on `from`.
+    Query {
+        query: Box<Query>,
+        from: usize,
+        conn: ConnId,
+        reply: ReplyTo,
+    },
+    /// To an API connection's core: one part of its answer.
+    Answer { conn: ConnId, part: Box<ApiPart> },
     /// To the subscriber's core: the encoded reply, and the replay when it succeeded.
     SubscribeReply {
         channel: Arc<str>,
@@ -106,6 +129,23 @@ pub struct HistoryAnswer {
     pub gen: u64,
     pub purpose: ReadPurpose,
     pub result: Result<HistoryReply, EngineError>,
+}
+
+/// The message that carries `result` to `conn` as `reply` asks; `None`
+/// when nobody waits for it.
+pub(crate) fn answer_msg(
+    conn: ConnId,
+    reply: ReplyTo,
+    result: Result<Bytes, Refusal>,
+) -> Option<Msg> {
+    match answer::encode(reply, result) {
+        Encoded::Frame(reply) => Some(Msg::PublishReply { conn, reply }),
+        Encoded::Part(part) => Some(Msg::Answer {
+            conn,
+            part: Box::new(part),
+        }),
+        Encoded::Nothing => None,
+    }
 }
 
 /// The core that owns `channel`. Deterministic across cores and runs
@@ -145,6 +185,11 @@ impl LocalChannel {
 struct Member {
     slot: Rc<Slot>,
     channels: Vec<Arc<str>>,
+    /// The token's `sub` (empty when anonymous): presence, and
+    /// `/api/disconnect`.
+    user: Arc<str>,
+    /// A `/ws` connection (else a server API connection, which only asks).
+    ws: bool,
 }
 
 pub struct Hub {
@@ -165,6 +210,19 @@ pub struct Hub {
     mirrors: RefCell<HashMap<Arc<str>, Mirror>>,
     /// The next mirror's generation.
     next_gen: Cell<u64>,
+    /// Who subscribes to the channels this core owns (both engines; on the
+    /// Redis engine, this node's subscribers only).
+    presence: RefCell<HashMap<Arc<str>, Presence>>,
+    /// Answer parts for this core's server API connections, until the
+    /// connection takes them (kicked with `KICK_ANSWER`); dropped with the
+    /// connection.
+    answers: RefCell<HashMap<ConnId, Vec<ApiPart>>>,
+    /// Close code and reason for this core's `/ws` connections that
+    /// `/api/disconnect` named (kicked with `KICK_DISCONNECT`).
+    closing: RefCell<HashMap<ConnId, (u16, String)>>,
+    /// Redis engine: when this core last refreshed its channels' presence
+    /// entries in Redis.
+    presence_refreshed: Cell<Instant>,
 }
 
 impl Hub {
@@ -181,6 +239,10 @@ impl Hub {
             cluster: None,
             mirrors: RefCell::default(),
             next_gen: Cell::new(0),
+            presence: RefCell::default(),
+            answers: RefCell::default(),
+            closing: RefCell::default(),
+            presence_refreshed: Cell::new(Instant::now()),
         }
     }
 
@@ -219,10 +281,24 @@ impl Hub {
 
     // ----- commands from local connections -----
 
-    pub fn join(&self, slot: Rc<Slot>) {
+    /// A `/ws` connection whose token `sub` is `user` (empty: anonymous).
+    pub fn join(&self, slot: Rc<Slot>, user: &str) {
         let member = Member {
             slot: slot.clone(),
             channels: Vec::new(),
+            user: Arc::from(user),
+            ws: true,
+        };
+        self.members.borrow_mut().insert(slot.id(), member);
+    }
+
+    /// A server API connection: it subscribes to nothing, it asks.
+    pub fn join_api(&self, slot: Rc<Slot>) {
+        let member = Member {
+            slot: slot.clone(),
+            channels: Vec::new(),
+            user: Arc::from(""),
+            ws: false,
         };
         self.members.borrow_mut().insert(slot.id(), member);
     }
@@ -232,9 +308,33 @@ impl Hub {
         let Some(member) = self.members.borrow_mut().remove(&conn) else {
             return;
         };
+        self.answers.borrow_mut().remove(&conn);
+        self.closing.borrow_mut().remove(&conn);
         for channel in member.channels {
             self.drop_local(&channel, conn);
         }
+    }
+
+    /// The answer parts that reached `conn` since it last looked.
+    pub fn take_answers(&self, conn: ConnId) -> Vec<ApiPart> {
+        self.answers.borrow_mut().remove(&conn).unwrap_or_default()
+    }
+
+    /// The close code and reason `/api/disconnect` asked for `conn`.
+    pub fn take_disconnect(&self, conn: ConnId) -> Option<(u16, String)> {
+        self.closing.borrow_mut().remove(&conn)
+    }
+
+    /// Sends `query` to core `to` (a channel's owner: [`Hub::owner_of`]);
+    /// the answer reaches `conn` on this core in the form `reply` asks.
+    pub fn query(&self, conn: ConnId, to: usize, query: Query, reply: ReplyTo) {
+        let msg = Msg::Query {
+            query: Box::new(query),
+            from: self.core,
+            conn,
+            reply,
+        };
+        self.dispatch(to, msg);
     }
 
     pub fn subscribe(
@@ -244,7 +344,7 @@ impl Hub {
         id: Option<u64>,
         since: Option<Since>,
     ) -> Result<(), Refusal> {
-        let channel: Arc<str> = {
+        let (channel, user) = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             if member.channels.iter().any(|c| &**c == channel) {
@@ -257,7 +357,7 @@ impl Hub {
             }
             let channel: Arc<str> = Arc::from(channel);
             member.channels.push(channel.clone());
-            channel
+            (channel, member.user.clone())
         };
         self.local
             .borrow_mut()
@@ -273,7 +373,8 @@ impl Hub {
                 from: self.core,
                 conn,
                 id,
-                since,
+                since: since.map(Box::new),
+                user,
             },
         );
         Ok(())
@@ -318,11 +419,11 @@ impl Hub {
         conn: ConnId,
         channel: &str,
         data: Bytes,
-        id: Option<u64>,
+        reply: ReplyTo,
     ) -> Result<(), Refusal> {
         if let Some(cluster) = &self.cluster {
             // Redis numbers it: no owner core on the way (see `cluster.rs`).
-            return cluster.publish(channel, data, self.core, conn, id);
+            return cluster.publish(channel, data, self.core, conn, reply);
         }
         let owner = self.owner_of(channel);
         let msg = Msg::Publish {
@@ -330,7 +431,7 @@ impl Hub {
             data,
             from: self.core,
             conn,
-            id,
+            reply,
         };
         if owner == self.core {
             self.handle(msg);
@@ -354,8 +455,26 @@ impl Hub {
             entry.pending.retain(|p| p.conn != conn);
             entry.is_empty()
         };
+        self.presence_leave(channel, conn);
         if now_empty {
             self.release(channel);
+        }
+    }
+
+    /// Tells `channel`'s owner that `conn` left it.
+    fn presence_leave(&self, channel: &Arc<str>, conn: ConnId) {
+        let msg = Msg::PresenceLeave {
+            channel: channel.clone(),
+            from: self.core,
+            conn,
+        };
+        self.dispatch(self.owner_of(channel), msg);
+    }
+
+    /// Sends the answer `result` to `conn` on core `to`, as `reply` asks.
+    fn answer_to(&self, to: usize, conn: ConnId, reply: ReplyTo, result: Result<Bytes, Refusal>) {
+        if let Some(msg) = answer_msg(conn, reply, result) {
+            self.dispatch(to, msg);
         }
     }
 
@@ -398,34 +517,60 @@ impl Hub {
                 data,
                 from,
                 conn,
-                id,
+                reply,
             } => {
                 if let Some(cluster) = &self.cluster {
-                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, id) {
-                        let reply = refusal.frame(id);
-                        self.dispatch(from, Msg::PublishReply { conn, reply });
+                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, reply) {
+                        self.answer_to(from, conn, reply, Err(refusal));
                     }
                     return;
                 }
-                let reply = match self.owner_publish(&channel, &data) {
-                    Ok(offset) => published_frame(id, offset),
-                    Err(refusal) => refusal.frame(id),
-                };
-                self.dispatch(from, Msg::PublishReply { conn, reply });
+                let published = self.owner_publish(&channel, &data);
+                match (reply, published) {
+                    (ReplyTo::Ws(id), Ok(offset)) => {
+                        let reply = published_frame(id, offset);
+                        self.dispatch(from, Msg::PublishReply { conn, reply });
+                    }
+                    (ReplyTo::Api(_), Ok(offset)) => {
+                        let epoch = self
+                            .owned
+                            .borrow()
+                            .get(&channel)
+                            .map(|c| c.epoch().to_owned());
+                        let json = published_json(offset, epoch.as_deref().unwrap_or(""));
+                        self.answer_to(from, conn, reply, Ok(json));
+                    }
+                    (ReplyTo::Nobody, Ok(_)) => {}
+                    (_, Err(refusal)) => self.answer_to(from, conn, reply, Err(refusal)),
+                }
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
+            Msg::Answer { conn, part } => self.take_part(conn, *part),
+            Msg::PresenceLeave {
+                channel,
+                from,
+                conn,
+            } => self.owner_presence_leave(&channel, from, conn),
+            Msg::Query {
+                query,
+                from,
+                conn,
+                reply,
+            } => self.handle_query(*query, from, conn, reply),
             Msg::Subscribe {
                 channel,
                 from,
                 conn,
                 id,
                 since,
+                user,
             } if self.cluster.is_some() => {
+                self.owner_presence_join(&channel, from, conn, user);
                 let waiter = Waiter {
                     from,
                     conn,
                     id,
-                    since,
+                    since: since.map(|s| *s),
                     at: Instant::now(),
                 };
                 self.remote_subscribe(channel, waiter);
@@ -436,9 +581,13 @@ impl Hub {
                 conn,
                 id,
                 since,
+                user,
             } => {
-                let (reply, replay, ok) = match self.owner_subscribe(&channel, from, since.as_ref())
-                {
+                let subscribed = self.owner_subscribe(&channel, from, since.as_deref());
+                if subscribed.is_ok() {
+                    self.owner_presence_join(&channel, from, conn, user);
+                }
+                let (reply, replay, ok) = match subscribed {
                     Ok((epoch, offset, resume)) => {
                         let (recovered, replay) = match resume {
                             Some(Resume::Recovered(frames)) => (true, frames),
@@ -624,6 +773,10 @@ impl Hub {
             if let Some(member) = self.members.borrow_mut().get_mut(&conn) {
                 member.channels.retain(|c| *c != channel);
             }
+        }
+        if !ok || then.is_some() {
+            // Unsubscribed (or refused) before the answer: not present any more.
+            self.presence_leave(&channel, conn);
         }
         if now_empty {
             self.release(&channel);
@@ -849,6 +1002,9 @@ impl Hub {
     }
 
     fn remote_push(&self, push: Push) {
+        if push.channel == CONTROL_CHANNEL {
+            return self.control(&push.payload);
+        }
         let channel: Arc<str> = match self.mirrors.borrow().get_key_value(push.channel.as_str()) {
             Some((name, _)) => name.clone(),
             None => return,
@@ -888,6 +1044,14 @@ impl Hub {
         let Some(cluster) = &self.cluster else {
             return;
         };
+        let since = now.saturating_duration_since(self.presence_refreshed.get());
+        if since >= cluster.presence_ttl / 3 {
+            self.presence_refreshed.set(now);
+            let prefix = format!("{}-", cluster.node);
+            for (channel, set) in self.presence.borrow().iter() {
+                cluster.presence_write(channel, PresenceOp::Refresh(set.entries(&prefix)));
+            }
+        }
         let (timeout, ttl) = (cluster.wait_limit, self.settings.history_ttl);
         let names: Vec<Arc<str>> = self.mirrors.borrow().keys().cloned().collect();
         for channel in names {
@@ -936,11 +1100,11 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let hub = one_core_hub(|c| c.pubsub.history_ttl = ttl);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hub.join(slot.clone());
-        hub.publish(ONE, "gone", Bytes::from_static(b"1"), None)
+        hub.join(slot.clone(), "");
+        hub.publish(ONE, "gone", Bytes::from_static(b"1"), ReplyTo::Ws(None))
             .expect("publish");
         hub.subscribe(ONE, "kept", None, None).expect("subscribe");
-        hub.publish(ONE, "kept", Bytes::from_static(b"2"), None)
+        hub.publish(ONE, "kept", Bytes::from_static(b"2"), ReplyTo::Ws(None))
             .expect("publish");
         assert_eq!(hub.owned_summary().0, 2);
         let now = Instant::now();
@@ -964,12 +1128,12 @@ mod tests {
     fn channel_cap_refuses_new_channels_only() {
         let hub = one_core_hub(|c| c.pubsub.max_channels = 1);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hub.join(slot.clone());
-        hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))
+        hub.join(slot.clone(), "");
+        hub.publish(ONE, "a", Bytes::from_static(b"1"), ReplyTo::Ws(Some(1)))
             .expect("publish");
-        hub.publish(ONE, "b", Bytes::from_static(b"1"), Some(2))
+        hub.publish(ONE, "b", Bytes::from_static(b"1"), ReplyTo::Ws(Some(2)))
             .expect("publish is routed");
-        hub.publish(ONE, "a", Bytes::from_static(b"2"), Some(3))
+        hub.publish(ONE, "a", Bytes::from_static(b"2"), ReplyTo::Ws(Some(3)))
             .expect("publish");
         assert_eq!(hub.stats.publishes.get(), 2);
         let replies: Vec<String> = std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
@@ -1010,7 +1174,7 @@ mod tests {
             .find(|c| owner_of(c, 2) == 1)
             .expect("some channel is owned by core 1");
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hubs[0].join(slot.clone());
+        hubs[0].join(slot.clone(), "");
         hubs[0]
             .subscribe(ONE, &channel, Some(1), None)
             .expect("subscribe");
@@ -1033,7 +1197,7 @@ mod tests {
         assert!(got[2].contains(r#""id":3,"result":{"epoch""#), "{got:?}");
         // Only the last subscribe is live: one push reaches the connection once.
         hubs[1]
-            .publish(ONE, &channel, Bytes::from_static(b"7"), None)
+            .publish(ONE, &channel, Bytes::from_static(b"7"), ReplyTo::Ws(None))
             .expect("publish");
         hubs[0].drain_inbox(64);
         let got = replies(&slot);
@@ -1045,7 +1209,7 @@ mod tests {
             .expect("unsubscribe");
         hubs[1].drain_inbox(64);
         hubs[1]
-            .publish(ONE, &channel, Bytes::from_static(b"8"), None)
+            .publish(ONE, &channel, Bytes::from_static(b"8"), ReplyTo::Ws(None))
             .expect("publish");
         assert_eq!(
             hubs[0].drain_inbox(64),
@@ -1055,6 +1219,48 @@ mod tests {
         let got = replies(&slot);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].ends_with(r#"{"id":4,"result":{}}"#), "{got:?}");
+    }
+
+    #[test]
+    fn api_publishes_are_answered_in_parts_and_refused_when_the_owner_inbox_is_full() {
+        let mut config = ServerConfig::default();
+        config.pubsub.inbox_capacity = 16;
+        let settings = Settings::from_config(&config);
+        let mesh = Arc::new(Mesh::new(2, 16));
+        let hubs: Vec<Hub> = (0..2)
+            .map(|core| Hub::new(core, mesh.clone(), settings.clone(), Rc::default()))
+            .collect();
+        let channel = (0..)
+            .map(|i| format!("room:{i}"))
+            .find(|c| owner_of(c, 2) == 1)
+            .expect("some channel is owned by core 1");
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hubs[0].join_api(slot.clone());
+        // Core 1 does not drain: its inbox takes 16, the 17th is refused.
+        let results: Vec<Result<(), Refusal>> = (0..17)
+            .map(|i| hubs[0].publish(ONE, &channel, Bytes::from_static(b"1"), ReplyTo::Api(i)))
+            .collect();
+        assert!(results[..16].iter().all(Result::is_ok));
+        let refused = results[16].as_ref().expect_err("the inbox is full");
+        assert_eq!(refused.code, ErrorCode::Overloaded);
+        assert!(
+            refused.message.contains("pubsub.inbox_capacity = 16"),
+            "{}",
+            refused.message
+        );
+        hubs[1].drain_inbox(64);
+        hubs[0].drain_inbox(64);
+        assert_eq!(slot.take_kicks(), crate::mailbox::KICK_ANSWER);
+        let mut parts = hubs[0].take_answers(ONE);
+        parts.sort_by_key(|p| p.index);
+        assert_eq!(parts.len(), 16);
+        for (i, part) in parts.iter().enumerate() {
+            let json = part.result.as_ref().expect("published");
+            let v: serde_json::Value = serde_json::from_slice(json).expect("json");
+            assert_eq!(v["offset"], i as u64 + 1, "{v}");
+            assert_eq!(v["epoch"].as_str().map(str::len), Some(16));
+        }
+        assert!(hubs[0].take_answers(ONE).is_empty(), "taken once");
     }
 
     /// Every inbox slot is as large as the largest message: the Redis

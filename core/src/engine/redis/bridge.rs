@@ -38,7 +38,8 @@ use super::error::EngineError;
 use super::history::{recover, HistoryReply};
 use super::keys::Keys;
 use super::script::{
-    new_epoch, parse_published, parse_snapshot, Published, Script, HISTORY_LUA, PUBLISH_LUA,
+    new_epoch, parse_presence, parse_published, parse_snapshot, Published, Script, Snapshot,
+    HISTORY_LUA, PRESENCE_LUA, PUBLISH_LUA,
 };
 use super::settings::RedisSettings;
 use crate::proto::v1::Since;
@@ -57,6 +58,38 @@ enum Request {
         since: Option<Since>,
         done: Done<HistoryReply>,
     },
+    /// A raw read for the `history` command: everything kept from offset
+    /// `first` on.
+    Read {
+        channel: String,
+        first: u64,
+        done: Done<Snapshot>,
+    },
+    /// A message for every node on `channel`'s pub/sub name, shaped as a
+    /// push of offset 0 (`0:0:<payload>`); nothing is stored.
+    Broadcast { channel: String, payload: Bytes },
+    Presence {
+        channel: String,
+        op: PresenceOp,
+        /// Only reads have a completion; writes are best effort (a lost
+        /// leave is repaired by the entry's expiry, a lost join by the next
+        /// refresh, which re-adds what its node holds).
+        done: Option<Done<Vec<(String, String)>>>,
+    },
+}
+
+/// A presence change or read (`presence.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceOp {
+    /// `(member, user)` pairs that subscribed.
+    Join(Vec<(String, String)>),
+    /// Members that left.
+    Leave(Vec<String>),
+    /// `(member, user)` pairs still here: their expiry moves on (and an
+    /// entry a lost join never wrote is written).
+    Refresh(Vec<(String, String)>),
+    /// Every member not expired, with its user.
+    Read,
 }
 
 impl Request {
@@ -64,6 +97,13 @@ impl Request {
         match self {
             Request::Publish { done, .. } => done(Err(err)),
             Request::History { done, .. } => done(Err(err)),
+            Request::Read { done, .. } => done(Err(err)),
+            Request::Broadcast { .. } => {}
+            Request::Presence { done, .. } => {
+                if let Some(done) = done {
+                    done(Err(err))
+                }
+            }
         }
     }
 }
@@ -186,6 +226,38 @@ impl Bridge {
         })
     }
 
+    /// Queues a history read of everything kept from offset `first` on,
+    /// with the channel's epoch and top offset (the `history` command).
+    pub fn read(&self, channel: &str, first: u64, done: Done<Snapshot>) -> Result<(), EngineError> {
+        self.enqueue(Request::Read {
+            channel: channel.to_string(),
+            first,
+            done,
+        })
+    }
+
+    /// Queues a message for every node subscribed to `channel` (best effort).
+    pub fn broadcast(&self, channel: &str, payload: Bytes) -> Result<(), EngineError> {
+        self.enqueue(Request::Broadcast {
+            channel: channel.to_string(),
+            payload,
+        })
+    }
+
+    /// Queues a presence change, or a read (with `done`).
+    pub fn presence(
+        &self,
+        channel: &str,
+        op: PresenceOp,
+        done: Option<Done<Vec<(String, String)>>>,
+    ) -> Result<(), EngineError> {
+        self.enqueue(Request::Presence {
+            channel: channel.to_string(),
+            op,
+            done,
+        })
+    }
+
     fn enqueue(&self, request: Request) -> Result<(), EngineError> {
         let tx = self.tx.as_ref().ok_or(EngineError::Closed)?;
         tx.try_send(request).map_err(|e| match e {
@@ -210,6 +282,7 @@ struct Worker {
     keys: Keys,
     publish: Script,
     history: Script,
+    presence: Script,
     conn: Option<Conn>,
     rx: flume::Receiver<Request>,
     stats: Arc<BridgeStats>,
@@ -234,6 +307,7 @@ impl Worker {
             keys: Keys::new(&settings.key_prefix),
             publish: Script::new(PUBLISH_LUA),
             history: Script::new(HISTORY_LUA),
+            presence: Script::new(PRESENCE_LUA),
             backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
             ever_connected: conn.is_some(),
             conn,
@@ -392,6 +466,48 @@ impl Worker {
                     .arg(whole_secs(self.settings.history_ttl) * 1000);
                 cmd.write_packed_command(out);
             }
+            Request::Read { channel, first, .. } => {
+                let (meta, history) = (self.keys.meta(channel), self.keys.history(channel));
+                let mut cmd = self.history.invocation(by_source, [&meta, &history]);
+                cmd.arg(new_epoch())
+                    .arg(whole_secs(self.settings.meta_ttl))
+                    .arg(first.max(&1).to_string())
+                    .arg(whole_secs(self.settings.history_ttl) * 1000);
+                cmd.write_packed_command(out);
+            }
+            Request::Broadcast { channel, payload } => {
+                let command = if major >= 7 { "SPUBLISH" } else { "PUBLISH" };
+                let mut wire = b"0:0:".to_vec();
+                wire.extend_from_slice(payload);
+                redis::cmd(command)
+                    .arg(self.keys.pubsub(channel))
+                    .arg(wire)
+                    .write_packed_command(out);
+            }
+            Request::Presence { channel, op, .. } => {
+                let (set, users) = (
+                    self.keys.presence(channel),
+                    self.keys.presence_users(channel),
+                );
+                let mut cmd = self.presence.invocation(by_source, [&set, &users]);
+                let ttl_ms = self.settings.presence_ttl.as_millis().max(1) as u64;
+                match op {
+                    PresenceOp::Join(pairs) | PresenceOp::Refresh(pairs) => {
+                        // A refresh re-joins: the same write, with a new expiry.
+                        cmd.arg("join").arg(ttl_ms);
+                        for (member, user) in pairs {
+                            cmd.arg(member).arg(user);
+                        }
+                    }
+                    PresenceOp::Leave(members) => {
+                        cmd.arg("leave").arg(ttl_ms).arg(members);
+                    }
+                    PresenceOp::Read => {
+                        cmd.arg("read").arg(ttl_ms);
+                    }
+                }
+                cmd.write_packed_command(out);
+            }
         }
     }
 
@@ -457,6 +573,13 @@ impl Worker {
                 Request::History { since, done, .. } => {
                     done(parse_snapshot(&reply).map(|snap| recover(snap, since.as_ref())))
                 }
+                Request::Read { done, .. } => done(parse_snapshot(&reply)),
+                Request::Broadcast { .. } => {}
+                Request::Presence { done, .. } => {
+                    if let Some(done) = done {
+                        done(parse_presence(&reply))
+                    }
+                }
             }
         }
         self.last_alive = Instant::now();
@@ -469,14 +592,14 @@ impl Worker {
 /// cache; without this the first batch would meet `NOSCRIPT`.)
 fn load_scripts(conn: &mut Conn) -> Result<(), String> {
     let mut out = Vec::new();
-    for source in [PUBLISH_LUA, HISTORY_LUA] {
+    for source in [PUBLISH_LUA, HISTORY_LUA, PRESENCE_LUA] {
         redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(source)
             .write_packed_command(&mut out);
     }
     conn.send(&out)?;
-    for _ in 0..2 {
+    for _ in 0..3 {
         if let Value::ServerError(e) = conn.read().map_err(read_reason)? {
             return Err(format!("SCRIPT LOAD refused: {e}"));
         }

@@ -7,6 +7,8 @@
 //! | `rc:{news}:m` | hash    | `e`: the epoch (random hex), `t`: the top offset   |
 //! | `rc:{news}:h` | stream  | history: entry id `<offset>-0`, fields `t` (ms), `d` |
 //! | `rc:{news}:p` | pub/sub | live pushes, `<offset>:<epoch>:<payload>`          |
+//! | `rc:{news}:z` | zset    | presence: `NODE-CLIENT` → expiry (ms)              |
+//! | `rc:{news}:u` | hash    | presence: `NODE-CLIENT` → the token's `sub`         |
 //!
 //! The braces are a Redis Cluster hash tag: all three names hash to the slot
 //! of `news`, so the publish script (which touches both keys and publishes)
@@ -45,6 +47,16 @@ impl Keys {
     /// The history stream.
     pub fn history(&self, channel: &str) -> String {
         self.name(channel, ":h")
+    }
+
+    /// Presence: member → expiry (a sorted set).
+    pub fn presence(&self, channel: &str) -> String {
+        self.name(channel, ":z")
+    }
+
+    /// Presence: member → user (a hash).
+    pub fn presence_users(&self, channel: &str) -> String {
+        self.name(channel, ":u")
     }
 
     /// The pub/sub channel live pushes travel on.

@@ -23,6 +23,7 @@ use super::error::EngineError;
 
 pub(crate) const PUBLISH_LUA: &str = include_str!("lua/publish.lua");
 pub(crate) const HISTORY_LUA: &str = include_str!("lua/history.lua");
+pub(crate) const PRESENCE_LUA: &str = include_str!("lua/presence.lua");
 
 /// A script's source and its SHA-1 in hex, as `EVALSHA` wants it.
 pub(crate) struct Script {
@@ -67,11 +68,11 @@ pub struct Published {
 
 /// `history.lua`'s reply before the recovery rule is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Snapshot {
-    pub(crate) epoch: String,
-    pub(crate) top: u64,
+pub struct Snapshot {
+    pub epoch: String,
+    pub top: u64,
     /// `(offset, payload)`, increasing offsets, from the wanted offset on.
-    pub(crate) entries: Vec<(u64, Bytes)>,
+    pub entries: Vec<(u64, Bytes)>,
 }
 
 fn unexpected(what: &str, v: &Value) -> EngineError {
@@ -105,6 +106,23 @@ pub(crate) fn parse_published(v: &Value) -> Result<Published, EngineError> {
         Value::ServerError(e) => Err(EngineError::Server(e.to_string())),
         _ => Err(unexpected("publish reply", v)),
     }
+}
+
+/// Decodes `presence.lua`'s read: `{member, user, …}`.
+pub(crate) fn parse_presence(v: &Value) -> Result<Vec<(String, String)>, EngineError> {
+    let flat = match v {
+        Value::Array(flat) if flat.len() % 2 == 0 => flat,
+        Value::ServerError(e) => return Err(EngineError::Server(e.to_string())),
+        _ => return Err(unexpected("presence reply", v)),
+    };
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let member =
+                as_string(&pair[0]).ok_or_else(|| unexpected("presence member", &pair[0]))?;
+            let user = as_string(&pair[1]).ok_or_else(|| unexpected("presence user", &pair[1]))?;
+            Ok((member, user))
+        })
+        .collect()
 }
 
 /// Decodes `{epoch, top, {offset, payload, …}}`.

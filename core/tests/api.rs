@@ -1,0 +1,848 @@
+//! The server API over real sockets: publishes that reach `/ws` subscribers
+//! through the owner core with the right offsets, every refusal's status,
+//! key rotation, disconnect by user, history, channels, presence, info, the
+//! API's own listener, and a slow API client that cannot hold up WebSockets.
+
+mod common;
+#[path = "support/redis.rs"]
+mod redis_server;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{raw, read_head, start, Client, Frame};
+use ringcast::auth::{AuthMode, KeySource, Secret};
+use ringcast::config::proxy::TrustedProxies;
+use ringcast::config::ServerConfig;
+use ringcast::proto::frame::OpCode;
+use serde_json::{json, Value};
+
+const KEY: &str = "test-api-key-0123456789";
+
+/// A keep-alive HTTP/1.1 client of the server API.
+struct Api {
+    stream: TcpStream,
+    key: Option<String>,
+}
+
+/// A response: status, head, JSON body.
+struct Reply {
+    status: u16,
+    head: String,
+    body: Value,
+}
+
+impl Api {
+    fn connect(addr: SocketAddr, key: Option<&str>) -> Api {
+        Api {
+            stream: raw(addr),
+            key: key.map(str::to_owned),
+        }
+    }
+
+    fn send(&mut self, method: &str, path: &str, body: &[u8]) {
+        let auth = match &self.key {
+            Some(key) => format!("Authorization: apikey {key}\r\n"),
+            None => String::new(),
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: test\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.stream.write_all(head.as_bytes()).expect("write head");
+        self.stream.write_all(body).expect("write body");
+    }
+
+    fn read(&mut self) -> Reply {
+        let head = read_head(&mut self.stream);
+        let status = head
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head:?}"));
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("Content-Length");
+        let mut body = vec![0; len];
+        self.stream.read_exact(&mut body).expect("body");
+        // The API answers JSON; a path the API does not serve gets the
+        // server's plain-text 404.
+        let body = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        Reply { status, head, body }
+    }
+
+    fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, body.to_string().as_bytes());
+        self.read()
+    }
+
+    fn ok(&mut self, path: &str, body: Value) -> Value {
+        let reply = self.post(path, body);
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+        assert!(
+            reply.head.contains("Connection: keep-alive"),
+            "{}",
+            reply.head
+        );
+        reply.body
+    }
+}
+
+struct Ws {
+    client: Client,
+    next_id: u64,
+    pushes: Vec<Value>,
+}
+
+impl Ws {
+    fn connect(addr: SocketAddr, path: &str) -> Ws {
+        Ws {
+            client: Client::connect(addr, path),
+            next_id: 1,
+            pushes: Vec::new(),
+        }
+    }
+
+    fn recv(&mut self) -> Value {
+        loop {
+            match self.client.recv() {
+                Some(Frame::Text(text)) => return serde_json::from_str(&text).expect("JSON"),
+                Some(Frame::Ping(p)) => self.client.send(OpCode::Pong, true, &p),
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    fn call(&mut self, mut command: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        command["id"] = json!(id);
+        self.client
+            .send(OpCode::Text, true, command.to_string().as_bytes());
+        loop {
+            let msg = self.recv();
+            if msg.get("id").is_none() {
+                self.pushes.push(msg);
+            } else {
+                assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
+                return msg;
+            }
+        }
+    }
+
+    fn next_push(&mut self) -> Value {
+        if !self.pushes.is_empty() {
+            return self.pushes.remove(0);
+        }
+        let msg = self.recv();
+        assert!(msg.get("id").is_none(), "not a push: {msg}");
+        msg
+    }
+
+    fn worker(&mut self) -> u64 {
+        self.call(json!({"op":"info"}))["result"]["worker"]
+            .as_u64()
+            .expect("worker")
+    }
+}
+
+fn with_api(tweak: impl FnOnce(&mut ServerConfig)) -> ringcast::server::ServerHandle {
+    start(false, |c| {
+        c.server.workers = 2;
+        c.api.key = Secret::new(KEY);
+        c.limits.command_rate = 1_000_000;
+        c.limits.command_burst = 1_000_000;
+        // Test clients do not answer the shutdown's close: do not wait long.
+        c.timeouts.drain_timeout = Duration::from_millis(300);
+        tweak(c);
+    })
+}
+
+/// A channel named `prefix:N` owned by worker `owner`.
+fn owned_by(ws: &mut Ws, owner: u64, prefix: &str) -> String {
+    (0..1000)
+        .map(|i| format!("{prefix}:{i}"))
+        .find(|c| ws.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(owner))
+        .expect("some channel hashes to each owner")
+}
+
+#[test]
+fn publish_through_the_api_reaches_subscribers_with_the_next_offset() {
+    let server = with_api(|_| {});
+    let addr = server.local_addr();
+    let mut ws = Ws::connect(addr, "/ws");
+    let mut api = Api::connect(addr, Some(KEY));
+    for owner in [0, 1] {
+        let channel = owned_by(&mut ws, owner, "room");
+        let sub = ws.call(json!({"op":"subscribe","channel":channel}));
+        let epoch = sub["result"]["epoch"].clone();
+        let first = ws.call(json!({"op":"publish","channel":channel,"data":"by ws"}));
+        assert_eq!(first["result"]["offset"], 1);
+        assert_eq!(ws.next_push()["offset"], 1);
+        // Several on one keep-alive connection: offsets continue the WebSocket's.
+        for n in 2..=6u64 {
+            let reply = api.ok(
+                "/api/publish",
+                json!({"channel":channel,"data":{"n":n,"s":"é\"x"}}),
+            );
+            assert_eq!(reply, json!({"offset":n,"epoch":epoch}));
+            let push = ws.next_push();
+            assert_eq!(push["channel"], json!(channel));
+            assert_eq!(push["offset"], n);
+            assert_eq!(push["epoch"], epoch);
+            assert_eq!(push["data"], json!({"n":n,"s":"é\"x"}));
+        }
+    }
+    // Broadcast: one publish per channel, each with its own offset.
+    let a = owned_by(&mut ws, 0, "room");
+    let b = owned_by(&mut ws, 1, "room");
+    let reply = api.ok(
+        "/api/broadcast",
+        json!({"channels":[a,b,"fresh:1"],"data":7}),
+    );
+    let offsets: Vec<Value> = reply["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["offset"].clone())
+        .collect();
+    assert_eq!(offsets, [json!(7), json!(7), json!(1)], "{reply}");
+    let pushes = [ws.next_push(), ws.next_push()];
+    assert!(
+        pushes.iter().all(|p| p["data"] == 7 && p["offset"] == 7),
+        "{pushes:?}"
+    );
+    server.join();
+}
+
+#[test]
+fn every_refusal_has_its_status_and_a_json_error() {
+    let server = with_api(|c| {
+        c.pubsub.max_publish_bytes = 100;
+        c.api.max_body_bytes = 4096;
+    });
+    let addr = server.local_addr();
+    let code = |r: &Reply| r.body["error"]["code"].as_str().unwrap_or("").to_owned();
+    // Missing and wrong keys: 401, on a connection that stays usable.
+    let mut nokey = Api::connect(addr, None);
+    let r = nokey.post("/api/publish", json!({"channel":"a","data":1}));
+    assert_eq!((r.status, code(&r)), (401, "unauthorized".into()));
+    let mut wrong = Api::connect(addr, Some("test-api-key-012345678"));
+    let r = wrong.post("/api/publish", json!({"channel":"a","data":1}));
+    assert_eq!(r.status, 401);
+    assert!(r.head.contains("Connection: close"), "{}", r.head);
+    let mut api = Api::connect(addr, Some(KEY));
+    let r = api.post("/api/nothing", json!({}));
+    assert_eq!((r.status, code(&r)), (404, "not_found".into()));
+    let mut api = Api::connect(addr, Some(KEY));
+    api.send("GET", "/api/info", b"");
+    let r = api.read();
+    assert_eq!((r.status, code(&r)), (405, "method_not_allowed".into()));
+    // Bad bodies are answered and the connection stays open.
+    let mut api = Api::connect(addr, Some(KEY));
+    api.send("POST", "/api/publish", b"{not json");
+    let r = api.read();
+    assert_eq!((r.status, code(&r)), (400, "invalid_json".into()));
+    let r = api.post("/api/publish", json!({"channel":"a b","data":1}));
+    assert_eq!((r.status, code(&r)), (400, "invalid_channel".into()));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("channel: "));
+    let r = api.post("/api/publish", json!({"channel":7,"data":1}));
+    assert_eq!(r.body["error"]["message"], "channel: expected a string");
+    let r = api.post("/api/publish", json!({"channel":"a"}));
+    assert_eq!(r.body["error"]["message"], "data: expected any JSON value");
+    let r = api.post(
+        "/api/publish",
+        json!({"channel":"a","data":"x".repeat(200)}),
+    );
+    assert_eq!((r.status, code(&r)), (413, "publish_too_large".into()));
+    let r = api.post("/api/disconnect", json!({"user":"u","code":1000}));
+    assert_eq!(r.status, 400);
+    let r = api.post("/api/broadcast", json!({"channels":[],"data":1}));
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        api.ok("/api/publish", json!({"channel":"a","data":1}))["offset"],
+        1
+    );
+    // A 10 MB body is refused on its Content-Length, before it is read.
+    let mut big = Api::connect(addr, Some(KEY));
+    let head = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\nContent-Length: {}\r\n\r\n",
+        10 << 20
+    );
+    big.stream.write_all(head.as_bytes()).expect("head");
+    let _ = big.stream.write_all(&vec![b' '; 64 << 10]);
+    let r = big.read();
+    assert_eq!((r.status, code(&r)), (413, "body_too_large".into()));
+    assert!(r.head.contains("Connection: close"), "{}", r.head);
+    server.join();
+
+    // No key configured: the API does not exist.
+    let server = start(false, |_| {});
+    let mut api = Api::connect(server.local_addr(), Some(KEY));
+    let r = api.post("/api/publish", json!({"channel":"a","data":1}));
+    assert_eq!(r.status, 404);
+    server.join();
+}
+
+#[test]
+fn keys_rotate_through_the_list_and_the_file() {
+    let dir = std::env::temp_dir().join(format!("ringcast-api-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("keys");
+    std::fs::write(&file, "# rotated in\nnew-key\n").expect("write");
+    let server = with_api(|c| {
+        c.api.key = Secret::new("old-key");
+        c.api.key_file = file.clone();
+    });
+    let addr = server.local_addr();
+    for key in ["old-key", "new-key"] {
+        let mut api = Api::connect(addr, Some(key));
+        assert_eq!(
+            api.ok("/api/publish", json!({"channel":"k","data":key}))["epoch"]
+                .as_str()
+                .map(str::len),
+            Some(16)
+        );
+    }
+    server.join();
+    // The old key removed: refused.
+    let server = with_api(|c| {
+        c.api.key = Secret::new("");
+        c.api.key_file = file.clone();
+    });
+    let mut old = Api::connect(server.local_addr(), Some("old-key"));
+    assert_eq!(old.post("/api/info", json!({})).status, 401);
+    let mut new = Api::connect(server.local_addr(), Some("new-key"));
+    assert_eq!(new.ok("/api/info", json!({}))["workers"], 2);
+    server.join();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn history_channels_presence_and_info() {
+    let server = with_api(|_| {});
+    let addr = server.local_addr();
+    let mut api = Api::connect(addr, Some(KEY));
+    for n in 1..=5 {
+        api.ok("/api/publish", json!({"channel":"log:1","data":{"n":n}}));
+    }
+    let h = api.ok("/api/history", json!({"channel":"log:1","limit":3}));
+    let ns: Vec<Value> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["data"]["n"].clone())
+        .collect();
+    assert_eq!(ns, [json!(3), json!(4), json!(5)], "{h}");
+    assert_eq!(
+        (h["offset"].clone(), h["complete"].clone()),
+        (json!(5), json!(true))
+    );
+    let h = api.ok(
+        "/api/history",
+        json!({"channel":"log:1","since":{"offset":1},"limit":2}),
+    );
+    let offsets: Vec<Value> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["offset"].clone())
+        .collect();
+    assert_eq!(offsets, [json!(2), json!(3)]);
+    let epoch = h["epoch"].clone();
+    let h = api.ok(
+        "/api/history",
+        json!({"channel":"log:1","since":{"epoch":"other","offset":1}}),
+    );
+    assert_eq!(
+        h["complete"], false,
+        "another epoch's offsets mean nothing here"
+    );
+    let h = api.ok(
+        "/api/history",
+        json!({"channel":"log:1","since":{"epoch":epoch,"offset":4}}),
+    );
+    assert_eq!(h["messages"].as_array().map(Vec::len), Some(1));
+    let none = api.ok("/api/history", json!({"channel":"never:1"}));
+    assert_eq!(none["messages"], json!([]));
+
+    // Two subscribers of one room (one per worker when the kernel spreads them).
+    let mut a = Ws::connect(addr, "/ws");
+    let mut b = Ws::connect(addr, "/ws");
+    a.call(json!({"op":"subscribe","channel":"room:9"}));
+    b.call(json!({"op":"subscribe","channel":"room:9"}));
+    b.call(json!({"op":"subscribe","channel":"other:1"}));
+    let channels = api.ok("/api/channels", json!({"prefix":"room:"}));
+    assert_eq!(channels, json!({"channels":{"room:9":2}}));
+    let all = api.ok("/api/channels", json!({}));
+    assert_eq!(all["channels"]["other:1"], 1);
+    let presence = api.ok("/api/presence", json!({"channel":"room:9"}));
+    assert_eq!(
+        (presence["clients"].clone(), presence["users"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(presence["presence"].as_object().map(|o| o.len()), Some(2));
+    let stats = api.ok("/api/presence_stats", json!({"channel":"room:9"}));
+    assert_eq!(stats, json!({"clients":2,"users":1}));
+    b.call(json!({"op":"unsubscribe","channel":"room:9"}));
+    // The leave travels to the owner core beside the unsubscribe's reply:
+    // presence shows it within a few round trips.
+    let left = (0..1000)
+        .any(|_| api.ok("/api/presence_stats", json!({"channel":"room:9"}))["clients"] == 1);
+    assert!(left, "the unsubscribe reached presence");
+    let info = api.ok("/api/info", json!({}));
+    assert_eq!(info["clients"], 2, "{info}");
+    assert_eq!(info["engine"]["kind"], "memory");
+    assert_eq!(info["per_worker"].as_array().map(Vec::len), Some(2));
+    server.join();
+}
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
+
+fn token(sub: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = json!({"sub": sub, "exp": now + 600, "subs": ["*"], "pubs": ["*"]});
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token")
+}
+
+#[test]
+fn disconnect_closes_every_connection_of_the_user_on_every_worker() {
+    let server = with_api(|c| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.key = KeySource::Secret(Secret::new(SECRET));
+    });
+    let addr = server.local_addr();
+    let alice = format!("/ws?token={}", token("alice"));
+    // Alice on both workers (the kernel spreads connections).
+    let mut alices: Vec<Ws> = Vec::new();
+    let mut seen = [false; 2];
+    for _ in 0..200 {
+        let mut ws = Ws::connect(addr, &alice);
+        let w = ws.worker() as usize;
+        if !seen[w] {
+            seen[w] = true;
+            alices.push(ws);
+        }
+        if seen == [true, true] {
+            break;
+        }
+    }
+    assert_eq!(alices.len(), 2, "an alice on each worker");
+    let mut bob = Ws::connect(addr, &format!("/ws?token={}", token("bob")));
+    let mut api = Api::connect(addr, Some(KEY));
+    let reply = api.ok(
+        "/api/disconnect",
+        json!({"user":"alice","code":4005,"reason":"banned"}),
+    );
+    assert_eq!(reply, json!({"disconnected":2}));
+    for ws in &mut alices {
+        assert_eq!(
+            ws.client.recv(),
+            Some(Frame::Close(Some((4005, "banned".into()))))
+        );
+    }
+    assert!(bob.worker() < 2, "bob stays connected");
+    assert_eq!(
+        api.ok("/api/disconnect", json!({"user":"carol"})),
+        json!({"disconnected":0})
+    );
+    server.join();
+}
+
+#[test]
+fn own_listener_and_allow_list() {
+    let server = with_api(|c| c.api.listen = Some("127.0.0.1:0".parse().expect("addr")));
+    let api_addr = server.api_addr().expect("the API's own port");
+    assert_ne!(api_addr, server.local_addr());
+    let mut main = Api::connect(server.local_addr(), Some(KEY));
+    assert_eq!(
+        main.post("/api/info", json!({})).status,
+        404,
+        "not on the main port"
+    );
+    let mut api = Api::connect(api_addr, Some(KEY));
+    assert_eq!(api.ok("/api/info", json!({}))["workers"], 2);
+    server.join();
+
+    let server = with_api(|c| {
+        c.api.allowed_clients = TrustedProxies::parse(&["10.0.0.0/8"]).expect("list");
+    });
+    let mut api = Api::connect(server.local_addr(), Some(KEY));
+    assert_eq!(api.post("/api/info", json!({})).status, 403);
+    server.join();
+}
+
+#[test]
+fn a_slow_api_client_holds_up_neither_websockets_nor_other_api_clients() {
+    let server = with_api(|c| c.api.max_connections = 2);
+    let addr = server.local_addr();
+    // Slowloris: a request head that never ends, and a body that never comes.
+    let mut slow_head = raw(addr);
+    slow_head
+        .write_all(b"POST /api/publish HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut slow_body = Api::connect(addr, Some(KEY));
+    let head = format!("POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\nContent-Length: 100\r\n\r\n{{");
+    slow_body.stream.write_all(head.as_bytes()).expect("write");
+    let mut ws = Ws::connect(addr, "/ws");
+    ws.call(json!({"op":"subscribe","channel":"live"}));
+    let mut api = Api::connect(addr, Some(KEY));
+    assert_eq!(
+        api.ok("/api/publish", json!({"channel":"live","data":1}))["offset"],
+        1
+    );
+    assert_eq!(ws.next_push()["data"], 1);
+    // Past api.max_connections (the slow body and `api` hold both): 503.
+    let mut over = Api::connect(addr, Some(KEY));
+    let r = over.post("/api/info", json!({}));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.head.contains("Retry-After: 1"), "{}", r.head);
+    drop(slow_head);
+    server.join();
+}
+
+#[test]
+fn the_request_timeout_closes_a_request_that_never_completes() {
+    let server = with_api(|c| {
+        c.api.request_timeout = Duration::from_millis(300);
+        c.timeouts.timer_tick = Duration::from_millis(50);
+    });
+    let mut api = Api::connect(server.local_addr(), Some(KEY));
+    assert_eq!(api.ok("/api/info", json!({}))["workers"], 2);
+    let mut slow = api.stream;
+    slow.write_all(b"POST /api/info HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    let mut rest = Vec::new();
+    let started = std::time::Instant::now();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "no answer is owed to a request never finished"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    server.join();
+}
+
+/// One `/ws` connection on each of the two workers.
+fn one_per_worker(addr: SocketAddr) -> [Ws; 2] {
+    let mut found: [Option<Ws>; 2] = [None, None];
+    for _ in 0..200 {
+        let mut ws = Ws::connect(addr, "/ws");
+        let w = ws.worker() as usize;
+        if found[w].is_none() {
+            found[w] = Some(ws);
+        }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    found.map(|ws| ws.expect("the kernel spread 200 connections over both workers"))
+}
+
+#[test]
+fn presence_pushes_come_once_per_subscription_across_workers_and_ws_reads_history() {
+    let server = with_api(|c| c.pubsub.presence_push_prefixes = vec!["chat:".into()]);
+    let addr = server.local_addr();
+    let [mut a, mut b] = one_per_worker(addr);
+    let mut api = Api::connect(addr, Some(KEY));
+    for owner in [0, 1] {
+        // The channel's owner is each worker in turn: joins cross cores both ways.
+        let channel = owned_by(&mut a, owner, "chat");
+        a.call(json!({"op":"subscribe","channel":channel}));
+        b.call(json!({"op":"subscribe","channel":channel}));
+        let join = a.next_push();
+        assert_eq!(join["channel"], json!(channel));
+        let client = join["join"]["client"].clone();
+        assert!(
+            client.as_str().is_some_and(|c| c.starts_with("1-")),
+            "{join}"
+        );
+        b.call(json!({"op":"unsubscribe","channel":channel}));
+        assert_eq!(
+            a.next_push(),
+            json!({"channel":channel,"leave":{"client":client,"user":""}})
+        );
+        // A third connection that subscribes and then goes away.
+        let mut c = Ws::connect(addr, "/ws");
+        c.call(json!({"op":"subscribe","channel":channel}));
+        let joined = a.next_push()["join"]["client"].clone();
+        drop(c);
+        assert_eq!(a.next_push()["leave"]["client"], joined);
+        // Nothing more about them: the next push is this publish.
+        let published = api.ok("/api/publish", json!({"channel":channel,"data":"after"}));
+        let push = a.next_push();
+        assert_eq!(push["offset"], published["offset"], "{push}");
+        assert!(
+            b.pushes.is_empty(),
+            "b got no join of its own: {:?}",
+            b.pushes
+        );
+        let presence = a.call(json!({"op":"presence","channel":channel}));
+        assert_eq!(presence["result"]["clients"], 1, "{presence}");
+        a.call(json!({"op":"unsubscribe","channel":channel}));
+    }
+    // History on /ws: the backlog without subscribing.
+    for n in 1..=3 {
+        api.ok("/api/publish", json!({"channel":"feed:1","data":n}));
+    }
+    let h = b.call(json!({"op":"history","channel":"feed:1","limit":2}));
+    let data: Vec<Value> = h["result"]["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["data"].clone())
+        .collect();
+    assert_eq!(data, [json!(2), json!(3)], "{h}");
+    let h = b.call(json!({"op":"history","channel":"feed:1","since":{"offset":2}}));
+    assert_eq!(h["result"]["messages"][0]["offset"], 3);
+    let bad = b.call(json!({"op":"history","channel":"feed:1","since":"yesterday"}));
+    assert_eq!(bad["error"]["code"], "invalid_command");
+    server.join();
+}
+
+#[test]
+fn on_the_redis_engine_an_api_publish_on_one_node_reaches_subscribers_of_another() {
+    let redis = redis_server::RedisServer::start();
+    let node = |redis: &redis_server::RedisServer| {
+        with_api(|c| {
+            c.engine.kind = ringcast::config::EngineKind::Redis;
+            c.engine.url = ringcast::config::redis_url::RedisUrl::parse(&redis.url()).expect("url");
+        })
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    let mut ws = Ws::connect(b.local_addr(), "/ws");
+    let sub = ws.call(json!({"op":"subscribe","channel":"news:1"}));
+    assert_eq!(sub["result"]["offset"], 0, "{sub}");
+    let mut api = Api::connect(a.local_addr(), Some(KEY));
+    for n in 1..=3u64 {
+        let reply = api.ok("/api/publish", json!({"channel":"news:1","data":{"n":n}}));
+        assert_eq!(reply, json!({"offset":n,"epoch":sub["result"]["epoch"]}));
+        let push = ws.next_push();
+        assert_eq!(
+            (push["offset"].clone(), push["data"]["n"].clone()),
+            (json!(n), json!(n))
+        );
+    }
+    let info = api.ok("/api/info", json!({}));
+    assert_eq!(info["engine"]["kind"], "redis");
+    assert_eq!(info["engine"]["connected"], true);
+    assert_eq!(
+        info["engine"]["node"].as_str().map(str::len),
+        Some(8),
+        "{info}"
+    );
+    // History comes from Redis: the same on either node.
+    let mut api_b = Api::connect(b.local_addr(), Some(KEY));
+    let h = api_b.ok("/api/history", json!({"channel":"news:1","limit":2}));
+    let offsets: Vec<Value> = h["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["offset"].clone())
+        .collect();
+    assert_eq!(offsets, [json!(2), json!(3)], "{h}");
+    assert_eq!(
+        (h["offset"].clone(), h["complete"].clone()),
+        (json!(3), json!(true))
+    );
+    assert_eq!(h["messages"][1]["data"], json!({"n":3}));
+    assert_eq!(h["messages"][1]["epoch"], sub["result"]["epoch"]);
+    let epoch = sub["result"]["epoch"].clone();
+    let h = ws.call(json!({"op":"history","channel":"news:1","since":{"epoch":epoch,"offset":1}}));
+    assert_eq!(
+        h["result"]["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{h}"
+    );
+    assert_eq!(h["result"]["complete"], true);
+    let h = api_b.ok(
+        "/api/history",
+        json!({"channel":"news:1","since":{"epoch":"other","offset":1}}),
+    );
+    assert_eq!(h["complete"], false);
+    a.join();
+    b.join();
+}
+
+#[test]
+fn the_cli_publishes_and_reads_through_the_api() {
+    let server = with_api(|_| {});
+    let url = format!("http://{}", server.local_addr());
+    let cli = |args: &[&str], key: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringcast"))
+            .arg("api")
+            .args(["--url", &url])
+            .args(args)
+            .env("RINGCAST_API_KEY", key)
+            .output()
+            .expect("ringcast runs")
+    };
+    let out = cli(&["publish", "cli:1", r#"{"x":1}"#], KEY);
+    assert!(out.status.success(), "{out:?}");
+    let published: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(published["offset"], 1);
+    let out = cli(&["publish", "cli:1", "plain text"], KEY);
+    assert!(out.status.success(), "{out:?}");
+    let out = cli(&["history", "cli:1", "--limit", "5"], KEY);
+    let history: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let data: Vec<Value> = history["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["data"].clone())
+        .collect();
+    assert_eq!(data, [json!({"x":1}), json!("plain text")]);
+    let out = cli(&["presence", "cli:1", "--stats"], KEY);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).expect("json"),
+        json!({"clients":0,"users":0})
+    );
+    let refused = cli(&["info"], "wrong");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("HTTP 401"),
+        "{refused:?}"
+    );
+    server.join();
+}
+
+#[test]
+fn a_draining_server_answers_503_and_closes_idle_api_connections() {
+    let server = with_api(|c| c.timeouts.drain_timeout = Duration::from_secs(3));
+    let addr = server.local_addr();
+    // A WebSocket that never answers the shutdown's close keeps the drain going.
+    let _ws = Ws::connect(addr, "/ws");
+    let mut idle = Api::connect(addr, Some(KEY));
+    assert_eq!(idle.ok("/api/info", json!({}))["workers"], 2);
+    server.shutdown();
+    let mut rest = Vec::new();
+    let _ = idle.stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "an idle API connection is closed at once");
+    let mut late = Api::connect(addr, Some(KEY));
+    let r = late.post("/api/publish", json!({"channel":"a","data":1}));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "draining");
+    assert!(r.head.contains("Retry-After: 1"), "{}", r.head);
+    server.join();
+}
+
+#[test]
+fn on_the_redis_engine_presence_spans_nodes_and_a_killed_node_leaves_it_within_the_ttl() {
+    let redis = redis_server::RedisServer::start();
+    let ttl = Duration::from_millis(900);
+    let a = with_api(|c| {
+        c.engine.kind = ringcast::config::EngineKind::Redis;
+        c.engine.url = ringcast::config::redis_url::RedisUrl::parse(&redis.url()).expect("url");
+        c.engine.presence_ttl = ttl;
+    });
+    let url = format!("engine.redis_url={}", redis.url());
+    let mut b = common::Served::start(
+        "api-presence-b",
+        &[
+            "--set",
+            "engine.kind=redis",
+            "--set",
+            &url,
+            "--set",
+            "engine.redis_presence_ttl=900ms",
+        ],
+    );
+    let mut on_a = Ws::connect(a.local_addr(), "/ws");
+    on_a.call(json!({"op":"subscribe","channel":"room:x"}));
+    let mut on_b: Vec<Ws> = (0..2).map(|_| Ws::connect(b.addr, "/ws")).collect();
+    for ws in &mut on_b {
+        ws.call(json!({"op":"subscribe","channel":"room:x"}));
+    }
+    let mut api = Api::connect(a.local_addr(), Some(KEY));
+    let clients = |api: &mut Api| {
+        api.ok("/api/presence_stats", json!({"channel":"room:x"}))["clients"]
+            .as_u64()
+            .expect("clients")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while clients(&mut api) != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both nodes' subscribers in presence"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Refreshes keep the entries past several ttls.
+    std::thread::sleep(ttl * 3);
+    assert_eq!(clients(&mut api), 3, "refreshed entries stay");
+    let listed = api.ok("/api/presence", json!({"channel":"room:x"}));
+    assert_eq!(
+        listed["presence"].as_object().map(|o| o.len()),
+        Some(3),
+        "{listed}"
+    );
+    b.kill();
+    let killed = std::time::Instant::now();
+    while clients(&mut api) != 1 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the killed node's entries expire"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = killed.elapsed();
+    assert!(
+        gone <= ttl + Duration::from_millis(500),
+        "gone after {gone:?}, ttl {ttl:?}"
+    );
+    // This node's unsubscribe leaves at once.
+    on_a.call(json!({"op":"unsubscribe","channel":"room:x"}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while clients(&mut api) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unsubscribe leaves presence"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(on_b);
+    a.join();
+}
+
+#[test]
+fn on_the_redis_engine_disconnect_reaches_the_users_connections_on_every_node() {
+    let redis = redis_server::RedisServer::start();
+    let node = || {
+        with_api(|c| {
+            c.engine.kind = ringcast::config::EngineKind::Redis;
+            c.engine.url = ringcast::config::redis_url::RedisUrl::parse(&redis.url()).expect("url");
+            c.auth.mode = AuthMode::Jwt;
+            c.auth.key = KeySource::Secret(Secret::new(SECRET));
+        })
+    };
+    let (a, b) = (node(), node());
+    let alice = format!("/ws?token={}", token("alice"));
+    let mut on_a = Ws::connect(a.local_addr(), &alice);
+    let mut on_b = Ws::connect(b.local_addr(), &alice);
+    let mut bob_on_b = Ws::connect(b.local_addr(), &format!("/ws?token={}", token("bob")));
+    let mut api = Api::connect(a.local_addr(), Some(KEY));
+    let reply = api.ok(
+        "/api/disconnect",
+        json!({"user":"alice","code":4005,"reason":"banned"}),
+    );
+    assert_eq!(reply, json!({"disconnected":1}), "this node's count");
+    for ws in [&mut on_a, &mut on_b] {
+        assert_eq!(
+            ws.client.recv(),
+            Some(Frame::Close(Some((4005, "banned".into()))))
+        );
+    }
+    assert!(bob_on_b.worker() < 2, "bob stays connected");
+    a.join();
+    b.join();
+}
