@@ -51,8 +51,10 @@ use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
-use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
+use crate::proto::v1::{push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
+
+mod durable;
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -165,6 +167,9 @@ pub struct Hub {
     mirrors: RefCell<HashMap<Arc<str>, Mirror>>,
     /// The next mirror's generation.
     next_gen: Cell<u64>,
+    /// `engine.kind = "disk"`: this core's log and the effects held
+    /// until it has written (`hub/durable.rs`); `None` otherwise.
+    store: Option<durable::Durable>,
 }
 
 impl Hub {
@@ -181,6 +186,7 @@ impl Hub {
             cluster: None,
             mirrors: RefCell::default(),
             next_gen: Cell::new(0),
+            store: None,
         }
     }
 
@@ -407,11 +413,13 @@ impl Hub {
                     }
                     return;
                 }
-                let reply = match self.owner_publish(&channel, &data) {
-                    Ok(offset) => published_frame(id, offset),
-                    Err(refusal) => refusal.frame(id),
-                };
-                self.dispatch(from, Msg::PublishReply { conn, reply });
+                match self.owner_publish(&channel, &data) {
+                    Ok(offset) => self.emit_ack(from, conn, id, offset),
+                    Err(refusal) => {
+                        let reply = refusal.frame(id);
+                        self.emit(from, Msg::PublishReply { conn, reply });
+                    }
+                }
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
             Msg::Subscribe {
@@ -452,16 +460,7 @@ impl Hub {
                     }
                     Err(refusal) => (refusal.frame(id), Vec::new(), false),
                 };
-                self.dispatch(
-                    from,
-                    Msg::SubscribeReply {
-                        channel,
-                        conn,
-                        reply,
-                        replay,
-                        ok,
-                    },
-                );
+                self.emit_subscribe_reply(from, channel, conn, id, reply, replay, ok);
             }
             Msg::SubscribeReply {
                 channel,
@@ -561,6 +560,7 @@ impl Hub {
             let offset = ch.next_offset();
             // `data` is the raw JSON the parser accepted: valid UTF-8.
             let data = std::str::from_utf8(data).map_err(|_| ErrorCode::InvalidCommand)?;
+            self.store_append(channel, offset, ch.epoch(), data)?;
             let frame = push_frame(channel, offset, ch.epoch(), data);
             ch.append(frame.clone(), self.settings.history_size, now);
             let targets: Vec<usize> = ch.subscriber_cores().collect();
@@ -568,7 +568,7 @@ impl Hub {
         };
         bump(&self.stats.publishes, 1);
         for core in targets {
-            self.dispatch(
+            self.emit(
                 core,
                 Msg::Deliver {
                     channel: channel.clone(),
@@ -895,6 +895,9 @@ impl Hub {
 /// turn, so one flood of deliveries cannot starve the sockets that drain
 /// it), retry spills, sweep history, sleep when idle.
 pub async fn run(hub: Rc<Hub>) {
+    if hub.store.is_some() {
+        return durable::run(hub).await;
+    }
     let ttl = hub.settings.history_ttl;
     let mut tick = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     if hub.cluster.is_some() {

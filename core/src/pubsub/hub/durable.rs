@@ -1,0 +1,354 @@
+//! The disk engine's side of the owner core (`engine.kind = "disk"`): the
+//! memory engine's publish path, plus the record appended to the core's log
+//! ([`crate::engine::disk::Log`]) and the publish's effects held until the
+//! log has it.
+//!
+//! # Holding effects, in order
+//!
+//! `owner_publish` appends the record while it assigns the offset (a
+//! refused append changes nothing and answers `unavailable`). From then on
+//! every effect the owner produces — the publisher's reply, the deliveries,
+//! a subscribe reply — goes through [`Hub::emit`]: while records wait for
+//! their write (or one is in flight, or effects are already held) it joins
+//! the held queue, else it goes at once. The hub loop ([`run`]) commits the
+//! log and releases exactly the effects held before the commit began; the
+//! rest wait for the next one. So effects leave in the order they were
+//! produced (the ordering argument of `hub.rs` is unchanged), and none
+//! leaves before the records it shows are written (and synced, with
+//! `store.fsync = always`).
+//!
+//! A failed commit answers the publishes it held `unavailable`, drops
+//! their deliveries, answers subscribe replies held with them
+//! `unavailable`, and rolls the channels back to their last written offset:
+//! nobody saw the lost records.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{Hub, Msg};
+use crate::bus::drain;
+use crate::engine::disk::{Log, RecoveredChannel, StoreStats};
+use crate::mailbox::ConnId;
+use crate::proto::v1::{published_frame, push_frame};
+use crate::pubsub::channel::OwnedChannel;
+use crate::pubsub::Refusal;
+use crate::rt::yield_now;
+
+/// An effect waiting for the log.
+pub(super) enum Held {
+    /// A message to send as it is (a delivery is dropped if the commit fails).
+    Msg(usize, Msg),
+    /// A publish's success reply.
+    Ack {
+        to: usize,
+        conn: ConnId,
+        id: Option<u64>,
+        offset: u64,
+    },
+    /// A successful subscribe's reply.
+    Sub {
+        to: usize,
+        channel: Arc<str>,
+        conn: ConnId,
+        id: Option<u64>,
+        reply: Bytes,
+        replay: Vec<Bytes>,
+    },
+}
+
+/// The hub's disk-engine state.
+pub(super) struct Durable {
+    pub log: Rc<Log>,
+    /// The store's process-wide figures (the scrape renders them).
+    pub stats: Arc<StoreStats>,
+    held: RefCell<VecDeque<Held>>,
+    /// `(channel, offset)` of every record appended since the last commit
+    /// began, to roll back if it fails.
+    touched: RefCell<Vec<(Arc<str>, u64)>>,
+    in_flight: Cell<bool>,
+}
+
+impl Durable {
+    fn holding(&self) -> bool {
+        self.log.has_pending() || self.in_flight.get() || !self.held.borrow().is_empty()
+    }
+}
+
+impl Hub {
+    /// Runs this hub on the disk engine: every publish is appended to `log`
+    /// before it is acknowledged; `recovered` are the channels the logs gave
+    /// back that this core owns.
+    pub fn with_store(
+        mut self,
+        log: Rc<Log>,
+        recovered: Vec<RecoveredChannel>,
+        stats: Arc<StoreStats>,
+    ) -> Self {
+        let now = Instant::now();
+        let now_ms = crate::engine::disk::unix_ms();
+        {
+            let mut owned = self.owned.borrow_mut();
+            for ch in recovered {
+                let name: Arc<str> = Arc::from(ch.name.as_str());
+                let history = ch
+                    .history
+                    .into_iter()
+                    .filter_map(|e| {
+                        let data = std::str::from_utf8(&e.payload).ok()?;
+                        let age = Duration::from_millis(now_ms.saturating_sub(e.timestamp_ms));
+                        let at = now.checked_sub(age).unwrap_or(now);
+                        let frame = push_frame(&name, e.offset, &ch.epoch, data);
+                        Some((e.offset, at, frame))
+                    })
+                    .collect();
+                let restored =
+                    OwnedChannel::restore(ch.epoch, ch.last_offset, history, self.cores(), now);
+                owned.insert(name, restored);
+            }
+        }
+        self.store = Some(Durable {
+            log,
+            stats,
+            held: RefCell::default(),
+            touched: RefCell::default(),
+            in_flight: Cell::new(false),
+        });
+        self
+    }
+
+    /// The disk engine's figures, when `engine.kind = "disk"`.
+    pub fn store_stats(&self) -> Option<&Arc<StoreStats>> {
+        self.store.as_ref().map(|s| &s.stats)
+    }
+
+    /// Appends a publish's record (disk engine; no-op otherwise). Called by
+    /// `owner_publish` with the offset about to be assigned.
+    pub(super) fn store_append(
+        &self,
+        channel: &Arc<str>,
+        offset: u64,
+        epoch: &str,
+        data: &str,
+    ) -> Result<(), Refusal> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let now_ms = crate::engine::disk::unix_ms();
+        store
+            .log
+            .append(offset, now_ms, epoch, channel, data.as_bytes())
+            .map_err(|why| Refusal::unavailable(&why))?;
+        store.touched.borrow_mut().push((channel.clone(), offset));
+        Ok(())
+    }
+
+    /// Sends an owner-side effect: held behind the log when the disk engine
+    /// has unwritten records (see the module doc), else at once.
+    pub(super) fn emit(&self, to: usize, msg: Msg) {
+        match &self.store {
+            Some(store) if store.holding() => store.held.borrow_mut().push_back(Held::Msg(to, msg)),
+            _ => self.dispatch(to, msg),
+        }
+    }
+
+    /// A publish's success reply, after its record is written.
+    pub(super) fn emit_ack(&self, to: usize, conn: ConnId, id: Option<u64>, offset: u64) {
+        match &self.store {
+            Some(store) if store.holding() => store.held.borrow_mut().push_back(Held::Ack {
+                to,
+                conn,
+                id,
+                offset,
+            }),
+            _ => {
+                let reply = published_frame(id, offset);
+                self.dispatch(to, Msg::PublishReply { conn, reply });
+            }
+        }
+    }
+
+    /// A subscribe's reply (`ok`: with its replay), behind what is held.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_subscribe_reply(
+        &self,
+        to: usize,
+        channel: Arc<str>,
+        conn: ConnId,
+        id: Option<u64>,
+        reply: Bytes,
+        replay: Vec<Bytes>,
+        ok: bool,
+    ) {
+        match &self.store {
+            Some(store) if ok && store.holding() => store.held.borrow_mut().push_back(Held::Sub {
+                to,
+                channel,
+                conn,
+                id,
+                reply,
+                replay,
+            }),
+            _ => self.emit(
+                to,
+                Msg::SubscribeReply {
+                    channel,
+                    conn,
+                    reply,
+                    replay,
+                    ok,
+                },
+            ),
+        }
+    }
+
+    /// Writes what the log holds and releases the effects held before the
+    /// write began; with nothing to write, releases everything held.
+    async fn commit(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        if !store.log.has_pending() {
+            if !store.in_flight.get() {
+                self.release_held(usize::MAX, None);
+            }
+            return;
+        }
+        let n = store.held.borrow().len();
+        let touched = std::mem::take(&mut *store.touched.borrow_mut());
+        store.in_flight.set(true);
+        let result = store.log.commit().await;
+        store.in_flight.set(false);
+        match result {
+            Ok(()) => self.release_held(n, None),
+            Err(why) => {
+                {
+                    let mut owned = self.owned.borrow_mut();
+                    for (channel, offset) in touched.iter().rev() {
+                        if let Some(ch) = owned.get_mut(channel) {
+                            ch.rollback(offset - 1);
+                        }
+                    }
+                }
+                self.release_held(n, Some(&why));
+            }
+        }
+    }
+
+    fn release_held(&self, n: usize, failed: Option<&str>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let items: Vec<Held> = {
+            let mut held = store.held.borrow_mut();
+            let n = n.min(held.len());
+            held.drain(..n).collect()
+        };
+        for item in items {
+            match (item, failed) {
+                (
+                    Held::Ack {
+                        to,
+                        conn,
+                        id,
+                        offset,
+                    },
+                    None,
+                ) => {
+                    let reply = published_frame(id, offset);
+                    self.dispatch(to, Msg::PublishReply { conn, reply });
+                }
+                (Held::Ack { to, conn, id, .. }, Some(why)) => {
+                    let reply = Refusal::unavailable(why).frame(id);
+                    self.dispatch(to, Msg::PublishReply { conn, reply });
+                }
+                (
+                    Held::Sub {
+                        to,
+                        channel,
+                        conn,
+                        reply,
+                        replay,
+                        ..
+                    },
+                    None,
+                ) => {
+                    let msg = Msg::SubscribeReply {
+                        channel,
+                        conn,
+                        reply,
+                        replay,
+                        ok: true,
+                    };
+                    self.dispatch(to, msg);
+                }
+                (
+                    Held::Sub {
+                        to,
+                        channel,
+                        conn,
+                        id,
+                        ..
+                    },
+                    Some(why),
+                ) => {
+                    let reply = Refusal::unavailable(why).frame(id);
+                    let msg = Msg::SubscribeReply {
+                        channel,
+                        conn,
+                        reply,
+                        replay: Vec::new(),
+                        ok: false,
+                    };
+                    self.dispatch(to, msg);
+                }
+                (Held::Msg(_, Msg::Deliver { .. }), Some(_)) => {}
+                (Held::Msg(to, msg), _) => self.dispatch(to, msg),
+            }
+        }
+    }
+}
+
+/// The hub's task on the disk engine: the memory engine's loop (drain a
+/// batch, retry spills, sweep on the tick) plus, every turn, one commit of
+/// what the turn appended — the group commit — and the log's upkeep.
+pub(super) async fn run(hub: Rc<Hub>) {
+    let Some(store) = &hub.store else {
+        return;
+    };
+    let log = store.log.clone();
+    let ttl = hub.settings.history_ttl;
+    let tick = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let batch = hub.settings.inbox_batch.max(1);
+    let (mut last_tick, mut last_upkeep) = (Instant::now(), Instant::now());
+    loop {
+        let handled = drain::drain(&hub.port, batch, |msg| hub.handle(msg));
+        let spilling = hub.port.retry_spill();
+        hub.commit().await;
+        let now = Instant::now();
+        if now.duration_since(last_tick) >= tick {
+            hub.sweep(now);
+            last_tick = now;
+        }
+        if now.duration_since(last_upkeep) >= log.next_due() {
+            log.maintain(now).await;
+            last_upkeep = Instant::now();
+        }
+        if handled == batch || log.has_pending() {
+            yield_now().await;
+        } else if spilling {
+            monoio::time::sleep(Duration::from_micros(200)).await;
+        } else {
+            let wait = tick.min(log.next_due());
+            monoio::select! {
+                _ = hub.port.ready() => {}
+                _ = log.wake.wait() => {}
+                _ = monoio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
