@@ -352,3 +352,177 @@ pub(super) async fn run(hub: Rc<Hub>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::bus::Mesh;
+    use crate::config::{FsyncPolicy, ServerConfig};
+    use crate::engine::disk::log::create_segment;
+    use crate::engine::disk::recover::segment_name;
+    use crate::engine::disk::LogSettings;
+    use crate::mailbox::{Kicks, Slot};
+    use crate::pubsub::Settings;
+
+    const ONE: ConnId = ConnId::from_raw(1);
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "ringcast-durable-{tag}-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
+
+    /// A one-core hub on a log in `dir`; `read_only` opens segment 0 so
+    /// that every write to it fails.
+    fn hub(dir: &std::path::Path, segment_size: u64, read_only: bool) -> (Hub, Arc<StoreStats>) {
+        let mut config = ServerConfig::default();
+        config.server.workers = 1;
+        let s = LogSettings {
+            dir: dir.to_path_buf(),
+            run: 1,
+            core: 0,
+            segment_size,
+            fsync: FsyncPolicy::Always,
+            fsync_interval: Duration::from_millis(10),
+            max_disk: 0,
+            min_free: 0,
+            history_ttl: Duration::from_secs(300),
+        };
+        let path = dir.join(segment_name(1, 0, 0));
+        let (mut file, _) = create_segment(dir, &path, segment_size, 0).expect("segment");
+        if read_only {
+            file = std::fs::File::open(&path).expect("reopen");
+        }
+        let stats = Arc::new(StoreStats::default());
+        let log = Rc::new(Log::new(s, file, Vec::new(), stats.clone()));
+        let settings = Settings::from_config(&config);
+        let hub = Hub::new(0, Arc::new(Mesh::new(1, 64)), settings, Rc::default());
+        (hub.with_store(log, Vec::new(), stats.clone()), stats)
+    }
+
+    fn replies(slot: &Slot) -> Vec<String> {
+        std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
+            .map(|frame| String::from_utf8_lossy(&frame).into_owned())
+            .collect()
+    }
+
+    fn runtime() -> monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>> {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn acks_wait_for_the_commit_and_one_fsync_covers_the_turn() {
+        let dir = tempdir("ack");
+        let (hub, stats) = hub(&dir, 1 << 20, false);
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hub.join(slot.clone());
+        hub.subscribe(ONE, "a", Some(100), None).expect("subscribe");
+        assert_eq!(
+            replies(&slot).len(),
+            1,
+            "nothing written yet: answered at once"
+        );
+        runtime().block_on(async {
+            for n in 1..=5u64 {
+                hub.publish(ONE, "a", Bytes::from(n.to_string()), Some(n))
+                    .expect("publish");
+            }
+            assert!(replies(&slot).is_empty(), "no ack or push before the write");
+            hub.commit().await;
+        });
+        let got = replies(&slot);
+        assert_eq!(got.len(), 10, "{got:?}");
+        for n in 1..=5u64 {
+            assert!(
+                got.iter()
+                    .any(|r| r.contains(&format!(r#""id":{n},"result":{{"offset":{n}}}"#))),
+                "{got:?}"
+            );
+        }
+        assert_eq!(StoreStats::get(&stats.fsyncs), 1, "group commit");
+        assert_eq!(StoreStats::get(&stats.records), 5);
+        // And it is on disk: recovery reads it back.
+        let r = crate::engine::disk::recover(
+            &dir,
+            10,
+            Duration::from_secs(60),
+            crate::engine::disk::unix_ms(),
+        )
+        .expect("recover");
+        assert_eq!(r.channels[0].last_offset, 5);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_failed_write_answers_unavailable_and_takes_the_publishes_back() {
+        let dir = tempdir("fail");
+        let (hub, stats) = hub(&dir, 1 << 20, true);
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hub.join(slot.clone());
+        runtime().block_on(async {
+            hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))
+                .expect("publish");
+            hub.publish(ONE, "a", Bytes::from_static(b"2"), Some(2))
+                .expect("publish");
+            hub.commit().await;
+        });
+        let got = replies(&slot);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got.iter().all(|r| r.contains(r#""code":"unavailable""#)),
+            "{got:?}"
+        );
+        assert_eq!(
+            hub.owned.borrow().get("a").map(|c| c.last_offset()),
+            Some(0)
+        );
+        assert_eq!(StoreStats::get(&stats.write_errors), 1);
+        // Until a new segment is written, publishes are refused at once.
+        hub.publish(ONE, "a", Bytes::from_static(b"3"), Some(3))
+            .expect("routed");
+        let got = replies(&slot);
+        assert!(
+            got[0].contains(r#""id":3,"error":{"code":"unavailable""#),
+            "{got:?}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn with_no_segment_ready_a_publish_that_does_not_fit_is_refused_and_not_applied() {
+        let dir = tempdir("full");
+        let (hub, stats) = hub(&dir, 64 << 10, false);
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hub.join(slot.clone());
+        let big = Bytes::from(format!("\"{}\"", "x".repeat(30 << 10)));
+        runtime().block_on(async {
+            for id in 1..=3 {
+                hub.publish(ONE, "a", big.clone(), Some(id))
+                    .expect("routed");
+            }
+            hub.commit().await;
+        });
+        let got = replies(&slot);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].contains(r#""offset":1"#) && got[1].contains(r#""offset":2"#));
+        assert!(
+            got[2].contains(r#""id":3,"error":{"code":"unavailable""#),
+            "{got:?}"
+        );
+        assert_eq!(
+            hub.owned.borrow().get("a").map(|c| c.last_offset()),
+            Some(2)
+        );
+        assert_eq!(StoreStats::get(&stats.refused), 1);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
