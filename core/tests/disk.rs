@@ -146,6 +146,16 @@ fn node(name: &str, dir: &Path, workers: usize, fsync: &str) -> Served {
     )
 }
 
+fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let text = common::http(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
 fn publish(ws: &mut Ws, channel: &str, data: Value) -> u64 {
     let reply = ws.call(json!({"op":"publish","channel":channel,"data":data}));
     reply["result"]["offset"]
@@ -183,6 +193,11 @@ fn a_client_resumes_across_a_restart_with_another_worker_count() {
         .map(|c| epoch_of(&mut publisher, c))
         .collect();
     assert_eq!(epochs[0], epoch);
+    // Every publish was written and synced, by fewer (or as many) syncs.
+    let records = metric(first.addr, "ringcast_store_records_total");
+    let fsyncs = metric(first.addr, "ringcast_store_fsyncs_total");
+    assert_eq!(records, 240.0);
+    assert!((1.0..=records).contains(&fsyncs), "{fsyncs} fsyncs");
     first.terminate();
     assert!(first.wait_exit().success());
     drop(first);

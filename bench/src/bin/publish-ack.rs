@@ -145,9 +145,8 @@ fn run(o: &Opts, index: usize) -> std::io::Result<(Vec<u32>, u64)> {
     let end = Instant::now() + o.duration;
     let send = |conn: &mut Conn, id: u64, frame: &mut Vec<u8>| -> std::io::Result<()> {
         let channel = (index + id as usize) % o.channels;
-        let text = format!(
-            r#"{{"op":"publish","id":{id},"channel":"ack:{channel}","data":{payload}}}"#
-        );
+        let text =
+            format!(r#"{{"op":"publish","id":{id},"channel":"ack:{channel}","data":{payload}}}"#);
         frame.clear();
         encode_masked_frame_into(frame, OpCode::Text, true, MASK, text.as_bytes());
         conn.stream.write_all(frame)

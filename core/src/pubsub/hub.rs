@@ -24,6 +24,14 @@
 //! owner is the local core, the same messages are handled synchronously, in
 //! the same order.
 //!
+//! # Engines
+//!
+//! The memory engine is this file. The Redis engine replaces the owner's
+//! numbering with Redis's (the `impl Hub` block at the end, `cluster.rs`,
+//! `mirror.rs`). The disk engine keeps this path and adds one step: the
+//! owner appends each publish to its core's log, and its replies and
+//! deliveries leave only once the log has written it (`hub/durable.rs`).
+//!
 //! # Backpressure
 //!
 //! A full inbox never blocks a core. A publish whose owner inbox is full is

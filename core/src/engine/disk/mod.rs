@@ -70,6 +70,7 @@ pub mod recover;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use crate::os::fsinfo::free_bytes;
 pub use log::{Log, LogSettings};
 pub use recover::{recover, RecoveredChannel, RecoveredEntry, Recovery, SegmentFile};
 
@@ -142,21 +143,6 @@ impl StoreStats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
-}
-
-/// Free bytes for an unprivileged writer of the filesystem holding `path`.
-pub fn free_bytes(path: &std::path::Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: `c` is a valid NUL-terminated path and `st` a zeroed statvfs
-    // the call fills; nothing is kept past the call.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Wall-clock now, Unix milliseconds (record timestamps).
