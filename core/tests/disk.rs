@@ -5,7 +5,8 @@
 //! comes back; `kill -9` while publishers run at full speed with
 //! `fsync = always` loses no acknowledged offset (a few trials here, 20
 //! with `RINGCAST_DISK_CRASH_TRIALS=20`, which `bench/disk/crash.sh` sets);
-//! a missing store directory stops the start with one line naming it.
+//! the epoll fallback writes a log that recovers; a missing store directory
+//! stops the start with one line naming it.
 
 mod common;
 
@@ -120,30 +121,34 @@ fn store_dir(name: &str) -> PathBuf {
 
 /// A server on the disk engine over `dir`.
 fn node(name: &str, dir: &Path, workers: usize, fsync: &str) -> Served {
+    node_with(name, dir, workers, fsync, &[])
+}
+
+/// [`node`] with more flags.
+fn node_with(name: &str, dir: &Path, workers: usize, fsync: &str, extra: &[&str]) -> Served {
     let path = format!("store.data_path={}", dir.display());
     let workers = format!("server.workers={workers}");
     let fsync = format!("store.fsync={fsync}");
-    Served::start(
-        name,
-        &[
-            "--set",
-            "engine.kind=disk",
-            "--set",
-            &path,
-            "--set",
-            &fsync,
-            "--set",
-            &workers,
-            "--set",
-            "store.segment_size=1MiB",
-            "--set",
-            "store.min_free=0",
-            "--set",
-            "limits.command_rate=0",
-            "--set",
-            "pubsub.history_size=100000",
-        ],
-    )
+    let mut flags = vec![
+        "--set",
+        "engine.kind=disk",
+        "--set",
+        &path,
+        "--set",
+        &fsync,
+        "--set",
+        &workers,
+        "--set",
+        "store.segment_size=1MiB",
+        "--set",
+        "store.min_free=0",
+        "--set",
+        "limits.command_rate=0",
+        "--set",
+        "pubsub.history_size=100000",
+    ];
+    flags.extend_from_slice(extra);
+    Served::start(name, &flags)
 }
 
 fn metric(addr: SocketAddr, name: &str) -> f64 {
@@ -420,6 +425,35 @@ fn kill_9_under_full_speed_publishing_loses_no_acknowledged_offset() {
         crash_trial(&dir, trial);
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// The epoll fallback (monoio's legacy driver) runs the same file
+/// operations as plain syscalls: what it wrote, io_uring reads back.
+#[test]
+fn the_epoll_fallback_writes_a_log_that_recovers() {
+    let dir = store_dir("epoll");
+    let mut served = node_with(
+        "disk-epoll-1",
+        &dir,
+        1,
+        "always",
+        &["--set", "io_uring.force_epoll=true"],
+    );
+    let mut ws = Ws::connect(served.addr);
+    for n in 1..=10u64 {
+        assert_eq!(publish(&mut ws, "epoll:a", json!(n)), n);
+    }
+    let epoch = epoch_of(&mut ws, "epoll:a");
+    served.kill();
+    drop(served);
+    let served = node("disk-epoll-2", &dir, 1, "batch");
+    let mut ws = Ws::connect(served.addr);
+    let (reply, replay) = ws.resume("epoll:a", &epoch, 4);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert_eq!(
+        replay.iter().map(offset).collect::<Vec<_>>(),
+        (5..=10).collect::<Vec<_>>()
+    );
 }
 
 #[test]
