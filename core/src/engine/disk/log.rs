@@ -405,7 +405,10 @@ impl Log {
             (true, false) => Duration::ZERO,
             // The disk is full: look again shortly, not every turn.
             (true, true) => Duration::from_millis(100),
-            _ if self.s.fsync == FsyncPolicy::Batch => self.s.fsync_interval,
+            // `batch` with writes waiting for their sync.
+            _ if self.s.fsync == FsyncPolicy::Batch && !self.unsynced.borrow().is_empty() => {
+                self.s.fsync_interval
+            }
             _ => Duration::from_secs(1),
         }
     }

@@ -61,7 +61,11 @@
 //! `store.max_disk` bytes. History in memory is bounded as with the memory
 //! engine (`pubsub.history_size`, `pubsub.history_ttl`); recovery applies
 //! the same bounds. A channel's epoch and last offset come back while any
-//! record of it is on disk.
+//! record of it is on disk. Segments are not deleted by history size: a
+//! segment whose records all left the channels' history stays until the
+//! TTL or the budget takes it (deleting it earlier would also drop the
+//! epoch of a channel whose newest record it holds; that needs a
+//! checkpoint record per channel first).
 
 pub mod log;
 pub mod record;
