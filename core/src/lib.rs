@@ -32,7 +32,8 @@
 //!   wake-ups, in-order spill, and the drain loop, for any message type.
 //! - [`engine`] — where channel state lives beyond one process: the Redis
 //!   engine's bridge and subscriber threads, which the owner cores of
-//!   `pubsub` drive with `engine.kind = "redis"`.
+//!   `pubsub` drive with `engine.kind = "redis"`, and the disk engine's
+//!   per-core logs and start-up recovery (`engine.kind = "disk"`).
 //! - [`pubsub`] — channels sharded by owner core, fan-out over the bus into
 //!   mailboxes, history and resume.
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,

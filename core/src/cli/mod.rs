@@ -94,9 +94,12 @@ impl Failure {
             // key or for a flag the configuration contradicts.
             // An unreachable or refusing Redis is a configuration the
             // operator must fix (engine.redis_url), unless they asked to
-            // start degraded.
+            // start degraded. So is a store directory that is missing or
+            // not writable.
             Failure::Config(_)
-            | Failure::Start(StartError::Config(_) | StartError::Engine(_))
+            | Failure::Start(
+                StartError::Config(_) | StartError::Engine(_) | StartError::Store(_),
+            )
             | Failure::Token(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }

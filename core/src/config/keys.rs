@@ -558,12 +558,12 @@ impl Codec for OptAddr {
     }
 }
 
-/// `engine.kind`: `"memory"` or `"redis"`.
+/// `engine.kind`: `"memory"`, `"redis"` or `"disk"`.
 struct Kind;
 
 impl Codec for Kind {
     type T = EngineKind;
-    const EXPECTS: &'static str = "one of \"memory\", \"redis\"";
+    const EXPECTS: &'static str = "one of \"memory\", \"redis\", \"disk\"";
     fn parse(value: &Value) -> Result<EngineKind, String> {
         let Value::String(s) = value else {
             return Err(expected::<Self>(value));
@@ -735,7 +735,11 @@ keys! {
         presence_push_prefixes as Strings;
     store:
         data_path as Path,
-        fsync as Fsync;
+        fsync as Fsync,
+        fsync_interval as Dur,
+        segment_size as Size<u64>,
+        max_disk as Size<u64>,
+        min_free as Size<u64>;
     capacity:
         planned_connections as Count<u64>,
         planned_messages_per_sec as Count<u64>,

@@ -91,7 +91,7 @@ pub struct ServerConfig {
     pub limits: LimitsSection,
     pub timeouts: TimeoutsSection,
     pub pubsub: PubsubSection,
-    /// Config-only: nothing reads it until the durable store lands.
+    /// The disk engine's log (`engine.kind = "disk"`).
     pub store: StoreSection,
     /// The profile's capacity statement; checked by doctor, never enforced.
     pub capacity: CapacitySection,
@@ -208,9 +208,10 @@ impl ServerConfig {
                 .validate()
                 .and_then(|()| match self.engine.kind {
                     EngineKind::Redis => self.engine.validate_with(self.pubsub.history_ttl),
-                    EngineKind::Memory => Ok(()),
+                    EngineKind::Memory | EngineKind::Disk => Ok(()),
                 }),
             self.api.validate(),
+            self.store.validate(self.engine.kind == EngineKind::Disk),
         ]
         .into_iter()
         .filter_map(Result::err)

@@ -63,6 +63,38 @@ impl OwnedChannel {
         }
     }
 
+    /// A channel as the disk engine's recovery left it: `history` is
+    /// `(offset, when, push frame)`, oldest first, ending at `last_offset`.
+    pub fn restore(
+        epoch: String,
+        last_offset: u64,
+        history: Vec<(u64, Instant, Bytes)>,
+        workers: usize,
+        now: Instant,
+    ) -> Self {
+        let mut ch = Self::new(epoch, workers, now);
+        ch.last_offset = last_offset;
+        for (offset, at, frame) in history {
+            ch.history_bytes += frame.len();
+            ch.history.push_back(Entry { offset, at, frame });
+        }
+        ch
+    }
+
+    /// Takes back every publish after `last` (the disk engine, when their
+    /// write failed and none of them was acknowledged or delivered).
+    pub fn rollback(&mut self, last: u64) {
+        if last >= self.last_offset {
+            return;
+        }
+        while self.history.back().is_some_and(|e| e.offset > last) {
+            if let Some(gone) = self.history.pop_back() {
+                self.history_bytes -= gone.frame.len();
+            }
+        }
+        self.last_offset = last;
+    }
+
     pub fn epoch(&self) -> &str {
         &self.epoch
     }
@@ -309,6 +341,23 @@ mod tests {
         assert!(ch.read(Some(10), None, 10).frames.is_empty());
         let fresh = channel_with(2, 5, t0);
         assert!(fresh.read(None, None, 100).complete);
+    }
+
+    #[test]
+    fn restore_resumes_like_the_original_and_rollback_takes_back_the_tail() {
+        let t0 = Instant::now();
+        let history = (4..=6).map(|i| (i, t0, frame(i))).collect();
+        let mut ch = OwnedChannel::restore("e1".into(), 6, history, 2, t0);
+        assert_eq!(
+            ch.resume(&since("e1", 4)),
+            Resume::Recovered(vec![frame(5), frame(6)])
+        );
+        assert_eq!(ch.resume(&since("e1", 2)), Resume::NotRecovered);
+        assert_eq!(ch.append(frame(7), 10, t0), 7);
+        ch.rollback(5);
+        assert_eq!((ch.last_offset(), ch.history_bytes()), (5, "m4m5".len()));
+        ch.rollback(9);
+        assert_eq!(ch.next_offset(), 6, "a rollback never moves forward");
     }
 
     #[test]

@@ -24,6 +24,14 @@
 //! owner is the local core, the same messages are handled synchronously, in
 //! the same order.
 //!
+//! # Engines
+//!
+//! The memory engine is this file. The Redis engine replaces the owner's
+//! numbering with Redis's (the `impl Hub` block at the end, `cluster.rs`,
+//! `mirror.rs`). The disk engine keeps this path and adds one step: the
+//! owner appends each publish to its core's log, and its replies and
+//! deliveries leave only once the log has written it (`hub/durable.rs`).
+//!
 //! # Backpressure
 //!
 //! A full inbox never blocks a core. A publish whose owner inbox is full is
@@ -47,7 +55,7 @@ use bytes::Bytes;
 mod queries;
 pub use queries::{ControlMsg, CONTROL_CHANNEL};
 
-use super::answer::{self, published_json, ApiPart, Encoded, Query, ReplyTo};
+use super::answer::{self, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
 use super::mirror::{Action, Mirror, Waiter};
@@ -57,8 +65,10 @@ use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
-use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
+use crate::proto::v1::{push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
+
+mod durable;
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -223,6 +233,9 @@ pub struct Hub {
     /// Redis engine: when this core last refreshed its channels' presence
     /// entries in Redis.
     presence_refreshed: Cell<Instant>,
+    /// `engine.kind = "disk"`: this core's log and the effects held
+    /// until it has written (`hub/durable.rs`); `None` otherwise.
+    store: Option<durable::Durable>,
 }
 
 impl Hub {
@@ -243,6 +256,7 @@ impl Hub {
             answers: RefCell::default(),
             closing: RefCell::default(),
             presence_refreshed: Cell::new(Instant::now()),
+            store: None,
         }
     }
 
@@ -471,10 +485,11 @@ impl Hub {
         self.dispatch(self.owner_of(channel), msg);
     }
 
-    /// Sends the answer `result` to `conn` on core `to`, as `reply` asks.
+    /// Sends the answer `result` to `conn` on core `to`, as `reply` asks
+    /// (behind what the disk engine holds: [`Hub::emit`]).
     fn answer_to(&self, to: usize, conn: ConnId, reply: ReplyTo, result: Result<Bytes, Refusal>) {
         if let Some(msg) = answer_msg(conn, reply, result) {
-            self.dispatch(to, msg);
+            self.emit(to, msg);
         }
     }
 
@@ -525,23 +540,9 @@ impl Hub {
                     }
                     return;
                 }
-                let published = self.owner_publish(&channel, &data);
-                match (reply, published) {
-                    (ReplyTo::Ws(id), Ok(offset)) => {
-                        let reply = published_frame(id, offset);
-                        self.dispatch(from, Msg::PublishReply { conn, reply });
-                    }
-                    (ReplyTo::Api(_), Ok(offset)) => {
-                        let epoch = self
-                            .owned
-                            .borrow()
-                            .get(&channel)
-                            .map(|c| c.epoch().to_owned());
-                        let json = published_json(offset, epoch.as_deref().unwrap_or(""));
-                        self.answer_to(from, conn, reply, Ok(json));
-                    }
-                    (ReplyTo::Nobody, Ok(_)) => {}
-                    (_, Err(refusal)) => self.answer_to(from, conn, reply, Err(refusal)),
+                match self.owner_publish(&channel, &data) {
+                    Ok(offset) => self.emit_ack(from, conn, reply, &channel, offset),
+                    Err(refusal) => self.answer_to(from, conn, reply, Err(refusal)),
                 }
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
@@ -601,16 +602,7 @@ impl Hub {
                     }
                     Err(refusal) => (refusal.frame(id), Vec::new(), false),
                 };
-                self.dispatch(
-                    from,
-                    Msg::SubscribeReply {
-                        channel,
-                        conn,
-                        reply,
-                        replay,
-                        ok,
-                    },
-                );
+                self.emit_subscribe_reply(from, channel, conn, id, reply, replay, ok);
             }
             Msg::SubscribeReply {
                 channel,
@@ -710,6 +702,7 @@ impl Hub {
             let offset = ch.next_offset();
             // `data` is the raw JSON the parser accepted: valid UTF-8.
             let data = std::str::from_utf8(data).map_err(|_| ErrorCode::InvalidCommand)?;
+            self.store_append(channel, offset, ch.epoch(), data)?;
             let frame = push_frame(channel, offset, ch.epoch(), data);
             ch.append(frame.clone(), self.settings.history_size, now);
             let targets: Vec<usize> = ch.subscriber_cores().collect();
@@ -717,7 +710,7 @@ impl Hub {
         };
         bump(&self.stats.publishes, 1);
         for core in targets {
-            self.dispatch(
+            self.emit(
                 core,
                 Msg::Deliver {
                     channel: channel.clone(),
@@ -1064,6 +1057,9 @@ impl Hub {
 /// turn, so one flood of deliveries cannot starve the sockets that drain
 /// it), retry spills, sweep history, sleep when idle.
 pub async fn run(hub: Rc<Hub>) {
+    if hub.store.is_some() {
+        return durable::run(hub).await;
+    }
     let ttl = hub.settings.history_ttl;
     let mut tick = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     if hub.cluster.is_some() {

@@ -11,6 +11,7 @@
 //! | `channel.rs` | one owned channel: epoch, offsets, history, subscriber cores |
 //! | `hub.rs` | one core's pub/sub: routing, ordering, fan-out, backpressure |
 //! | `hub/queries.rs` | the hub's answers to `history`, `presence` and server API questions, presence upkeep and join/leave pushes, messages between nodes |
+//! | `hub/durable.rs` | the disk engine on the owner core: records appended to its log, effects held until written |
 //! | `cluster.rs` | the Redis engine as the cores see it: publish, history reads, pushes onto the bus |
 //! | `mirror.rs` | a Redis-engine channel on its owner core: delivered offset, gaps, answers to subscribes |
 //! | `refusal.rs` | a refused command's error code and the message naming the key and value that refused it |

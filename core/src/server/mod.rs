@@ -23,6 +23,7 @@
 //! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |
 //! | `metrics.rs` | per-core counters, Prometheus rendering |
 //! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
+//! | `store.rs` | the disk engine's start: recovery, first segments, channels handed to their owners |
 //! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //! | `api.rs` | the server API (`POST /api/*`): keep-alive requests onto the pub/sub hub |
@@ -44,6 +45,7 @@ mod listener;
 pub mod metrics;
 mod reactor;
 mod scrape;
+mod store;
 mod summary;
 pub mod tls;
 mod worker;
@@ -95,6 +97,10 @@ pub enum StartError {
     /// start (the message has the URL, password redacted, and the reason).
     #[error("engine.redis_url: {0} (set engine.start_degraded = true to start anyway)")]
     Engine(crate::engine::redis::EngineError),
+    /// `engine.kind = "disk"`: the store directory is missing, unreadable or
+    /// not writable, or a segment could not be read (the message names it).
+    #[error("{0}")]
+    Store(#[from] crate::engine::disk::StoreError),
 }
 
 /// A running server. Dropping it shuts the server down without waiting.
@@ -236,7 +242,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.pubsub.inbox_capacity));
     let cluster = match config.engine.kind {
-        EngineKind::Memory => None,
+        EngineKind::Memory | EngineKind::Disk => None,
         EngineKind::Redis => {
             let settings = RedisSettings::from_config(&config);
             let degraded = config.engine.start_degraded;
@@ -245,6 +251,13 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
             info!(url = %config.engine.url, "redis engine connected");
             Some(Arc::new(cluster))
         }
+    };
+    let mut stores = match config.engine.kind {
+        EngineKind::Disk => store::open(&config, workers)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        _ => (0..workers).map(|_| None).collect::<Vec<_>>(),
     };
     let scrape_mesh = Arc::new(scrape::mesh(workers));
     let drain = Arc::new(worker::DrainLatch::new(workers));
@@ -265,6 +278,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let ready = ready_tx.clone();
         let cluster = cluster.clone();
         let api_listener = api_listeners.get_mut(id).and_then(Option::take);
+        let store = stores[id].take();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
@@ -277,7 +291,13 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let flags = config.io_uring.flags();
                 let force_epoll = config.io_uring.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
-                    id, config, meshes, tls_store, gate, drain, cluster,
+                    id,
+                    config,
+                    meshes,
+                    tls_store,
+                    gate,
+                    drain,
+                    worker::Engine { cluster, store },
                 ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");

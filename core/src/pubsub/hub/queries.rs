@@ -86,7 +86,7 @@ impl Hub {
                 channel: channel.clone(),
                 frame: frame.clone(),
             };
-            self.dispatch(core, msg);
+            self.emit(core, msg);
         }
     }
 
