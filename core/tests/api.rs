@@ -406,13 +406,77 @@ fn history_channels_presence_and_info() {
 const SECRET: &str = "0123456789abcdef0123456789abcdef-test";
 
 fn token(sub: &str) -> String {
+    token_with(sub, json!({}))
+}
+
+/// A token for `sub` with `extra` claims (`info`).
+fn token_with(sub: &str, extra: Value) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let claims = json!({"sub": sub, "exp": now + 600, "subs": ["*"], "pubs": ["*"]});
+    let mut claims = json!({"sub": sub, "exp": now + 600, "subs": ["*"], "pubs": ["*"]});
+    for (k, v) in extra.as_object().expect("object") {
+        claims[k] = v.clone();
+    }
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
     jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token")
+}
+
+#[test]
+fn presence_shows_the_tokens_info_and_an_oversize_one_is_dropped_not_refused() {
+    let server = with_api(|c| {
+        c.auth.mode = AuthMode::Jwt;
+        c.auth.key = KeySource::Secret(Secret::new(SECRET));
+        c.pubsub.presence_push_prefixes = vec!["".into()];
+        c.pubsub.max_presence_info_bytes = 64;
+    });
+    let addr = server.local_addr();
+    let info = json!({"device":"phone","name":"Ann"});
+    let ann_token = token_with("ann", json!({ "info": info }));
+    let mut ann = Ws::connect(addr, &format!("/ws?token={ann_token}"));
+    // 65 bytes of JSON: one over the cap. The connection is still served.
+    let big = json!("x".repeat(63));
+    let bob_token = token_with("bob", json!({ "info": big }));
+    let mut bob = Ws::connect(addr, &format!("/ws?token={bob_token}"));
+    bob.call(json!({"op":"subscribe","channel":"room:i"}));
+    ann.call(json!({"op":"subscribe","channel":"room:i"}));
+    let join = bob.next_push();
+    assert_eq!(join["join"]["user"], "ann", "{join}");
+    assert_eq!(join["join"]["info"], info, "the join push carries the info");
+    let listed = ann.call(json!({"op":"presence","channel":"room:i"}));
+    let mut entries: Vec<Value> = listed["result"]["presence"]
+        .as_object()
+        .expect("listed")
+        .values()
+        .cloned()
+        .collect();
+    entries.sort_by_key(|e| e["user"].to_string());
+    assert_eq!(
+        entries,
+        [json!({"user":"ann","info":info}), json!({"user":"bob"})],
+        "bob's oversize info is dropped: {listed}"
+    );
+    let mut api = Api::connect(addr, Some(KEY));
+    let listed = api.ok("/api/presence", json!({"channel":"room:i"}));
+    let infos: Vec<&Value> = listed["presence"]
+        .as_object()
+        .expect("listed")
+        .values()
+        .filter_map(|e| e.get("info"))
+        .collect();
+    assert_eq!(infos, [&info], "{listed}");
+    let metrics = common::http(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    let dropped: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ringcast_presence_info_dropped_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(dropped, 1, "counted once");
+    server.join();
 }
 
 #[test]
@@ -777,9 +841,40 @@ fn on_the_redis_engine_presence_spans_nodes_and_a_killed_node_leaves_it_within_t
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // /api/channels and /api/info speak for every live node: B's counts
+    // come from the record each of its cores refreshes in Redis.
+    let room = |api: &mut Api| api.ok("/api/channels", json!({"prefix":"room:"}));
+    while room(&mut api) != json!({"channels":{"room:x":3}}) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's subscribers in /api/channels: {}",
+            room(&mut api)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = api.ok("/api/info", json!({}));
+    let nodes = info["nodes"].as_array().expect("nodes").clone();
+    assert_eq!(nodes.len(), 2, "{info}");
+    assert_eq!(nodes[0]["node"], info["engine"]["node"], "this node first");
+    assert_eq!(nodes[0]["clients"], 1);
+    assert_eq!(nodes[1]["address"], b.addr.to_string(), "{info}");
+    assert_eq!(nodes[1]["workers"], 1, "{info}");
+    assert_eq!(
+        (nodes[1]["clients"].clone(), nodes[1]["channels"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(nodes[1]["version"], info["version"]);
+    assert!(nodes[1]["started"].as_u64().is_some_and(|t| t > 0));
     // Refreshes keep the entries past several ttls.
     std::thread::sleep(ttl * 3);
     assert_eq!(clients(&mut api), 3, "refreshed entries stay");
+    assert_eq!(
+        api.ok("/api/info", json!({}))["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "refreshed records stay"
+    );
     let listed = api.ok("/api/presence", json!({"channel":"room:x"}));
     assert_eq!(
         listed["presence"].as_object().map(|o| o.len()),
@@ -795,11 +890,20 @@ fn on_the_redis_engine_presence_spans_nodes_and_a_killed_node_leaves_it_within_t
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let nodes = |api: &mut Api| api.ok("/api/info", json!({}))["nodes"].clone();
+    while nodes(&mut api).as_array().map(Vec::len) != Some(1) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "the killed node's record expires"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let gone = killed.elapsed();
     assert!(
         gone <= ttl + Duration::from_millis(500),
         "gone after {gone:?}, ttl {ttl:?}"
     );
+    assert_eq!(room(&mut api), json!({"channels":{"room:x":1}}));
     // This node's unsubscribe leaves at once.
     on_a.call(json!({"op":"unsubscribe","channel":"room:x"}));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -829,8 +933,26 @@ fn on_the_redis_engine_disconnect_reaches_the_users_connections_on_every_node() 
     let alice = format!("/ws?token={}", token("alice"));
     let mut on_a = Ws::connect(a.local_addr(), &alice);
     let mut on_b = Ws::connect(b.local_addr(), &alice);
-    let mut bob_on_b = Ws::connect(b.local_addr(), &format!("/ws?token={}", token("bob")));
+    let bob_token = token_with("bob", json!({"info":{"team":"blue"}}));
+    let mut bob_on_b = Ws::connect(b.local_addr(), &format!("/ws?token={bob_token}"));
     let mut api = Api::connect(a.local_addr(), Some(KEY));
+    // Presence through Redis carries the token's info to the other node.
+    // (Node b writes it on its own Redis connection: wait for it.)
+    bob_on_b.call(json!({"op":"subscribe","channel":"team:1"}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let listed = api.ok("/api/presence", json!({"channel":"team:1"}));
+        let entries: Vec<Value> = listed["presence"]
+            .as_object()
+            .map(|o| o.values().cloned().collect())
+            .unwrap_or_default();
+        if !entries.is_empty() {
+            assert_eq!(entries, [json!({"user":"bob","info":{"team":"blue"}})]);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "bob in presence");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let reply = api.ok(
         "/api/disconnect",
         json!({"user":"alice","code":4005,"reason":"banned"}),
@@ -845,4 +967,109 @@ fn on_the_redis_engine_disconnect_reaches_the_users_connections_on_every_node() 
     assert!(bob_on_b.worker() < 2, "bob stays connected");
     a.join();
     b.join();
+}
+
+#[test]
+fn a_full_owner_inbox_is_429_with_retry_after_and_every_acknowledged_publish_is_in_history() {
+    // The smallest inbox, drained one message per turn: concurrent API
+    // publishes from one worker to a channel the other owns overflow it.
+    let server = with_api(|c| {
+        c.pubsub.inbox_capacity = 16;
+        c.pubsub.inbox_batch = 1;
+        c.pubsub.history_size = 10_000;
+        c.api.max_connections = 128;
+    });
+    let addr = server.local_addr();
+    let mut ws = Ws::connect(addr, "/ws");
+    let channels = [owned_by(&mut ws, 0, "flood"), owned_by(&mut ws, 1, "flood")];
+    let mut conns: Vec<Api> = (0..96).map(|_| Api::connect(addr, Some(KEY))).collect();
+    // channel index → data `n` of every acknowledged publish, by offset.
+    let mut acked: [std::collections::BTreeMap<u64, u64>; 2] = Default::default();
+    let (mut refused, mut n) = (0, 0u64);
+    let started = std::time::Instant::now();
+    // Rounds of one publish per connection, all written before any is read,
+    // until some were refused (bounded in rounds and time).
+    for _round in 0..40 {
+        let mut sent = Vec::with_capacity(conns.len());
+        for (i, api) in conns.iter_mut().enumerate() {
+            n += 1;
+            let body = json!({"channel": channels[i % 2], "data": {"n": n}});
+            api.send("POST", "/api/publish", body.to_string().as_bytes());
+            sent.push((i % 2, n));
+        }
+        for (api, (ch, n)) in conns.iter_mut().zip(sent) {
+            let reply = api.read();
+            match reply.status {
+                200 => {
+                    let offset = reply.body["offset"].as_u64().expect("offset");
+                    assert_eq!(acked[ch].insert(offset, n), None, "offset {offset} twice");
+                }
+                429 => {
+                    assert_eq!(reply.body["error"]["code"], "overloaded", "{}", reply.body);
+                    assert!(reply.head.contains("Retry-After: 1"), "{}", reply.head);
+                    refused += 1;
+                }
+                other => panic!("publish answered {other}: {}", reply.body),
+            }
+        }
+        if refused > 0 || started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    assert!(refused > 0, "no 429 in {n} publishes");
+    // Nothing acknowledged is lost, nothing refused is stored: history is
+    // exactly the acknowledged publishes, in offset order.
+    let mut api = Api::connect(addr, Some(KEY));
+    for (ch, acked) in channels.iter().zip(&acked) {
+        let h = api.ok("/api/history", json!({"channel": ch}));
+        let kept: std::collections::BTreeMap<u64, u64> = h["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .map(|m| {
+                (
+                    m["offset"].as_u64().expect("offset"),
+                    m["data"]["n"].as_u64().expect("n"),
+                )
+            })
+            .collect();
+        assert_eq!(&kept, acked, "{ch}: history is what was acknowledged");
+        assert_eq!(h["complete"], true);
+    }
+    server.join();
+}
+
+#[test]
+fn on_the_disk_engine_an_api_publish_is_in_history_after_a_restart() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("api-disk-restart");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("store dir");
+    let node = || {
+        with_api(|c| {
+            c.engine.kind = ringcast::config::EngineKind::Disk;
+            c.store.data_path = dir.clone();
+            c.store.segment_size = 64 << 10;
+            c.store.min_free = 0;
+        })
+    };
+    let server = node();
+    let mut api = Api::connect(server.local_addr(), Some(KEY));
+    let published = api.ok(
+        "/api/publish",
+        json!({"channel":"log:d","data":{"kept":true}}),
+    );
+    assert_eq!(published["offset"], 1, "{published}");
+    assert_eq!(api.ok("/api/info", json!({}))["engine"]["kind"], "disk");
+    drop(api);
+    server.join();
+    let server = node();
+    let mut api = Api::connect(server.local_addr(), Some(KEY));
+    let h = api.ok("/api/history", json!({"channel":"log:d"}));
+    assert_eq!(h["epoch"], published["epoch"], "{h}");
+    assert_eq!(h["offset"], 1);
+    assert_eq!(h["messages"].as_array().map(Vec::len), Some(1), "{h}");
+    assert_eq!(h["messages"][0]["data"], json!({"kept":true}));
+    let next = api.ok("/api/publish", json!({"channel":"log:d","data":2}));
+    assert_eq!(next["offset"], 2, "offsets go on after the restart");
+    server.join();
 }

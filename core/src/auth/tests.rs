@@ -337,6 +337,9 @@ fn claims_of_the_wrong_type_are_refused_not_ignored() {
         json!({"pubs": ["ro*om"]}),
         json!({"aud": 5}),
         json!({"iss": ["a"]}),
+        json!({"info": 7}),
+        json!({"info": null}),
+        json!({"info": ["a"]}),
     ] {
         assert_eq!(
             verify_claims(lax.clone(), &with(bad.clone()), NOW).map(|_| ()),
@@ -367,6 +370,16 @@ fn forge_payload(payload: &str) -> String {
     let signature =
         jsonwebtoken::crypto::sign(input.as_bytes(), &secret_key(), Algorithm::HS256).expect("sig");
     format!("{input}.{signature}")
+}
+
+#[test]
+fn the_info_claim_is_kept_as_its_json_text() {
+    let id = verify_claims(rules(), &with(json!({"info": {"name": "Ann"}})), NOW).expect("valid");
+    assert_eq!(id.info.as_deref(), Some(r#"{"name":"Ann"}"#));
+    let id = verify_claims(rules(), &with(json!({"info": "mobile"})), NOW).expect("valid");
+    assert_eq!(id.info.as_deref(), Some(r#""mobile""#));
+    let id = verify_claims(rules(), &claims(), NOW).expect("valid");
+    assert_eq!(id.info, None);
 }
 
 #[test]

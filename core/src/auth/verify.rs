@@ -11,7 +11,7 @@
 //! 4. signature → "bad signature";
 //! 5. claims, read strictly: `exp`/`nbf` must be numbers, `sub`/`iss` strings,
 //!    `aud` a string or a list of strings, `subs`/`pubs` lists of valid
-//!    patterns; a present claim of the wrong type (even `null`) is "invalid
+//!    patterns, `info` (connection info for presence) an object or a string; a present claim of the wrong type (even `null`) is "invalid
 //!    claims", never "absent" (the type confusion of CVE-2026-25537);
 //! 6. time, with the leeway: `exp` → "token expired" (or "token has no
 //!    expiry" when one is required), `nbf` → "token not yet valid";
@@ -110,6 +110,9 @@ struct Claims {
     subs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
     pubs: Option<Vec<String>>,
+    /// Kept as its JSON text: presence shows it as the token carried it.
+    #[serde(default, deserialize_with = "present")]
+    info: Option<Box<serde_json::value::RawValue>>,
 }
 
 /// A present claim must have its type: `null` is not "absent".
@@ -236,6 +239,11 @@ impl Verifier {
             (None, None) => {}
             _ => return Err(AuthError::WrongAudience),
         }
-        Ok(Identity::new(sub, claims.exp, subs, pubs, rules.leeway))
+        let info = match claims.info {
+            Some(raw) if raw.get().starts_with(['{', '"']) => Some(Box::<str>::from(raw.get())),
+            Some(_) => return Err(AuthError::InvalidClaims),
+            None => None,
+        };
+        Ok(Identity::new(sub, claims.exp, subs, pubs, rules.leeway).with_info(info))
     }
 }

@@ -732,6 +732,7 @@ keys! {
         inbox_capacity as Count<usize>,
         inbox_batch as Count<usize>,
         max_presence as Count<usize>,
+        max_presence_info_bytes as Size<usize>,
         presence_push_prefixes as Strings;
     store:
         data_path as Path,

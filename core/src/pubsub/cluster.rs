@@ -34,13 +34,14 @@ use bytes::Bytes;
 use super::answer::{history_json, published_json, HistorySince, ReplyTo};
 use super::hub::{answer_msg, owner_of, HistoryAnswer, Msg};
 use super::mirror::{refusal_for, Waiter};
+use super::presence::{Entry, Who};
 use super::Refusal;
 use crate::bus::Mesh;
-use crate::engine::redis::bridge::PresenceOp;
+use crate::engine::redis::bridge::{NodesOp, PresenceOp};
 use crate::engine::redis::script::Snapshot;
 use crate::engine::redis::{
-    Bridge, BridgeStats, EngineError, HistoryReply, Published, Push, PushSink, RedisSettings,
-    Subscriber, SubscriberStats,
+    Bridge, BridgeStats, EngineError, HistoryReply, NodeRecord, Published, Push, PushSink,
+    RedisSettings, Subscriber, SubscriberStats,
 };
 use crate::mailbox::ConnId;
 use crate::proto::v1::{frame_payload, published_frame, push_frame, Since};
@@ -124,7 +125,12 @@ pub struct Cluster {
     pub node: String,
     /// How long a presence entry lives in Redis without a refresh
     /// (`engine.redis_presence_ttl`); owners refresh every third of it.
+    /// The nodes' records (`/api/info`, `/api/channels`) live as long.
     pub presence_ttl: Duration,
+    /// The address this node listens on, as its record shows it.
+    pub address: String,
+    /// When this node started, in Unix seconds (its record shows it).
+    pub started: u64,
     /// Offsets this node's subscribers never got because Redis history no
     /// longer held them when the gap was found (`/metrics`).
     pub skipped: AtomicU64,
@@ -138,6 +144,7 @@ impl Cluster {
         settings: RedisSettings,
         mesh: Arc<Mesh<Msg>>,
         degraded: bool,
+        address: String,
     ) -> Result<Self, EngineError> {
         let bridge = match Bridge::connect(settings.clone()) {
             Ok(bridge) => bridge,
@@ -165,6 +172,10 @@ impl Cluster {
             queue_capacity,
             node: format!("{:08x}", fastrand::u32(..)),
             presence_ttl,
+            address,
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
             skipped: AtomicU64::new(0),
         })
     }
@@ -314,7 +325,16 @@ impl Cluster {
         let sink = self.sink.clone();
         let done = Box::new(move |result: Result<Vec<(String, String)>, EngineError>| {
             let result = result
-                .map(|entries| super::presence::entries_json(&entries, max, stats))
+                .map(|stored| {
+                    let entries: Vec<Entry> = stored
+                        .into_iter()
+                        .map(|(client, value)| Entry {
+                            client,
+                            who: Who::decode_stored(&value),
+                        })
+                        .collect();
+                    super::presence::entries_json(&entries, max, stats)
+                })
                 .map_err(|e| refusal_for(&e));
             if let Some(msg) = answer_msg(conn, reply, result) {
                 sink.post(from, msg);
@@ -322,6 +342,60 @@ impl Cluster {
         });
         self.bridge
             .presence(channel, PresenceOp::Read, Some(done))
+            .map_err(|e| self.refusal(&e))
+    }
+
+    /// One core's record: its figures and its channels' subscriber counts
+    /// (best effort: a lost write is the next refresh's).
+    pub fn node_write(&self, core: usize, record: String, channels: Vec<(String, u64)>) {
+        let op = NodesOp::Write {
+            member: format!("{}-{core:x}", self.node),
+            record,
+            channels,
+        };
+        if let Err(e) = self.bridge.nodes(op, None) {
+            tracing::debug!("node record not queued: {e}");
+        }
+    }
+
+    /// Reads every live node core's record (with its channel counts under
+    /// `prefix` when `channels`); the answer reaches `conn` on core `from`
+    /// as `{"records":[{"record":{..},"channels":{NAME:N,..}},..]}`. `Err`
+    /// when the bridge's queue is full.
+    pub fn nodes_read(
+        &self,
+        (channels, prefix): (bool, String),
+        from: usize,
+        conn: ConnId,
+        reply: ReplyTo,
+    ) -> Result<(), Refusal> {
+        let sink = self.sink.clone();
+        let done = Box::new(move |result: Result<Vec<NodeRecord>, EngineError>| {
+            let result = result
+                .map(|records| {
+                    let records: Vec<serde_json::Value> = records
+                        .into_iter()
+                        .filter_map(|r| {
+                            // A record this server did not write is skipped.
+                            let record: serde_json::Value = serde_json::from_str(&r.record).ok()?;
+                            let counts: serde_json::Map<String, serde_json::Value> = r
+                                .channels
+                                .into_iter()
+                                .map(|(name, n)| (name, n.into()))
+                                .collect();
+                            Some(serde_json::json!({"record": record, "channels": counts}))
+                        })
+                        .collect();
+                    Bytes::from(serde_json::json!({ "records": records }).to_string())
+                })
+                .map_err(|e| refusal_for(&e));
+            if let Some(msg) = answer_msg(conn, reply, result) {
+                sink.post(from, msg);
+            }
+        });
+        let op = NodesOp::Read { channels, prefix };
+        self.bridge
+            .nodes(op, Some(done))
             .map_err(|e| self.refusal(&e))
     }
 

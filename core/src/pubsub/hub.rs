@@ -59,7 +59,7 @@ use super::answer::{self, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
 use super::mirror::{Action, Mirror, Waiter};
-use super::presence::Presence;
+use super::presence::{Presence, Who};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::bridge::PresenceOp;
@@ -83,15 +83,15 @@ pub enum Msg {
     },
     /// To the publisher's core: the encoded reply (offset or error).
     PublishReply { conn: ConnId, reply: Bytes },
-    /// To the owner: core `from` wants `conn` (whose token `sub` is
-    /// `user`) subscribed, and replayed after `since`.
+    /// To the owner: core `from` wants `conn` (who is `who`: its token's
+    /// `sub` and `info`) subscribed, and replayed after `since`.
     Subscribe {
         channel: Arc<str>,
         from: usize,
         conn: ConnId,
         id: Option<u64>,
         since: Option<Box<Since>>,
-        user: Arc<str>,
+        who: Who,
     },
     /// To the owner: `conn` on core `from` left `channel` (presence).
     PresenceLeave {
@@ -195,9 +195,9 @@ impl LocalChannel {
 struct Member {
     slot: Rc<Slot>,
     channels: Vec<Arc<str>>,
-    /// The token's `sub` (empty when anonymous): presence, and
-    /// `/api/disconnect`.
-    user: Arc<str>,
+    /// The token's `sub` (empty when anonymous) and `info` claim:
+    /// presence, and `/api/disconnect` (by `sub`).
+    who: Who,
     /// A `/ws` connection (else a server API connection, which only asks).
     ws: bool,
 }
@@ -231,8 +231,12 @@ pub struct Hub {
     /// `/api/disconnect` named (kicked with `KICK_DISCONNECT`).
     closing: RefCell<HashMap<ConnId, (u16, String)>>,
     /// Redis engine: when this core last refreshed its channels' presence
-    /// entries in Redis.
-    presence_refreshed: Cell<Instant>,
+    /// entries and its node record in Redis (`None`: not yet, so the first
+    /// tick writes the record and other nodes see this one at once).
+    presence_refreshed: Cell<Option<Instant>>,
+    /// Whether this core has logged an `info` claim dropped as oversize
+    /// (once; the counter counts every one).
+    info_drop_logged: Cell<bool>,
     /// `engine.kind = "disk"`: this core's log and the effects held
     /// until it has written (`hub/durable.rs`); `None` otherwise.
     store: Option<durable::Durable>,
@@ -255,7 +259,8 @@ impl Hub {
             presence: RefCell::default(),
             answers: RefCell::default(),
             closing: RefCell::default(),
-            presence_refreshed: Cell::new(Instant::now()),
+            presence_refreshed: Cell::new(None),
+            info_drop_logged: Cell::new(false),
             store: None,
         }
     }
@@ -270,6 +275,11 @@ impl Hub {
     /// The node's Redis engine, when `engine.kind = "redis"`.
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.as_ref()
+    }
+
+    /// Whether this hub writes to a disk log (`engine.kind = "disk"`).
+    pub fn is_durable(&self) -> bool {
+        self.store.is_some()
     }
 
     pub fn core(&self) -> usize {
@@ -297,10 +307,39 @@ impl Hub {
 
     /// A `/ws` connection whose token `sub` is `user` (empty: anonymous).
     pub fn join(&self, slot: Rc<Slot>, user: &str) {
+        self.join_with_info(slot, user, None)
+    }
+
+    /// [`Hub::join`] with the token's `info` claim, which presence shows
+    /// when it is at most `pubsub.max_presence_info_bytes` (a larger one is
+    /// dropped, counted and logged: the connection itself is not refused).
+    pub fn join_with_info(&self, slot: Rc<Slot>, user: &str, info: Option<Box<str>>) {
+        let info = match info {
+            Some(info) if info.len() > self.settings.max_presence_info => {
+                bump(&self.stats.presence_info_dropped, 1);
+                if !self.info_drop_logged.replace(true) {
+                    tracing::warn!(
+                        user,
+                        bytes = info.len(),
+                        max = self.settings.max_presence_info,
+                        "a token's info claim is over pubsub.max_presence_info_bytes: \
+                         presence shows this connection without it (logged once per core; \
+                         ringcast_presence_info_dropped_total counts them)"
+                    );
+                } else {
+                    tracing::debug!(user, bytes = info.len(), "info claim dropped from presence");
+                }
+                None
+            }
+            info => info.map(Arc::from),
+        };
         let member = Member {
             slot: slot.clone(),
             channels: Vec::new(),
-            user: Arc::from(user),
+            who: Who {
+                user: Arc::from(user),
+                info,
+            },
             ws: true,
         };
         self.members.borrow_mut().insert(slot.id(), member);
@@ -311,7 +350,7 @@ impl Hub {
         let member = Member {
             slot: slot.clone(),
             channels: Vec::new(),
-            user: Arc::from(""),
+            who: Who::default(),
             ws: false,
         };
         self.members.borrow_mut().insert(slot.id(), member);
@@ -358,7 +397,7 @@ impl Hub {
         id: Option<u64>,
         since: Option<Since>,
     ) -> Result<(), Refusal> {
-        let (channel, user) = {
+        let (channel, who) = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             if member.channels.iter().any(|c| &**c == channel) {
@@ -371,7 +410,7 @@ impl Hub {
             }
             let channel: Arc<str> = Arc::from(channel);
             member.channels.push(channel.clone());
-            (channel, member.user.clone())
+            (channel, member.who.clone())
         };
         self.local
             .borrow_mut()
@@ -388,7 +427,7 @@ impl Hub {
                 conn,
                 id,
                 since: since.map(Box::new),
-                user,
+                who,
             },
         );
         Ok(())
@@ -564,9 +603,9 @@ impl Hub {
                 conn,
                 id,
                 since,
-                user,
+                who,
             } if self.cluster.is_some() => {
-                self.owner_presence_join(&channel, from, conn, user);
+                self.owner_presence_join(&channel, from, conn, who);
                 let waiter = Waiter {
                     from,
                     conn,
@@ -582,11 +621,11 @@ impl Hub {
                 conn,
                 id,
                 since,
-                user,
+                who,
             } => {
                 let subscribed = self.owner_subscribe(&channel, from, since.as_deref());
                 if subscribed.is_ok() {
-                    self.owner_presence_join(&channel, from, conn, user);
+                    self.owner_presence_join(&channel, from, conn, who);
                 }
                 let (reply, replay, ok) = match subscribed {
                     Ok((epoch, offset, resume)) => {
@@ -655,6 +694,7 @@ impl Hub {
             slow_consumer_closes: stats.slow_consumer_closes.get(),
             publishes_refused: stats.overloaded.get(),
             evicted_channels: stats.evicted_channels.get(),
+            presence_info_dropped: stats.presence_info_dropped.get(),
             channels: channels as u64,
             subscriptions,
             history_bytes: history_bytes as u64,
@@ -1037,13 +1077,19 @@ impl Hub {
         let Some(cluster) = &self.cluster else {
             return;
         };
-        let since = now.saturating_duration_since(self.presence_refreshed.get());
-        if since >= cluster.presence_ttl / 3 {
-            self.presence_refreshed.set(now);
+        let due = self
+            .presence_refreshed
+            .get()
+            .is_none_or(|at| now.saturating_duration_since(at) >= cluster.presence_ttl / 3);
+        if due {
+            self.presence_refreshed.set(Some(now));
             let prefix = format!("{}-", cluster.node);
             for (channel, set) in self.presence.borrow().iter() {
-                cluster.presence_write(channel, PresenceOp::Refresh(set.entries(&prefix)));
+                let stored = set.entries(&prefix).into_iter();
+                let pairs = stored.map(|e| (e.client, e.who.encode_stored())).collect();
+                cluster.presence_write(channel, PresenceOp::Refresh(pairs));
             }
+            self.write_node_record(cluster);
         }
         let (timeout, ttl) = (cluster.wait_limit, self.settings.history_ttl);
         let names: Vec<Arc<str>> = self.mirrors.borrow().keys().cloned().collect();

@@ -32,6 +32,8 @@ pub struct Settings {
     pub inbox_batch: usize,
     /// Subscribers a presence answer lists (`pubsub.max_presence`).
     pub max_presence: usize,
+    /// Largest `info` claim presence shows (`pubsub.max_presence_info_bytes`).
+    pub max_presence_info: usize,
     /// Channel prefixes with join/leave pushes (`pubsub.presence_push_prefixes`).
     pub presence_pushes: Vec<String>,
 }
@@ -56,6 +58,7 @@ impl Settings {
             spill_limit: config.pubsub.inbox_capacity,
             inbox_batch: config.pubsub.inbox_batch,
             max_presence: config.pubsub.max_presence,
+            max_presence_info: config.pubsub.max_presence_info_bytes,
             presence_pushes: config.pubsub.presence_push_prefixes.clone(),
         }
     }

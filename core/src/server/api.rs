@@ -14,7 +14,9 @@
 //! form, so the owner core numbers it, keeps it in history and fans it out
 //! (on the Redis engine, Redis numbers it and every node delivers it);
 //! history and presence are questions to the channel's owner; channels,
-//! disconnect and info ask every core. Answers come back as parts
+//! disconnect and info ask every core (and, on the Redis engine, channels
+//! and info also read every live node's record from Redis, written by each
+//! node's cores with their presence refresh). Answers come back as parts
 //! ([`ApiPart`]) the hub keeps for this connection and kicks it about
 //! (`KICK_ANSWER`); once every part is in, one HTTP response is written.
 //!
@@ -125,11 +127,13 @@ enum Gather {
     One,
     /// `{"results":[part, ...]}`, an error object for a refused part.
     Results,
-    /// Every core's `{"channel":count}`, summed: `{"channels":{...}}`.
+    /// Every core's `{"channel":count}`, summed: `{"channels":{...}}`; on
+    /// the Redis engine with the other live nodes' counts.
     Channels,
     /// Every core's `{"disconnected":N}`, summed.
     Disconnected,
-    /// Every core's counts, with the node's: `/api/info`.
+    /// Every core's counts, with the node's: `/api/info`; on the Redis
+    /// engine with every live node's (`nodes`).
     Info,
 }
 
@@ -250,7 +254,7 @@ impl ApiConn {
         }
         if let Some(pending) = self.pending.take() {
             let (status, body) = gather(ctx, pending);
-            self.respond(slot, status, body.as_bytes(), &[]);
+            self.respond_gathered(slot, status, body.as_bytes());
         }
         self.finish(now);
         self.on_input(ctx, slot, now)
@@ -490,6 +494,7 @@ impl ApiConn {
                 self.ask_every_core(ctx, slot, Gather::Channels, || Query::Channels {
                     prefix: prefix.clone(),
                 });
+                self.ask_other_nodes(ctx, slot, (true, prefix));
             }
             Endpoint::Disconnect => {
                 let user = fields
@@ -517,7 +522,10 @@ impl ApiConn {
                     reason: reason.clone(),
                 });
             }
-            Endpoint::Info => self.ask_every_core(ctx, slot, Gather::Info, || Query::Info),
+            Endpoint::Info => {
+                self.ask_every_core(ctx, slot, Gather::Info, || Query::Info);
+                self.ask_other_nodes(ctx, slot, (false, String::new()));
+            }
         }
         // Answers produced on this core during the call are already kept.
         for part in hub.take_answers(conn) {
@@ -526,7 +534,7 @@ impl ApiConn {
         if self.pending.as_ref().is_some_and(|p| p.missing == 0) {
             if let Some(pending) = self.pending.take() {
                 let (status, body) = gather(ctx, pending);
-                self.respond(slot, status, body.as_bytes(), &[]);
+                self.respond_gathered(slot, status, body.as_bytes());
             }
         }
         Ok(())
@@ -544,6 +552,24 @@ impl ApiConn {
         for core in 0..cores {
             ctx.hub
                 .query(slot.id(), core, query(), ReplyTo::Api(core as u32));
+        }
+    }
+
+    /// On the Redis engine, one more part after the cores': every live
+    /// node's records (`Cluster::nodes_read`), with channel counts under a
+    /// prefix when `channels.0`.
+    fn ask_other_nodes(&mut self, ctx: &ConnContext, slot: &Slot, channels: (bool, String)) {
+        let Some(cluster) = ctx.hub.cluster() else {
+            return;
+        };
+        let index = ctx.hub.cores();
+        if let Some(pending) = &mut self.pending {
+            pending.parts.push(None);
+            pending.missing += 1;
+        }
+        let reply = ReplyTo::Api(index as u32);
+        if let Err(refusal) = cluster.nodes_read(channels, ctx.hub.core(), slot.id(), reply) {
+            self.put(index, Err(refusal));
         }
     }
 
@@ -567,11 +593,18 @@ impl ApiConn {
     }
 
     fn respond_error(&self, slot: &Slot, err: &ApiError) {
-        let retry: &[(&str, &str)] = match err.status {
-            429 | 503 => &[("Retry-After", "1")],
-            _ => &[],
-        };
-        self.respond(slot, err.status, err.json().as_bytes(), retry);
+        self.respond(
+            slot,
+            err.status,
+            err.json().as_bytes(),
+            retry_after(err.status),
+        );
+    }
+
+    /// A response put together from answer parts: a refusal among them
+    /// (an owner's full inbox, Redis down) says when to retry like any.
+    fn respond_gathered(&self, slot: &Slot, status: u16, body: &[u8]) {
+        self.respond(slot, status, body, retry_after(status));
     }
 
     fn respond(&self, slot: &Slot, status: u16, body: &[u8], extra: &[(&str, &str)]) {
@@ -585,13 +618,41 @@ impl ApiConn {
     }
 }
 
+/// `Retry-After: 1` for the statuses that mean "not now" (429, 503).
+fn retry_after(status: u16) -> &'static [(&'static str, &'static str)] {
+    match status {
+        429 | 503 => &[("Retry-After", "1")],
+        _ => &[],
+    }
+}
+
 /// Puts a request's parts together: its status and body.
 fn gather(ctx: &ConnContext, pending: Pending) -> (u16, String) {
-    let parts: Vec<Result<Bytes, Refusal>> = pending
+    let mut parts: Vec<Result<Bytes, Refusal>> = pending
         .parts
         .into_iter()
         .map(|p| p.unwrap_or_else(|| Err(ErrorCode::Unavailable.into())))
         .collect();
+    // On the Redis engine, channels and info have one more part: the
+    // other nodes' records (this node's own figures are the cores' parts,
+    // live rather than as of the last refresh).
+    let cores = ctx.hub.cores();
+    let nodes = match pending.gather {
+        Gather::Channels | Gather::Info if parts.len() > cores => parts.pop(),
+        _ => None,
+    };
+    let own = ctx
+        .hub
+        .cluster()
+        .map(|c| c.node.clone())
+        .unwrap_or_default();
+    let others = |records: &Bytes| -> Vec<serde_json::Value> {
+        let all: serde_json::Value = serde_json::from_slice(records).unwrap_or_default();
+        let all = all["records"].as_array().cloned().unwrap_or_default();
+        all.into_iter()
+            .filter(|r| r["record"]["node"].as_str() != Some(own.as_str()))
+            .collect()
+    };
     match pending.gather {
         Gather::One => match parts.into_iter().next() {
             Some(Ok(json)) => (200, String::from_utf8_lossy(&json).into_owned()),
@@ -620,6 +681,23 @@ fn gather(ctx: &ConnContext, pending: Pending) -> (u16, String) {
                     }
                 }
             }
+            match &nodes {
+                Some(Ok(records)) => {
+                    for record in others(records) {
+                        let Some(map) = record["channels"].as_object() else {
+                            continue;
+                        };
+                        for (name, n) in map {
+                            *counts.entry(name.clone()).or_default() += n.as_u64().unwrap_or(0);
+                        }
+                    }
+                }
+                Some(Err(refusal)) => {
+                    let err = ApiError::from_refusal(refusal);
+                    return (err.status, err.json());
+                }
+                None => {}
+            }
             let body = serde_json::json!({ "channels": counts });
             (200, body.to_string())
         }
@@ -645,9 +723,10 @@ fn gather(ctx: &ConnContext, pending: Pending) -> (u16, String) {
                     "connected": cluster.degraded().is_none(),
                     "node": cluster.node,
                 }),
+                None if ctx.hub.is_durable() => serde_json::json!({ "kind": "disk" }),
                 None => serde_json::json!({ "kind": "memory" }),
             };
-            let body = serde_json::json!({
+            let mut body = serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "engine": engine,
                 "workers": ctx.hub.cores(),
@@ -657,9 +736,58 @@ fn gather(ctx: &ConnContext, pending: Pending) -> (u16, String) {
                 "publishes": sum("publishes"),
                 "per_worker": workers,
             });
+            if let (Some(cluster), Some(nodes)) = (ctx.hub.cluster(), &nodes) {
+                let this = serde_json::json!({
+                    "node": cluster.node,
+                    "address": cluster.address,
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "started": cluster.started,
+                    "workers": ctx.hub.cores(),
+                    "clients": sum("clients"),
+                    "channels": sum("channels"),
+                    "subscriptions": sum("subscriptions"),
+                });
+                match nodes {
+                    Ok(records) => body["nodes"] = node_list(this, &others(records)).into(),
+                    Err(refusal) => {
+                        body["nodes"] = serde_json::json!([this]);
+                        body["nodes_error"] = refusal.message.to_string().into();
+                    }
+                }
+            }
             (200, body.to_string())
         }
     }
+}
+
+/// Every live node, this one (`this`, live figures) first, then the
+/// others by node id, each summed over its cores' records.
+fn node_list(this: serde_json::Value, others: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    let mut by_node: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for entry in others {
+        let record = &entry["record"];
+        let Some(node) = record["node"].as_str() else {
+            continue;
+        };
+        let summed = by_node.entry(node.to_string()).or_insert_with(|| {
+            serde_json::json!({
+                "node": node,
+                "address": record["address"],
+                "version": record["version"],
+                "started": record["started"],
+                "workers": 0,
+                "clients": 0,
+                "channels": 0,
+                "subscriptions": 0,
+            })
+        });
+        for key in ["clients", "channels", "subscriptions"] {
+            let n = summed[key].as_u64().unwrap_or(0) + record[key].as_u64().unwrap_or(0);
+            summed[key] = n.into();
+        }
+        summed["workers"] = (summed["workers"].as_u64().unwrap_or(0) + 1).into();
+    }
+    std::iter::once(this).chain(by_node.into_values()).collect()
 }
 
 /// `{"offset": N}` or `{"epoch": E, "offset": N}`.

@@ -602,8 +602,10 @@ impl Open {
         let app = match endpoint {
             Endpoint::Echo => App::Echo,
             Endpoint::Ws => {
-                ctx.hub.join(slot.clone(), &admitted.identity.user);
-                App::Ws(WsConn::new(admitted.identity))
+                let mut identity = admitted.identity;
+                let info = identity.take_info();
+                ctx.hub.join_with_info(slot.clone(), &identity.user, info);
+                App::Ws(WsConn::new(identity))
             }
         };
         let session = Session::new(&ctx.limits.session, now);

@@ -409,6 +409,13 @@ pub fn render(snaps: &[Snapshot]) -> String {
         |s| s.pubsub.evicted_channels,
     );
     f.per_worker(
+        "ringcast_presence_info_dropped_total",
+        "counter",
+        "Connections whose token info claim was over pubsub.max_presence_info_bytes (shown in presence without it).",
+        snaps,
+        |s| s.pubsub.presence_info_dropped,
+    );
+    f.per_worker(
         "ringcast_channels",
         "gauge",
         "Channels owned by this core.",

@@ -246,8 +246,8 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         EngineKind::Redis => {
             let settings = RedisSettings::from_config(&config);
             let degraded = config.engine.start_degraded;
-            let cluster =
-                Cluster::start(settings, mesh.clone(), degraded).map_err(StartError::Engine)?;
+            let cluster = Cluster::start(settings, mesh.clone(), degraded, local_addr.to_string())
+                .map_err(StartError::Engine)?;
             info!(url = %config.engine.url, "redis engine connected");
             Some(Arc::new(cluster))
         }

@@ -38,8 +38,8 @@ use super::error::EngineError;
 use super::history::{recover, HistoryReply};
 use super::keys::Keys;
 use super::script::{
-    new_epoch, parse_presence, parse_published, parse_snapshot, Published, Script, Snapshot,
-    HISTORY_LUA, PRESENCE_LUA, PUBLISH_LUA,
+    new_epoch, parse_nodes, parse_presence, parse_published, parse_snapshot, NodeRecord, Published,
+    Script, Snapshot, HISTORY_LUA, NODES_LUA, PRESENCE_LUA, PUBLISH_LUA,
 };
 use super::settings::RedisSettings;
 use crate::proto::v1::Since;
@@ -76,6 +76,25 @@ enum Request {
         /// refresh, which re-adds what its node holds).
         done: Option<Done<Vec<(String, String)>>>,
     },
+    Nodes {
+        op: NodesOp,
+        /// Only reads have a completion; a lost write is the next one's.
+        done: Option<Done<Vec<NodeRecord>>>,
+    },
+}
+
+/// A node core's record written, or every live one read (`nodes.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodesOp {
+    /// `member`'s record and its whole set of `(channel, subscribers)`.
+    Write {
+        member: String,
+        record: String,
+        channels: Vec<(String, u64)>,
+    },
+    /// Every live member's record, with its channel counts whose names
+    /// start with `prefix` when `channels`.
+    Read { channels: bool, prefix: String },
 }
 
 /// A presence change or read (`presence.lua`).
@@ -100,6 +119,11 @@ impl Request {
             Request::Read { done, .. } => done(Err(err)),
             Request::Broadcast { .. } => {}
             Request::Presence { done, .. } => {
+                if let Some(done) = done {
+                    done(Err(err))
+                }
+            }
+            Request::Nodes { done, .. } => {
                 if let Some(done) = done {
                     done(Err(err))
                 }
@@ -258,6 +282,15 @@ impl Bridge {
         })
     }
 
+    /// Queues a node record write, or a read of every live one (with `done`).
+    pub fn nodes(
+        &self,
+        op: NodesOp,
+        done: Option<Done<Vec<NodeRecord>>>,
+    ) -> Result<(), EngineError> {
+        self.enqueue(Request::Nodes { op, done })
+    }
+
     fn enqueue(&self, request: Request) -> Result<(), EngineError> {
         let tx = self.tx.as_ref().ok_or(EngineError::Closed)?;
         tx.try_send(request).map_err(|e| match e {
@@ -283,6 +316,7 @@ struct Worker {
     publish: Script,
     history: Script,
     presence: Script,
+    nodes: Script,
     conn: Option<Conn>,
     rx: flume::Receiver<Request>,
     stats: Arc<BridgeStats>,
@@ -308,6 +342,7 @@ impl Worker {
             publish: Script::new(PUBLISH_LUA),
             history: Script::new(HISTORY_LUA),
             presence: Script::new(PRESENCE_LUA),
+            nodes: Script::new(NODES_LUA),
             backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
             ever_connected: conn.is_some(),
             conn,
@@ -508,6 +543,29 @@ impl Worker {
                 }
                 cmd.write_packed_command(out);
             }
+            Request::Nodes { op, .. } => {
+                let (set, records, counts) = self.keys.nodes();
+                let mut cmd = self.nodes.invocation(by_source, [&set, &records]);
+                let ttl_ms = self.settings.presence_ttl.as_millis().max(1) as u64;
+                match op {
+                    NodesOp::Write {
+                        member,
+                        record,
+                        channels,
+                    } => {
+                        cmd.arg("write").arg(ttl_ms).arg(&counts);
+                        cmd.arg(member).arg(record);
+                        for (channel, n) in channels {
+                            cmd.arg(channel).arg(*n);
+                        }
+                    }
+                    NodesOp::Read { channels, prefix } => {
+                        cmd.arg("read").arg(ttl_ms).arg(&counts);
+                        cmd.arg(if *channels { "1" } else { "0" }).arg(prefix);
+                    }
+                }
+                cmd.write_packed_command(out);
+            }
         }
     }
 
@@ -524,6 +582,9 @@ impl Worker {
             let mut retry = Vec::new();
             if let Err(reason) = self.round_trip(&out, &mut pending, &mut retry) {
                 let err = self.unavailable(reason.clone());
+                // Marked down before anyone hears `unavailable`: a client
+                // that asks `/readyz` right after its refusal sees 503.
+                self.drop_connection(reason);
                 for r in pending.iter_mut().filter_map(Option::take) {
                     self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
                     r.fail(err.clone());
@@ -532,7 +593,6 @@ impl Worker {
                     self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
                     r.fail(err.clone());
                 }
-                self.drop_connection(reason);
                 return;
             }
             if retry.is_empty() || by_source {
@@ -580,6 +640,11 @@ impl Worker {
                         done(parse_presence(&reply))
                     }
                 }
+                Request::Nodes { done, .. } => {
+                    if let Some(done) = done {
+                        done(parse_nodes(&reply))
+                    }
+                }
             }
         }
         self.last_alive = Instant::now();
@@ -587,19 +652,20 @@ impl Worker {
     }
 }
 
-/// `SCRIPT LOAD` both scripts, so the first publish on a fresh connection is
+/// `SCRIPT LOAD` every script, so the first publish on a fresh connection is
 /// an `EVALSHA` like every other. (A restarted server has an empty script
 /// cache; without this the first batch would meet `NOSCRIPT`.)
 fn load_scripts(conn: &mut Conn) -> Result<(), String> {
     let mut out = Vec::new();
-    for source in [PUBLISH_LUA, HISTORY_LUA, PRESENCE_LUA] {
+    let sources = [PUBLISH_LUA, HISTORY_LUA, PRESENCE_LUA, NODES_LUA];
+    for source in sources {
         redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(source)
             .write_packed_command(&mut out);
     }
     conn.send(&out)?;
-    for _ in 0..3 {
+    for _ in sources {
         if let Value::ServerError(e) = conn.read().map_err(read_reason)? {
             return Err(format!("SCRIPT LOAD refused: {e}"));
         }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::super::answer::{self, history_json, ApiPart, HistorySince, Query, ReplyTo};
-use super::super::presence::{client_id, presence_frame, Presence};
+use super::super::presence::{client_id, presence_frame, Presence, Who};
 use super::super::Refusal;
-use super::{Hub, Msg};
+use super::{Cluster, Hub, Msg};
 use crate::engine::redis::bridge::PresenceOp;
 use crate::mailbox::{ConnId, KICK_ANSWER, KICK_DISCONNECT};
 use crate::proto::v1::frame_payload;
@@ -25,20 +25,23 @@ impl Hub {
         channel: &Arc<str>,
         from: usize,
         conn: ConnId,
-        user: Arc<str>,
+        who: Who,
     ) {
         let joined = self
             .presence
             .borrow_mut()
             .entry(channel.clone())
             .or_default()
-            .join(from, conn, user.clone());
+            .join(from, conn, who.clone());
         if let (true, Some(cluster)) = (joined, &self.cluster) {
             let member = format!("{}-{}", cluster.node, client_id(from, conn));
-            cluster.presence_write(channel, PresenceOp::Join(vec![(member, user.to_string())]));
+            cluster.presence_write(
+                channel,
+                PresenceOp::Join(vec![(member, who.encode_stored())]),
+            );
         }
         if joined && self.settings.presence_pushes(channel) {
-            let frame = presence_frame(channel, "join", &client_id(from, conn), &user);
+            let frame = presence_frame(channel, "join", &client_id(from, conn), &who);
             self.fan_out(channel, frame);
         }
     }
@@ -60,9 +63,9 @@ impl Hub {
             let member = format!("{}-{}", cluster.node, client_id(from, conn));
             cluster.presence_write(channel, PresenceOp::Leave(vec![member]));
         }
-        if let Some(user) = left {
+        if let Some(who) = left {
             if self.settings.presence_pushes(channel) {
-                let frame = presence_frame(channel, "leave", &client_id(from, conn), &user);
+                let frame = presence_frame(channel, "leave", &client_id(from, conn), &who);
                 self.fan_out(channel, frame);
             }
         }
@@ -155,7 +158,7 @@ impl Hub {
             Query::Disconnect { user, code, reason } => {
                 let mut closed = 0;
                 for (id, member) in self.members.borrow().iter() {
-                    if member.ws && *member.user == *user {
+                    if member.ws && *member.who.user == *user {
                         self.closing
                             .borrow_mut()
                             .insert(*id, (code, reason.clone()));
@@ -176,6 +179,32 @@ impl Hub {
             }
         };
         self.answer_to(from, conn, reply, result);
+    }
+
+    /// Redis engine: this core's record among the live nodes' (what
+    /// `/api/info` and `/api/channels` on other nodes count it as), written
+    /// with each presence refresh.
+    pub(super) fn write_node_record(&self, cluster: &Cluster) {
+        let snapshot = self.snapshot();
+        let clients = self.members.borrow().values().filter(|m| m.ws).count();
+        let record = serde_json::json!({
+            "node": cluster.node,
+            "address": cluster.address,
+            "version": env!("CARGO_PKG_VERSION"),
+            "started": cluster.started,
+            "worker": self.core,
+            "clients": clients,
+            "channels": snapshot.channels,
+            "subscriptions": snapshot.subscriptions,
+        });
+        let channels: Vec<(String, u64)> = self
+            .local
+            .borrow()
+            .iter()
+            .filter(|(_, entry)| !entry.live.is_empty())
+            .map(|(name, entry)| (name.to_string(), entry.live.len() as u64))
+            .collect();
+        cluster.node_write(self.core, record.to_string(), channels);
     }
 
     /// Owner side of a history read on the memory engine (on the Redis
