@@ -30,6 +30,7 @@ fn rules() -> Rules {
     Rules {
         leeway: 30,
         require_exp: true,
+        info_claim: Some("info".into()),
         ..Rules::default()
     }
 }
@@ -380,6 +381,20 @@ fn the_info_claim_is_kept_as_its_json_text() {
     assert_eq!(id.info.as_deref(), Some(r#""mobile""#));
     let id = verify_claims(rules(), &claims(), NOW).expect("valid");
     assert_eq!(id.info, None);
+    // Another name; `info` is then just another claim, and none is read
+    // when the name is unset.
+    let profile = Rules {
+        info_claim: Some("profile".into()),
+        ..rules()
+    };
+    let token = with(json!({"profile": {"n": 1}, "info": 7}));
+    let id = verify_claims(profile, &token, NOW).expect("valid");
+    assert_eq!(id.info.as_deref(), Some(r#"{"n":1}"#));
+    let off = Rules {
+        info_claim: None,
+        ..rules()
+    };
+    assert_eq!(verify_claims(off, &token, NOW).expect("valid").info, None);
 }
 
 #[test]

@@ -757,7 +757,8 @@ keys! {
         leeway = "jwt_leeway" as Dur,
         require_exp = "jwt_require_exp" as Flag,
         default_subs = "jwt_default_subs" as PatternList,
-        default_pubs = "jwt_default_pubs" as PatternList;
+        default_pubs = "jwt_default_pubs" as PatternList,
+        info_claim = "jwt_info_claim" as Text;
     admission:
         rate = "admission_rate" as Count<u32>,
         burst = "admission_burst" as Count<u32>,
