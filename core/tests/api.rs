@@ -1,7 +1,11 @@
 //! The server API over real sockets: publishes that reach `/ws` subscribers
 //! through the owner core with the right offsets, every refusal's status,
-//! key rotation, disconnect by user, history, channels, presence, info, the
-//! API's own listener, and a slow API client that cannot hold up WebSockets.
+//! key rotation, disconnect by user, history, channels, presence (with the
+//! token's info, an oversize one dropped), info, the API's own listener, a
+//! slow API client that cannot hold up WebSockets, 429 from a full owner
+//! inbox with history equal to what was acknowledged, an API publish read
+//! back after a disk-engine restart, and on the Redis engine every live
+//! node in `/api/info` and `/api/channels`.
 
 mod common;
 #[path = "support/redis.rs"]
