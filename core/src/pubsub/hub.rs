@@ -1203,18 +1203,24 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn pipelined_subscribe_unsubscribe_subscribe_to_another_core_is_answered_in_order() {
-        let config = ServerConfig::default();
+    /// Two cores' hubs on one mesh (inboxes of `inbox` messages), and a
+    /// channel core 1 owns.
+    fn two_cores(config: ServerConfig, inbox: usize) -> (Vec<Hub>, String) {
         let settings = Settings::from_config(&config);
-        let mesh = Arc::new(Mesh::new(2, 64));
-        let hubs: Vec<Hub> = (0..2)
+        let mesh = Arc::new(Mesh::new(2, inbox));
+        let hubs = (0..2)
             .map(|core| Hub::new(core, mesh.clone(), settings.clone(), Rc::default()))
             .collect();
         let channel = (0..)
             .map(|i| format!("room:{i}"))
             .find(|c| owner_of(c, 2) == 1)
             .expect("some channel is owned by core 1");
+        (hubs, channel)
+    }
+
+    #[test]
+    fn pipelined_subscribe_unsubscribe_subscribe_to_another_core_is_answered_in_order() {
+        let (hubs, channel) = two_cores(ServerConfig::default(), 64);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hubs[0].join(slot.clone(), "");
         hubs[0]
@@ -1267,15 +1273,7 @@ mod tests {
     fn api_publishes_are_answered_in_parts_and_refused_when_the_owner_inbox_is_full() {
         let mut config = ServerConfig::default();
         config.pubsub.inbox_capacity = 16;
-        let settings = Settings::from_config(&config);
-        let mesh = Arc::new(Mesh::new(2, 16));
-        let hubs: Vec<Hub> = (0..2)
-            .map(|core| Hub::new(core, mesh.clone(), settings.clone(), Rc::default()))
-            .collect();
-        let channel = (0..)
-            .map(|i| format!("room:{i}"))
-            .find(|c| owner_of(c, 2) == 1)
-            .expect("some channel is owned by core 1");
+        let (hubs, channel) = two_cores(config, 16);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
         hubs[0].join_api(slot.clone());
         // Core 1 does not drain: its inbox takes 16, the 17th is refused.
