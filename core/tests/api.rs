@@ -15,11 +15,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{raw, read_head, start, Client, Frame};
+use common::ws::{channel_owned_by, one_per_worker, Ws};
+use common::{raw, read_head, start, Frame};
 use ringcast::auth::{AuthMode, KeySource, Secret};
 use ringcast::config::proxy::TrustedProxies;
 use ringcast::config::ServerConfig;
-use ringcast::proto::frame::OpCode;
 use serde_json::{json, Value};
 
 const KEY: &str = "test-api-key-0123456789";
@@ -95,64 +95,6 @@ impl Api {
     }
 }
 
-struct Ws {
-    client: Client,
-    next_id: u64,
-    pushes: Vec<Value>,
-}
-
-impl Ws {
-    fn connect(addr: SocketAddr, path: &str) -> Ws {
-        Ws {
-            client: Client::connect(addr, path),
-            next_id: 1,
-            pushes: Vec::new(),
-        }
-    }
-
-    fn recv(&mut self) -> Value {
-        loop {
-            match self.client.recv() {
-                Some(Frame::Text(text)) => return serde_json::from_str(&text).expect("JSON"),
-                Some(Frame::Ping(p)) => self.client.send(OpCode::Pong, true, &p),
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
-    }
-
-    fn call(&mut self, mut command: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        command["id"] = json!(id);
-        self.client
-            .send(OpCode::Text, true, command.to_string().as_bytes());
-        loop {
-            let msg = self.recv();
-            if msg.get("id").is_none() {
-                self.pushes.push(msg);
-            } else {
-                assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
-                return msg;
-            }
-        }
-    }
-
-    fn next_push(&mut self) -> Value {
-        if !self.pushes.is_empty() {
-            return self.pushes.remove(0);
-        }
-        let msg = self.recv();
-        assert!(msg.get("id").is_none(), "not a push: {msg}");
-        msg
-    }
-
-    fn worker(&mut self) -> u64 {
-        self.call(json!({"op":"info"}))["result"]["worker"]
-            .as_u64()
-            .expect("worker")
-    }
-}
-
 fn with_api(tweak: impl FnOnce(&mut ServerConfig)) -> ringcast::server::ServerHandle {
     start(false, |c| {
         c.server.workers = 2;
@@ -165,22 +107,14 @@ fn with_api(tweak: impl FnOnce(&mut ServerConfig)) -> ringcast::server::ServerHa
     })
 }
 
-/// A channel named `prefix:N` owned by worker `owner`.
-fn owned_by(ws: &mut Ws, owner: u64, prefix: &str) -> String {
-    (0..1000)
-        .map(|i| format!("{prefix}:{i}"))
-        .find(|c| ws.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(owner))
-        .expect("some channel hashes to each owner")
-}
-
 #[test]
 fn publish_through_the_api_reaches_subscribers_with_the_next_offset() {
     let server = with_api(|_| {});
     let addr = server.local_addr();
-    let mut ws = Ws::connect(addr, "/ws");
+    let mut ws = Ws::connect(addr);
     let mut api = Api::connect(addr, Some(KEY));
     for owner in [0, 1] {
-        let channel = owned_by(&mut ws, owner, "room");
+        let channel = channel_owned_by(&mut ws, owner, "room");
         let sub = ws.call(json!({"op":"subscribe","channel":channel}));
         let epoch = sub["result"]["epoch"].clone();
         let first = ws.call(json!({"op":"publish","channel":channel,"data":"by ws"}));
@@ -201,8 +135,8 @@ fn publish_through_the_api_reaches_subscribers_with_the_next_offset() {
         }
     }
     // Broadcast: one publish per channel, each with its own offset.
-    let a = owned_by(&mut ws, 0, "room");
-    let b = owned_by(&mut ws, 1, "room");
+    let a = channel_owned_by(&mut ws, 0, "room");
+    let b = channel_owned_by(&mut ws, 1, "room");
     let reply = api.ok(
         "/api/broadcast",
         json!({"channels":[a,b,"fresh:1"],"data":7}),
@@ -377,8 +311,8 @@ fn history_channels_presence_and_info() {
     assert_eq!(none["messages"], json!([]));
 
     // Two subscribers of one room (one per worker when the kernel spreads them).
-    let mut a = Ws::connect(addr, "/ws");
-    let mut b = Ws::connect(addr, "/ws");
+    let mut a = Ws::connect(addr);
+    let mut b = Ws::connect(addr);
     a.call(json!({"op":"subscribe","channel":"room:9"}));
     b.call(json!({"op":"subscribe","channel":"room:9"}));
     b.call(json!({"op":"subscribe","channel":"other:1"}));
@@ -438,11 +372,11 @@ fn presence_shows_the_tokens_info_and_an_oversize_one_is_dropped_not_refused() {
     let addr = server.local_addr();
     let info = json!({"device":"phone","name":"Ann"});
     let ann_token = token_with("ann", json!({ "info": info }));
-    let mut ann = Ws::connect(addr, &format!("/ws?token={ann_token}"));
+    let mut ann = Ws::connect_to(addr, &format!("/ws?token={ann_token}"));
     // 65 bytes of JSON: one over the cap. The connection is still served.
     let big = json!("x".repeat(63));
     let bob_token = token_with("bob", json!({ "info": big }));
-    let mut bob = Ws::connect(addr, &format!("/ws?token={bob_token}"));
+    let mut bob = Ws::connect_to(addr, &format!("/ws?token={bob_token}"));
     bob.call(json!({"op":"subscribe","channel":"room:i"}));
     ann.call(json!({"op":"subscribe","channel":"room:i"}));
     let join = bob.next_push();
@@ -495,7 +429,7 @@ fn disconnect_closes_every_connection_of_the_user_on_every_worker() {
     let mut alices: Vec<Ws> = Vec::new();
     let mut seen = [false; 2];
     for _ in 0..200 {
-        let mut ws = Ws::connect(addr, &alice);
+        let mut ws = Ws::connect_to(addr, &alice);
         let w = ws.worker() as usize;
         if !seen[w] {
             seen[w] = true;
@@ -506,7 +440,7 @@ fn disconnect_closes_every_connection_of_the_user_on_every_worker() {
         }
     }
     assert_eq!(alices.len(), 2, "an alice on each worker");
-    let mut bob = Ws::connect(addr, &format!("/ws?token={}", token("bob")));
+    let mut bob = Ws::connect_to(addr, &format!("/ws?token={}", token("bob")));
     let mut api = Api::connect(addr, Some(KEY));
     let reply = api.ok(
         "/api/disconnect",
@@ -562,7 +496,7 @@ fn a_slow_api_client_holds_up_neither_websockets_nor_other_api_clients() {
     let mut slow_body = Api::connect(addr, Some(KEY));
     let head = format!("POST /api/publish HTTP/1.1\r\nHost: t\r\nAuthorization: apikey {KEY}\r\nContent-Length: 100\r\n\r\n{{");
     slow_body.stream.write_all(head.as_bytes()).expect("write");
-    let mut ws = Ws::connect(addr, "/ws");
+    let mut ws = Ws::connect(addr);
     ws.call(json!({"op":"subscribe","channel":"live"}));
     let mut api = Api::connect(addr, Some(KEY));
     assert_eq!(
@@ -601,22 +535,6 @@ fn the_request_timeout_closes_a_request_that_never_completes() {
     server.join();
 }
 
-/// One `/ws` connection on each of the two workers.
-fn one_per_worker(addr: SocketAddr) -> [Ws; 2] {
-    let mut found: [Option<Ws>; 2] = [None, None];
-    for _ in 0..200 {
-        let mut ws = Ws::connect(addr, "/ws");
-        let w = ws.worker() as usize;
-        if found[w].is_none() {
-            found[w] = Some(ws);
-        }
-        if found.iter().all(Option::is_some) {
-            break;
-        }
-    }
-    found.map(|ws| ws.expect("the kernel spread 200 connections over both workers"))
-}
-
 #[test]
 fn presence_pushes_come_once_per_subscription_across_workers_and_ws_reads_history() {
     let server = with_api(|c| c.pubsub.presence_push_prefixes = vec!["chat:".into()]);
@@ -625,7 +543,7 @@ fn presence_pushes_come_once_per_subscription_across_workers_and_ws_reads_histor
     let mut api = Api::connect(addr, Some(KEY));
     for owner in [0, 1] {
         // The channel's owner is each worker in turn: joins cross cores both ways.
-        let channel = owned_by(&mut a, owner, "chat");
+        let channel = channel_owned_by(&mut a, owner, "chat");
         a.call(json!({"op":"subscribe","channel":channel}));
         b.call(json!({"op":"subscribe","channel":channel}));
         let join = a.next_push();
@@ -641,7 +559,7 @@ fn presence_pushes_come_once_per_subscription_across_workers_and_ws_reads_histor
             json!({"channel":channel,"leave":{"client":client,"user":""}})
         );
         // A third connection that subscribes and then goes away.
-        let mut c = Ws::connect(addr, "/ws");
+        let mut c = Ws::connect(addr);
         c.call(json!({"op":"subscribe","channel":channel}));
         let joined = a.next_push()["join"]["client"].clone();
         drop(c);
@@ -688,7 +606,7 @@ fn on_the_redis_engine_an_api_publish_on_one_node_reaches_subscribers_of_another
         })
     };
     let (a, b) = (node(&redis), node(&redis));
-    let mut ws = Ws::connect(b.local_addr(), "/ws");
+    let mut ws = Ws::connect(b.local_addr());
     let sub = ws.call(json!({"op":"subscribe","channel":"news:1"}));
     assert_eq!(sub["result"]["offset"], 0, "{sub}");
     let mut api = Api::connect(a.local_addr(), Some(KEY));
@@ -789,7 +707,7 @@ fn a_draining_server_answers_503_and_closes_idle_api_connections() {
     let server = with_api(|c| c.timeouts.drain_timeout = Duration::from_secs(3));
     let addr = server.local_addr();
     // A WebSocket that never answers the shutdown's close keeps the drain going.
-    let _ws = Ws::connect(addr, "/ws");
+    let _ws = Ws::connect(addr);
     let mut idle = Api::connect(addr, Some(KEY));
     assert_eq!(idle.ok("/api/info", json!({}))["workers"], 2);
     server.shutdown();
@@ -825,9 +743,9 @@ fn on_the_redis_engine_presence_spans_nodes_and_a_killed_node_leaves_it_within_t
             "engine.redis_presence_ttl=900ms",
         ],
     );
-    let mut on_a = Ws::connect(a.local_addr(), "/ws");
+    let mut on_a = Ws::connect(a.local_addr());
     on_a.call(json!({"op":"subscribe","channel":"room:x"}));
-    let mut on_b: Vec<Ws> = (0..2).map(|_| Ws::connect(b.addr, "/ws")).collect();
+    let mut on_b: Vec<Ws> = (0..2).map(|_| Ws::connect(b.addr)).collect();
     for ws in &mut on_b {
         ws.call(json!({"op":"subscribe","channel":"room:x"}));
     }
@@ -935,10 +853,10 @@ fn on_the_redis_engine_disconnect_reaches_the_users_connections_on_every_node() 
     };
     let (a, b) = (node(), node());
     let alice = format!("/ws?token={}", token("alice"));
-    let mut on_a = Ws::connect(a.local_addr(), &alice);
-    let mut on_b = Ws::connect(b.local_addr(), &alice);
+    let mut on_a = Ws::connect_to(a.local_addr(), &alice);
+    let mut on_b = Ws::connect_to(b.local_addr(), &alice);
     let bob_token = token_with("bob", json!({"info":{"team":"blue"}}));
-    let mut bob_on_b = Ws::connect(b.local_addr(), &format!("/ws?token={bob_token}"));
+    let mut bob_on_b = Ws::connect_to(b.local_addr(), &format!("/ws?token={bob_token}"));
     let mut api = Api::connect(a.local_addr(), Some(KEY));
     // Presence through Redis carries the token's info to the other node.
     // (Node b writes it on its own Redis connection: wait for it.)
@@ -984,8 +902,11 @@ fn a_full_owner_inbox_is_429_with_retry_after_and_every_acknowledged_publish_is_
         c.api.max_connections = 128;
     });
     let addr = server.local_addr();
-    let mut ws = Ws::connect(addr, "/ws");
-    let channels = [owned_by(&mut ws, 0, "flood"), owned_by(&mut ws, 1, "flood")];
+    let mut ws = Ws::connect(addr);
+    let channels = [
+        channel_owned_by(&mut ws, 0, "flood"),
+        channel_owned_by(&mut ws, 1, "flood"),
+    ];
     let mut conns: Vec<Api> = (0..96).map(|_| Api::connect(addr, Some(KEY))).collect();
     // channel index → data `n` of every acknowledged publish, by offset.
     let mut acked: [std::collections::BTreeMap<u64, u64>; 2] = Default::default();

@@ -11,91 +11,15 @@ mod common;
 #[path = "support/redis.rs"]
 mod redis_server;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{http, Client, Frame, Served};
+use common::ws::Ws;
+use common::{http, Served};
 use redis_server::{free_port, RedisServer, WAIT};
-use ringcast::proto::frame::OpCode;
 use serde_json::{json, Value};
-
-/// A `/ws` client that keeps pushes arriving while it waits for a reply.
-struct Ws {
-    client: Client,
-    next_id: u64,
-    pushes: VecDeque<Value>,
-}
-
-impl Ws {
-    fn connect(addr: SocketAddr) -> Ws {
-        Ws {
-            client: Client::connect(addr, "/ws"),
-            next_id: 1,
-            pushes: VecDeque::new(),
-        }
-    }
-
-    /// The next JSON message; `None` when the server went away.
-    fn recv(&mut self) -> Option<Value> {
-        loop {
-            match self.client.recv()? {
-                Frame::Text(text) => return Some(serde_json::from_str(&text).expect("JSON")),
-                Frame::Ping(p) => self.client.send(OpCode::Pong, true, &p),
-                Frame::Close(_) => return None,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
-    }
-
-    /// Sends `command` with a fresh id; its reply, or `None` if the server
-    /// went away first.
-    fn try_call(&mut self, mut command: Value) -> Option<Value> {
-        let id = self.next_id;
-        self.next_id += 1;
-        command["id"] = json!(id);
-        let text = command.to_string();
-        // A write to a dead node fails: that is "went away" too.
-        let mut frame = Vec::new();
-        ringcast::proto::frame::encode_masked_frame_into(
-            &mut frame,
-            OpCode::Text,
-            true,
-            common::MASK,
-            text.as_bytes(),
-        );
-        use std::io::Write;
-        self.client.stream.write_all(&frame).ok()?;
-        loop {
-            let msg = self.recv()?;
-            if msg.get("id").is_none() && msg.get("offset").is_some() {
-                self.pushes.push_back(msg);
-            } else {
-                assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
-                return Some(msg);
-            }
-        }
-    }
-
-    fn call(&mut self, command: Value) -> Value {
-        self.try_call(command).expect("the node answered")
-    }
-
-    fn try_next_push(&mut self) -> Option<Value> {
-        if let Some(push) = self.pushes.pop_front() {
-            return Some(push);
-        }
-        let msg = self.recv()?;
-        assert!(msg.get("id").is_none(), "not a push: {msg}");
-        Some(msg)
-    }
-
-    fn next_push(&mut self) -> Value {
-        self.try_next_push().expect("a push")
-    }
-}
 
 fn offset(msg: &Value) -> u64 {
     msg["offset"]

@@ -4,109 +4,12 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{start, Client, Frame, DRIVERS};
+use common::ws::{channel_owned_by, one_per_worker, Ws};
+use common::{start, Frame, DRIVERS};
 use ringcast::proto::frame::OpCode;
 use serde_json::{json, Value};
-
-struct Ws {
-    client: Client,
-    next_id: u64,
-    /// Pushes that arrived while waiting for a reply, in order.
-    pushes: Vec<Value>,
-}
-
-impl Ws {
-    fn connect(addr: SocketAddr) -> Ws {
-        Ws {
-            client: Client::connect(addr, "/ws"),
-            next_id: 1,
-            pushes: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, command: Value) {
-        self.client
-            .send(OpCode::Text, true, command.to_string().as_bytes());
-    }
-
-    fn recv(&mut self) -> Value {
-        loop {
-            match self.client.recv() {
-                Some(Frame::Text(text)) => {
-                    return serde_json::from_str(&text).expect("server sent JSON")
-                }
-                Some(Frame::Ping(p)) => self.client.send(OpCode::Pong, true, &p),
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
-    }
-
-    /// Sends `command` with a fresh id and returns the reply with that id,
-    /// keeping any pushes that came first.
-    fn call(&mut self, mut command: Value) -> Value {
-        let id = self.next_id;
-        self.next_id += 1;
-        command["id"] = json!(id);
-        self.send(command);
-        loop {
-            let msg = self.recv();
-            if msg.get("channel").is_some()
-                && msg.get("offset").is_some()
-                && msg.get("id").is_none()
-            {
-                self.pushes.push(msg);
-            } else {
-                assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
-                return msg;
-            }
-        }
-    }
-
-    fn next_push(&mut self) -> Value {
-        if !self.pushes.is_empty() {
-            return self.pushes.remove(0);
-        }
-        let msg = self.recv();
-        assert!(
-            msg.get("offset").is_some() && msg.get("id").is_none(),
-            "not a push: {msg}"
-        );
-        msg
-    }
-
-    fn worker(&mut self) -> u64 {
-        self.call(json!({"op":"info"}))["result"]["worker"]
-            .as_u64()
-            .expect("worker")
-    }
-}
-
-/// Opens connections until one lands on each of the server's two workers.
-fn one_per_worker(addr: SocketAddr) -> [Ws; 2] {
-    let mut found: [Option<Ws>; 2] = [None, None];
-    for _ in 0..200 {
-        let mut ws = Ws::connect(addr);
-        let w = ws.worker() as usize;
-        if found[w].is_none() {
-            found[w] = Some(ws);
-        }
-        if found.iter().all(Option::is_some) {
-            break;
-        }
-    }
-    found.map(|ws| ws.expect("the kernel spread 200 connections over both workers"))
-}
-
-/// A channel name owned by worker `owner`.
-fn channel_owned_by(ws: &mut Ws, owner: u64, prefix: &str) -> String {
-    (0..1000)
-        .map(|i| format!("{prefix}:{i}"))
-        .find(|c| ws.call(json!({"op":"info","channel":c}))["result"]["owner"] == json!(owner))
-        .expect("some channel hashes to each owner")
-}
 
 fn two_workers(
     epoll: bool,

@@ -15,6 +15,8 @@ use ringcast::proto::decoder::{Decoder, Event, Limits, Role};
 use ringcast::proto::frame::{encode_masked_frame_into, OpCode};
 use ringcast::server::{self, ServerHandle};
 
+pub mod ws;
+
 pub const MASK: [u8; 4] = [0x1f, 0x2e, 0x3d, 0x4c];
 /// How long a read may wait for bytes the server owes, and how long a poll
 /// waits for an event. Generous on purpose: it fails a test only when the
