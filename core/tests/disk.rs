@@ -5,8 +5,11 @@
 //! comes back; `kill -9` while publishers run at full speed with
 //! `fsync = always` loses no acknowledged offset (a few trials here, 20
 //! with `RINGCAST_DISK_CRASH_TRIALS=20`, which `bench/disk/crash.sh` sets);
-//! the epoll fallback writes a log that recovers; a missing store directory
-//! stops the start with one line naming it.
+//! the epoll fallback writes a log that recovers; segments no channel's
+//! history reaches are deleted (and the oldest by the budget, after a
+//! checkpoint) while a restart still continues every channel's offsets in
+//! its epoch; a missing store directory stops the start with one line
+//! naming it.
 
 mod common;
 
@@ -208,6 +211,17 @@ fn a_client_resumes_across_a_restart_with_another_worker_count() {
     drop(first);
 
     let second = node("disk-restart-2", &dir, 3, "always");
+    // Channels whose owner changed got a checkpoint in their new owner's
+    // log (their records sit in segments another core's retention holds).
+    let moved = channels
+        .iter()
+        .filter(|c| ringcast::pubsub::hub::owner_of(c, 2) != ringcast::pubsub::hub::owner_of(c, 3))
+        .count();
+    assert!(moved > 0, "the test needs a channel that changes owner");
+    assert_eq!(
+        metric(second.addr, "ringcast_store_checkpoints_total"),
+        moved as f64
+    );
     let mut sub = Ws::connect(second.addr);
     let (reply, replay) = sub.resume("room:0", &epoch, 25);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
@@ -479,4 +493,122 @@ fn a_missing_store_directory_stops_the_start_with_one_line_naming_it() {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].contains("no-such-store-dir"), "{stderr}");
+}
+
+/// The run-1 segment files left in `dir`, by sequence.
+fn run_segments(dir: &Path, run: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".log")?;
+            let mut parts = stem.split('-');
+            let r: u64 = parts.next()?.parse().ok()?;
+            let _core = parts.next()?;
+            let seq: u64 = parts.next()?.parse().ok()?;
+            (r == run).then_some(seq)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn segments_no_history_reaches_are_deleted_and_a_restart_keeps_every_channel_s_offset_and_epoch() {
+    let dir = store_dir("retention");
+    // 64 KiB segments of ~2 KiB records (about 30 each), 5 messages of
+    // history, a budget of 4 segments, `batch` (retention syncs the
+    // checkpoints itself).
+    let extra = [
+        "--set",
+        "store.segment_size=64KiB",
+        "--set",
+        "store.max_disk=256KiB",
+        "--set",
+        "pubsub.history_size=5",
+    ];
+    let mut served = node_with("disk-retention-1", &dir, 1, "batch", &extra);
+    let addr = served.addr;
+    let mut ws = Ws::connect(addr);
+    let big = "x".repeat(2000);
+    // quiet:1 in segment 0, quiet:2 a few segments on: each stays in its
+    // channel's history, so only the budget can take their segments.
+    assert_eq!(publish(&mut ws, "quiet:1", json!("q1")), 1);
+    assert_eq!(publish(&mut ws, "quiet:1", json!("q2")), 2);
+    for n in 1..=100u64 {
+        assert_eq!(publish(&mut ws, "busy", json!({"n": n, "pad": big})), n);
+    }
+    assert_eq!(publish(&mut ws, "quiet:2", json!("only")), 1);
+    for n in 101..=300u64 {
+        assert_eq!(publish(&mut ws, "busy", json!({"n": n, "pad": big})), n);
+    }
+    let epochs: Vec<String> = ["busy", "quiet:1", "quiet:2"]
+        .iter()
+        .map(|c| epoch_of(&mut ws, c))
+        .collect();
+    // Retention runs on the core's upkeep (at most a second apart).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let history = metric(
+            addr,
+            "ringcast_store_segments_deleted_total{reason=\"history\"}",
+        );
+        let budget = metric(
+            addr,
+            "ringcast_store_segments_deleted_total{reason=\"budget\"}",
+        );
+        if history >= 5.0 && budget >= 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "segments not deleted: history {history}, budget {budget}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(metric(addr, "ringcast_store_checkpoints_total") >= 1.0);
+    let left = run_segments(&dir, 1);
+    let rolled = *left.last().expect("segments");
+    assert!(rolled >= 8, "about 10 segments were written: {left:?}");
+    assert!(!left.contains(&0), "the budget took segment 0: {left:?}");
+    assert!(left.len() <= 4, "only what history needs is left: {left:?}");
+    served.kill();
+    drop(served);
+
+    let served = node_with("disk-retention-2", &dir, 1, "batch", &extra);
+    // A fresh connection per resume (one subscription per channel each).
+    let resume = |channel: &str, epoch: &str, offset: u64| {
+        Ws::connect(served.addr).resume(channel, epoch, offset)
+    };
+    // busy: a recent offset resumes, a deleted one does not.
+    let (reply, replay) = resume("busy", &epochs[0], 297);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert_eq!(
+        replay.iter().map(offset).collect::<Vec<_>>(),
+        vec![298, 299, 300]
+    );
+    let (reply, _) = resume("busy", &epochs[0], 10);
+    assert_eq!(reply["result"]["recovered"], json!(false), "{reply}");
+    // quiet:1's records went with segment 0; its checkpoint kept where it
+    // stood: nothing missed after 2, history before it gone.
+    let (reply, replay) = resume("quiet:1", &epochs[1], 2);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert!(replay.is_empty());
+    let (reply, _) = resume("quiet:1", &epochs[1], 1);
+    assert_eq!(reply["result"]["recovered"], json!(false), "{reply}");
+    // quiet:2's segment was kept for its history.
+    let (reply, replay) = resume("quiet:2", &epochs[2], 0);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert_eq!(replay[0]["data"], json!("only"));
+    // Every channel goes on from its offset, in its epoch.
+    let mut publisher = Ws::connect(served.addr);
+    for ((channel, epoch), next) in ["busy", "quiet:1", "quiet:2"]
+        .iter()
+        .zip(&epochs)
+        .zip([301, 3, 2])
+    {
+        assert_eq!(publish(&mut publisher, channel, json!("after")), next);
+        assert_eq!(&epoch_of(&mut publisher, channel), epoch, "{channel}");
+    }
 }

@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use super::{answer_msg, Hub, Msg};
 use crate::bus::drain;
-use crate::engine::disk::{Log, RecoveredChannel, StoreStats};
+use crate::engine::disk::{Log, Mark, Needs, RecoveredChannel, StoreStats};
 use crate::mailbox::ConnId;
 use crate::proto::v1::{published_frame, push_frame};
 use crate::pubsub::answer::{published_json, ReplyTo};
@@ -232,6 +232,29 @@ impl Hub {
         }
     }
 
+    /// What `channel` still needs of a closed segment that leaves it at
+    /// `mark` (retention asks; see `engine::disk::log`).
+    pub(super) fn store_needs(&self, channel: &str, mark: &Mark) -> Needs {
+        if self.owner_of(channel) != self.core {
+            // Another core's channel, in a segment of an earlier run with
+            // another worker count: this core cannot see its history.
+            return Needs {
+                history: true,
+                checkpoint: None,
+            };
+        }
+        let owned = self.owned.borrow();
+        match owned.get(channel) {
+            // Evicted, or a new epoch since: nothing of it is needed.
+            None => Needs::default(),
+            Some(ch) if Mark::new(ch.epoch(), 0, false).epoch != mark.epoch => Needs::default(),
+            Some(ch) => Needs {
+                history: !mark.checkpoint && ch.oldest_offset().is_some_and(|o| o <= mark.offset),
+                checkpoint: (ch.last_offset() == mark.offset).then(|| ch.epoch().to_owned()),
+            },
+        }
+    }
+
     /// Writes what the log holds and releases the effects held before the
     /// write began; with nothing to write, releases everything held.
     async fn commit(&self) {
@@ -356,7 +379,8 @@ pub(super) async fn run(hub: Rc<Hub>) {
             last_tick = now;
         }
         if now.duration_since(last_upkeep) >= log.next_due() {
-            log.maintain(now).await;
+            log.maintain(now, |channel, mark| hub.store_needs(channel, mark))
+                .await;
             last_upkeep = Instant::now();
         }
         if handled == batch || log.has_pending() {
@@ -421,7 +445,7 @@ mod tests {
             file = std::fs::File::open(&path).expect("reopen");
         }
         let stats = Arc::new(StoreStats::default());
-        let log = Rc::new(Log::new(s, file, Vec::new(), stats.clone()));
+        let log = Rc::new(Log::new(s, file, 0, Vec::new(), stats.clone()));
         let settings = Settings::from_config(&config);
         let hub = Hub::new(0, Arc::new(Mesh::new(1, 64)), settings, Rc::default());
         (hub.with_store(log, Vec::new(), stats.clone()), stats)
