@@ -8,8 +8,11 @@
 //! the epoll fallback writes a log that recovers; segments no channel's
 //! history reaches are deleted (and the oldest by the budget, after a
 //! checkpoint) while a restart still continues every channel's offsets in
-//! its epoch; a missing store directory stops the start with one line
-//! naming it.
+//! its epoch; on a real full filesystem (a 1 MiB tmpfs, mounted when the
+//! test runs as root, else skipped with the reason printed) publishes
+//! answer `unavailable`, only acknowledged ones are delivered and come back
+//! after a restart, and freeing space lets publishes in again; a missing
+//! store directory stops the start with one line naming it.
 
 mod common;
 
@@ -611,4 +614,146 @@ fn segments_no_history_reaches_are_deleted_and_a_restart_keeps_every_channel_s_o
         assert_eq!(publish(&mut publisher, channel, json!("after")), next);
         assert_eq!(&epoch_of(&mut publisher, channel), epoch, "{channel}");
     }
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped (declare it
+/// before the server, so the server is gone first).
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` (with the reason printed) when this process may not mount.
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mnt-{name}"));
+        let _ = Command::new("umount").arg(&path).output();
+        std::fs::create_dir_all(&path).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output();
+        match out {
+            Ok(out) if out.status.success() => Some(SmallDisk { path }),
+            Ok(out) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: no mount command: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_publishes_acknowledges_only_what_was_written_and_recovers_when_freed() {
+    // 1 MiB of tmpfs, half of it taken by a file the test deletes later.
+    let Some(disk) = SmallDisk::mount("full", "1m") else {
+        return;
+    };
+    let ballast = disk.path.join("ballast");
+    std::fs::write(&ballast, vec![1u8; 512 << 10]).expect("ballast");
+    let dir = disk.path.join("store");
+    std::fs::create_dir(&dir).expect("store dir");
+    let extra = [
+        "--set",
+        "store.segment_size=64KiB",
+        "--set",
+        "store.max_disk=0",
+    ];
+    let mut served = node_with("disk-full-1", &dir, 1, "always", &extra);
+    let addr = served.addr;
+    let mut sub = Ws::connect(addr);
+    let reply = sub.call(json!({"op":"subscribe","channel":"full"}));
+    let epoch = reply["result"]["epoch"].as_str().expect("epoch").to_owned();
+    let mut ws = Ws::connect(addr);
+    let pad = "y".repeat(2000);
+    // Publish until refused (the store holds 8 segments of ~30 records at
+    // most), then a few more: every one refused, `unavailable`.
+    let mut acked: Vec<u64> = Vec::new();
+    let mut refused = 0;
+    for n in 0..2_000u64 {
+        let reply = ws.call(json!({"op":"publish","channel":"full","data":{"n": n, "pad": pad}}));
+        match reply["result"]["offset"].as_u64() {
+            Some(offset) => {
+                assert_eq!(refused, 0, "accepted after a refusal: {reply}");
+                assert_eq!(offset, acked.len() as u64 + 1);
+                acked.push(n);
+            }
+            None => {
+                assert_eq!(reply["error"]["code"], json!("unavailable"), "{reply}");
+                refused += 1;
+                if refused == 5 {
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(refused, 5, "the disk never filled");
+    assert!(acked.len() > 30, "at least one segment was filled");
+    assert_eq!(metric(addr, "ringcast_store_refused_total"), 5.0);
+    // The subscriber got exactly the acknowledged ones, in order.
+    for (i, n) in acked.iter().enumerate() {
+        let push = sub.next_push();
+        assert_eq!(
+            (offset(&push), &push["data"]["n"]),
+            (i as u64 + 1, &json!(n))
+        );
+    }
+    // Resumes go on while the disk is full.
+    let (reply, replay) = Ws::connect(addr).resume("full", &epoch, 0);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert_eq!(replay.len(), acked.len());
+    // Free the space: publishes are accepted again (the store retries
+    // the next segment every 100 ms).
+    std::fs::remove_file(&ballast).expect("free the disk");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut after = 0u64;
+    while after < 40 {
+        let n = 10_000 + after;
+        let reply = ws.call(json!({"op":"publish","channel":"full","data":{"n": n, "pad": pad}}));
+        match reply["result"]["offset"].as_u64() {
+            Some(offset) => {
+                assert_eq!(offset, acked.len() as u64 + 1);
+                acked.push(n);
+                after += 1;
+            }
+            None => {
+                assert_eq!(reply["error"]["code"], json!("unavailable"), "{reply}");
+                assert!(Instant::now() < deadline, "still refused after freeing");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    served.kill();
+    drop(served);
+
+    // Everything acknowledged is on the disk, in order, and nothing else.
+    let served = node_with("disk-full-2", &dir, 1, "always", &extra);
+    let mut ws = Ws::connect(served.addr);
+    let (reply, replay) = ws.resume("full", &epoch, 0);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    let got: Vec<&Value> = replay.iter().map(|p| &p["data"]["n"]).collect();
+    let want: Vec<Value> = acked.iter().map(|n| json!(n)).collect();
+    assert_eq!(got, want.iter().collect::<Vec<_>>());
+    drop(ws);
+    drop(served);
+    drop(disk);
 }
