@@ -11,7 +11,8 @@
 //! its epoch; on a real full filesystem (a 1 MiB tmpfs, mounted when the
 //! test runs as root, else skipped with the reason printed) publishes
 //! answer `unavailable`, only acknowledged ones are delivered and come back
-//! after a restart, and freeing space lets publishes in again; a missing
+//! after a restart, and freeing space lets publishes in again; SIGTERM
+//! syncs every core's segments with `batch` and `never`; a missing
 //! store directory stops the start with one line naming it.
 
 mod common;
@@ -756,4 +757,57 @@ fn a_full_disk_refuses_publishes_acknowledges_only_what_was_written_and_recovers
     drop(ws);
     drop(served);
     drop(disk);
+}
+
+/// With `batch` (an interval longer than the test) and `never`, nothing is
+/// synced while serving; SIGTERM drains and every core syncs what it wrote
+/// before the process exits (the `store synced at shutdown` line counts
+/// the `fdatasync`s), and the records are there after a restart.
+#[test]
+fn a_graceful_shutdown_syncs_every_core_s_segments_with_batch_and_never() {
+    for fsync in ["batch", "never"] {
+        let dir = store_dir(&format!("shutdown-{fsync}"));
+        // 64 KiB segments: the 2 KiB publishes roll a few of them, which
+        // `never` syncs by path at shutdown.
+        let extra = [
+            "--set",
+            "store.fsync_interval=1h",
+            "--set",
+            "store.segment_size=64KiB",
+        ];
+        let name = format!("disk-shutdown-{fsync}");
+        let mut served = node_with(&name, &dir, 2, fsync, &extra);
+        let mut ws = Ws::connect(served.addr);
+        let pad = "z".repeat(2000);
+        for n in 1..=100u64 {
+            let channel = format!("down:{}", n % 4);
+            publish(&mut ws, &channel, json!({"n": n, "pad": pad}));
+        }
+        let epoch = epoch_of(&mut ws, "down:0");
+        assert_eq!(
+            metric(served.addr, "ringcast_store_fsyncs_total"),
+            0.0,
+            "{fsync}: nothing synced while serving"
+        );
+        drop(ws);
+        served.terminate();
+        assert!(served.wait_exit().success());
+        let synced: Vec<u64> = served
+            .events()
+            .iter()
+            .filter(|e| e["message"] == json!("store synced at shutdown"))
+            .map(|e| e["fsyncs"].as_u64().expect("fsyncs"))
+            .collect();
+        assert_eq!(synced.len(), 2, "{fsync}: one line per core");
+        assert!(synced.iter().all(|n| *n >= 1), "{fsync}: {synced:?}");
+        if fsync == "never" {
+            // 100 × 2 KiB on two cores rolled segments: those are synced too.
+            assert!(synced.iter().sum::<u64>() > 2, "{synced:?}");
+        }
+        drop(served);
+        let served = node(&format!("{name}-after"), &dir, 2, fsync);
+        let (reply, replay) = Ws::connect(served.addr).resume("down:0", &epoch, 0);
+        assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+        assert_eq!(replay.len(), 25, "{fsync}");
+    }
 }

@@ -364,7 +364,12 @@ impl Log {
     }
 
     fn seal(&self, old: Segment) {
-        self.unsynced.borrow_mut().push(old.file.clone());
+        // With `always` it is synced already; with `never` it is left to the
+        // kernel (and synced by path at shutdown): holding the file open
+        // would keep a deleted segment's space.
+        if self.s.fsync == FsyncPolicy::Batch {
+            self.unsynced.borrow_mut().push(old.file.clone());
+        }
         self.closed.borrow_mut().push_back(self.closed_file(old));
     }
 
@@ -471,6 +476,51 @@ impl Log {
         self.put_back(deleting);
         *self.failed.borrow_mut() = Some(why.clone());
         why
+    }
+
+    /// At shutdown, after the last commit: `fdatasync`s the active segment,
+    /// every segment waiting for a `batch` sync, and with `never` every
+    /// closed segment this run wrote. Returns the syncs done and the first
+    /// failure.
+    pub async fn close(&self) -> (u64, Option<String>) {
+        let mut files = std::mem::take(&mut *self.unsynced.borrow_mut());
+        if let Some(a) = self.active.borrow().as_ref() {
+            if !files.iter().any(|f| Rc::ptr_eq(f, &a.file)) {
+                files.push(a.file.clone());
+            }
+        }
+        let mut synced = 0;
+        for file in files {
+            if let Err(e) = file.sync_data().await {
+                return (synced, Some(format!("fdatasync: {e}")));
+            }
+            synced += 1;
+        }
+        if self.s.fsync == FsyncPolicy::Never {
+            let run = segment_name(self.s.run, self.s.core, 0);
+            let prefix = &run[..run.len() - "0000000000.log".len()];
+            let ours: Vec<PathBuf> = self
+                .closed
+                .borrow()
+                .iter()
+                .filter(|seg| {
+                    seg.path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix))
+                })
+                .map(|seg| seg.path.clone())
+                .collect();
+            for path in ours {
+                let sync = std::fs::File::open(&path).and_then(|f| f.sync_data());
+                if let Err(e) = sync {
+                    return (synced, Some(format!("{}: fdatasync: {e}", path.display())));
+                }
+                synced += 1;
+            }
+        }
+        StoreStats::add(&self.stats.fsyncs, synced);
+        (synced, None)
     }
 
     /// Segments whose checkpoints were lost with a failed write: back in

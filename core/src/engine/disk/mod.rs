@@ -40,6 +40,13 @@
 //!   can lose what was acknowledged in the last interval.
 //! - `never`: after the write; the kernel writes back when it wants.
 //!
+//! At a graceful shutdown (SIGTERM, after the drain) every core's hub
+//! commits what is pending and `fdatasync`s its active segment, the
+//! segments waiting for a `batch` sync, and with `never` every closed
+//! segment of this run, then logs `store synced at shutdown` with the count
+//! (`Log::close`). So a deploy loses nothing, whatever the policy; only a
+//! crash of the machine can.
+//!
 //! # Bad state
 //!
 //! - A missing or unwritable `store.data_path` stops the start with one

@@ -73,6 +73,12 @@ pub(super) struct Durable {
     /// began, to roll back if it fails.
     touched: RefCell<Vec<(Arc<str>, u64)>>,
     in_flight: Cell<bool>,
+    /// Set by [`Hub::close_store`] when the worker has drained: the loop
+    /// commits what is left, syncs every segment, sets `closed`, wakes
+    /// `done` and ends.
+    closing: Cell<bool>,
+    closed: Cell<bool>,
+    done: crate::rt::Notify,
 }
 
 impl Durable {
@@ -119,6 +125,9 @@ impl Hub {
             held: RefCell::default(),
             touched: RefCell::default(),
             in_flight: Cell::new(false),
+            closing: Cell::new(false),
+            closed: Cell::new(false),
+            done: crate::rt::Notify::default(),
         });
         self
     }
@@ -229,6 +238,20 @@ impl Hub {
                     ok,
                 },
             ),
+        }
+    }
+
+    /// At shutdown, after the drain: has the hub's loop write what is
+    /// pending and `fdatasync` every segment this core wrote (whatever
+    /// `store.fsync` says), and returns once it has. No-op on other engines.
+    pub async fn close_store(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        store.closing.set(true);
+        store.log.wake.notify();
+        while !store.closed.get() {
+            store.done.wait().await;
         }
     }
 
@@ -373,6 +396,27 @@ pub(super) async fn run(hub: Rc<Hub>) {
         let handled = drain::drain(&hub.port, batch, |msg| hub.handle(msg));
         let spilling = hub.port.retry_spill();
         hub.commit().await;
+        if store.closing.get() {
+            while log.has_pending() {
+                hub.commit().await;
+            }
+            let (synced, failed) = log.close().await;
+            match failed {
+                None => tracing::info!(
+                    worker = hub.core,
+                    fsyncs = synced,
+                    "store synced at shutdown"
+                ),
+                Some(e) => tracing::error!(
+                    worker = hub.core,
+                    fsyncs = synced,
+                    "store sync at shutdown failed: {e}"
+                ),
+            }
+            store.closed.set(true);
+            store.done.notify();
+            return;
+        }
         let now = Instant::now();
         if now.duration_since(last_tick) >= tick {
             hub.sweep(now);
