@@ -2,7 +2,8 @@
 //! store in the test's temporary directory: a client resumes across a
 //! restart (with another worker count) with `recovered: true`, no gap and
 //! no duplicate; a torn or corrupted tail is cut and everything before it
-//! comes back; `kill -9` while publishers run at full speed with
+//! comes back; a corrupt record in the middle is skipped with a warning and
+//! a metric, history starting after the gap; `kill -9` while publishers run at full speed with
 //! `fsync = always` loses no acknowledged offset (a few trials here, 20
 //! with `RINGCAST_DISK_CRASH_TRIALS=20`, which `bench/disk/crash.sh` sets);
 //! the epoll fallback writes a log that recovers; segments no channel's
@@ -810,4 +811,56 @@ fn a_graceful_shutdown_syncs_every_core_s_segments_with_batch_and_never() {
         assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
         assert_eq!(replay.len(), 25, "{fsync}");
     }
+}
+
+/// A bad record in a segment that is not the tail is corruption, not a
+/// torn write: the server starts, skips the rest of that segment with a
+/// warning and `ringcast_store_corrupt_segments`, keeps the history after
+/// the gap (a resume from before it is `recovered: false`, never a silent
+/// hole), and the channel goes on in its epoch.
+#[test]
+fn a_corrupt_record_in_the_middle_is_skipped_with_a_warning_and_a_metric() {
+    let dir = store_dir("middle");
+    let extra = ["--set", "store.segment_size=64KiB"];
+    let mut served = node_with("disk-middle-1", &dir, 1, "always", &extra);
+    let mut ws = Ws::connect(served.addr);
+    let pad = "m".repeat(2000);
+    for n in 1..=80u64 {
+        assert_eq!(publish(&mut ws, "mid", json!({"n": n, "pad": pad})), n);
+    }
+    let epoch = epoch_of(&mut ws, "mid");
+    served.kill();
+    drop(served);
+    let segments = segments_of(&dir, "mid");
+    assert!(segments.len() >= 3, "{segments:?}");
+    // Flip a payload byte of the 5th record of the first segment.
+    let first = &segments[0];
+    let (at, bad) = records(first).swap_remove(4);
+    assert_eq!(bad.offset, 5);
+    let mut bytes = std::fs::read(first).expect("read");
+    bytes[at + record::HEADER + 40] ^= 0x20;
+    std::fs::write(first, bytes).expect("write");
+    // History resumes with the first record of the next segment.
+    let resumable = records(&segments[1])[0].1.offset;
+
+    let served = node_with("disk-middle-2", &dir, 1, "always", &extra);
+    assert_eq!(metric(served.addr, "ringcast_store_corrupt_segments"), 1.0);
+    served.wait_for_log("the corrupt record warning", |events| {
+        events.iter().any(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("corrupt record"))
+        })
+    });
+    let (reply, _) = Ws::connect(served.addr).resume("mid", &epoch, 0);
+    assert_eq!(reply["result"]["recovered"], json!(false), "{reply}");
+    let (reply, replay) = Ws::connect(served.addr).resume("mid", &epoch, resumable - 1);
+    assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
+    assert_eq!(
+        replay.iter().map(offset).collect::<Vec<_>>(),
+        (resumable..=80).collect::<Vec<_>>()
+    );
+    let mut ws = Ws::connect(served.addr);
+    assert_eq!(publish(&mut ws, "mid", json!("next")), 81);
+    assert_eq!(epoch_of(&mut ws, "mid"), epoch);
 }
