@@ -35,6 +35,10 @@ use super::{free_bytes, record, StoreError, StoreStats};
 use crate::config::{FsyncPolicy, ServerConfig};
 use crate::rt::Notify;
 
+/// How often retention looks at the closed segments when no segment was
+/// made in between.
+const RETAIN_EVERY: Duration = Duration::from_secs(1);
+
 /// What one core's log works under.
 #[derive(Debug, Clone)]
 pub struct LogSettings {
@@ -203,6 +207,8 @@ pub struct Log {
     /// Files written since their last `fdatasync` (`batch`).
     unsynced: RefCell<Vec<Rc<File>>>,
     last_sync: Cell<Instant>,
+    /// When retention looks again at the latest.
+    next_retain: Cell<Instant>,
     /// Closed segments this core deletes by retention, oldest first.
     closed: RefCell<VecDeque<SegmentFile>>,
     /// Segments retention took whose checkpoints are pending: deleted once
@@ -239,6 +245,7 @@ impl Log {
             jobs: RefCell::default(),
             unsynced: RefCell::default(),
             last_sync: Cell::new(Instant::now()),
+            next_retain: Cell::new(Instant::now()),
             closed: RefCell::new(closed.into()),
             deleting: RefCell::default(),
             failed: RefCell::default(),
@@ -542,9 +549,11 @@ impl Log {
         if self.failed.borrow().is_some() && !self.has_pending() {
             self.recover_from_failure();
         }
+        let mut created = false;
         if self.spare.borrow().is_none() && self.failed.borrow().is_none() {
             if let Some(seg) = self.new_segment() {
                 *self.spare.borrow_mut() = Some(seg);
+                created = true;
             }
         }
         if self.s.fsync == FsyncPolicy::Batch
@@ -562,7 +571,12 @@ impl Log {
                 }
             }
         }
-        self.retain(&needs);
+        // Retention asks about every channel of every closed segment: at
+        // most once a second, and whenever a segment was made (the budget).
+        if created || now >= self.next_retain.get() {
+            self.next_retain.set(now + RETAIN_EVERY);
+            self.retain(&needs);
+        }
     }
 
     /// When `maintain` should run next at the latest.

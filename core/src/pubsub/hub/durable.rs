@@ -552,6 +552,55 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_told_what_each_channel_still_needs_of_a_segment() {
+        let dir = tempdir("needs");
+        let (hub, _) = hub(&dir, 1 << 20, false);
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hub.join(slot.clone(), "");
+        runtime().block_on(async {
+            for n in 1..=3u64 {
+                hub.publish(ONE, "a", Bytes::from(n.to_string()), ReplyTo::Nobody)
+                    .expect("publish");
+            }
+            hub.commit().await;
+        });
+        let epoch = hub.owned.borrow().get("a").map(|c| c.epoch().to_owned());
+        let epoch = epoch.expect("channel a");
+        let needs = |channel: &str, offset: u64, checkpoint: bool| {
+            hub.store_needs(channel, &Mark::new(&epoch, offset, checkpoint))
+        };
+        // Its last record: history reaches it, and it holds the position.
+        assert_eq!(
+            needs("a", 3, false),
+            Needs {
+                history: true,
+                checkpoint: Some(epoch.clone())
+            }
+        );
+        // An older stretch still in history: kept, no checkpoint needed.
+        assert_eq!(
+            needs("a", 2, false),
+            Needs {
+                history: true,
+                checkpoint: None
+            }
+        );
+        // A checkpoint holds no history, only the position.
+        assert_eq!(
+            needs("a", 3, true),
+            Needs {
+                history: false,
+                checkpoint: Some(epoch.clone())
+            }
+        );
+        // Another epoch, or a channel that is gone: nothing.
+        let other = hub.store_needs("a", &Mark::new("0000000000000000", 3, false));
+        assert_eq!(other, Needs::default());
+        assert_eq!(needs("gone", 3, false), Needs::default());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn a_failed_write_answers_unavailable_and_takes_the_publishes_back() {
         let dir = tempdir("fail");
         let (hub, stats) = hub(&dir, 1 << 20, true);
