@@ -87,6 +87,12 @@
 //! epoch since, needs nothing of the segment (a restart without its old
 //! records brings it back as new, as the running server would have).
 //!
+//! The marks cost memory: one entry (the channel's name shared with the
+//! hub, 16 bytes of mark, the hash table's slack: about 40 bytes) per
+//! channel per segment on disk, so a store of many segments each holding
+//! many distinct channels holds that many entries. Retention looks at them
+//! at most once a second, and whenever a new segment was made.
+//!
 //! A segment of an earlier run goes to the retention of the core with its
 //! writer's number (modulo the worker count). With an unchanged count that
 //! core owns every channel in it. After a change, a channel owned by
