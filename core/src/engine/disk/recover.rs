@@ -526,6 +526,9 @@ mod tests {
             ("ec", 9, vec![])
         );
         assert_eq!(r.segments[0].marks.len(), 3);
+        // What the module doc counts per channel per segment.
+        assert_eq!(std::mem::size_of::<Mark>(), 16);
+        assert_eq!(std::mem::size_of::<Arc<str>>(), 16);
         assert_eq!(
             r.segments[0].marks.get("c"),
             Some(&Mark::new("ec", 9, true))
