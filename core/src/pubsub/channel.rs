@@ -103,6 +103,11 @@ impl OwnedChannel {
         self.last_offset
     }
 
+    /// The oldest offset history still holds.
+    pub fn oldest_offset(&self) -> Option<u64> {
+        self.history.front().map(|e| e.offset)
+    }
+
     /// The offset the next publish gets.
     pub fn next_offset(&self) -> u64 {
         self.last_offset + 1

@@ -550,7 +550,7 @@ pub fn render_engine(out: &mut String, cluster: &crate::pubsub::cluster::Cluster
 /// The disk engine's process-wide figures (`engine.kind = "disk"`).
 pub fn render_store(out: &mut String, stats: &crate::engine::disk::StoreStats) {
     use crate::engine::disk::StoreStats as S;
-    let series: [(&str, &str, &str, u64); 13] = [
+    let series: [(&str, &str, &str, u64); 14] = [
         ("ringcast_store_records_total", "counter", "Records written to the log.", S::get(&stats.records)),
         ("ringcast_store_bytes_written_total", "counter", "Bytes written to the log.", S::get(&stats.bytes_written)),
         ("ringcast_store_commits_total", "counter", "Group commits: one write (and with fsync = always one fdatasync) per core loop turn with publishes.", S::get(&stats.commits)),
@@ -560,7 +560,8 @@ pub fn render_store(out: &mut String, stats: &crate::engine::disk::StoreStats) {
         ("ringcast_store_disk_bytes", "gauge", "Bytes of every log segment on disk (preallocated size).", S::get(&stats.disk_bytes)),
         ("ringcast_store_segments", "gauge", "Log segments on disk.", S::get(&stats.segments)),
         ("ringcast_store_free_bytes", "gauge", "Free bytes of the store's filesystem when a segment was last created.", S::get(&stats.free_bytes)),
-        ("ringcast_store_segments_deleted_total", "counter", "Segments deleted by retention (history TTL or store.max_disk).", S::get(&stats.segments_deleted)),
+        ("ringcast_store_segments_deleted_total", "counter", "Segments deleted by retention, by reason: ttl (pubsub.history_ttl), budget (store.max_disk), history (no channel's retained history reached them).", 0),
+        ("ringcast_store_checkpoints_total", "counter", "Checkpoint records written so that a deleted segment's channels keep their epoch and offset.", S::get(&stats.checkpoints)),
         ("ringcast_store_corrupt_segments", "gauge", "Segments whose rest was skipped at start after a corrupt record.", S::get(&stats.corrupt_segments)),
         ("ringcast_store_torn_tails", "gauge", "Torn tails cut at start.", S::get(&stats.torn_tails)),
         ("ringcast_store_recovery_seconds", "gauge", "How long start-up recovery read the log.", 0),
@@ -570,6 +571,14 @@ pub fn render_store(out: &mut String, stats: &crate::engine::disk::StoreStats) {
         if name == "ringcast_store_recovery_seconds" {
             let secs = S::get(&stats.recovery_ms) as f64 / 1000.0;
             let _ = writeln!(out, "{name} {secs}");
+        } else if name == "ringcast_store_segments_deleted_total" {
+            for (reason, counter) in [
+                ("ttl", &stats.deleted_ttl),
+                ("budget", &stats.deleted_budget),
+                ("history", &stats.deleted_history),
+            ] {
+                let _ = writeln!(out, "{name}{{reason=\"{reason}\"}} {}", S::get(counter));
+            }
         } else {
             let _ = writeln!(out, "{name} {value}");
         }

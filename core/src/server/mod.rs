@@ -336,7 +336,8 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
 
 /// A worker's life on its thread: its hub's and its scrape's bus tasks, and
 /// its reactor, which serves until `shutdown` fires (a message or the sender
-/// dropping), then drains its connections for at most `drain_timeout`.
+/// dropping), then drains its connections for at most `drain_timeout`; on
+/// the disk engine, the hub then syncs every segment it wrote.
 async fn run_worker(
     worker: Rc<worker::Worker>,
     listener: std::net::TcpListener,
@@ -345,5 +346,8 @@ async fn run_worker(
 ) {
     monoio::spawn(hub::run(worker.ctx.hub.clone()));
     monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
+    let hub = worker.ctx.hub.clone();
     reactor::run(worker, listener, api_listener, shutdown).await;
+    // Drained: the disk engine syncs what it wrote before the thread ends.
+    hub.close_store().await;
 }

@@ -111,6 +111,7 @@ impl Worker {
             let log = Log::new(
                 store.settings,
                 store.first,
+                store.first_seq,
                 store.closed,
                 store.stats.clone(),
             );

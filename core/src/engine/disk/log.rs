@@ -30,10 +30,14 @@ use std::time::{Duration, Instant};
 
 use monoio::fs::File;
 
-use super::recover::{segment_name, SegmentFile};
+use super::recover::{segment_name, Mark, Marks, SegmentFile};
 use super::{free_bytes, record, StoreError, StoreStats};
 use crate::config::{FsyncPolicy, ServerConfig};
 use crate::rt::Notify;
+
+/// How often retention looks at the closed segments when no segment was
+/// made in between.
+const RETAIN_EVERY: Duration = Duration::from_secs(1);
 
 /// What one core's log works under.
 #[derive(Debug, Clone)]
@@ -138,6 +142,46 @@ struct Segment {
     /// Bytes known written (and synced with `always`).
     good: u64,
     newest_ms: u64,
+    /// Where this segment leaves each channel it holds a record of.
+    marks: Marks,
+}
+
+impl Segment {
+    fn new(file: Rc<File>, path: PathBuf) -> Self {
+        Self {
+            file,
+            path,
+            end: 0,
+            good: 0,
+            newest_ms: 0,
+            marks: Marks::new(),
+        }
+    }
+}
+
+/// What one channel still needs of a closed segment; the hub answers for
+/// the channels it owns ([`Log::maintain`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Its retained history reaches into the segment (or it is a channel
+    /// this core cannot see: kept to be safe).
+    pub history: bool,
+    /// The segment holds the channel's last record: the segment goes only
+    /// after a checkpoint at this epoch (and the mark's offset) is written
+    /// and synced in a newer one.
+    pub checkpoint: Option<String>,
+}
+
+/// Why retention deleted a segment (`ringcast_store_segments_deleted_total`'s
+/// `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// Its newest record is older than `pubsub.history_ttl`.
+    Ttl,
+    /// The store was over `store.max_disk`.
+    Budget,
+    /// No channel's retained history (`pubsub.history_size`) reaches it.
+    History,
 }
 
 /// Bytes for one write: a stretch of one segment.
@@ -151,8 +195,9 @@ struct Job {
 /// One core's log.
 pub struct Log {
     s: LogSettings,
-    /// Segment 0 until the first append takes it onto the runtime.
+    /// The first segment until the first append takes it onto the runtime.
     first: RefCell<Option<std::fs::File>>,
+    first_seq: u64,
     stats: Arc<StoreStats>,
     next_seq: Cell<u64>,
     active: RefCell<Option<Segment>>,
@@ -162,8 +207,14 @@ pub struct Log {
     /// Files written since their last `fdatasync` (`batch`).
     unsynced: RefCell<Vec<Rc<File>>>,
     last_sync: Cell<Instant>,
+    /// When retention looks again at the latest.
+    next_retain: Cell<Instant>,
     /// Closed segments this core deletes by retention, oldest first.
     closed: RefCell<VecDeque<SegmentFile>>,
+    /// Segments retention took whose checkpoints are pending: deleted once
+    /// the commit that carries those checkpoints has written and synced
+    /// them; put back in `closed` if it fails.
+    deleting: RefCell<Vec<(SegmentFile, DeleteReason)>>,
     /// Why writing stopped; publishes are refused until `maintain` recovers.
     failed: RefCell<Option<String>>,
     /// Whether the last spare creation failed (warn once per change).
@@ -174,10 +225,12 @@ pub struct Log {
 
 impl Log {
     /// A core's log writing into `first` (created at start by
-    /// [`create_segment`] as sequence 0), deleting `closed` by retention.
+    /// [`create_segment`] as sequence `first_seq`), deleting `closed` by
+    /// retention.
     pub fn new(
         s: LogSettings,
         first: std::fs::File,
+        first_seq: u64,
         closed: Vec<SegmentFile>,
         stats: Arc<StoreStats>,
     ) -> Self {
@@ -186,12 +239,15 @@ impl Log {
             active: RefCell::default(),
             s,
             stats,
-            next_seq: Cell::new(1),
+            first_seq,
+            next_seq: Cell::new(first_seq + 1),
             spare: RefCell::default(),
             jobs: RefCell::default(),
             unsynced: RefCell::default(),
             last_sync: Cell::new(Instant::now()),
+            next_retain: Cell::new(Instant::now()),
             closed: RefCell::new(closed.into()),
+            deleting: RefCell::default(),
             failed: RefCell::default(),
             spare_failing: Cell::new(false),
             wake: Notify::default(),
@@ -205,15 +261,9 @@ impl Log {
         let Some(std_file) = self.first.borrow_mut().take() else {
             return Ok(());
         };
-        let path = self.s.path(0);
+        let path = self.s.path(self.first_seq);
         let file = File::from_std(std_file).map_err(|e| format!("{}: {e}", path.display()))?;
-        *active = Some(Segment {
-            file: Rc::new(file),
-            path,
-            end: 0,
-            good: 0,
-            newest_ms: 0,
-        });
+        *active = Some(Segment::new(Rc::new(file), path));
         Ok(())
     }
 
@@ -234,14 +284,28 @@ impl Log {
         offset: u64,
         timestamp_ms: u64,
         epoch: &str,
-        channel: &str,
+        channel: &Arc<str>,
         payload: &[u8],
+    ) -> Result<(), String> {
+        self.push(offset, timestamp_ms, epoch, channel, Some(payload))?;
+        self.wake.notify();
+        Ok(())
+    }
+
+    /// A publish's record (`payload`), or a checkpoint (`None`).
+    fn push(
+        &self,
+        offset: u64,
+        timestamp_ms: u64,
+        epoch: &str,
+        channel: &Arc<str>,
+        payload: Option<&[u8]>,
     ) -> Result<(), String> {
         if let Some(why) = &*self.failed.borrow() {
             StoreStats::add(&self.stats.refused, 1);
             return Err(why.clone());
         }
-        let len = record::encoded_len(epoch, channel, payload) as u64;
+        let len = record::encoded_len(epoch, channel, payload.unwrap_or_default()) as u64;
         if len > self.s.segment_size {
             return Err(format!(
                 "a record of {len} bytes does not fit in store.segment_size {}",
@@ -280,23 +344,50 @@ impl Log {
             });
         }
         if let Some(job) = jobs.last_mut() {
-            record::encode_into(&mut job.buf, offset, timestamp_ms, epoch, channel, payload);
+            match payload {
+                Some(payload) => {
+                    record::encode_into(&mut job.buf, offset, timestamp_ms, epoch, channel, payload)
+                }
+                None => record::encode_checkpoint_into(
+                    &mut job.buf,
+                    offset,
+                    timestamp_ms,
+                    epoch,
+                    channel,
+                ),
+            }
             job.records += 1;
         }
         a.end += len;
         a.newest_ms = a.newest_ms.max(timestamp_ms);
-        drop(jobs);
-        self.wake.notify();
+        let mark = Mark::new(epoch, offset, payload.is_none());
+        match a.marks.get_mut(&**channel) {
+            Some(m) => *m = mark,
+            None => {
+                a.marks.insert(channel.clone(), mark);
+            }
+        }
         Ok(())
     }
 
     fn seal(&self, old: Segment) {
-        self.unsynced.borrow_mut().push(old.file.clone());
-        self.closed.borrow_mut().push_back(SegmentFile {
+        // With `always` it is synced already; with `never` it is left to the
+        // kernel (and synced by path at shutdown): holding the file open
+        // would keep a deleted segment's space.
+        if self.s.fsync == FsyncPolicy::Batch {
+            self.unsynced.borrow_mut().push(old.file.clone());
+        }
+        self.closed.borrow_mut().push_back(self.closed_file(old));
+    }
+
+    fn closed_file(&self, old: Segment) -> SegmentFile {
+        SegmentFile {
             path: old.path,
             bytes: self.s.segment_size,
             newest_ms: old.newest_ms,
-        });
+            core: self.s.core,
+            marks: old.marks,
+        }
     }
 
     /// Writes every pending record (one io_uring write per segment touched,
@@ -311,6 +402,22 @@ impl Log {
         if let Some(why) = &*self.failed.borrow() {
             return Err(why.clone());
         }
+        // Segments waiting for the checkpoints this commit carries: those
+        // are synced whatever `store.fsync` says, then the segments go.
+        let deleting = std::mem::take(&mut *self.deleting.borrow_mut());
+        let result = self.write(jobs, !deleting.is_empty()).await;
+        match &result {
+            Ok(()) => {
+                for (seg, reason) in deleting {
+                    self.delete(seg, reason);
+                }
+            }
+            Err(_) => self.put_back(deleting),
+        }
+        result
+    }
+
+    async fn write(&self, jobs: Vec<Job>, sync: bool) -> Result<(), String> {
         let mut files: Vec<Rc<File>> = Vec::with_capacity(1);
         let (mut records, mut bytes) = (0, 0);
         let mut written: Vec<(Rc<File>, u64)> = Vec::with_capacity(jobs.len());
@@ -328,6 +435,14 @@ impl Log {
             written.push((job.file, end));
         }
         match self.s.fsync {
+            _ if sync => {
+                for file in &files {
+                    if let Err(e) = file.sync_data().await {
+                        return Err(self.fail(format!("fdatasync: {e}")));
+                    }
+                    StoreStats::add(&self.stats.fsyncs, 1);
+                }
+            }
             FsyncPolicy::Always => {
                 for file in &files {
                     if let Err(e) = file.sync_data().await {
@@ -364,19 +479,81 @@ impl Log {
         tracing::error!("{why}; publishes answer unavailable until a new segment is written");
         StoreStats::add(&self.stats.write_errors, 1);
         self.jobs.borrow_mut().clear();
+        let deleting = std::mem::take(&mut *self.deleting.borrow_mut());
+        self.put_back(deleting);
         *self.failed.borrow_mut() = Some(why.clone());
         why
     }
 
+    /// At shutdown, after the last commit: `fdatasync`s the active segment,
+    /// every segment waiting for a `batch` sync, and with `never` every
+    /// closed segment this run wrote. Returns the syncs done and the first
+    /// failure.
+    pub async fn close(&self) -> (u64, Option<String>) {
+        let mut files = std::mem::take(&mut *self.unsynced.borrow_mut());
+        if let Some(a) = self.active.borrow().as_ref() {
+            if !files.iter().any(|f| Rc::ptr_eq(f, &a.file)) {
+                files.push(a.file.clone());
+            }
+        }
+        let mut synced = 0;
+        for file in files {
+            if let Err(e) = file.sync_data().await {
+                return (synced, Some(format!("fdatasync: {e}")));
+            }
+            synced += 1;
+        }
+        if self.s.fsync == FsyncPolicy::Never {
+            let run = segment_name(self.s.run, self.s.core, 0);
+            let prefix = &run[..run.len() - "0000000000.log".len()];
+            let ours: Vec<PathBuf> = self
+                .closed
+                .borrow()
+                .iter()
+                .filter(|seg| {
+                    seg.path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix))
+                })
+                .map(|seg| seg.path.clone())
+                .collect();
+            for path in ours {
+                let sync = std::fs::File::open(&path).and_then(|f| f.sync_data());
+                if let Err(e) = sync {
+                    return (synced, Some(format!("{}: fdatasync: {e}", path.display())));
+                }
+                synced += 1;
+            }
+        }
+        StoreStats::add(&self.stats.fsyncs, synced);
+        (synced, None)
+    }
+
+    /// Segments whose checkpoints were lost with a failed write: back in
+    /// `closed`, in order (names sort by run, core, sequence: by age).
+    fn put_back(&self, segments: Vec<(SegmentFile, DeleteReason)>) {
+        if segments.is_empty() {
+            return;
+        }
+        let mut closed = self.closed.borrow_mut();
+        closed.extend(segments.into_iter().map(|(seg, _)| seg));
+        closed.make_contiguous().sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
     /// The loop's periodic work: the next segment, `batch` syncs, retention,
-    /// and, after a failure, a fresh segment.
-    pub async fn maintain(&self, now: Instant) {
+    /// and, after a failure, a fresh segment. `needs` answers, for a
+    /// channel of a closed segment and where that segment leaves it, what
+    /// the channel still needs of it (the hub owns the channels).
+    pub async fn maintain(&self, now: Instant, needs: impl Fn(&str, &Mark) -> Needs) {
         if self.failed.borrow().is_some() && !self.has_pending() {
             self.recover_from_failure();
         }
+        let mut created = false;
         if self.spare.borrow().is_none() && self.failed.borrow().is_none() {
             if let Some(seg) = self.new_segment() {
                 *self.spare.borrow_mut() = Some(seg);
+                created = true;
             }
         }
         if self.s.fsync == FsyncPolicy::Batch
@@ -394,7 +571,12 @@ impl Log {
                 }
             }
         }
-        self.retain();
+        // Retention asks about every channel of every closed segment: at
+        // most once a second, and whenever a segment was made (the budget).
+        if created || now >= self.next_retain.get() {
+            self.next_retain.set(now + RETAIN_EVERY);
+            self.retain(&needs);
+        }
     }
 
     /// When `maintain` should run next at the latest.
@@ -428,13 +610,7 @@ impl Log {
                     tracing::info!(segment = %path.display(), "log segments can be created again");
                 }
                 let file = File::from_std(std_file).ok()?;
-                Some(Segment {
-                    file: Rc::new(file),
-                    path,
-                    end: 0,
-                    good: 0,
-                    newest_ms: 0,
-                })
+                Some(Segment::new(Rc::new(file), path))
             }
             Err(e) => {
                 if let StoreError::Full { free, .. } = &e {
@@ -469,47 +645,117 @@ impl Log {
             if let Err(e) = cut {
                 tracing::warn!(segment = %old.path.display(), "cannot cut a failed segment: {e}");
             }
-            let (path, newest_ms) = (old.path.clone(), old.newest_ms);
-            drop(old);
-            self.closed.borrow_mut().push_back(SegmentFile {
-                path,
-                bytes: self.s.segment_size,
-                newest_ms,
-            });
+            let closed = self.closed_file(old);
+            self.closed.borrow_mut().push_back(closed);
         }
         *self.failed.borrow_mut() = None;
         tracing::info!("log writing resumed in a new segment");
     }
 
-    /// Deletes closed segments past the history TTL, then oldest first while
-    /// over `store.max_disk`.
-    fn retain(&self) {
-        let now_ms = super::unix_ms();
-        let ttl_ms = self.s.history_ttl.as_millis() as u64;
-        let mut closed = self.closed.borrow_mut();
-        loop {
-            let over_budget =
-                self.s.max_disk > 0 && StoreStats::get(&self.stats.disk_bytes) > self.s.max_disk;
-            let expired = closed
-                .front()
-                .is_some_and(|s| now_ms.saturating_sub(s.newest_ms) >= ttl_ms);
-            if !(over_budget || expired) {
-                break;
+    /// Deletes closed segments: past the history TTL (oldest first), then
+    /// oldest first while over `store.max_disk`, then any that no channel's
+    /// retained history reaches. A segment holding a channel's last record
+    /// goes only after a checkpoint of that channel is written and synced
+    /// in the active segment (at the next commit), so a restart still
+    /// rebuilds every channel's epoch and offset.
+    fn retain(&self, needs: &dyn Fn(&str, &Mark) -> Needs) {
+        let mut from = 0;
+        while let Some((at, reason, checkpoints)) = self.pick(from, needs) {
+            let now_ms = super::unix_ms();
+            let mut written = 0usize;
+            for (channel, epoch, offset) in &checkpoints {
+                match self.push(*offset, now_ms, epoch, channel, None) {
+                    Ok(()) => written += 1,
+                    Err(_) => break,
+                }
             }
-            let Some(seg) = closed.pop_front() else {
+            StoreStats::add(&self.stats.checkpoints, written as u64);
+            if written < checkpoints.len() && reason == DeleteReason::History {
+                // No room for them now: keep the segment, look again later.
+                from = at + 1;
+                continue;
+            }
+            let Some(seg) = self.closed.borrow_mut().remove(at) else {
                 break;
             };
-            match std::fs::remove_file(&seg.path) {
-                Ok(()) => {
-                    StoreStats::sub(&self.stats.disk_bytes, seg.bytes);
-                    StoreStats::sub(&self.stats.segments, 1);
-                    StoreStats::add(&self.stats.segments_deleted, 1);
+            if written < checkpoints.len() {
+                tracing::warn!(
+                    segment = %seg.path.display(),
+                    channels = checkpoints.len() - written,
+                    "no room for checkpoints: these channels' epochs are not kept past a restart"
+                );
+            }
+            if written == 0 {
+                self.delete(seg, reason);
+            } else {
+                self.deleting.borrow_mut().push((seg, reason));
+            }
+            from = at;
+        }
+    }
+
+    /// The next closed segment that may go, why, and the checkpoints it
+    /// needs first (channel, epoch, offset): the oldest past the TTL; else
+    /// any at or after `from` that no channel's history reaches; else, over
+    /// `store.max_disk`, the oldest.
+    #[allow(clippy::type_complexity)]
+    fn pick(
+        &self,
+        from: usize,
+        needs: &dyn Fn(&str, &Mark) -> Needs,
+    ) -> Option<(usize, DeleteReason, Vec<(Arc<str>, String, u64)>)> {
+        let now_ms = super::unix_ms();
+        let ttl_ms = self.s.history_ttl.as_millis() as u64;
+        let closed = self.closed.borrow();
+        let checkpoints = |seg: &SegmentFile, history_too: bool| {
+            let mut out = Vec::new();
+            for (channel, mark) in &seg.marks {
+                let n = needs(channel, mark);
+                if n.history && history_too {
+                    return None;
                 }
-                Err(e) => {
-                    tracing::warn!(segment = %seg.path.display(), "cannot delete: {e}");
-                    break;
+                if let Some(epoch) = n.checkpoint {
+                    out.push((channel.clone(), epoch, mark.offset));
                 }
             }
+            Some(out)
+        };
+        let front = closed.front()?;
+        if now_ms.saturating_sub(front.newest_ms) >= ttl_ms {
+            return Some((0, DeleteReason::Ttl, checkpoints(front, false)?));
+        }
+        for (at, seg) in closed.iter().enumerate().skip(from) {
+            // A segment of checkpoints only (written at start) that would
+            // all be written again gains nothing by going.
+            let rewrite = |out: &Vec<_>| {
+                out.len() == seg.marks.len() && seg.marks.values().all(|m| m.checkpoint)
+            };
+            match checkpoints(seg, true) {
+                Some(out) if !rewrite(&out) => return Some((at, DeleteReason::History, out)),
+                _ => {}
+            }
+        }
+        let pending: u64 = self.deleting.borrow().iter().map(|(s, _)| s.bytes).sum();
+        let on_disk = StoreStats::get(&self.stats.disk_bytes).saturating_sub(pending);
+        if self.s.max_disk > 0 && on_disk > self.s.max_disk {
+            return Some((0, DeleteReason::Budget, checkpoints(front, false)?));
+        }
+        None
+    }
+
+    fn delete(&self, seg: SegmentFile, reason: DeleteReason) {
+        match std::fs::remove_file(&seg.path) {
+            Ok(()) => {
+                StoreStats::sub(&self.stats.disk_bytes, seg.bytes);
+                StoreStats::sub(&self.stats.segments, 1);
+                let counter = match reason {
+                    DeleteReason::Ttl => &self.stats.deleted_ttl,
+                    DeleteReason::Budget => &self.stats.deleted_budget,
+                    DeleteReason::History => &self.stats.deleted_history,
+                };
+                StoreStats::add(counter, 1);
+            }
+            Err(e) => tracing::warn!(segment = %seg.path.display(), "cannot delete: {e}"),
         }
     }
 }

@@ -40,6 +40,13 @@
 //!   can lose what was acknowledged in the last interval.
 //! - `never`: after the write; the kernel writes back when it wants.
 //!
+//! At a graceful shutdown (SIGTERM, after the drain) every core's hub
+//! commits what is pending and `fdatasync`s its active segment, the
+//! segments waiting for a `batch` sync, and with `never` every closed
+//! segment of this run, then logs `store synced at shutdown` with the count
+//! (`Log::close`). So a deploy loses nothing, whatever the policy; only a
+//! crash of the machine can.
+//!
 //! # Bad state
 //!
 //! - A missing or unwritable `store.data_path` stops the start with one
@@ -56,16 +63,43 @@
 //!
 //! # Retention
 //!
-//! Closed segments are deleted when their newest record is older than
-//! `pubsub.history_ttl`, and, oldest first, while the store holds more than
-//! `store.max_disk` bytes. History in memory is bounded as with the memory
-//! engine (`pubsub.history_size`, `pubsub.history_ttl`); recovery applies
-//! the same bounds. A channel's epoch and last offset come back while any
-//! record of it is on disk. Segments are not deleted by history size: a
-//! segment whose records all left the channels' history stays until the
-//! TTL or the budget takes it (deleting it earlier would also drop the
-//! epoch of a channel whose newest record it holds; that needs a
-//! checkpoint record per channel first).
+//! A closed segment is deleted, by its owner core's upkeep (`log.rs`):
+//!
+//! - when its newest record is older than `pubsub.history_ttl` (oldest
+//!   first);
+//! - when no channel's retained history reaches it (`pubsub.history_size`,
+//!   and the TTL applied to history in memory), in any order: the core asks
+//!   its hub, for each channel the segment holds a record of, whether that
+//!   channel's oldest offset in history is at or below the segment's last
+//!   offset of it (same epoch);
+//! - oldest first while the store holds more than `store.max_disk` bytes.
+//!
+//! Whatever the reason, a channel's epoch and offset must outlive its
+//! records. Every segment keeps, per channel, the epoch and offset of its
+//! last record there (a *mark*). When a segment about to go holds the last
+//! record of a channel that still exists (same epoch, same last offset), a
+//! **checkpoint record** (channel, epoch, offset; no payload) is appended
+//! to the active segment first, and the segment is deleted only after the
+//! commit carrying it has been written and `fdatasync`ed — whatever
+//! `store.fsync` says. Recovery applies a checkpoint like a record that
+//! carries no message: the channel comes back at that epoch and offset,
+//! with history only after it. A channel that was evicted, or started a new
+//! epoch since, needs nothing of the segment (a restart without its old
+//! records brings it back as new, as the running server would have).
+//!
+//! The marks cost memory: one entry (the channel's name shared with the
+//! hub, 16 bytes of mark, the hash table's slack: about 40 bytes) per
+//! channel per segment on disk, so a store of many segments each holding
+//! many distinct channels holds that many entries. Retention looks at them
+//! at most once a second, and whenever a new segment was made.
+//!
+//! A segment of an earlier run goes to the retention of the core with its
+//! writer's number (modulo the worker count). With an unchanged count that
+//! core owns every channel in it. After a change, a channel owned by
+//! another core counts as still needing the segment (so such segments go
+//! by TTL or budget only), and `server/store.rs` writes, before the workers
+//! start, a checkpoint in the owner's log for every channel whose last
+//! record is in a segment another core now holds.
 
 pub mod log;
 pub mod record;
@@ -75,8 +109,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use crate::os::fsinfo::free_bytes;
-pub use log::{Log, LogSettings};
-pub use recover::{recover, RecoveredChannel, RecoveredEntry, Recovery, SegmentFile};
+pub use log::{DeleteReason, Log, LogSettings, Needs};
+pub use recover::{recover, Mark, Marks, RecoveredChannel, RecoveredEntry, Recovery, SegmentFile};
 
 /// Why the store cannot start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +158,14 @@ pub struct StoreStats {
     pub segments: AtomicU64,
     /// Free bytes of the filesystem, at the last segment created (gauge).
     pub free_bytes: AtomicU64,
-    /// Segments deleted by retention.
-    pub segments_deleted: AtomicU64,
+    /// Segments deleted by retention, by reason: history TTL, `store.max_disk`,
+    /// history size (no channel's retained history reached them).
+    pub deleted_ttl: AtomicU64,
+    pub deleted_budget: AtomicU64,
+    pub deleted_history: AtomicU64,
+    /// Checkpoint records written before deleting a segment that held a
+    /// channel's last record.
+    pub checkpoints: AtomicU64,
     /// Recovery: segments whose rest was skipped after a corrupt record.
     pub corrupt_segments: AtomicU64,
     /// Recovery: torn tails cut.

@@ -6,10 +6,17 @@
 //! body:
 //!   offset     u64 LE   the channel's offset of this publish
 //!   timestamp  u64 LE   publish time, Unix milliseconds
-//!   epoch_len  u8, epoch (ASCII)
+//!   kind_len   u8: bit 7 set = a checkpoint, bits 0..6 the epoch's length
+//!   epoch      (ASCII)
 //!   name_len   u16 LE, channel name (UTF-8)
-//!   payload    the rest: the publish's `data`, raw JSON
+//!   payload    the rest: the publish's `data`, raw JSON (empty in a checkpoint)
 //! ```
+//!
+//! A **checkpoint** carries no message: it says "this channel is at this
+//! epoch and offset" and is written before retention deletes a segment
+//! that holds a channel's last record (`log.rs`), so a restart still knows
+//! where every channel stood. Epochs are 16 hex digits, far below the 127
+//! bytes the length bits allow.
 //!
 //! Segments are preallocated with zeros, so a `len` of 0 is the end of what
 //! was written. [`parse`] tells the three outcomes apart: a record, the
@@ -31,6 +38,8 @@ pub struct Record {
     pub epoch: String,
     pub channel: String,
     pub payload: Bytes,
+    /// A checkpoint (no message; see the module doc).
+    pub checkpoint: bool,
 }
 
 /// What [`parse`] found at a position.
@@ -49,8 +58,12 @@ pub fn encoded_len(epoch: &str, channel: &str, payload: &[u8]) -> usize {
     HEADER + MIN_BODY + epoch.len() + channel.len() + payload.len()
 }
 
-/// Appends one record to `out`. The caller keeps `epoch` under 256 bytes
-/// and `channel` under 65,536 (the protocol's limits are far below both).
+/// Bit of `kind_len` that marks a checkpoint.
+const CHECKPOINT: u8 = 0x80;
+
+/// Appends one publish's record to `out`. The caller keeps `epoch` under
+/// 128 bytes and `channel` under 65,536 (the protocol's limits are far
+/// below both).
 pub fn encode_into(
     out: &mut Vec<u8>,
     offset: u64,
@@ -59,13 +72,36 @@ pub fn encode_into(
     channel: &str,
     payload: &[u8],
 ) {
+    encode(out, offset, timestamp_ms, epoch, channel, payload, 0);
+}
+
+/// Appends a checkpoint: `channel` is at `epoch` and `offset`.
+pub fn encode_checkpoint_into(
+    out: &mut Vec<u8>,
+    offset: u64,
+    timestamp_ms: u64,
+    epoch: &str,
+    channel: &str,
+) {
+    encode(out, offset, timestamp_ms, epoch, channel, &[], CHECKPOINT);
+}
+
+fn encode(
+    out: &mut Vec<u8>,
+    offset: u64,
+    timestamp_ms: u64,
+    epoch: &str,
+    channel: &str,
+    payload: &[u8],
+    kind: u8,
+) {
     let body_len = MIN_BODY + epoch.len() + channel.len() + payload.len();
     let start = out.len();
     out.extend_from_slice(&(body_len as u32).to_le_bytes());
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&offset.to_le_bytes());
     out.extend_from_slice(&timestamp_ms.to_le_bytes());
-    out.push(epoch.len() as u8);
+    out.push(kind | (epoch.len() as u8 & !CHECKPOINT));
     out.extend_from_slice(epoch.as_bytes());
     out.extend_from_slice(&(channel.len() as u16).to_le_bytes());
     out.extend_from_slice(channel.as_bytes());
@@ -106,7 +142,8 @@ pub fn parse(buf: &Bytes, pos: usize) -> Parsed {
     }
     let offset = u64_at(body, 0);
     let timestamp_ms = u64_at(body, 8);
-    let epoch_len = body[16] as usize;
+    let checkpoint = body[16] & CHECKPOINT != 0;
+    let epoch_len = (body[16] & !CHECKPOINT) as usize;
     let name_at = 17 + epoch_len;
     if name_at + 2 > body.len() {
         return Parsed::Bad("epoch past the record");
@@ -129,7 +166,11 @@ pub fn parse(buf: &Bytes, pos: usize) -> Parsed {
         epoch: epoch.to_owned(),
         channel: channel.to_owned(),
         payload: buf.slice(start..pos + HEADER + len),
+        checkpoint,
     };
+    if checkpoint && !record.payload.is_empty() {
+        return Parsed::Bad("a checkpoint with a payload");
+    }
     Parsed::Record(record, HEADER + len)
 }
 
@@ -166,8 +207,26 @@ mod tests {
                 (7, 1_700_000_000_123, "00ab", "room:1")
             );
             assert_eq!(&r.payload[..], payload);
+            assert!(!r.checkpoint);
             assert_eq!(parse(&seg, used), Parsed::End);
         }
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_as_one_and_takes_a_publish_s_length() {
+        let mut seg = Vec::new();
+        encode_checkpoint_into(&mut seg, 41, 5, "0123456789abcdef", "room:1");
+        assert_eq!(seg.len(), encoded_len("0123456789abcdef", "room:1", b""));
+        let seg = Bytes::from(seg);
+        let Parsed::Record(r, used) = parse(&seg, 0) else {
+            panic!("record expected");
+        };
+        assert_eq!(used, seg.len());
+        assert_eq!(
+            (r.offset, &*r.epoch, &*r.channel, r.checkpoint),
+            (41, "0123456789abcdef", "room:1", true)
+        );
+        assert!(r.payload.is_empty());
     }
 
     #[test]

@@ -34,10 +34,16 @@
 //! History keeps the newest `pubsub.history_size` records younger than
 //! `pubsub.history_ttl`, as in memory; the epoch and last offset are kept
 //! even when no record is young enough.
+//!
+//! A checkpoint record (written before retention deleted a segment holding
+//! a channel's last record) sets the channel's epoch and last offset: when
+//! they match what the records before it left, nothing changes; otherwise
+//! the records it stands for are gone, so history starts after it.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -61,14 +67,45 @@ pub fn parse_segment_name(name: &str) -> Option<(u64, usize, u64)> {
     parts.next().is_none().then_some((run, core, seq))
 }
 
-/// One segment found on disk, for retention.
+/// Where a segment leaves one channel: the epoch (its CRC-32, to compare
+/// cheaply) and offset of the channel's last record in that segment, and
+/// whether that is a checkpoint. A segment holding a channel's checkpoint
+/// holds none of its records before it (a checkpoint is written only for a
+/// channel whose last record is in an older segment), so a mark that is a
+/// checkpoint means no history of the channel is in the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub epoch: u32,
+    pub offset: u64,
+    pub checkpoint: bool,
+}
+
+impl Mark {
+    pub fn new(epoch: &str, offset: u64, checkpoint: bool) -> Self {
+        Self {
+            epoch: crc32fast::hash(epoch.as_bytes()),
+            offset,
+            checkpoint,
+        }
+    }
+}
+
+/// Every channel a segment holds a record of, with its [`Mark`].
+pub type Marks = HashMap<Arc<str>, Mark>;
+
+/// One segment on disk, for retention.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentFile {
     pub path: PathBuf,
-    /// Its size on disk after recovery.
+    /// Its size on disk.
     pub bytes: u64,
     /// The newest record's timestamp (Unix ms); 0 when it holds none.
     pub newest_ms: u64,
+    /// The core that wrote it (from its name).
+    pub core: usize,
+    /// The channels it holds records of (retention asks their owner
+    /// whether it may go).
+    pub marks: Marks,
 }
 
 /// One recovered record kept in history.
@@ -87,6 +124,9 @@ pub struct RecoveredChannel {
     pub last_offset: u64,
     /// Oldest first, contiguous, ending at `last_offset` when not empty.
     pub history: Vec<RecoveredEntry>,
+    /// Index in [`Recovery::segments`] of the segment holding its last
+    /// record (or checkpoint): where its epoch and offset come from.
+    pub segment: usize,
 }
 
 /// What recovery found and did.
@@ -110,6 +150,7 @@ struct Building {
     epoch: String,
     last_offset: u64,
     history: std::collections::VecDeque<RecoveredEntry>,
+    segment: usize,
 }
 
 /// Recovers `dir`: the directory must exist and be writable (torn tails
@@ -174,12 +215,21 @@ pub fn recover(
         out.bytes_read += buf.len() as u64;
         let mut pos = 0;
         let mut newest_ms = 0;
+        let mut marks = Marks::new();
+        let segment = out.segments.len();
         let end = loop {
             match record::parse(&buf, pos) {
                 Parsed::Record(rec, used) => {
                     newest_ms = newest_ms.max(rec.timestamp_ms);
                     out.records += 1;
-                    apply(&mut channels, &mut order, rec, history_size);
+                    let mark = Mark::new(&rec.epoch, rec.offset, rec.checkpoint);
+                    match marks.get_mut(rec.channel.as_str()) {
+                        Some(m) => *m = mark,
+                        None => {
+                            marks.insert(Arc::from(rec.channel.as_str()), mark);
+                        }
+                    }
+                    apply(&mut channels, &mut order, rec, history_size, segment);
                     pos += used;
                 }
                 Parsed::End => break pos,
@@ -212,6 +262,8 @@ pub fn recover(
             path: path.clone(),
             bytes,
             newest_ms,
+            core: *core,
+            marks,
         });
     }
     let ttl_ms = history_ttl.as_millis() as u64;
@@ -229,6 +281,7 @@ pub fn recover(
             epoch: b.epoch,
             last_offset: b.last_offset,
             history,
+            segment: b.segment,
         });
     }
     out.elapsed = started.elapsed();
@@ -264,6 +317,7 @@ fn apply(
     order: &mut Vec<String>,
     rec: record::Record,
     history_size: usize,
+    segment: usize,
 ) {
     let entry = RecoveredEntry {
         offset: rec.offset,
@@ -274,13 +328,29 @@ fn apply(
         Some(b) => b,
         None => {
             order.push(rec.channel.clone());
+            let last_offset = match rec.checkpoint {
+                true => entry.offset,
+                false => entry.offset.saturating_sub(1),
+            };
             channels.entry(rec.channel).or_insert(Building {
                 epoch: rec.epoch.clone(),
-                last_offset: entry.offset.saturating_sub(1),
+                last_offset,
                 history: Default::default(),
+                segment,
             })
         }
     };
+    b.segment = segment;
+    if rec.checkpoint {
+        if b.epoch != rec.epoch || b.last_offset != entry.offset {
+            // The records it stands for were deleted: no history reaches
+            // back past it.
+            b.epoch = rec.epoch;
+            b.last_offset = entry.offset;
+            b.history.clear();
+        }
+        return;
+    }
     if b.epoch != rec.epoch || entry.offset != b.last_offset + 1 {
         // A new epoch, or a gap: what came before cannot be replayed
         // without a hole.
@@ -424,6 +494,49 @@ mod tests {
         let r = recover(&dir, 2, Duration::from_millis(500), 2_000).expect("recover");
         let a = &r.channels[0];
         assert_eq!((a.last_offset, a.history.len()), (3, 0));
+        fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_a_channel_whose_records_were_deleted() {
+        let dir = tempdir("checkpoint");
+        // Segment 0 (deleted by retention) held a:1..3; its checkpoint at 3
+        // is in segment 1, then a:4 follows. b's checkpoint matches its
+        // records: nothing changes. c only has a checkpoint.
+        let mut seg = Vec::new();
+        record::encode_into(&mut seg, 1, 1_000, "eb", "b", b"1");
+        record::encode_checkpoint_into(&mut seg, 3, 1_000, "ea", "a");
+        record::encode_checkpoint_into(&mut seg, 1, 1_000, "eb", "b");
+        record::encode_checkpoint_into(&mut seg, 9, 1_000, "ec", "c");
+        record::encode_into(&mut seg, 4, 1_000, "ea", "a", b"4");
+        fs::write(dir.join(segment_name(1, 0, 1)), seg).expect("write");
+        let r = recover(&dir, 10, Duration::from_secs(3600), 2_000).expect("recover");
+        let get = |name: &str| r.channels.iter().find(|c| c.name == name).expect(name);
+        let (a, b, c) = (get("a"), get("b"), get("c"));
+        assert_eq!(
+            (a.epoch.as_str(), a.last_offset, offsets(a)),
+            ("ea", 4, vec![4])
+        );
+        assert_eq!(
+            (b.epoch.as_str(), b.last_offset, offsets(b)),
+            ("eb", 1, vec![1])
+        );
+        assert_eq!(
+            (c.epoch.as_str(), c.last_offset, offsets(c)),
+            ("ec", 9, vec![])
+        );
+        assert_eq!(r.segments[0].marks.len(), 3);
+        // What the module doc counts per channel per segment.
+        assert_eq!(std::mem::size_of::<Mark>(), 16);
+        assert_eq!(std::mem::size_of::<Arc<str>>(), 16);
+        assert_eq!(
+            r.segments[0].marks.get("c"),
+            Some(&Mark::new("ec", 9, true))
+        );
+        assert_eq!(
+            r.segments[0].marks.get("a"),
+            Some(&Mark::new("ea", 4, false))
+        );
         fs::remove_dir_all(dir).ok();
     }
 

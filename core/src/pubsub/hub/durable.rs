@@ -32,7 +32,7 @@ use bytes::Bytes;
 
 use super::{answer_msg, Hub, Msg};
 use crate::bus::drain;
-use crate::engine::disk::{Log, RecoveredChannel, StoreStats};
+use crate::engine::disk::{Log, Mark, Needs, RecoveredChannel, StoreStats};
 use crate::mailbox::ConnId;
 use crate::proto::v1::{published_frame, push_frame};
 use crate::pubsub::answer::{published_json, ReplyTo};
@@ -73,6 +73,12 @@ pub(super) struct Durable {
     /// began, to roll back if it fails.
     touched: RefCell<Vec<(Arc<str>, u64)>>,
     in_flight: Cell<bool>,
+    /// Set by [`Hub::close_store`] when the worker has drained: the loop
+    /// commits what is left, syncs every segment, sets `closed`, wakes
+    /// `done` and ends.
+    closing: Cell<bool>,
+    closed: Cell<bool>,
+    done: crate::rt::Notify,
 }
 
 impl Durable {
@@ -119,6 +125,9 @@ impl Hub {
             held: RefCell::default(),
             touched: RefCell::default(),
             in_flight: Cell::new(false),
+            closing: Cell::new(false),
+            closed: Cell::new(false),
+            done: crate::rt::Notify::default(),
         });
         self
     }
@@ -229,6 +238,43 @@ impl Hub {
                     ok,
                 },
             ),
+        }
+    }
+
+    /// At shutdown, after the drain: has the hub's loop write what is
+    /// pending and `fdatasync` every segment this core wrote (whatever
+    /// `store.fsync` says), and returns once it has. No-op on other engines.
+    pub async fn close_store(&self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        store.closing.set(true);
+        store.log.wake.notify();
+        while !store.closed.get() {
+            store.done.wait().await;
+        }
+    }
+
+    /// What `channel` still needs of a closed segment that leaves it at
+    /// `mark` (retention asks; see `engine::disk::log`).
+    pub(super) fn store_needs(&self, channel: &str, mark: &Mark) -> Needs {
+        if self.owner_of(channel) != self.core {
+            // Another core's channel, in a segment of an earlier run with
+            // another worker count: this core cannot see its history.
+            return Needs {
+                history: true,
+                checkpoint: None,
+            };
+        }
+        let owned = self.owned.borrow();
+        match owned.get(channel) {
+            // Evicted, or a new epoch since: nothing of it is needed.
+            None => Needs::default(),
+            Some(ch) if Mark::new(ch.epoch(), 0, false).epoch != mark.epoch => Needs::default(),
+            Some(ch) => Needs {
+                history: !mark.checkpoint && ch.oldest_offset().is_some_and(|o| o <= mark.offset),
+                checkpoint: (ch.last_offset() == mark.offset).then(|| ch.epoch().to_owned()),
+            },
         }
     }
 
@@ -350,13 +396,35 @@ pub(super) async fn run(hub: Rc<Hub>) {
         let handled = drain::drain(&hub.port, batch, |msg| hub.handle(msg));
         let spilling = hub.port.retry_spill();
         hub.commit().await;
+        if store.closing.get() {
+            while log.has_pending() {
+                hub.commit().await;
+            }
+            let (synced, failed) = log.close().await;
+            match failed {
+                None => tracing::info!(
+                    worker = hub.core,
+                    fsyncs = synced,
+                    "store synced at shutdown"
+                ),
+                Some(e) => tracing::error!(
+                    worker = hub.core,
+                    fsyncs = synced,
+                    "store sync at shutdown failed: {e}"
+                ),
+            }
+            store.closed.set(true);
+            store.done.notify();
+            return;
+        }
         let now = Instant::now();
         if now.duration_since(last_tick) >= tick {
             hub.sweep(now);
             last_tick = now;
         }
         if now.duration_since(last_upkeep) >= log.next_due() {
-            log.maintain(now).await;
+            log.maintain(now, |channel, mark| hub.store_needs(channel, mark))
+                .await;
             last_upkeep = Instant::now();
         }
         if handled == batch || log.has_pending() {
@@ -421,7 +489,7 @@ mod tests {
             file = std::fs::File::open(&path).expect("reopen");
         }
         let stats = Arc::new(StoreStats::default());
-        let log = Rc::new(Log::new(s, file, Vec::new(), stats.clone()));
+        let log = Rc::new(Log::new(s, file, 0, Vec::new(), stats.clone()));
         let settings = Settings::from_config(&config);
         let hub = Hub::new(0, Arc::new(Mesh::new(1, 64)), settings, Rc::default());
         (hub.with_store(log, Vec::new(), stats.clone()), stats)
@@ -480,6 +548,55 @@ mod tests {
         )
         .expect("recover");
         assert_eq!(r.channels[0].last_offset, 5);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn retention_is_told_what_each_channel_still_needs_of_a_segment() {
+        let dir = tempdir("needs");
+        let (hub, _) = hub(&dir, 1 << 20, false);
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hub.join(slot.clone(), "");
+        runtime().block_on(async {
+            for n in 1..=3u64 {
+                hub.publish(ONE, "a", Bytes::from(n.to_string()), ReplyTo::Nobody)
+                    .expect("publish");
+            }
+            hub.commit().await;
+        });
+        let epoch = hub.owned.borrow().get("a").map(|c| c.epoch().to_owned());
+        let epoch = epoch.expect("channel a");
+        let needs = |channel: &str, offset: u64, checkpoint: bool| {
+            hub.store_needs(channel, &Mark::new(&epoch, offset, checkpoint))
+        };
+        // Its last record: history reaches it, and it holds the position.
+        assert_eq!(
+            needs("a", 3, false),
+            Needs {
+                history: true,
+                checkpoint: Some(epoch.clone())
+            }
+        );
+        // An older stretch still in history: kept, no checkpoint needed.
+        assert_eq!(
+            needs("a", 2, false),
+            Needs {
+                history: true,
+                checkpoint: None
+            }
+        );
+        // A checkpoint holds no history, only the position.
+        assert_eq!(
+            needs("a", 3, true),
+            Needs {
+                history: false,
+                checkpoint: Some(epoch.clone())
+            }
+        );
+        // Another epoch, or a channel that is gone: nothing.
+        let other = hub.store_needs("a", &Mark::new("0000000000000000", 3, false));
+        assert_eq!(other, Needs::default());
+        assert_eq!(needs("gone", 3, false), Needs::default());
         std::fs::remove_dir_all(dir).ok();
     }
 
