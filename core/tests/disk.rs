@@ -20,8 +20,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,90 +28,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::{Client, Frame, Served};
+use common::ws::Ws;
+use common::Served;
 use ringcast::engine::disk::record::{self, Parsed};
-use ringcast::proto::frame::OpCode;
 use serde_json::{json, Value};
 
-/// A `/ws` client that keeps pushes arriving while it waits for a reply.
-struct Ws {
-    client: Client,
-    next_id: u64,
-    pushes: VecDeque<Value>,
-}
-
-impl Ws {
-    fn connect(addr: SocketAddr) -> Ws {
-        Ws {
-            client: Client::connect(addr, "/ws"),
-            next_id: 1,
-            pushes: VecDeque::new(),
+/// Subscribes with `since`; the reply and the replayed pushes.
+fn resume(ws: &mut Ws, channel: &str, epoch: &str, offset: u64) -> (Value, Vec<Value>) {
+    let since = json!({"epoch": epoch, "offset": offset});
+    let reply = ws.call(json!({"op":"subscribe","channel":channel,"since":since}));
+    let top = reply["result"]["offset"].as_u64().unwrap_or(0);
+    let mut replay = Vec::new();
+    if reply["result"]["recovered"] == json!(true) {
+        for _ in offset..top {
+            replay.push(ws.next_push());
         }
     }
-
-    fn recv(&mut self) -> Option<Value> {
-        loop {
-            match self.client.recv()? {
-                Frame::Text(text) => return Some(serde_json::from_str(&text).expect("JSON")),
-                Frame::Ping(p) => self.client.send(OpCode::Pong, true, &p),
-                Frame::Close(_) => return None,
-                other => panic!("expected a text frame, got {other:?}"),
-            }
-        }
-    }
-
-    /// Sends `command` with a fresh id; its reply, or `None` when the server
-    /// went away first.
-    fn try_call(&mut self, mut command: Value) -> Option<Value> {
-        let id = self.next_id;
-        self.next_id += 1;
-        command["id"] = json!(id);
-        let mut frame = Vec::new();
-        ringcast::proto::frame::encode_masked_frame_into(
-            &mut frame,
-            OpCode::Text,
-            true,
-            common::MASK,
-            command.to_string().as_bytes(),
-        );
-        self.client.stream.write_all(&frame).ok()?;
-        loop {
-            let msg = self.recv()?;
-            if msg.get("id").is_none() && msg.get("offset").is_some() {
-                self.pushes.push_back(msg);
-            } else {
-                assert_eq!(msg["id"], json!(id), "reply out of order: {msg}");
-                return Some(msg);
-            }
-        }
-    }
-
-    fn call(&mut self, command: Value) -> Value {
-        self.try_call(command).expect("the server answered")
-    }
-
-    fn next_push(&mut self) -> Value {
-        if let Some(push) = self.pushes.pop_front() {
-            return push;
-        }
-        let msg = self.recv().expect("a push");
-        assert!(msg.get("id").is_none(), "not a push: {msg}");
-        msg
-    }
-
-    /// Subscribes with `since`; the reply and the replayed pushes.
-    fn resume(&mut self, channel: &str, epoch: &str, offset: u64) -> (Value, Vec<Value>) {
-        let since = json!({"epoch": epoch, "offset": offset});
-        let reply = self.call(json!({"op":"subscribe","channel":channel,"since":since}));
-        let top = reply["result"]["offset"].as_u64().unwrap_or(0);
-        let mut replay = Vec::new();
-        if reply["result"]["recovered"] == json!(true) {
-            for _ in offset..top {
-                replay.push(self.next_push());
-            }
-        }
-        (reply, replay)
-    }
+    (reply, replay)
 }
 
 fn offset(msg: &Value) -> u64 {
@@ -230,7 +162,7 @@ fn a_client_resumes_across_a_restart_with_another_worker_count() {
         moved as f64
     );
     let mut sub = Ws::connect(second.addr);
-    let (reply, replay) = sub.resume("room:0", &epoch, 25);
+    let (reply, replay) = resume(&mut sub, "room:0", &epoch, 25);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(reply["result"]["epoch"], json!(epoch));
     let got: Vec<u64> = replay.iter().map(offset).collect();
@@ -244,7 +176,7 @@ fn a_client_resumes_across_a_restart_with_another_worker_count() {
     // Every other channel came back too, on whichever core owns it now.
     for (channel, epoch) in channels.iter().zip(&epochs).skip(1) {
         let mut ws = Ws::connect(second.addr);
-        let (reply, replay) = ws.resume(channel, epoch, 0);
+        let (reply, replay) = resume(&mut ws, channel, epoch, 0);
         assert_eq!(
             reply["result"]["recovered"],
             json!(true),
@@ -303,7 +235,7 @@ fn a_torn_or_corrupted_tail_is_cut_and_everything_before_it_recovered() {
 
     let mut served = node("disk-torn-2", &dir, 1, "always");
     let mut ws = Ws::connect(served.addr);
-    let (reply, replay) = ws.resume("torn:a", &epoch, 0);
+    let (reply, replay) = resume(&mut ws, "torn:a", &epoch, 0);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(
         replay.iter().map(offset).collect::<Vec<_>>(),
@@ -329,7 +261,7 @@ fn a_torn_or_corrupted_tail_is_cut_and_everything_before_it_recovered() {
 
     let served = node("disk-torn-3", &dir, 1, "always");
     let mut ws = Ws::connect(served.addr);
-    let (reply, replay) = ws.resume("torn:a", &epoch, 0);
+    let (reply, replay) = resume(&mut ws, "torn:a", &epoch, 0);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     let got: Vec<u64> = replay.iter().map(offset).collect();
     assert_eq!(got, (1..=29).collect::<Vec<_>>());
@@ -405,7 +337,7 @@ fn crash_trial(dir: &Path, trial: usize) {
         // The epoch from a plain subscribe: the restart kept it (a new one
         // would make every resume `recovered: false`).
         let epoch = epoch_of(&mut ws, channel);
-        let (reply, replay) = ws.resume(channel, &epoch, 0);
+        let (reply, replay) = resume(&mut ws, channel, &epoch, 0);
         assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
         let got: Vec<u64> = replay.iter().map(offset).collect();
         let top = *offsets.keys().last().expect("acks");
@@ -469,7 +401,7 @@ fn the_epoll_fallback_writes_a_log_that_recovers() {
     drop(served);
     let served = node("disk-epoll-2", &dir, 1, "batch");
     let mut ws = Ws::connect(served.addr);
-    let (reply, replay) = ws.resume("epoll:a", &epoch, 4);
+    let (reply, replay) = resume(&mut ws, "epoll:a", &epoch, 4);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(
         replay.iter().map(offset).collect::<Vec<_>>(),
@@ -585,27 +517,27 @@ fn segments_no_history_reaches_are_deleted_and_a_restart_keeps_every_channel_s_o
 
     let served = node_with("disk-retention-2", &dir, 1, "batch", &extra);
     // A fresh connection per resume (one subscription per channel each).
-    let resume = |channel: &str, epoch: &str, offset: u64| {
-        Ws::connect(served.addr).resume(channel, epoch, offset)
+    let resume_fresh = |channel: &str, epoch: &str, offset: u64| {
+        resume(&mut Ws::connect(served.addr), channel, epoch, offset)
     };
     // busy: a recent offset resumes, a deleted one does not.
-    let (reply, replay) = resume("busy", &epochs[0], 297);
+    let (reply, replay) = resume_fresh("busy", &epochs[0], 297);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(
         replay.iter().map(offset).collect::<Vec<_>>(),
         vec![298, 299, 300]
     );
-    let (reply, _) = resume("busy", &epochs[0], 10);
+    let (reply, _) = resume_fresh("busy", &epochs[0], 10);
     assert_eq!(reply["result"]["recovered"], json!(false), "{reply}");
     // quiet:1's records went with segment 0; its checkpoint kept where it
     // stood: nothing missed after 2, history before it gone.
-    let (reply, replay) = resume("quiet:1", &epochs[1], 2);
+    let (reply, replay) = resume_fresh("quiet:1", &epochs[1], 2);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert!(replay.is_empty());
-    let (reply, _) = resume("quiet:1", &epochs[1], 1);
+    let (reply, _) = resume_fresh("quiet:1", &epochs[1], 1);
     assert_eq!(reply["result"]["recovered"], json!(false), "{reply}");
     // quiet:2's segment was kept for its history.
-    let (reply, replay) = resume("quiet:2", &epochs[2], 0);
+    let (reply, replay) = resume_fresh("quiet:2", &epochs[2], 0);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(replay[0]["data"], json!("only"));
     // Every channel goes on from its offset, in its epoch.
@@ -722,7 +654,7 @@ fn a_full_disk_refuses_publishes_acknowledges_only_what_was_written_and_recovers
         );
     }
     // Resumes go on while the disk is full.
-    let (reply, replay) = Ws::connect(addr).resume("full", &epoch, 0);
+    let (reply, replay) = resume(&mut Ws::connect(addr), "full", &epoch, 0);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(replay.len(), acked.len());
     // Free the space: publishes are accepted again (the store retries
@@ -752,7 +684,7 @@ fn a_full_disk_refuses_publishes_acknowledges_only_what_was_written_and_recovers
     // Everything acknowledged is on the disk, in order, and nothing else.
     let served = node_with("disk-full-2", &dir, 1, "always", &extra);
     let mut ws = Ws::connect(served.addr);
-    let (reply, replay) = ws.resume("full", &epoch, 0);
+    let (reply, replay) = resume(&mut ws, "full", &epoch, 0);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     let got: Vec<&Value> = replay.iter().map(|p| &p["data"]["n"]).collect();
     let want: Vec<Value> = acked.iter().map(|n| json!(n)).collect();
@@ -809,7 +741,7 @@ fn a_graceful_shutdown_syncs_every_core_s_segments_with_batch_and_never() {
         }
         drop(served);
         let served = node(&format!("{name}-after"), &dir, 2, fsync);
-        let (reply, replay) = Ws::connect(served.addr).resume("down:0", &epoch, 0);
+        let (reply, replay) = resume(&mut Ws::connect(served.addr), "down:0", &epoch, 0);
         assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
         assert_eq!(replay.len(), 25, "{fsync}");
     }
@@ -854,9 +786,9 @@ fn a_corrupt_record_in_the_middle_is_skipped_with_a_warning_and_a_metric() {
                 .is_some_and(|m| m.contains("corrupt record"))
         })
     });
-    let (reply, _) = Ws::connect(served.addr).resume("mid", &epoch, 0);
+    let (reply, _) = resume(&mut Ws::connect(served.addr), "mid", &epoch, 0);
     assert_eq!(reply["result"]["recovered"], json!(false), "{reply}");
-    let (reply, replay) = Ws::connect(served.addr).resume("mid", &epoch, resumable - 1);
+    let (reply, replay) = resume(&mut Ws::connect(served.addr), "mid", &epoch, resumable - 1);
     assert_eq!(reply["result"]["recovered"], json!(true), "{reply}");
     assert_eq!(
         replay.iter().map(offset).collect::<Vec<_>>(),
@@ -931,7 +863,7 @@ fn retention_crash_trial(dir: &Path, trial: usize) {
     for (channel, epoch, acked) in &results {
         let top = acked.last().map_or(0, |(offset, _)| *offset);
         let from = top.saturating_sub(10);
-        let (reply, replay) = Ws::connect(served.addr).resume(channel, epoch, from);
+        let (reply, replay) = resume(&mut Ws::connect(served.addr), channel, epoch, from);
         assert_eq!(
             reply["result"]["recovered"],
             json!(true),
