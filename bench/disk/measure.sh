@@ -12,7 +12,7 @@
 # Usage: bash bench/disk/measure.sh
 # Needs target/release/{ringcast,publish-ack}
 #   (cargo build --release -p ringcast -p ringcast-bench --bin ringcast --bin publish-ack).
-# CONNS, INFLIGHT, SIZE, DURATION (s), FILL_SECS override the load; STORE
+# CONNS, INFLIGHT, SIZE, DURATION (s), FILL_SECS, FILL_HISTORY override the load; STORE
 # is the directory the stores go in (default target/tmp/disk-measure: put
 # it on the disk you want measured). Servers are stopped by PID on exit.
 set -euo pipefail
@@ -73,8 +73,12 @@ done
 echo
 echo "== recovery: fill with ${FILL_SECS}s of 4 KiB publishes (fsync = never)"
 mkdir -p "$store/recovery"
+# Segments no channel's history reaches are deleted, so the log a restart
+# reads is what history keeps: 64 channels x FILL_HISTORY entries x 4 KiB
+# (~3.9 GB of log, and as much history in memory, at the default).
 flags=(--set engine.kind=disk --set "store.data_path=$store/recovery" --set store.fsync=never
-       --set store.max_disk=0 --set pubsub.history_ttl=1h)
+       --set store.max_disk=0 --set pubsub.history_ttl=1h
+       --set "pubsub.history_size=${FILL_HISTORY:-15000}")
 start fill "${flags[@]}"
 "$ack" "$addr" --connections 4 --inflight 64 --size 4096 --channels 64 --duration "$FILL_SECS" >"$work/fill.json"
 stop
@@ -84,13 +88,25 @@ start recover "${flags[@]}"
 stop
 python3 - "$work/recover.log" "$cache" <<'PY'
 import json, sys
+from datetime import datetime
+def at(e):
+    return datetime.fromisoformat(e["timestamp"].rstrip("Z"))
+first = ready = recovered = None
 for line in open(sys.argv[1]):
     try:
         e = json.loads(line)
     except ValueError:
         continue
+    first = first or at(e)
     if e.get("message") == "disk engine recovered":
-        gb = e["bytes"] / 1e9
-        print(f"recovered {e['records']} records, {gb:.2f} GB in {e['ms']} ms "
-              f"({e['ms'] / 1000 / gb:.2f} s per GB, cache {sys.argv[2]})")
+        recovered = e
+    if e.get("message") == "worker started":
+        ready = at(e)
+gb = recovered["bytes"] / 1e9
+print(f"recovered {recovered['records']} records, {gb:.2f} GB in {recovered['ms']} ms "
+      f"({recovered['ms'] / 1000 / gb:.2f} s per GB read and checked, cache {sys.argv[2]})")
+# The channels' history is rebuilt from the records when the workers
+# build their state: serving starts after that.
+up = (ready - first).total_seconds()
+print(f"serving {up:.1f} s after start ({up / gb:.2f} s per GB, history rebuilt)")
 PY

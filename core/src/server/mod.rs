@@ -55,7 +55,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use driver::{DriverKind, UringFlags};
 pub use listener::{BindError, SocketBuffers};
@@ -91,8 +91,10 @@ pub enum StartError {
         worker: usize,
         source: std::io::Error,
     },
-    #[error("worker {worker} did not start within 10 s")]
+    #[error("worker {worker} did not start its event loop within 10 s of building its state")]
     StartTimeout { worker: usize },
+    #[error("worker {worker} stopped before it started (see the error above)")]
+    WorkerDied { worker: usize },
     /// `engine.kind = "redis"` and Redis refused or did not answer at
     /// start (the message has the URL, password redacted, and the reason).
     #[error("engine.redis_url: {0} (set engine.start_degraded = true to start anyway)")]
@@ -101,6 +103,61 @@ pub enum StartError {
     /// not writable, or a segment could not be read (the message names it).
     #[error("{0}")]
     Store(#[from] crate::engine::disk::StoreError),
+}
+
+/// What a worker thread tells [`start`] on its way up.
+enum Started {
+    /// Its state is built: with the disk engine that includes its channels'
+    /// recovered history, which takes as long as the history is big.
+    Built,
+    Running(DriverKind),
+    Failed(std::io::Error),
+}
+
+/// Waits until every worker runs its event loop. Building a worker's state
+/// has no time limit (it is work, not waiting: a recovered history of
+/// gigabytes takes seconds), but a worker thread that ends before it
+/// reports is an error at once, and starting the loop once built must take
+/// less than 10 s.
+fn wait_for_workers(
+    ready: &mpsc::Receiver<(usize, Started)>,
+    threads: &[JoinHandle<()>],
+) -> Result<Vec<DriverKind>, StartError> {
+    const POLL: Duration = Duration::from_millis(100);
+    const LOOP_START: Duration = Duration::from_secs(10);
+    let workers = threads.len();
+    let mut built = vec![false; workers];
+    let mut drivers = vec![None; workers];
+    let mut all_built_at = None;
+    while drivers.iter().any(Option::is_none) {
+        match ready.recv_timeout(POLL) {
+            Ok((id, Started::Built)) => {
+                built[id] = true;
+                if built.iter().all(|b| *b) {
+                    all_built_at = Some(Instant::now());
+                }
+            }
+            Ok((id, Started::Running(kind))) => drivers[id] = Some(kind),
+            Ok((worker, Started::Failed(source))) => {
+                return Err(StartError::Driver { worker, source })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let worker = (0..workers).find(|&w| drivers[w].is_none()).unwrap_or(0);
+                return Err(StartError::WorkerDied { worker });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let waiting = (0..workers).find(|&w| drivers[w].is_none()).unwrap_or(0);
+                if let Some(worker) = (0..workers).find(|&w| !built[w] && threads[w].is_finished())
+                {
+                    return Err(StartError::WorkerDied { worker });
+                }
+                if all_built_at.is_some_and(|at| at.elapsed() > LOOP_START) {
+                    return Err(StartError::StartTimeout { worker: waiting });
+                }
+            }
+        }
+    }
+    Ok(drivers.into_iter().flatten().collect())
 }
 
 /// A running server. Dropping it shuts the server down without waiting.
@@ -299,34 +356,25 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                     drain,
                     worker::Engine { cluster, store },
                 ));
+                let _ = ready.send((id, Started::Built));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
-                    let _ = ready.send((id, Ok(kind)));
+                    let _ = ready.send((id, Started::Running(kind)));
                     run_worker(worker, listener, api_listener, rx)
                 });
                 if let Err(e) = started {
-                    let _ = ready.send((id, Err(e)));
+                    let _ = ready.send((id, Started::Failed(e)));
                 }
             })
             .map_err(|source| StartError::Thread { worker: id, source })?;
         threads.push(thread);
     }
     drop(ready_tx);
-    let mut drivers = vec![None; workers];
-    for _ in 0..workers {
-        match ready_rx.recv_timeout(Duration::from_secs(10)) {
-            Ok((id, Ok(kind))) => drivers[id] = Some(kind),
-            Ok((worker, Err(source))) => return Err(StartError::Driver { worker, source }),
-            Err(_) => {
-                let worker = drivers.iter().position(Option::is_none).unwrap_or(0);
-                return Err(StartError::StartTimeout { worker });
-            }
-        }
-    }
+    let drivers = wait_for_workers(&ready_rx, &threads)?;
     Ok(ServerHandle {
         local_addr,
         api_addr,
-        drivers: drivers.into_iter().flatten().collect(),
+        drivers,
         shutdown,
         threads,
         tls: tls_store,
