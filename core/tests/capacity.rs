@@ -35,7 +35,7 @@ fn json(args: &[&str]) -> serde_json::Value {
 fn the_json_names_the_per_connection_costs_and_what_binds() {
     let v = json(&["--profile", "high"]);
     assert_eq!(v["per_connection"]["idle_user_bytes"], 768);
-    assert_eq!(v["per_connection"]["idle_kernel_bytes"], 4426);
+    assert_eq!(v["per_connection"]["idle_kernel_bytes"], 5290);
     assert_eq!(v["connections"], 1_000_000);
     assert_eq!(v["connections_bound_by"], "fds");
     assert_eq!(v["deliveries_bound_by"], "cpu");

@@ -27,6 +27,10 @@ pub struct CapacityArgs {
     /// Channels each connection subscribes to
     #[arg(long, value_name = "K", default_value_t = Load::default().subscriptions_per_connection)]
     pub subscriptions_per_connection: u64,
+    /// Pushes a busy subscriber gets per write: more batching costs less CPU
+    /// per delivery
+    #[arg(long, value_name = "F", default_value_t = Load::default().pushes_per_write)]
+    pub pushes_per_write: f64,
     /// Compute for this machine (its CPUs, MemTotal, fd hard limit) even
     /// for an embedded tier, whose own box is the default
     #[arg(long)]
@@ -110,6 +114,7 @@ pub fn run(args: CapacityArgs) -> Result<ExitCode, Failure> {
     let load = Load {
         message_size: args.message_size,
         subscriptions_per_connection: args.subscriptions_per_connection,
+        pushes_per_write: args.pushes_per_write,
     };
     let statement = capacity::compute(&effective.config, &load, &machine);
     if args.json {

@@ -46,10 +46,12 @@ pub const IDLE_USER: Cost = Cost {
 
 /// Kernel slab per TCP socket (an idle one: buffers empty).
 pub const IDLE_KERNEL: Cost = Cost {
-    value: 4426.0,
+    value: 5290.0,
     unit: "B",
-    source: "Slab in /proc/meminfo grew 155,604 KiB for 36,000 sockets (both ends of an \
-             18,000-connection ringcast-load connect run), 2026-11-25, CI box",
+    source: "5,198, 5,326 and 5,338 B: bash hardware-profiles/measure/verify.sh (slab objects of \
+             the caches that grew with the TCP sockets, from /proc/slabinfo, over the 37,952 \
+             sockets of 18,976 loopback connections), 2026-12-03, CI box; 4,426 B by Slab in \
+             /proc/meminfo on 2026-11-25",
 };
 
 /// Server RSS per subscription of a connection to an existing channel.
@@ -98,13 +100,47 @@ pub const FIXED_PER_WORKER: Cost = Cost {
     source: "same runs as the fixed base: the slope of RSS over workers",
 };
 
-/// Server CPU per delivery to subscribers that get several pushes per
-/// `sendmsg` (busy subscribers).
-pub const CPU_BUSY: Cost = Cost {
-    value: 2.96,
+/// Server CPU per write (`sendmsg`) to a subscriber's socket, whatever it
+/// carries. On loopback it includes the receiving end's TCP processing,
+/// which the kernel runs in the sender's system call. A delivery costs
+/// [`CPU_PER_FRAME`] plus this ÷ the pushes each write carries, so the CPU per
+/// delivery falls as subscribers get more pushes per write.
+pub const CPU_PER_WRITE: Cost = Cost {
+    value: 8.1,
     unit: "µs",
-    source: "python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
-             --pubs 4 --rate 200 --seconds 10 (3.2-4.0 frames per sendmsg), 2026-11-25, CI box",
+    source: "least-squares fit of µs per delivery = per frame + per write ÷ pushes per write over \
+             18 windows at 4.6-34 pushes per write (residuals -15 % to +16 %): \
+             ringcast-load fanout --subscribers 1000 --size 64 at 236-700 publishes/s \
+             against ringcast serve --profile medium --set server.workers=1 (taskset -c 0, load \
+             on CPU 1), server utime+stime ÷ ringcast_deliveries_total, pushes per write = \
+             ringcast_flushed_frames_total ÷ ringcast_flush_calls_total; 15 of the windows are \
+             hardware-profiles/measure/verify.sh runs, 2026-12-03, CI box",
+};
+
+/// Server CPU per push frame queued to a subscriber, beside its share of a
+/// write.
+pub const CPU_PER_FRAME: Cost = Cost {
+    value: 0.11,
+    unit: "µs",
+    source: "the same fit as the per-write cost (its intercept), 2026-12-03, CI box",
+};
+
+/// Planning choice: busy subscribers get this many pushes per write, the
+/// batching `fanout_cpu.py` measured (3.2-4.0 frames per `sendmsg`,
+/// 2026-11-25). More batching costs less per delivery (`--pushes-per-write`).
+pub const BUSY_PUSHES_PER_WRITE: f64 = 3.6;
+
+/// Server CPU per delivery to busy subscribers: a frame and its share of a
+/// write at [`BUSY_PUSHES_PER_WRITE`]. `fanout_cpu.py`, whose Python
+/// subscribers read more slowly than `ringcast-load`, measured more (2.96 µs
+/// on 2026-11-25, 3.09 µs on 2026-12-03, at 3.2-4.0 pushes per write): a
+/// reader that keeps its socket fuller makes each write cost more.
+pub const CPU_BUSY: Cost = Cost {
+    value: CPU_PER_FRAME.value + CPU_PER_WRITE.value / BUSY_PUSHES_PER_WRITE,
+    unit: "µs",
+    source: "per frame + per write ÷ 3.6 pushes per write = 2.36 µs; measured directly with \
+             python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
+             --pubs 4 --rate 200 --seconds 10: 2.96 µs (2026-11-25), 3.09 µs (2026-12-03), CI box",
 };
 
 /// Server CPU per delivery when every push is a `sendmsg` of its own
@@ -123,7 +159,7 @@ pub const CPU_QUIET_HIGH: Cost = Cost {
 };
 
 /// Every cost, for `--json` and the README.
-pub const COSTS: [(&str, Cost); 10] = [
+pub const COSTS: [(&str, Cost); 12] = [
     ("idle_user_bytes", IDLE_USER),
     ("idle_kernel_bytes", IDLE_KERNEL),
     ("subscription_bytes", PER_SUBSCRIPTION),
@@ -131,6 +167,8 @@ pub const COSTS: [(&str, Cost); 10] = [
     ("push_frame_overhead_bytes", PUSH_FRAME_OVERHEAD),
     ("fixed_base_bytes", FIXED_BASE),
     ("fixed_per_worker_bytes", FIXED_PER_WORKER),
+    ("cpu_us_per_write", CPU_PER_WRITE),
+    ("cpu_us_per_frame", CPU_PER_FRAME),
     ("cpu_busy_us_per_delivery", CPU_BUSY),
     ("cpu_quiet_low_us_per_delivery", CPU_QUIET_LOW),
     ("cpu_quiet_high_us_per_delivery", CPU_QUIET_HIGH),
@@ -152,21 +190,24 @@ pub const FD_SPARE: u64 = 1024;
 pub const DEFAULT_SNDBUF: u64 = 16 * 1024;
 
 /// What the clients do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Load {
     /// Bytes of a published message's `data`.
     pub message_size: u64,
     /// Channels each connection subscribes to.
     pub subscriptions_per_connection: u64,
+    /// Pushes a busy subscriber gets per write (at least 1).
+    pub pushes_per_write: f64,
 }
 
 impl Default for Load {
     /// 64-byte messages (the size every cost was measured with), one
-    /// subscription per connection.
+    /// subscription per connection, [`BUSY_PUSHES_PER_WRITE`].
     fn default() -> Self {
         Self {
             message_size: 64,
             subscriptions_per_connection: 1,
+            pushes_per_write: BUSY_PUSHES_PER_WRITE,
         }
     }
 }
@@ -294,6 +335,8 @@ pub struct Statement {
     pub nic_deliveries_per_sec: u64,
     /// Deliveries/s when every push is a write of its own (worst, best).
     pub quiet_deliveries_per_sec: (u64, u64),
+    /// Server CPU per delivery to busy subscribers, µs.
+    pub cpu_us_per_delivery: f64,
     pub push_frame_bytes: u64,
     pub history_entry_bytes: u64,
     pub per_connection: PerConnection,
@@ -363,6 +406,7 @@ impl Statement {
             "load": {
                 "message_size": self.load.message_size,
                 "subscriptions_per_connection": self.load.subscriptions_per_connection,
+                "pushes_per_write": self.load.pushes_per_write,
             },
             "workers": self.workers,
             "connections": self.connections,
@@ -374,6 +418,7 @@ impl Statement {
             "cpu_deliveries_per_sec": self.cpu_deliveries_per_sec,
             "nic_deliveries_per_sec": self.nic_deliveries_per_sec,
             "quiet_deliveries_per_sec": [self.quiet_deliveries_per_sec.0, self.quiet_deliveries_per_sec.1],
+            "cpu_us_per_delivery": self.cpu_us_per_delivery,
             "push_frame_bytes": self.push_frame_bytes,
             "history_entry_bytes": self.history_entry_bytes,
             "per_connection": {
@@ -465,6 +510,20 @@ fn workers(config: &ServerConfig, machine: &Machine) -> u64 {
         0 => machine.cores.max(1),
         n => n as u64,
     }
+}
+
+/// Server CPU per delivery, in µs, when each write carries
+/// `pushes_per_write` pushes (at least 1).
+pub fn cpu_us_per_delivery(pushes_per_write: f64) -> f64 {
+    CPU_PER_FRAME.value + CPU_PER_WRITE.value / pushes_per_write.max(1.0)
+}
+
+/// Deliveries/s the CPU of `workers` workers allows to busy subscribers
+/// under `load`, planned at the headroom (the NIC not counted): what
+/// [`compute`] states as `cpu_deliveries_per_sec`, and what `doctor`
+/// compares `capacity.planned_messages_per_sec` with.
+pub fn cpu_deliveries_per_sec(workers: u64, load: &Load) -> u64 {
+    cpu_rate(workers, cpu_us_per_delivery(load.pushes_per_write))
 }
 
 /// Deliveries/s of `workers` cores at `us` µs each, planned at the headroom.
@@ -584,7 +643,8 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
     }
 
     // Deliveries: CPU (busy subscribers) vs the NIC.
-    let cpu = cpu_rate(workers, CPU_BUSY.value);
+    let busy_us = cpu_us_per_delivery(load.pushes_per_write);
+    let cpu = cpu_deliveries_per_sec(workers, load);
     let nic = (machine.nic_bits_per_sec as f64 / 8.0 / frame as f64 * HEADROOM_PERCENT as f64
         / 100.0) as u64;
     let (deliveries, by) = if nic < cpu {
@@ -597,8 +657,12 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         cpu_rate(workers, CPU_QUIET_LOW.value).min(nic),
     );
     lines.push(format!(
-        "deliveries   CPU: {workers} workers × 1e6 ÷ {} µs × {HEADROOM_PERCENT} % = {}",
-        CPU_BUSY.value,
+        "deliveries   CPU: {workers} workers × 1e6 ÷ ({} + {} ÷ {} pushes per write = {:.3} µs) × \
+         {HEADROOM_PERCENT} % = {}",
+        CPU_PER_FRAME.value,
+        CPU_PER_WRITE.value,
+        load.pushes_per_write.max(1.0),
+        busy_us,
         group(cpu)
     ));
     lines.push(format!(
@@ -670,6 +734,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         cpu_deliveries_per_sec: cpu,
         nic_deliveries_per_sec: nic,
         quiet_deliveries_per_sec: quiet,
+        cpu_us_per_delivery: busy_us,
         push_frame_bytes: frame,
         history_entry_bytes: entry,
         per_connection: one,
@@ -762,8 +827,27 @@ mod tests {
         assert_eq!(two.deliveries_bound_by, Resource::Cpu);
         // Within rounding of one delivery per worker.
         assert!(two.deliveries_per_sec.abs_diff(2 * one.deliveries_per_sec) <= 2);
-        // 1e6 / 2.96 µs × 70 % per worker.
-        assert_eq!(one.cpu_deliveries_per_sec, 945_945);
+        // 4 × 1e6 ÷ (0.11 + 8.1 ÷ 3.6 µs) × 70 %.
+        assert_eq!(one.cpu_deliveries_per_sec, 1_186_440);
+    }
+
+    #[test]
+    fn more_pushes_per_write_cost_less_per_delivery() {
+        assert!((cpu_us_per_delivery(3.6) - CPU_BUSY.value).abs() < 1e-9);
+        // One push per write: the whole write per delivery; no fewer than one.
+        assert!((cpu_us_per_delivery(1.0) - 8.21).abs() < 1e-9);
+        assert!((cpu_us_per_delivery(0.5) - 8.21).abs() < 1e-9);
+        let big_nic = machine(16, 64, 1 << 20, 100);
+        let batched = Load {
+            pushes_per_write: 10.0,
+            ..Load::default()
+        };
+        let busy = compute(&config(1), &Load::default(), &big_nic);
+        let more = compute(&config(1), &batched, &big_nic);
+        // 1e6 ÷ (0.11 + 0.81 µs) × 70 %.
+        assert_eq!(more.cpu_deliveries_per_sec, 760_869);
+        assert!(more.cpu_deliveries_per_sec > 2 * busy.cpu_deliveries_per_sec);
+        assert!((more.cpu_us_per_delivery - 0.92).abs() < 1e-9);
     }
 
     #[test]
@@ -828,7 +912,7 @@ mod tests {
         let load = Load::default();
         let m = memory_at(&c, &load, 2, 10_000);
         let one = per_connection(&c, &load);
-        assert_eq!(m.idle, 10_000 * (768 + 4426));
+        assert_eq!(m.idle, 10_000 * (768 + 5290));
         assert_eq!(m.subscriptions, 10_000 * one.subscription_bytes);
         assert_eq!(
             m.total(),
