@@ -8,6 +8,8 @@
 #   - kernel memory per socket         (connect: Slab growth in /proc/meminfo
 #                                       ÷ the TCP sockets the box gained, both
 #                                       ends being on this box)
+#   - fixed RSS                        (the fresh server's VmRSS; a debug
+#                                       binary's is larger, not checked)
 #   - deliveries/s                     (fanout at the predicted rate, counted
 #                                       by the server: ringcast_deliveries_total
 #                                       in /metrics, before and after a window)
@@ -303,7 +305,7 @@ row "kernel memory per socket (B)" "$pred_kernel" "$meas_kernel" "$kernel_checke
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
 row "server CPU per delivery (µs)" "$(printf %.3f "$pred_us_run")" "$meas_us" "$release"
 row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" 0 info
-printf '%-40s %14s %14s\n' "fixed RSS at start (MiB)" "$((pred_fixed >> 20))" "$((fixed_kib >> 10))"
+row "fixed RSS at start (KiB)" "$((pred_fixed >> 10))" "$fixed_kib" "$release"
 echo "kernel: $kernel_how; Slab in /proc/meminfo: $(( (slab1 - slab0) * 1024 / (2 * conns) )) B per socket"
 echo "connections: $conns ($( ((short)) && echo "short form; the model's" || echo "the model's") bound on this box: $pred_conns, $(p .connections_bound_by)-bound)"
 echo "fan-out: $subscribers subscribers × $rate publishes/s ($publishers publishers), 64-byte data, median of $windows windows of $window s"
