@@ -1,7 +1,8 @@
 //! `ringcast profile capacity` end to end: the binary computes the
 //! statement from the effective configuration (overrides included) and
-//! prints its arithmetic or its JSON; and the README's capacity table is the
-//! one the same computation renders, so it cannot drift from the code.
+//! prints its arithmetic or its JSON; `doctor` prints the statement
+//! `--on-this-machine` computes; and the README's capacity table is the one
+//! the same computation renders, so it cannot drift from the code.
 
 use std::process::{Command, Output};
 
@@ -130,5 +131,36 @@ fn the_readme_table_is_the_computed_one() {
         table,
         "README.md's capacity table differs from the computed one: regenerate it with \
          RINGCAST_WRITE_README=1 cargo test -p ringcast --test capacity"
+    );
+}
+
+#[test]
+fn doctor_prints_the_statement_profile_capacity_computes_for_this_machine() {
+    let doctor = Command::new(BIN)
+        .args(["doctor", "--profile", "medium"])
+        .env_remove("RINGCAST_PROFILE")
+        .output()
+        .expect("run ringcast doctor");
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    let line = doctor
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "capacity on this machine (ringcast profile capacity --on-this-machine): ",
+            )
+        })
+        .unwrap_or_else(|| panic!("no capacity line in {doctor}"));
+    let capacity = run(&["--profile", "medium", "--on-this-machine"]);
+    assert!(capacity.status.success(), "{capacity:?}");
+    let text = String::from_utf8_lossy(&capacity.stdout);
+    let summary = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("# "))
+        .unwrap_or_else(|| panic!("no summary in {text}"));
+    assert_eq!(line, summary);
+    assert!(
+        line.contains("connections ") && line.contains("deliveries/s "),
+        "{line}"
     );
 }

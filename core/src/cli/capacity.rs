@@ -81,10 +81,19 @@ pub fn default_machine(effective: &Effective) -> Machine {
 }
 
 /// The statement for `effective` on its default box with the default load,
-/// as `profile show` and `doctor` print it.
+/// as `profile show` prints it.
 pub fn default_statement(effective: &Effective) -> Statement {
     let machine = default_machine(effective);
     capacity::compute(&effective.config, &Load::default(), &machine)
+}
+
+/// The statement for `effective` on this machine with the default load, its
+/// workers capped at the cores as `serve` caps them: what `doctor` prints,
+/// and `profile capacity --on-this-machine`.
+pub fn this_machine_statement(effective: &Effective) -> Statement {
+    let mut fitted = effective.clone();
+    let _ = layers::fit_to_machine(&mut fitted, &online_cpus());
+    capacity::compute(&fitted.config, &Load::default(), &this_machine())
 }
 
 pub fn run(args: CapacityArgs) -> Result<ExitCode, Failure> {
