@@ -81,7 +81,7 @@ fn the_text_prints_the_arithmetic() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("binds first: NIC"), "{text}");
     assert!(
-        text.contains("history 50,000 channels × 100 × 360 B"),
+        text.contains("history 50,000 channels × 100 × 255 B"),
         "{text}"
     );
     assert!(text.contains("costs measured up to"), "{text}");

@@ -67,14 +67,17 @@ pub const PER_SUBSCRIPTION: Cost = Cost {
              ringcast serve --listen 127.0.0.1:0 --workers 2 --no-pin, 2026-12-03, CI box",
 };
 
-/// Server RSS per history entry beyond its push frame's bytes: 360 B
+/// Server RSS per history entry beyond its push frame's bytes: 255 B
 /// measured for a 64-byte `data` (a 143-byte frame), minus the frame.
 pub const HISTORY_ENTRY_OVERHEAD: Cost = Cost {
-    value: 217.0,
+    value: 112.0,
     unit: "B",
-    source: "360 B per entry of 64-byte data (356 B at 40,000 entries, 360 B at 80,000) minus \
-             its 143-byte push frame: cd hardware-profiles/measure && python3 history_mem.py \
-             --port PORT --pid PID --conns 400, 2026-11-25, CI box",
+    source: "255 B per entry of 64-byte data (248 and 258 B at 80,000 entries, 260 B at \
+             40,000; the server's ringcast_history_bytes: 141 B per entry) minus its 143-byte \
+             push frame: cd hardware-profiles/measure && python3 history_mem.py --port PORT \
+             --pid PID --conns 400 [--per-conn 100 --channels-per-conn 1], ringcast serve \
+             --listen 127.0.0.1:0 --workers 2 --no-pin on CPU 0, the script on CPU 1, \
+             2026-12-03, CI box (360 B on 2026-11-25, before engine messages were boxed)",
 };
 
 /// Bytes a push frame adds to its `data`: 143-byte frames for 64-byte data.
@@ -918,8 +921,8 @@ mod tests {
             m.total(),
             m.fixed + m.idle + m.subscriptions + m.slow + m.history
         );
-        // History: 360 B per entry at 64-byte data, as measured.
-        assert_eq!(history_entry_bytes(64), 360);
+        // History: 255 B per entry at 64-byte data, as measured.
+        assert_eq!(history_entry_bytes(64), 255);
         let big = Load {
             message_size: 64 * 1024,
             ..load
