@@ -8,6 +8,8 @@
 #   - kernel memory per socket         (connect: Slab growth in /proc/meminfo
 #                                       ÷ the TCP sockets the box gained, both
 #                                       ends being on this box)
+#   - server RSS per history entry     (history_mem.py on a fresh server:
+#                                       RSS growth ÷ entries acknowledged)
 #   - fixed RSS                        (the fresh server's VmRSS; a debug
 #                                       binary's is larger, not checked)
 #   - deliveries/s                     (fanout at the predicted rate, counted
@@ -139,17 +141,20 @@ cleanup() {
     return 0
 }
 trap cleanup EXIT
-taskset -c 0 "$bin" serve --profile "$profile" "${scale[@]}" "${sets[@]}" \
-    --set server.listen=127.0.0.1:0 >"$out/server.out" 2>"$out/server.log" &
-server_pid=$!
-addr=
-for _ in $(seq 200); do
-    line=$(head -n1 "$out/server.out" 2>/dev/null || true)
-    [[ $line == "ringcast listening on "* ]] && { addr=${line#ringcast listening on }; break; }
-    kill -0 "$server_pid" 2>/dev/null || { cat "$out/server.log" >&2; fail "the server exited at start"; }
-    sleep 0.05
-done
-[[ -n $addr ]] || fail "the server printed no listening line in 10 s"
+start_server() { # a fresh server: sets server_pid and addr
+    taskset -c 0 "$bin" serve --profile "$profile" "${scale[@]}" "${sets[@]}" \
+        --set server.listen=127.0.0.1:0 >"$out/server.out" 2>"$out/server.log" &
+    server_pid=$!
+    addr=
+    for _ in $(seq 200); do
+        line=$(head -n1 "$out/server.out" 2>/dev/null || true)
+        [[ $line == "ringcast listening on "* ]] && { addr=${line#ringcast listening on }; break; }
+        kill -0 "$server_pid" 2>/dev/null || { cat "$out/server.log" >&2; fail "the server exited at start"; }
+        sleep 0.05
+    done
+    [[ -n $addr ]] || fail "the server printed no listening line in 10 s"
+}
+start_server
 
 metric() { # metric NAME: the sum over the workers of NAME in /metrics
     timeout 10 curl -sf "http://$addr/metrics" |
@@ -280,6 +285,20 @@ wait "$fanout_pid" || echo "verify: ringcast-load fanout exited non-zero: $(tail
 read -r _ meas_deliveries meas_us cpu_share frames_per_flush pred_us_run < <(sort -n "$out/windows.txt" | sed -n 2p)
 pred_share=$(awk -v r="$meas_deliveries" -v us="$pred_us_run" 'BEGIN {printf "%.3f", r * us / 1e6}')
 
+# --- history: server RSS per entry, on a fresh server --------------------------
+# hardware-profiles/measure/history_mem.py: 400 publishers, each 200 publishes
+# over 2 channels of its own (at most the history size per channel), RSS
+# growth ÷ the entries the server acknowledged.
+cleanup
+start_server
+history_size=$(key pubsub.history_size)
+[[ $history_size =~ ^[0-9]+$ ]] || fail "pubsub.history_size not in \`profile show\` ($history_size)"
+(cd "$root/hardware-profiles/measure" && timeout 120 taskset -c 1 python3 history_mem.py \
+    --port "${addr##*:}" --pid "$server_pid" --conns 400 --history-size "$history_size") \
+    >"$out/history.json" 2>"$out/history.err" || fail "history_mem.py: $(tail -3 "$out/history.err")"
+meas_entry=$(jq -r .bytes_per_entry "$out/history.json")
+pred_entry=$(p .history_entry_bytes)
+
 # --- report -------------------------------------------------------------------------
 status=0
 row() { # row WHAT PREDICTED MEASURED CHECKED(1/0)
@@ -302,6 +321,7 @@ echo "verify: $(date -u +%F), $(nproc) CPUs, $(uname -r), fd limit $fd_limit, $(
 printf '%-40s %14s %14s %9s  %s\n' "" predicted measured diff ""
 row "server RSS per idle connection (B)" "$pred_user" "$meas_user" 1
 row "kernel memory per socket (B)" "$pred_kernel" "$meas_kernel" "$kernel_checked" "not checked (other processes' sockets came and went)"
+row "server RSS per history entry (B)" "$pred_entry" "$meas_entry" 1
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
 row "server CPU per delivery (µs)" "$(printf %.3f "$pred_us_run")" "$meas_us" "$release"
 row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" 0 info

@@ -77,7 +77,7 @@ pub const HISTORY_ENTRY_OVERHEAD: Cost = Cost {
              push frame: cd hardware-profiles/measure && python3 history_mem.py --port PORT \
              --pid PID --conns 400 [--per-conn 100 --channels-per-conn 1], ringcast serve \
              --listen 127.0.0.1:0 --workers 2 --no-pin on CPU 0, the script on CPU 1, \
-             2026-12-03, CI box (360 B on 2026-11-25, before engine messages were boxed)",
+             2026-12-03, CI box (356-360 B on 2026-11-25, with the code of that day)",
 };
 
 /// Bytes a push frame adds to its `data`: 143-byte frames for 64-byte data.
