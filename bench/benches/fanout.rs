@@ -19,6 +19,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ringcast::bus::Mesh;
 use ringcast::config::ServerConfig;
 use ringcast::mailbox::{ConnId, Kicks, Slot};
+use ringcast::pubsub::answer::ReplyTo;
 use ringcast::pubsub::hub::{Hub, Msg};
 use ringcast::pubsub::Settings;
 
@@ -35,7 +36,7 @@ fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
         .map(|id| Rc::new(Slot::new(ConnId::from_raw(id), kicks.clone())))
         .collect();
     for slot in &slots {
-        hub.join(slot.clone());
+        hub.join(slot.clone(), "");
         hub.subscribe(slot.id(), "bench", None, None)
             .expect("subscribe");
         slot.outbox.borrow_mut().clear();
@@ -55,7 +56,7 @@ fn local_fanout(c: &mut Criterion) {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    hub.publish(publisher, "bench", data.clone(), Some(1))
+                    hub.publish(publisher, "bench", data.clone(), ReplyTo::Ws(Some(1)))
                         .expect("publish");
                     spent += start.elapsed();
                     for slot in &slots {
@@ -292,7 +293,7 @@ impl HubThread {
             .map(|i| Rc::new(Slot::new(ConnId::from_raw(first_id + i), kicks.clone())))
             .collect();
         for slot in &subscribers {
-            hub.join(slot.clone());
+            hub.join(slot.clone(), "");
             hub.subscribe(slot.id(), CORES_CHANNEL, None, None)
                 .expect("subscribe");
         }
@@ -300,7 +301,7 @@ impl HubThread {
         // subscriber, so deliveries are exactly S per publish.
         let publisher_id = ConnId::from_raw(first_id + 999_999);
         let publisher = Rc::new(Slot::new(publisher_id, kicks.clone()));
-        hub.join(publisher.clone());
+        hub.join(publisher.clone(), "");
         let mut slots = subscribers.clone();
         slots.push(publisher.clone());
 
@@ -396,7 +397,7 @@ impl HubThread {
 fn publish_taken(hub: &Hub, conn: ConnId, data: &Bytes, deadline: Instant) {
     let before = hub.stats.publishes.get();
     loop {
-        hub.publish(conn, CORES_CHANNEL, data.clone(), Some(1))
+        hub.publish(conn, CORES_CHANNEL, data.clone(), ReplyTo::Ws(Some(1)))
             .expect("a publish on the owner core is always handled");
         if hub.stats.publishes.get() > before {
             return;

@@ -21,6 +21,9 @@
 //!   command rate limits, the `Origin` allow-list (sans-IO: `now` is an
 //!   argument).
 //! - [`sys`] — non-blocking `recv`/`send` on raw sockets into borrowed buffers.
+//! - [`uring`] — a core's connection ring: multishot accept and recv into a
+//!   provided-buffer ring, sendmsg, shutdown, close and cancel as
+//!   completions, one `io_uring_enter` per loop turn.
 //! - [`rt`] — small helpers for the tasks of one core's monoio runtime.
 //! - [`stats`] — per-core counters and latency histograms (the primitives).
 //! - [`mailbox`] — a connection's mailbox: its id, outbox and kick flags, the
@@ -29,7 +32,8 @@
 //!   wake-ups, in-order spill, and the drain loop, for any message type.
 //! - [`engine`] — where channel state lives beyond one process: the Redis
 //!   engine's bridge and subscriber threads, which the owner cores of
-//!   `pubsub` drive with `engine.kind = "redis"`.
+//!   `pubsub` drive with `engine.kind = "redis"`, and the disk engine's
+//!   per-core logs and start-up recovery (`engine.kind = "disk"`).
 //! - [`pubsub`] — channels sharded by owner core, fan-out over the bus into
 //!   mailboxes, history and resume.
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
@@ -55,3 +59,4 @@ pub mod rt;
 pub mod server;
 pub mod stats;
 pub mod sys;
+pub mod uring;

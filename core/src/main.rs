@@ -59,6 +59,7 @@ fn main() -> ExitCode {
         } => cli::capacity::run(*args),
         Command::Doctor(select) => cli::doctor::run(select),
         Command::Token(args) => cli::token::run(*args),
+        Command::Api(args) => cli::api::run(*args).map_err(cli::Failure::from),
     };
     match result {
         Ok(code) => code,

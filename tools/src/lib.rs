@@ -14,6 +14,7 @@
 //! | [`echo`] | the `echo` scenario: open loop (`--rate`) or closed loop (`--inflight`) round trips |
 //! | [`fanout`] | the `fanout` scenario (and `storm`'s run): publishers, subscribers, deliveries checked by offset |
 //! | [`storm`] | who a storm drops and when, and the storm's verdict |
+//! | [`api`] | the `api` scenario: ringcast's server API, publishes/s on keep-alive connections (closed loop, blocking threads) and request → delivery |
 //! | [`connect`] | the `connect` scenario: open N connections at a rate, hold them idle, sample the server's RSS |
 //! | [`engine`] | the thread-per-core runner: setup, one window for all threads, drain, close, Ctrl-C, hard stop |
 //! | [`link`] | a running connection: outbound buffer + writer task, read loop + handler |
@@ -53,6 +54,7 @@
 //! closing handshakes are bounded, and a hard stop reports without a thread
 //! that does not return; a run always ends by itself.
 
+pub mod api;
 pub mod client;
 pub mod connect;
 pub mod dispatch;

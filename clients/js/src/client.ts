@@ -10,6 +10,7 @@ import { RingcastError } from "./errors.js";
 import { frameText, globalWebSocket, type WebSocketConstructor, type WebSocketLike } from "./socket.js";
 import {
   ChannelState,
+  type GapEvent,
   type SubscribedEvent,
   type Subscription,
   type SubscriptionHandlers,
@@ -61,6 +62,7 @@ export interface ClientEvents extends Record<string, unknown> {
   connected: Record<string, never>;
   disconnected: DisconnectedEvent;
   subscribed: SubscribedEvent;
+  gap: GapEvent;
   error: RingcastError;
 }
 
@@ -414,7 +416,13 @@ export class RingcastClient extends Emitter<ClientEvents> {
     }
     if (typeof msg.channel === "string" && typeof msg.offset === "number") {
       const state = this.channels.get(msg.channel);
-      if (!state || !state.accept(String(msg.epoch), msg.offset)) return;
+      if (!state) return;
+      const seen = state.accept(String(msg.epoch), msg.offset);
+      if (seen === "duplicate") return;
+      if (seen !== "next") {
+        state.handlers.onGap?.(seen);
+        this.emit("gap", seen);
+      }
       state.handlers.onMessage?.(msg.data, { channel: msg.channel, offset: msg.offset, epoch: String(msg.epoch) });
     }
   }

@@ -5,7 +5,7 @@ export type { ClientOptions, ClientState, ClientEvents, DisconnectedEvent } from
 export { RingcastError } from "./errors.js";
 export { Backoff } from "./backoff.js";
 export type { BackoffOptions } from "./backoff.js";
-export type { Subscription, SubscriptionHandlers, SubscribedEvent, MessageMeta } from "./subscription.js";
+export type { Subscription, SubscriptionHandlers, SubscribedEvent, GapEvent, MessageMeta } from "./subscription.js";
 export type { Timers, TimerHandle } from "./timers.js";
 export type { WebSocketLike, WebSocketConstructor } from "./socket.js";
 export { tokenExpiry } from "./token.js";

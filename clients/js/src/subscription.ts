@@ -30,11 +30,32 @@ export interface SubscribedEvent {
   recovered: boolean;
 }
 
+/**
+ * Live delivery jumped: offsets between the last delivered message and this
+ * one will never arrive (the server's history no longer held them when it
+ * noticed, e.g. a cluster node cut off from Redis for longer than the
+ * history lasts), or the channel's history restarted under a new epoch.
+ * Reload the state from the app's own source of truth, as after a resume
+ * with `recovered: false`. The message at `offset` is delivered right after.
+ */
+export interface GapEvent {
+  channel: string;
+  epoch: string;
+  /** The offset delivered last before the gap, in `previousEpoch`. */
+  lastOffset: number;
+  /** The epoch `lastOffset` belongs to (differs from `epoch` after a restart). */
+  previousEpoch: string;
+  /** The offset that arrived. */
+  offset: number;
+}
+
 export interface SubscriptionHandlers<T = unknown> {
   /** Each message once, in offset order, across reconnects. */
   onMessage?: (data: T, meta: MessageMeta) => void;
   /** After the first subscribe and after every resubscribe. */
   onSubscribed?: (event: SubscribedEvent) => void;
+  /** Live delivery skipped offsets or the epoch changed; see {@link GapEvent}. */
+  onGap?: (event: GapEvent) => void;
   /** The server refused the subscribe (`forbidden`, `invalid_channel`, …); the subscription is dropped. */
   onError?: (error: Error) => void;
 }
@@ -74,18 +95,24 @@ export class ChannelState {
   }
 
   /**
-   * Decides whether a push is new. A push at or below the last delivered
-   * offset of the same epoch is a duplicate and is dropped.
+   * Decides what a push is: a duplicate (at or below the last delivered
+   * offset of the same epoch: dropped), the next message, or a message
+   * after a gap (an offset skipped, or a new epoch): delivered after the
+   * returned {@link GapEvent}.
    */
-  accept(epoch: string, offset: number): boolean {
-    if (this.epoch === undefined) return false;
-    if (epoch !== this.epoch) {
-      this.epoch = epoch;
-      this.offset = offset;
-      return true;
-    }
-    if (offset <= this.offset) return false;
+  accept(epoch: string, offset: number): "duplicate" | "next" | GapEvent {
+    if (this.epoch === undefined) return "duplicate";
+    if (epoch === this.epoch && offset <= this.offset) return "duplicate";
+    const next = epoch === this.epoch && offset === this.offset + 1;
+    const gap: GapEvent = {
+      channel: this.channel,
+      epoch,
+      lastOffset: this.offset,
+      previousEpoch: this.epoch,
+      offset,
+    };
+    this.epoch = epoch;
     this.offset = offset;
-    return true;
+    return next ? "next" : gap;
   }
 }

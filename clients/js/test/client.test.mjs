@@ -204,6 +204,33 @@ test("no duplicate reaches the app: replayed or repeated pushes at or below the 
   assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
 });
 
+test("a jump in live offsets or a new epoch is reported as a gap before the message", async () => {
+  const t = setup();
+  const s = await connectOpen(t);
+  const seen = [];
+  t.client.on("gap", (g) => seen.push(["event", g.lastOffset, g.offset]));
+  t.client.subscribe("c", {
+    onMessage: (d, m) => seen.push(["msg", m.epoch, m.offset]),
+    onGap: (g) => seen.push(["gap", g.previousEpoch, g.lastOffset, g.epoch, g.offset]),
+  });
+  s.reply("subscribe", { epoch: "E", offset: 2, recovered: false });
+  for (const [epoch, offset] of [["E", 3], ["E", 4], ["E", 7], ["E", 8], ["F", 1], ["F", 2]]) {
+    s.push({ channel: "c", offset, epoch, data: offset });
+  }
+  assert.deepEqual(seen, [
+    ["msg", "E", 3],
+    ["msg", "E", 4],
+    ["gap", "E", 4, "E", 7],
+    ["event", 4, 7],
+    ["msg", "E", 7],
+    ["msg", "E", 8],
+    ["gap", "E", 8, "F", 1],
+    ["event", 8, 1],
+    ["msg", "F", 1],
+    ["msg", "F", 2],
+  ]);
+});
+
 test("pushes for an unsubscribed channel are dropped, and unsubscribe tells the server", async () => {
   const t = setup();
   const s = await connectOpen(t);

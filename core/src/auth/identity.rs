@@ -10,8 +10,8 @@ use super::pattern::Patterns;
 
 /// An authenticated (or, with `auth_mode = "none"`, anonymous) client.
 ///
-/// Size: 80 bytes on 64-bit targets plus the heap of `user` and of the
-/// pattern lists (none at all for an anonymous identity).
+/// Size: 96 bytes on 64-bit targets plus the heap of `user`, of `info`
+/// and of the pattern lists (none at all for an anonymous identity).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// The token's `sub` claim; empty for an anonymous identity.
@@ -20,6 +20,11 @@ pub struct Identity {
     /// none (only possible with `auth.jwt_require_exp = false`) and for an
     /// anonymous identity.
     pub expires_at: Option<u64>,
+    /// The token's `info` claim (a JSON object or string, as its raw JSON
+    /// text): connection info shown in presence. The connection hands it to
+    /// its hub when it joins ([`Identity::take_info`]), so an idle
+    /// connection keeps no copy; a `refresh` does not change presence.
+    pub info: Option<Box<str>>,
     /// Channels it may subscribe to.
     pub subs: Patterns,
     /// Channels it may publish to.
@@ -37,6 +42,7 @@ impl Identity {
         Identity {
             user: String::new(),
             expires_at: None,
+            info: None,
             subs: Patterns::all(),
             pubs: Patterns::all(),
             grace: 0,
@@ -55,10 +61,22 @@ impl Identity {
         Identity {
             user: user.into(),
             expires_at,
+            info: None,
             subs,
             pubs,
             grace,
         }
+    }
+
+    /// With the token's `info` claim (raw JSON text).
+    pub fn with_info(mut self, info: Option<Box<str>>) -> Identity {
+        self.info = info;
+        self
+    }
+
+    /// Takes the `info` claim out (the hub keeps it from then on).
+    pub fn take_info(&mut self) -> Option<Box<str>> {
+        self.info.take()
     }
 
     /// Whether `subscribe` to `channel` is allowed (else the error reply
@@ -120,7 +138,7 @@ mod tests {
 
     #[test]
     fn an_identity_stays_small() {
-        assert!(std::mem::size_of::<Identity>() <= 80);
+        assert!(std::mem::size_of::<Identity>() <= 96);
         assert_eq!(std::mem::size_of::<Patterns>(), 16);
     }
 }

@@ -195,6 +195,7 @@ pub fn rules_of(config: &AuthSection) -> Rules {
         require_exp: config.require_exp,
         default_subs: config.default_subs.clone(),
         default_pubs: config.default_pubs.clone(),
+        info_claim: nonempty(&config.info_claim),
     }
 }
 

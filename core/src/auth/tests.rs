@@ -30,6 +30,7 @@ fn rules() -> Rules {
     Rules {
         leeway: 30,
         require_exp: true,
+        info_claim: Some("info".into()),
         ..Rules::default()
     }
 }
@@ -337,6 +338,9 @@ fn claims_of_the_wrong_type_are_refused_not_ignored() {
         json!({"pubs": ["ro*om"]}),
         json!({"aud": 5}),
         json!({"iss": ["a"]}),
+        json!({"info": 7}),
+        json!({"info": null}),
+        json!({"info": ["a"]}),
     ] {
         assert_eq!(
             verify_claims(lax.clone(), &with(bad.clone()), NOW).map(|_| ()),
@@ -367,6 +371,30 @@ fn forge_payload(payload: &str) -> String {
     let signature =
         jsonwebtoken::crypto::sign(input.as_bytes(), &secret_key(), Algorithm::HS256).expect("sig");
     format!("{input}.{signature}")
+}
+
+#[test]
+fn the_info_claim_is_kept_as_its_json_text() {
+    let id = verify_claims(rules(), &with(json!({"info": {"name": "Ann"}})), NOW).expect("valid");
+    assert_eq!(id.info.as_deref(), Some(r#"{"name":"Ann"}"#));
+    let id = verify_claims(rules(), &with(json!({"info": "mobile"})), NOW).expect("valid");
+    assert_eq!(id.info.as_deref(), Some(r#""mobile""#));
+    let id = verify_claims(rules(), &claims(), NOW).expect("valid");
+    assert_eq!(id.info, None);
+    // Another name; `info` is then just another claim, and none is read
+    // when the name is unset.
+    let profile = Rules {
+        info_claim: Some("profile".into()),
+        ..rules()
+    };
+    let token = with(json!({"profile": {"n": 1}, "info": 7}));
+    let id = verify_claims(profile, &token, NOW).expect("valid");
+    assert_eq!(id.info.as_deref(), Some(r#"{"n":1}"#));
+    let off = Rules {
+        info_claim: None,
+        ..rules()
+    };
+    assert_eq!(verify_claims(off, &token, NOW).expect("valid").info, None);
 }
 
 #[test]

@@ -11,7 +11,8 @@
 //! 4. signature → "bad signature";
 //! 5. claims, read strictly: `exp`/`nbf` must be numbers, `sub`/`iss` strings,
 //!    `aud` a string or a list of strings, `subs`/`pubs` lists of valid
-//!    patterns; a present claim of the wrong type (even `null`) is "invalid
+//!    patterns, the connection-info claim (`auth.jwt_info_claim`, default
+//!    `info`, shown in presence) an object or a string; a present claim of the wrong type (even `null`) is "invalid
 //!    claims", never "absent" (the type confusion of CVE-2026-25537);
 //! 6. time, with the leeway: `exp` → "token expired" (or "token has no
 //!    expiry" when one is required), `nbf` → "token not yet valid";
@@ -55,6 +56,9 @@ pub struct Rules {
     /// nothing). Validated when the configuration is.
     pub default_subs: Vec<String>,
     pub default_pubs: Vec<String>,
+    /// `auth.jwt_info_claim`: the claim presence shows as the connection's
+    /// info (a JSON object or string). `None`: no claim is read for it.
+    pub info_claim: Option<String>,
 }
 
 /// Verifies tokens against one [`KeySet`] and one set of [`Rules`].
@@ -111,6 +115,10 @@ struct Claims {
     #[serde(default, deserialize_with = "present")]
     pubs: Option<Vec<String>>,
 }
+
+/// The claims again, each kept as its JSON text: where the connection-info
+/// claim (its name is configured) is found.
+type RawClaims<'a> = std::collections::HashMap<String, &'a serde_json::value::RawValue>;
 
 /// A present claim must have its type: `null` is not "absent".
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -199,7 +207,33 @@ impl Verifier {
             .map_err(|_| AuthError::Malformed)?;
         let claims: Claims =
             serde_json::from_slice(&bytes).map_err(|_| AuthError::InvalidClaims)?;
+        let info = self.info(&bytes)?;
         self.check(claims, now_unix)
+            .map(|identity| identity.with_info(info))
+    }
+
+    /// The connection-info claim's JSON text, when the token has it. The
+    /// claims are read a second time only when the payload holds the
+    /// claim's name in quotes (a name written with JSON escapes is not
+    /// looked for): tokens without it cost nothing more.
+    fn info(&self, payload: &[u8]) -> Result<Option<Box<str>>, AuthError> {
+        let Some(name) = self.rules.info_claim.as_deref() else {
+            return Ok(None);
+        };
+        let quoted = format!("\"{name}\"");
+        if !payload
+            .windows(quoted.len())
+            .any(|w| w == quoted.as_bytes())
+        {
+            return Ok(None);
+        }
+        let raw: RawClaims<'_> =
+            serde_json::from_slice(payload).map_err(|_| AuthError::InvalidClaims)?;
+        match raw.get(name) {
+            Some(value) if value.get().starts_with(['{', '"']) => Ok(Some(Box::from(value.get()))),
+            Some(_) => Err(AuthError::InvalidClaims),
+            None => Ok(None),
+        }
     }
 
     fn check(&self, claims: Claims, now: u64) -> Result<Identity, AuthError> {

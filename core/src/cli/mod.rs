@@ -1,13 +1,14 @@
 //! The command line of the `ringcast` binary: the argument definitions, the
 //! selection of a profile with its overrides, and why a command fails.
 //!
-//! One file per subcommand (`serve`, `profile`, `doctor`, `token`), and
+//! One file per subcommand (`serve`, `profile`, `doctor`, `token`, `api`), and
 //! `flags.rs` for the flags `serve` and `profile show` share; what every
 //! command shares lives here: [`SelectArgs`] (`--profile`, `--set`),
 //! [`load`] (every layer applied once), [`init_logging`] (started only once
 //! the `[log]` keys are resolved) and [`Failure`], which decides the exit
 //! code.
 
+pub mod api;
 pub mod capacity;
 pub mod doctor;
 pub mod flags;
@@ -54,6 +55,8 @@ pub enum Command {
     Doctor(SelectArgs),
     /// Print a JWT signed with the configured key, for trying /ws with auth on.
     Token(Box<TokenArgs>),
+    /// Call the server API: publish, history, presence, info.
+    Api(Box<self::api::ApiArgs>),
 }
 
 /// Which configuration: a profile, then overrides.
@@ -80,6 +83,8 @@ pub enum Failure {
     Signals(std::io::Error),
     #[error("token: {0}")]
     Token(#[from] TokenError),
+    #[error("api: {0}")]
+    Api(#[from] self::api::ApiCliError),
 }
 
 impl Failure {
@@ -89,9 +94,12 @@ impl Failure {
             // key or for a flag the configuration contradicts.
             // An unreachable or refusing Redis is a configuration the
             // operator must fix (engine.redis_url), unless they asked to
-            // start degraded.
+            // start degraded. So is a store directory that is missing or
+            // not writable.
             Failure::Config(_)
-            | Failure::Start(StartError::Config(_) | StartError::Engine(_))
+            | Failure::Start(
+                StartError::Config(_) | StartError::Engine(_) | StartError::Store(_),
+            )
             | Failure::Token(_) => ExitCode::from(2),
             _ => ExitCode::FAILURE,
         }

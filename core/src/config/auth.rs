@@ -152,6 +152,10 @@ pub struct AuthSection {
     /// Channel patterns a token without a `pubs` claim may publish to.
     /// Default empty: none.
     pub default_pubs: Vec<String>,
+    /// `auth.jwt_info_claim`: the claim (a JSON object or string) presence
+    /// shows as a connection's info, capped by
+    /// `pubsub.max_presence_info_bytes`. Empty = none. Default `"info"`.
+    pub info_claim: String,
 }
 
 impl Default for AuthSection {
@@ -166,12 +170,23 @@ impl Default for AuthSection {
             require_exp: true,
             default_subs: Vec::new(),
             default_pubs: Vec::new(),
+            info_claim: "info".into(),
         }
     }
 }
 
 impl AuthSection {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if READ_CLAIMS.contains(&self.info_claim.as_str()) {
+            return refuse(
+                "auth.jwt_info_claim",
+                format!(
+                    "{:?} is a claim the server reads for itself ({})",
+                    self.info_claim,
+                    READ_CLAIMS.join(", ")
+                ),
+            );
+        }
         if self.leeway > Duration::from_secs(300) {
             return refuse(
                 "auth.jwt_leeway",
@@ -195,6 +210,10 @@ impl AuthSection {
         Ok(())
     }
 }
+
+/// The claims the server reads for authentication and grants: none of
+/// them can be the connection-info claim.
+const READ_CLAIMS: [&str; 7] = ["sub", "exp", "nbf", "iss", "aud", "subs", "pubs"];
 
 /// Why `auth_mode = "jwt"` without a key source is refused.
 pub const NEEDS_A_KEY: &str = "\"jwt\" needs a key: set auth.jwt_secret, jwt_secret_file, \

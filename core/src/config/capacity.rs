@@ -161,8 +161,33 @@ pub const CPU_QUIET_HIGH: Cost = Cost {
     source: "bash bench/peers/run.sh, fan-out row 10,000 subscribers x 5/s, 2026-11-25, CI box",
 };
 
+/// Disk engine, `store.fsync = always`: publishes one worker acknowledged
+/// per second (closed loop; one `fdatasync` per 63 publishes).
+pub const STORE_ALWAYS: Cost = Cost {
+    value: 44_153.0,
+    unit: "publishes/s per worker",
+    source: "bash bench/disk/measure.sh (publish-ack, 8 connections × 16 in flight, 64-byte \
+             data, one worker, fsync = always), 2026-12-03, CI box, virtio disk",
+};
+
+/// Disk engine, `store.fsync = batch` (10 ms): publishes one worker
+/// acknowledged per second (memory engine in the same run: 191,222).
+pub const STORE_BATCH: Cost = Cost {
+    value: 142_838.0,
+    unit: "publishes/s per worker",
+    source: "bash bench/disk/measure.sh, the batch row, 2026-12-03, CI box, virtio disk",
+};
+
+/// Disk engine: start-up recovery time per GB of log, cold page cache.
+pub const STORE_RECOVERY: Cost = Cost {
+    value: 1.71,
+    unit: "s per GB",
+    source: "bash bench/disk/measure.sh: 3.49 GB of 4 KiB records read and checked in 5.97 s \
+             after drop_caches, 2026-12-03, CI box, virtio disk",
+};
+
 /// Every cost, for `--json` and the README.
-pub const COSTS: [(&str, Cost); 12] = [
+pub const COSTS: [(&str, Cost); 15] = [
     ("idle_user_bytes", IDLE_USER),
     ("idle_kernel_bytes", IDLE_KERNEL),
     ("subscription_bytes", PER_SUBSCRIPTION),
@@ -175,6 +200,9 @@ pub const COSTS: [(&str, Cost); 12] = [
     ("cpu_busy_us_per_delivery", CPU_BUSY),
     ("cpu_quiet_low_us_per_delivery", CPU_QUIET_LOW),
     ("cpu_quiet_high_us_per_delivery", CPU_QUIET_HIGH),
+    ("store_always_publishes_per_s_per_worker", STORE_ALWAYS),
+    ("store_batch_publishes_per_s_per_worker", STORE_BATCH),
+    ("store_recovery_s_per_gb", STORE_RECOVERY),
 ];
 
 /// Planning choice: a core is planned at 70 % busy, a NIC at 70 % of its
@@ -724,6 +752,9 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         mib(memory.total()),
         gib(memory.total())
     ));
+    if !config.store.data_path.as_os_str().is_empty() {
+        lines.extend(store_lines(config, workers));
+    }
 
     Statement {
         load: *load,
@@ -744,6 +775,38 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         memory,
         lines,
     }
+}
+
+/// What the `[store]` table gives with `engine.kind = "disk"`: publishes/s
+/// by `store.fsync`, and the longest recovery `store.max_disk` allows.
+fn store_lines(config: &ServerConfig, workers: u64) -> Vec<String> {
+    use super::FsyncPolicy;
+    let store = &config.store;
+    let publishes = match store.fsync {
+        FsyncPolicy::Always => format!(
+            "fsync = always: {} publishes/s measured on one worker (one fdatasync per 63); \
+             workers share the disk's syncs, so measure this disk with bench/disk/measure.sh",
+            group(STORE_ALWAYS.value as u64)
+        ),
+        policy => format!(
+            "fsync = {policy}: {workers} workers × {} publishes/s × {HEADROOM_PERCENT} % = {}",
+            group(STORE_BATCH.value as u64),
+            group(cpu_rate(workers, 1e6 / STORE_BATCH.value))
+        ),
+    };
+    let recovery = match store.max_disk {
+        0 => "recovery     no store.max_disk: bounded by pubsub.history_ttl × publish rate".into(),
+        max => format!(
+            "recovery     store.max_disk {} × {} s per GB = {:.0} s at most",
+            human_size(max),
+            STORE_RECOVERY.value,
+            max as f64 / 1e9 * STORE_RECOVERY.value
+        ),
+    };
+    vec![
+        format!("store        (engine.kind = \"disk\") {publishes}"),
+        recovery,
+    ]
 }
 
 /// `n` with thousands separators (`1,048,576`).
@@ -804,6 +867,33 @@ pub fn readme_table(tiers: &[(&str, &ServerConfig)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_lines_follow_the_fsync_policy_and_the_disk_budget() {
+        let mut c = ServerConfig::default();
+        c.server.workers = 2;
+        let box_ = machine(2, 8, 1 << 20, 1);
+        let store = |s: &Statement| s.lines.iter().any(|l| l.starts_with("store"));
+        assert!(
+            !store(&compute(&c, &Load::default(), &box_)),
+            "no store, no line"
+        );
+        c.store.data_path = "/var/lib/ringcast".into();
+        c.store.max_disk = 2 * 1_000_000_000;
+        let s = compute(&c, &Load::default(), &box_);
+        let text = s.lines.join("\n");
+        assert!(
+            text.contains("fsync = batch: 2 workers × 142,838"),
+            "{text}"
+        );
+        assert!(text.contains("= 3 s at most"), "{text}");
+        c.store.fsync = super::super::FsyncPolicy::Always;
+        let text = compute(&c, &Load::default(), &box_).lines.join("\n");
+        assert!(
+            text.contains("44,153 publishes/s measured on one worker"),
+            "{text}"
+        );
+    }
 
     fn machine(cores: u64, memory_gib: u64, fd_limit: u64, gbit: u64) -> Machine {
         Machine {

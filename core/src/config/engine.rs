@@ -2,7 +2,9 @@
 //! cross-node delivery.
 //!
 //! `kind = "memory"` (the default) keeps them in the owner core's memory and
-//! reads no other key of the table. `kind = "redis"` shares them between
+//! reads no other key of the table. `kind = "disk"` keeps them in memory
+//! too and appends every publish to the owner core's log under the
+//! `[store]` table (`engine/disk/mod.rs`). `kind = "redis"` shares them between
 //! nodes through one Redis (`redis_url`); the other keys bound what the
 //! node's Redis threads do (see `engine/redis/mod.rs`). History size and age
 //! stay the channel keys `pubsub.history_size` and `pubsub.history_ttl`.
@@ -23,6 +25,9 @@ pub enum EngineKind {
     Memory,
     /// In Redis, shared by every node that names the same Redis.
     Redis,
+    /// In the owner core's memory and in its log under `store.data_path`:
+    /// survives a restart or a crash, one node.
+    Disk,
 }
 
 impl EngineKind {
@@ -30,6 +35,7 @@ impl EngineKind {
         match self {
             EngineKind::Memory => "memory",
             EngineKind::Redis => "redis",
+            EngineKind::Disk => "disk",
         }
     }
 }
@@ -46,7 +52,8 @@ impl FromStr for EngineKind {
         match s {
             "memory" => Ok(EngineKind::Memory),
             "redis" => Ok(EngineKind::Redis),
-            other => Err(format!("{other:?} is not one of memory, redis")),
+            "disk" => Ok(EngineKind::Disk),
+            other => Err(format!("{other:?} is not one of memory, redis, disk")),
         }
     }
 }
@@ -54,7 +61,7 @@ impl FromStr for EngineKind {
 /// `[engine]`. Every `redis_*` key is read only with `kind = "redis"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineSection {
-    /// `engine.kind`: `memory` or `redis`. Default `memory`.
+    /// `engine.kind`: `memory`, `redis` or `disk`. Default `memory`.
     pub kind: EngineKind,
     /// `engine.redis_url`: `redis://[user[:password]@]host[:port][/db]`, or
     /// `rediss://` for TLS. Default `redis://127.0.0.1:6379/0`.
@@ -94,6 +101,10 @@ pub struct EngineSection {
     /// (publishes answer `unavailable` until it does) instead of exiting 2.
     /// Default false.
     pub start_degraded: bool,
+    /// `engine.redis_presence_ttl`: a presence entry in Redis expires unless
+    /// its node refreshes it (every third of this), so a killed node's
+    /// subscribers leave presence within it. Default 30 s.
+    pub presence_ttl: Duration,
 }
 
 impl Default for EngineSection {
@@ -113,6 +124,7 @@ impl Default for EngineSection {
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
             start_degraded: false,
+            presence_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -223,9 +235,10 @@ mod tests {
     fn kinds_parse_and_show() {
         assert_eq!("redis".parse(), Ok(EngineKind::Redis));
         assert_eq!(EngineKind::default().to_string(), "memory");
-        assert!("disk"
+        assert_eq!("disk".parse(), Ok(EngineKind::Disk));
+        assert!("file"
             .parse::<EngineKind>()
-            .expect_err("not yet")
-            .contains("memory, redis"));
+            .expect_err("no such engine")
+            .contains("memory, redis, disk"));
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! One naming scheme everywhere: a key is `TABLE.KEY` under one of the
 //! tables `server`, `log`, `io_uring`, `limits`, `timeouts`, `pubsub`,
-//! `store`, `capacity`, `auth`, `admission`, `engine`; each table is the section of
+//! `store`, `capacity`, `auth`, `admission`, `engine`, `api`; each table is the section of
 //! the same name. Inside a section a field drops the prefix its key carries
 //! (`io_uring.uring_entries` sets `config.io_uring.entries`,
 //! `admission.admission_rate` sets `config.admission.rate`,
@@ -512,12 +512,58 @@ impl Codec for Demo {
     }
 }
 
-/// `engine.kind`: `"memory"` or `"redis"`.
+/// `api.key`: one or more API keys (comma-separated), shown redacted.
+struct ApiKeys;
+
+impl Codec for ApiKeys {
+    type T = Secret;
+    const EXPECTS: &'static str = "a string (keys separated by commas)";
+    fn parse(value: &Value) -> Result<Secret, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        if s == Secret::SHOWN_AS {
+            return Err(format!(
+                "{s:?} is how `profile show` hides a secret, not a secret: \
+                 set the real one, or use api.key_file"
+            ));
+        }
+        Ok(Secret::new(s.as_str()))
+    }
+    fn show(value: &Secret) -> String {
+        match value.is_empty() {
+            true => "\"\"".into(),
+            false => format!("{:?}", Secret::SHOWN_AS),
+        }
+    }
+}
+
+/// An optional address: `""` for none.
+struct OptAddr;
+
+impl Codec for OptAddr {
+    type T = Option<SocketAddr>;
+    const EXPECTS: &'static str = "an address string like \"127.0.0.1:8090\", or \"\" for none";
+    fn parse(value: &Value) -> Result<Option<SocketAddr>, String> {
+        match value {
+            Value::String(s) if s.is_empty() => Ok(None),
+            other => Addr::parse(other).map(Some),
+        }
+    }
+    fn show(value: &Option<SocketAddr>) -> String {
+        match value {
+            Some(addr) => Addr::show(addr),
+            None => "\"\"".into(),
+        }
+    }
+}
+
+/// `engine.kind`: `"memory"`, `"redis"` or `"disk"`.
 struct Kind;
 
 impl Codec for Kind {
     type T = EngineKind;
-    const EXPECTS: &'static str = "one of \"memory\", \"redis\"";
+    const EXPECTS: &'static str = "one of \"memory\", \"redis\", \"disk\"";
     fn parse(value: &Value) -> Result<EngineKind, String> {
         let Value::String(s) = value else {
             return Err(expected::<Self>(value));
@@ -684,10 +730,17 @@ keys! {
         max_channel_name_len as Count<usize>,
         max_publish_bytes as Size<usize>,
         inbox_capacity as Count<usize>,
-        inbox_batch as Count<usize>;
+        inbox_batch as Count<usize>,
+        max_presence as Count<usize>,
+        max_presence_info_bytes as Size<usize>,
+        presence_push_prefixes as Strings;
     store:
         data_path as Path,
-        fsync as Fsync;
+        fsync as Fsync,
+        fsync_interval as Dur,
+        segment_size as Size<u64>,
+        max_disk as Size<u64>,
+        min_free as Size<u64>;
     capacity:
         planned_connections as Count<u64>,
         planned_messages_per_sec as Count<u64>,
@@ -704,7 +757,8 @@ keys! {
         leeway = "jwt_leeway" as Dur,
         require_exp = "jwt_require_exp" as Flag,
         default_subs = "jwt_default_subs" as PatternList,
-        default_pubs = "jwt_default_pubs" as PatternList;
+        default_pubs = "jwt_default_pubs" as PatternList,
+        info_claim = "jwt_info_claim" as Text;
     admission:
         rate = "admission_rate" as Count<u32>,
         burst = "admission_burst" as Count<u32>,
@@ -727,13 +781,24 @@ keys! {
         ping_interval = "redis_ping_interval" as Dur,
         backoff_base = "redis_backoff_base" as Dur,
         backoff_max = "redis_backoff_max" as Dur,
-        start_degraded as Flag;
+        start_degraded as Flag,
+        presence_ttl = "redis_presence_ttl" as Dur;
+    api:
+        key as ApiKeys,
+        key_file as Path,
+        listen as OptAddr,
+        allowed_clients as Proxies,
+        max_body_bytes as Size<usize>,
+        max_connections as Count<usize>,
+        max_broadcast_channels as Count<usize>,
+        request_timeout as Dur,
+        idle_timeout as Dur;
 }
 
 /// Keys whose values are secrets, or may hold one (a URL's password):
 /// never echoed (a `--set` of one is shown as `--set KEY=<redacted>` in
 /// provenance and error messages).
-pub const SECRET_KEYS: [&str; 2] = ["auth.jwt_secret", "engine.redis_url"];
+pub const SECRET_KEYS: [&str; 3] = ["auth.jwt_secret", "engine.redis_url", "api.key"];
 
 /// Whether `dotted` names a secret.
 pub fn is_secret(dotted: &str) -> bool {
@@ -741,7 +806,7 @@ pub fn is_secret(dotted: &str) -> bool {
 }
 
 /// The tables, in the order of [`KEYS`].
-pub const TABLES: [&str; 11] = [
+pub const TABLES: [&str; 12] = [
     "server",
     "log",
     "io_uring",
@@ -753,6 +818,7 @@ pub const TABLES: [&str; 11] = [
     "auth",
     "admission",
     "engine",
+    "api",
 ];
 
 /// The key named `dotted` (`"limits.max_message_size"`).

@@ -26,6 +26,7 @@
 //! | --- | --- |
 //! | `mod.rs` | [`ServerConfig`], [`ConfigError`], and the rules between tables |
 //! | `server.rs`, `log.rs`, `io_uring.rs`, `limits.rs`, `timeouts.rs`, `pubsub.rs`, `store.rs`, `auth.rs`, `admission.rs` | one TOML table each (`store.rs` also `[capacity]`): its typed section, defaults, units and rules |
+//! | `api.rs` | the `[api]` table: the HTTP server API's keys, listener, allow-list and bounds |
 //! | `engine.rs` | the `[engine]` table: memory or Redis, and the Redis engine's bounds |
 //! | `origin.rs`, `proxy.rs`, `pattern.rs`, `secret.rs`, `redis_url.rs` | parsed value types: the `Origin` allow-list, trusted proxy networks, channel patterns, a secret that never prints, a Redis URL that never prints its password |
 //! | `keys.rs` | the key table: TOML name → section field, value type of every key |
@@ -36,6 +37,7 @@
 //! | `doctor/` | `ringcast doctor`: this machine against what a profile needs (`probe.rs` reads, `checks.rs` and `net.rs` judge) |
 
 pub mod admission;
+pub mod api;
 pub mod auth;
 pub mod capacity;
 pub mod doctor;
@@ -63,6 +65,7 @@ mod tests;
 use std::time::Duration;
 
 pub use self::admission::AdmissionSection;
+pub use self::api::ApiSection;
 pub use self::auth::{AuthMode, AuthSection, KeySource};
 pub use self::engine::{EngineKind, EngineSection};
 pub use self::io_uring::{IoUringSection, UringFlags};
@@ -88,7 +91,7 @@ pub struct ServerConfig {
     pub limits: LimitsSection,
     pub timeouts: TimeoutsSection,
     pub pubsub: PubsubSection,
-    /// Config-only: nothing reads it until the durable store lands.
+    /// The disk engine's log (`engine.kind = "disk"`).
     pub store: StoreSection,
     /// The profile's capacity statement; checked by doctor, never enforced.
     pub capacity: CapacitySection,
@@ -96,6 +99,8 @@ pub struct ServerConfig {
     pub admission: AdmissionSection,
     /// Where channel offsets, history and cross-node delivery live.
     pub engine: EngineSection,
+    /// The HTTP server API for application backends (off without a key).
+    pub api: ApiSection,
 }
 
 /// A configuration value that cannot work, named by its key.
@@ -203,8 +208,10 @@ impl ServerConfig {
                 .validate()
                 .and_then(|()| match self.engine.kind {
                     EngineKind::Redis => self.engine.validate_with(self.pubsub.history_ttl),
-                    EngineKind::Memory => Ok(()),
+                    EngineKind::Memory | EngineKind::Disk => Ok(()),
                 }),
+            self.api.validate(),
+            self.store.validate(self.engine.kind == EngineKind::Disk),
         ]
         .into_iter()
         .filter_map(Result::err)

@@ -27,6 +27,17 @@ pub struct PubsubSection {
     /// Most inbox messages a core's hub handles per turn before it lets the
     /// core serve its sockets again. Default 1024.
     pub inbox_batch: usize,
+    /// Subscribers a presence answer lists per channel; past it, only the
+    /// counts. Default 1,000.
+    pub max_presence: usize,
+    /// Largest `info` claim, in bytes of JSON, a connection shows in
+    /// presence; a larger one is dropped (counted, logged), the connection
+    /// is kept. 0: presence never shows info. Default 1 KiB.
+    pub max_presence_info_bytes: usize,
+    /// Channel name prefixes whose subscribers get `join` / `leave` pushes
+    /// when others subscribe or leave (`""` for every channel). Default:
+    /// none.
+    pub presence_push_prefixes: Vec<String>,
 }
 
 impl Default for PubsubSection {
@@ -40,6 +51,9 @@ impl Default for PubsubSection {
             max_publish_bytes: 64 * 1024,
             inbox_capacity: 65_536,
             inbox_batch: 1024,
+            max_presence: 1000,
+            max_presence_info_bytes: 1024,
+            presence_push_prefixes: Vec::new(),
         }
     }
 }

@@ -192,6 +192,15 @@ fn the_leeway_is_bounded_in_any_mode() {
 }
 
 #[test]
+fn the_info_claim_is_not_a_claim_the_server_reads() {
+    let mut config = ServerConfig::default();
+    config.auth.info_claim = "subs".into();
+    assert_eq!(key_of(config.clone()), Err("auth.jwt_info_claim"));
+    config.auth.info_claim = String::new();
+    assert_eq!(config.validate(), Ok(()), "empty: none");
+}
+
+#[test]
 fn rates_need_a_burst() {
     let mut config = ServerConfig::default();
     config.admission.rate = 100;

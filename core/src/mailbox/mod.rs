@@ -14,4 +14,6 @@ mod outbox;
 mod slot;
 
 pub use outbox::{Flushed, Outbox};
-pub use slot::{ConnId, Kicks, Slot, KICK_OUTBOUND, KICK_OVERFLOW, KICK_SHUTDOWN};
+pub use slot::{
+    ConnId, Kicks, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW, KICK_SHUTDOWN,
+};

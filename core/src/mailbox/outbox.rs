@@ -72,13 +72,14 @@ impl Outbox {
     ) -> io::Result<Flushed> {
         let mut done = Flushed::default();
         while !self.frames.is_empty() {
-            let slices: Vec<IoSlice<'_>> = self
-                .frames
-                .iter()
-                .take(MAX_IOVECS)
-                .map(|f| IoSlice::new(f))
-                .collect();
-            let sent = match write(&slices)? {
+            // On the stack: a flush allocates nothing.
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (slice, frame) in slices.iter_mut().zip(&self.frames) {
+                *slice = IoSlice::new(frame);
+                count += 1;
+            }
+            let sent = match write(&slices[..count])? {
                 Transfer::Done(n) => n,
                 Transfer::WouldBlock => break,
             };

@@ -20,7 +20,7 @@ use super::Outbox;
 /// above, so a message for a connection that has gone never reaches the next
 /// one that reuses the key. The raw value doubles as the connection's epoll
 /// token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnId(u64);
 
 impl ConnId {
@@ -51,6 +51,12 @@ pub const KICK_SHUTDOWN: u8 = 1;
 pub const KICK_OUTBOUND: u8 = 2;
 /// The outbox passed `max_outbound_bytes`: close as a slow consumer.
 pub const KICK_OVERFLOW: u8 = 4;
+/// Answers to this connection's server API requests are waiting in its
+/// core's hub (`Hub::take_answers`).
+pub const KICK_ANSWER: u8 = 8;
+/// The server API asked to close this `/ws` connection (`Hub::take_disconnect`
+/// has the code and reason).
+pub const KICK_DISCONNECT: u8 = 16;
 
 /// The core's queue of kicked connections, drained by its reactor each turn.
 #[derive(Default)]

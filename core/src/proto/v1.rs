@@ -26,7 +26,7 @@ pub enum ErrorCode {
     InvalidJson,
     /// A field is missing or of the wrong type.
     InvalidCommand,
-    /// `op` is not one of subscribe, unsubscribe, publish, info, refresh.
+    /// `op` is not one of the commands.
     UnknownOp,
     /// The channel name is empty, too long, or has a character outside the allowed set.
     InvalidChannel,
@@ -80,7 +80,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidJson => "the frame is not a JSON object",
             ErrorCode::InvalidCommand => "a field is missing or has the wrong type",
-            ErrorCode::UnknownOp => "op must be subscribe, unsubscribe, publish, info or refresh",
+            ErrorCode::UnknownOp => "op is not a v1 command (docs/protocol.md lists them)",
             ErrorCode::InvalidChannel => {
                 "channel names are 1..max bytes of A-Z a-z 0-9 _ - : . @ /"
             }
@@ -136,6 +136,17 @@ pub enum Command<'a> {
     Refresh {
         token: &'a str,
     },
+    /// The channel's last `limit` messages, or those after `since`.
+    History {
+        channel: &'a str,
+        since: Option<&'a RawValue>,
+        limit: Option<u64>,
+    },
+    /// Who is subscribed to the channel (`stats`: only the counts).
+    Presence {
+        channel: &'a str,
+        stats: bool,
+    },
 }
 
 /// A parsed command with its optional `id`.
@@ -167,6 +178,8 @@ struct Envelope<'a> {
     data: Option<&'a RawValue>,
     #[serde(borrow)]
     token: Option<&'a RawValue>,
+    #[serde(borrow)]
+    limit: Option<&'a RawValue>,
 }
 
 /// A JSON string field without escapes, borrowed from the frame. Channel names
@@ -233,6 +246,26 @@ pub fn parse_command(text: &str) -> Result<Request<'_>, CommandError> {
                 .token
                 .and_then(plain_str)
                 .ok_or(invalid(id, ErrorCode::InvalidCommand))?,
+        },
+        "history" => Command::History {
+            channel: need_channel()?,
+            since: envelope.since,
+            limit: match envelope.limit {
+                None => None,
+                Some(raw) => Some(
+                    raw.get()
+                        .parse::<u64>()
+                        .map_err(|_| invalid(id, ErrorCode::InvalidCommand))?,
+                ),
+            },
+        },
+        "presence" => Command::Presence {
+            channel: need_channel()?,
+            stats: false,
+        },
+        "presence_stats" => Command::Presence {
+            channel: need_channel()?,
+            stats: true,
         },
         _ => return Err(invalid(id, ErrorCode::UnknownOp)),
     };
@@ -399,6 +432,20 @@ pub fn published_frame(id: Option<u64>, offset: u64) -> Bytes {
             b"}}",
         ],
     )
+}
+
+/// `{"id":..,"result":JSON}`: `json` must be one valid JSON value.
+pub fn result_frame(id: Option<u64>, json: &[u8]) -> Bytes {
+    reply_frame(id, &[b"\"result\":", json, b"}"])
+}
+
+/// The payload of a frame this server encoded (a push kept in history),
+/// without its header; the whole of `frame` when it does not parse.
+pub fn frame_payload(frame: &Bytes) -> Bytes {
+    match FrameHeader::parse(frame) {
+        Ok(Some((_, len))) => frame.slice(len..),
+        _ => frame.clone(),
+    }
 }
 
 /// `{"id":..,"result":{}}`
@@ -742,7 +789,7 @@ mod tests {
         let cases: [(Bytes, &str); 12] = [
             (
                 error_frame(Some(4), ErrorCode::UnknownOp),
-                r#"{"id":4,"error":{"code":"unknown_op","message":"op must be subscribe, unsubscribe, publish, info or refresh"}}"#,
+                r#"{"id":4,"error":{"code":"unknown_op","message":"op is not a v1 command (docs/protocol.md lists them)"}}"#,
             ),
             (
                 error_frame(None, ErrorCode::RateLimited),

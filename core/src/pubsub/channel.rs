@@ -21,6 +21,15 @@ pub enum Resume {
     NotRecovered,
 }
 
+/// What [`OwnedChannel::read`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRead {
+    /// Push frames, oldest first.
+    pub frames: Vec<Bytes>,
+    /// Nothing in the asked range is missing from `frames` but for `limit`.
+    pub complete: bool,
+}
+
 #[derive(Debug)]
 struct Entry {
     offset: u64,
@@ -52,6 +61,38 @@ impl OwnedChannel {
             subscriber_cores: vec![0; workers.div_ceil(64)],
             last_active: now,
         }
+    }
+
+    /// A channel as the disk engine's recovery left it: `history` is
+    /// `(offset, when, push frame)`, oldest first, ending at `last_offset`.
+    pub fn restore(
+        epoch: String,
+        last_offset: u64,
+        history: Vec<(u64, Instant, Bytes)>,
+        workers: usize,
+        now: Instant,
+    ) -> Self {
+        let mut ch = Self::new(epoch, workers, now);
+        ch.last_offset = last_offset;
+        for (offset, at, frame) in history {
+            ch.history_bytes += frame.len();
+            ch.history.push_back(Entry { offset, at, frame });
+        }
+        ch
+    }
+
+    /// Takes back every publish after `last` (the disk engine, when their
+    /// write failed and none of them was acknowledged or delivered).
+    pub fn rollback(&mut self, last: u64) {
+        if last >= self.last_offset {
+            return;
+        }
+        while self.history.back().is_some_and(|e| e.offset > last) {
+            if let Some(gone) = self.history.pop_back() {
+                self.history_bytes -= gone.frame.len();
+            }
+        }
+        self.last_offset = last;
     }
 
     pub fn epoch(&self) -> &str {
@@ -131,6 +172,42 @@ impl OwnedChannel {
             .filter(|e| e.offset >= first_needed)
             .map(|e| e.frame.clone());
         Resume::Recovered(frames.collect())
+    }
+
+    /// A history read (the `history` command, `/api/history`): the frames
+    /// after `after` (all kept ones when `None`), at most `limit` of them —
+    /// the oldest first after `after`, else the newest `limit`. `complete`
+    /// says no message of the range was left out (history reaches back far
+    /// enough, and `after` is of this epoch when `epoch` is given).
+    pub fn read(&self, after: Option<u64>, epoch: Option<&str>, limit: usize) -> HistoryRead {
+        let kept = self.history.len();
+        let (frames, complete): (Vec<Bytes>, bool) = match after {
+            Some(after) => {
+                let same_epoch = epoch.is_none_or(|e| e == self.epoch);
+                let reaches = match self.history.front() {
+                    Some(oldest) => oldest.offset <= after + 1,
+                    None => after >= self.last_offset,
+                };
+                let frames = self
+                    .history
+                    .iter()
+                    .filter(|e| e.offset > after)
+                    .take(limit)
+                    .map(|e| e.frame.clone())
+                    .collect();
+                (frames, same_epoch && reaches && after <= self.last_offset)
+            }
+            None => {
+                let skip = kept.saturating_sub(limit);
+                let frames = self.history.iter().skip(skip).map(|e| e.frame.clone());
+                let oldest = self
+                    .history
+                    .front()
+                    .map_or(self.last_offset + 1, |e| e.offset);
+                (frames.collect(), oldest == 1 || skip > 0)
+            }
+        };
+        HistoryRead { frames, complete }
     }
 
     /// Starts over at `epoch`, as if `top` messages had been published with
@@ -242,6 +319,45 @@ mod tests {
         );
         assert_eq!(ch.resume(&since("e1", 9)), Resume::NotRecovered);
         assert_eq!(ch.history_bytes(), 3);
+    }
+
+    #[test]
+    fn history_reads_take_the_newest_or_those_after_an_offset() {
+        let t0 = Instant::now();
+        let ch = channel_with(10, 5, t0);
+        let read = ch.read(None, None, 3);
+        assert_eq!(read.frames, vec![frame(8), frame(9), frame(10)]);
+        assert!(read.complete, "the limit cut it, nothing was lost");
+        let all = ch.read(None, None, 100);
+        assert_eq!(all.frames, (6..=10).map(frame).collect::<Vec<_>>());
+        assert!(!all.complete, "offsets 1..=5 fell out of history");
+        let after = ch.read(Some(6), Some("e1"), 2);
+        assert_eq!(
+            (after.frames, after.complete),
+            (vec![frame(7), frame(8)], true)
+        );
+        assert!(!ch.read(Some(3), None, 10).complete, "4 and 5 are gone");
+        assert!(!ch.read(Some(7), Some("e0"), 10).complete, "another epoch");
+        assert!(ch.read(Some(10), None, 10).frames.is_empty());
+        let fresh = channel_with(2, 5, t0);
+        assert!(fresh.read(None, None, 100).complete);
+    }
+
+    #[test]
+    fn restore_resumes_like_the_original_and_rollback_takes_back_the_tail() {
+        let t0 = Instant::now();
+        let history = (4..=6).map(|i| (i, t0, frame(i))).collect();
+        let mut ch = OwnedChannel::restore("e1".into(), 6, history, 2, t0);
+        assert_eq!(
+            ch.resume(&since("e1", 4)),
+            Resume::Recovered(vec![frame(5), frame(6)])
+        );
+        assert_eq!(ch.resume(&since("e1", 2)), Resume::NotRecovered);
+        assert_eq!(ch.append(frame(7), 10, t0), 7);
+        ch.rollback(5);
+        assert_eq!((ch.last_offset(), ch.history_bytes()), (5, "m4m5".len()));
+        ch.rollback(9);
+        assert_eq!(ch.next_offset(), 6, "a rollback never moves forward");
     }
 
     #[test]

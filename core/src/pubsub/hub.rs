@@ -24,6 +24,14 @@
 //! owner is the local core, the same messages are handled synchronously, in
 //! the same order.
 //!
+//! # Engines
+//!
+//! The memory engine is this file. The Redis engine replaces the owner's
+//! numbering with Redis's (the `impl Hub` block at the end, `cluster.rs`,
+//! `mirror.rs`). The disk engine keeps this path and adds one step: the
+//! owner appends each publish to its core's log, and its replies and
+//! deliveries leave only once the log has written it (`hub/durable.rs`).
+//!
 //! # Backpressure
 //!
 //! A full inbox never blocks a core. A publish whose owner inbox is full is
@@ -44,15 +52,23 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+mod queries;
+pub use queries::{ControlMsg, CONTROL_CHANNEL};
+
+use super::answer::{self, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
 use super::mirror::{Action, Mirror, Waiter};
+use super::presence::{Presence, Who};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
+use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
-use crate::proto::v1::{published_frame, push_frame, subscribed_frame, ErrorCode, Since};
+use crate::proto::v1::{push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
+
+mod durable;
 
 /// What cores send each other.
 #[derive(Debug)]
@@ -63,18 +79,35 @@ pub enum Msg {
         data: Bytes,
         from: usize,
         conn: ConnId,
-        id: Option<u64>,
+        reply: ReplyTo,
     },
     /// To the publisher's core: the encoded reply (offset or error).
     PublishReply { conn: ConnId, reply: Bytes },
-    /// To the owner: core `from` wants `conn` subscribed (and replayed after `since`).
+    /// To the owner: core `from` wants `conn` (who is `who`: its token's
+    /// `sub` and `info`) subscribed, and replayed after `since`.
     Subscribe {
         channel: Arc<str>,
         from: usize,
         conn: ConnId,
         id: Option<u64>,
-        since: Option<Since>,
+        since: Option<Box<Since>>,
+        who: Who,
     },
+    /// To the owner: `conn` on core `from` left `channel` (presence).
+    PresenceLeave {
+        channel: Arc<str>,
+        from: usize,
+        conn: ConnId,
+    },
+    /// To the owner, or to every core: a question from `conn` on `from`.
+    Query {
+        query: Box<Query>,
+        from: usize,
+        conn: ConnId,
+        reply: ReplyTo,
+    },
+    /// To an API connection's core: one part of its answer.
+    Answer { conn: ConnId, part: Box<ApiPart> },
     /// To the subscriber's core: the encoded reply, and the replay when it succeeded.
     SubscribeReply {
         channel: Arc<str>,
@@ -106,6 +139,23 @@ pub struct HistoryAnswer {
     pub gen: u64,
     pub purpose: ReadPurpose,
     pub result: Result<HistoryReply, EngineError>,
+}
+
+/// The message that carries `result` to `conn` as `reply` asks; `None`
+/// when nobody waits for it.
+pub(crate) fn answer_msg(
+    conn: ConnId,
+    reply: ReplyTo,
+    result: Result<Bytes, Refusal>,
+) -> Option<Msg> {
+    match answer::encode(reply, result) {
+        Encoded::Frame(reply) => Some(Msg::PublishReply { conn, reply }),
+        Encoded::Part(part) => Some(Msg::Answer {
+            conn,
+            part: Box::new(part),
+        }),
+        Encoded::Nothing => None,
+    }
 }
 
 /// The core that owns `channel`. Deterministic across cores and runs
@@ -145,6 +195,11 @@ impl LocalChannel {
 struct Member {
     slot: Rc<Slot>,
     channels: Vec<Arc<str>>,
+    /// The token's `sub` (empty when anonymous) and `info` claim:
+    /// presence, and `/api/disconnect` (by `sub`).
+    who: Who,
+    /// A `/ws` connection (else a server API connection, which only asks).
+    ws: bool,
 }
 
 pub struct Hub {
@@ -165,6 +220,26 @@ pub struct Hub {
     mirrors: RefCell<HashMap<Arc<str>, Mirror>>,
     /// The next mirror's generation.
     next_gen: Cell<u64>,
+    /// Who subscribes to the channels this core owns (both engines; on the
+    /// Redis engine, this node's subscribers only).
+    presence: RefCell<HashMap<Arc<str>, Presence>>,
+    /// Answer parts for this core's server API connections, until the
+    /// connection takes them (kicked with `KICK_ANSWER`); dropped with the
+    /// connection.
+    answers: RefCell<HashMap<ConnId, Vec<ApiPart>>>,
+    /// Close code and reason for this core's `/ws` connections that
+    /// `/api/disconnect` named (kicked with `KICK_DISCONNECT`).
+    closing: RefCell<HashMap<ConnId, (u16, String)>>,
+    /// Redis engine: when this core last refreshed its channels' presence
+    /// entries and its node record in Redis (`None`: not yet, so the first
+    /// tick writes the record and other nodes see this one at once).
+    presence_refreshed: Cell<Option<Instant>>,
+    /// Whether this core has logged an `info` claim dropped as oversize
+    /// (once; the counter counts every one).
+    info_drop_logged: Cell<bool>,
+    /// `engine.kind = "disk"`: this core's log and the effects held
+    /// until it has written (`hub/durable.rs`); `None` otherwise.
+    store: Option<durable::Durable>,
 }
 
 impl Hub {
@@ -181,6 +256,12 @@ impl Hub {
             cluster: None,
             mirrors: RefCell::default(),
             next_gen: Cell::new(0),
+            presence: RefCell::default(),
+            answers: RefCell::default(),
+            closing: RefCell::default(),
+            presence_refreshed: Cell::new(None),
+            info_drop_logged: Cell::new(false),
+            store: None,
         }
     }
 
@@ -194,6 +275,11 @@ impl Hub {
     /// The node's Redis engine, when `engine.kind = "redis"`.
     pub fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.as_ref()
+    }
+
+    /// Whether this hub writes to a disk log (`engine.kind = "disk"`).
+    pub fn is_durable(&self) -> bool {
+        self.store.is_some()
     }
 
     pub fn core(&self) -> usize {
@@ -219,10 +305,53 @@ impl Hub {
 
     // ----- commands from local connections -----
 
-    pub fn join(&self, slot: Rc<Slot>) {
+    /// A `/ws` connection whose token `sub` is `user` (empty: anonymous).
+    pub fn join(&self, slot: Rc<Slot>, user: &str) {
+        self.join_with_info(slot, user, None)
+    }
+
+    /// [`Hub::join`] with the token's `info` claim, which presence shows
+    /// when it is at most `pubsub.max_presence_info_bytes` (a larger one is
+    /// dropped, counted and logged: the connection itself is not refused).
+    pub fn join_with_info(&self, slot: Rc<Slot>, user: &str, info: Option<Box<str>>) {
+        let info = match info {
+            Some(info) if info.len() > self.settings.max_presence_info => {
+                bump(&self.stats.presence_info_dropped, 1);
+                if !self.info_drop_logged.replace(true) {
+                    tracing::warn!(
+                        user,
+                        bytes = info.len(),
+                        max = self.settings.max_presence_info,
+                        "a token's info claim is over pubsub.max_presence_info_bytes: \
+                         presence shows this connection without it (logged once per core; \
+                         ringcast_presence_info_dropped_total counts them)"
+                    );
+                } else {
+                    tracing::debug!(user, bytes = info.len(), "info claim dropped from presence");
+                }
+                None
+            }
+            info => info.map(Arc::from),
+        };
         let member = Member {
             slot: slot.clone(),
             channels: Vec::new(),
+            who: Who {
+                user: Arc::from(user),
+                info,
+            },
+            ws: true,
+        };
+        self.members.borrow_mut().insert(slot.id(), member);
+    }
+
+    /// A server API connection: it subscribes to nothing, it asks.
+    pub fn join_api(&self, slot: Rc<Slot>) {
+        let member = Member {
+            slot: slot.clone(),
+            channels: Vec::new(),
+            who: Who::default(),
+            ws: false,
         };
         self.members.borrow_mut().insert(slot.id(), member);
     }
@@ -232,9 +361,33 @@ impl Hub {
         let Some(member) = self.members.borrow_mut().remove(&conn) else {
             return;
         };
+        self.answers.borrow_mut().remove(&conn);
+        self.closing.borrow_mut().remove(&conn);
         for channel in member.channels {
             self.drop_local(&channel, conn);
         }
+    }
+
+    /// The answer parts that reached `conn` since it last looked.
+    pub fn take_answers(&self, conn: ConnId) -> Vec<ApiPart> {
+        self.answers.borrow_mut().remove(&conn).unwrap_or_default()
+    }
+
+    /// The close code and reason `/api/disconnect` asked for `conn`.
+    pub fn take_disconnect(&self, conn: ConnId) -> Option<(u16, String)> {
+        self.closing.borrow_mut().remove(&conn)
+    }
+
+    /// Sends `query` to core `to` (a channel's owner: [`Hub::owner_of`]);
+    /// the answer reaches `conn` on this core in the form `reply` asks.
+    pub fn query(&self, conn: ConnId, to: usize, query: Query, reply: ReplyTo) {
+        let msg = Msg::Query {
+            query: Box::new(query),
+            from: self.core,
+            conn,
+            reply,
+        };
+        self.dispatch(to, msg);
     }
 
     pub fn subscribe(
@@ -244,7 +397,7 @@ impl Hub {
         id: Option<u64>,
         since: Option<Since>,
     ) -> Result<(), Refusal> {
-        let channel: Arc<str> = {
+        let (channel, who) = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             if member.channels.iter().any(|c| &**c == channel) {
@@ -257,7 +410,7 @@ impl Hub {
             }
             let channel: Arc<str> = Arc::from(channel);
             member.channels.push(channel.clone());
-            channel
+            (channel, member.who.clone())
         };
         self.local
             .borrow_mut()
@@ -273,7 +426,8 @@ impl Hub {
                 from: self.core,
                 conn,
                 id,
-                since,
+                since: since.map(Box::new),
+                who,
             },
         );
         Ok(())
@@ -318,11 +472,11 @@ impl Hub {
         conn: ConnId,
         channel: &str,
         data: Bytes,
-        id: Option<u64>,
+        reply: ReplyTo,
     ) -> Result<(), Refusal> {
         if let Some(cluster) = &self.cluster {
             // Redis numbers it: no owner core on the way (see `cluster.rs`).
-            return cluster.publish(channel, data, self.core, conn, id);
+            return cluster.publish(channel, data, self.core, conn, reply);
         }
         let owner = self.owner_of(channel);
         let msg = Msg::Publish {
@@ -330,7 +484,7 @@ impl Hub {
             data,
             from: self.core,
             conn,
-            id,
+            reply,
         };
         if owner == self.core {
             self.handle(msg);
@@ -354,8 +508,27 @@ impl Hub {
             entry.pending.retain(|p| p.conn != conn);
             entry.is_empty()
         };
+        self.presence_leave(channel, conn);
         if now_empty {
             self.release(channel);
+        }
+    }
+
+    /// Tells `channel`'s owner that `conn` left it.
+    fn presence_leave(&self, channel: &Arc<str>, conn: ConnId) {
+        let msg = Msg::PresenceLeave {
+            channel: channel.clone(),
+            from: self.core,
+            conn,
+        };
+        self.dispatch(self.owner_of(channel), msg);
+    }
+
+    /// Sends the answer `result` to `conn` on core `to`, as `reply` asks
+    /// (behind what the disk engine holds: [`Hub::emit`]).
+    fn answer_to(&self, to: usize, conn: ConnId, reply: ReplyTo, result: Result<Bytes, Refusal>) {
+        if let Some(msg) = answer_msg(conn, reply, result) {
+            self.emit(to, msg);
         }
     }
 
@@ -398,34 +571,46 @@ impl Hub {
                 data,
                 from,
                 conn,
-                id,
+                reply,
             } => {
                 if let Some(cluster) = &self.cluster {
-                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, id) {
-                        let reply = refusal.frame(id);
-                        self.dispatch(from, Msg::PublishReply { conn, reply });
+                    if let Err(refusal) = cluster.publish(&channel, data, from, conn, reply) {
+                        self.answer_to(from, conn, reply, Err(refusal));
                     }
                     return;
                 }
-                let reply = match self.owner_publish(&channel, &data) {
-                    Ok(offset) => published_frame(id, offset),
-                    Err(refusal) => refusal.frame(id),
-                };
-                self.dispatch(from, Msg::PublishReply { conn, reply });
+                match self.owner_publish(&channel, &data) {
+                    Ok(offset) => self.emit_ack(from, conn, reply, &channel, offset),
+                    Err(refusal) => self.answer_to(from, conn, reply, Err(refusal)),
+                }
             }
             Msg::PublishReply { conn, reply } => self.send_to_conn(conn, reply),
+            Msg::Answer { conn, part } => self.take_part(conn, *part),
+            Msg::PresenceLeave {
+                channel,
+                from,
+                conn,
+            } => self.owner_presence_leave(&channel, from, conn),
+            Msg::Query {
+                query,
+                from,
+                conn,
+                reply,
+            } => self.handle_query(*query, from, conn, reply),
             Msg::Subscribe {
                 channel,
                 from,
                 conn,
                 id,
                 since,
+                who,
             } if self.cluster.is_some() => {
+                self.owner_presence_join(&channel, from, conn, who);
                 let waiter = Waiter {
                     from,
                     conn,
                     id,
-                    since,
+                    since: since.map(|s| *s),
                     at: Instant::now(),
                 };
                 self.remote_subscribe(channel, waiter);
@@ -436,9 +621,13 @@ impl Hub {
                 conn,
                 id,
                 since,
+                who,
             } => {
-                let (reply, replay, ok) = match self.owner_subscribe(&channel, from, since.as_ref())
-                {
+                let subscribed = self.owner_subscribe(&channel, from, since.as_deref());
+                if subscribed.is_ok() {
+                    self.owner_presence_join(&channel, from, conn, who);
+                }
+                let (reply, replay, ok) = match subscribed {
                     Ok((epoch, offset, resume)) => {
                         let (recovered, replay) = match resume {
                             Some(Resume::Recovered(frames)) => (true, frames),
@@ -452,16 +641,7 @@ impl Hub {
                     }
                     Err(refusal) => (refusal.frame(id), Vec::new(), false),
                 };
-                self.dispatch(
-                    from,
-                    Msg::SubscribeReply {
-                        channel,
-                        conn,
-                        reply,
-                        replay,
-                        ok,
-                    },
-                );
+                self.emit_subscribe_reply(from, channel, conn, id, reply, replay, ok);
             }
             Msg::SubscribeReply {
                 channel,
@@ -514,6 +694,7 @@ impl Hub {
             slow_consumer_closes: stats.slow_consumer_closes.get(),
             publishes_refused: stats.overloaded.get(),
             evicted_channels: stats.evicted_channels.get(),
+            presence_info_dropped: stats.presence_info_dropped.get(),
             channels: channels as u64,
             subscriptions,
             history_bytes: history_bytes as u64,
@@ -561,6 +742,7 @@ impl Hub {
             let offset = ch.next_offset();
             // `data` is the raw JSON the parser accepted: valid UTF-8.
             let data = std::str::from_utf8(data).map_err(|_| ErrorCode::InvalidCommand)?;
+            self.store_append(channel, offset, ch.epoch(), data)?;
             let frame = push_frame(channel, offset, ch.epoch(), data);
             ch.append(frame.clone(), self.settings.history_size, now);
             let targets: Vec<usize> = ch.subscriber_cores().collect();
@@ -568,7 +750,7 @@ impl Hub {
         };
         bump(&self.stats.publishes, 1);
         for core in targets {
-            self.dispatch(
+            self.emit(
                 core,
                 Msg::Deliver {
                     channel: channel.clone(),
@@ -624,6 +806,10 @@ impl Hub {
             if let Some(member) = self.members.borrow_mut().get_mut(&conn) {
                 member.channels.retain(|c| *c != channel);
             }
+        }
+        if !ok || then.is_some() {
+            // Unsubscribed (or refused) before the answer: not present any more.
+            self.presence_leave(&channel, conn);
         }
         if now_empty {
             self.release(&channel);
@@ -761,6 +947,11 @@ impl Hub {
                     }
                 }
                 Action::Answer(waiter, answer) => self.answer(channel, waiter, answer),
+                Action::Skipped(n) => {
+                    cluster
+                        .skipped
+                        .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
             }
         }
     }
@@ -844,6 +1035,9 @@ impl Hub {
     }
 
     fn remote_push(&self, push: Push) {
+        if push.channel == CONTROL_CHANNEL {
+            return self.control(&push.payload);
+        }
         let channel: Arc<str> = match self.mirrors.borrow().get_key_value(push.channel.as_str()) {
             Some((name, _)) => name.clone(),
             None => return,
@@ -883,6 +1077,20 @@ impl Hub {
         let Some(cluster) = &self.cluster else {
             return;
         };
+        let due = self
+            .presence_refreshed
+            .get()
+            .is_none_or(|at| now.saturating_duration_since(at) >= cluster.presence_ttl / 3);
+        if due {
+            self.presence_refreshed.set(Some(now));
+            let prefix = format!("{}-", cluster.node);
+            for (channel, set) in self.presence.borrow().iter() {
+                let stored = set.entries(&prefix).into_iter();
+                let pairs = stored.map(|e| (e.client, e.who.encode_stored())).collect();
+                cluster.presence_write(channel, PresenceOp::Refresh(pairs));
+            }
+            self.write_node_record(cluster);
+        }
         let (timeout, ttl) = (cluster.wait_limit, self.settings.history_ttl);
         let names: Vec<Arc<str>> = self.mirrors.borrow().keys().cloned().collect();
         for channel in names {
@@ -895,6 +1103,9 @@ impl Hub {
 /// turn, so one flood of deliveries cannot starve the sockets that drain
 /// it), retry spills, sweep history, sleep when idle.
 pub async fn run(hub: Rc<Hub>) {
+    if hub.store.is_some() {
+        return durable::run(hub).await;
+    }
     let ttl = hub.settings.history_ttl;
     let mut tick = (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
     if hub.cluster.is_some() {
@@ -931,11 +1142,11 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let hub = one_core_hub(|c| c.pubsub.history_ttl = ttl);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hub.join(slot.clone());
-        hub.publish(ONE, "gone", Bytes::from_static(b"1"), None)
+        hub.join(slot.clone(), "");
+        hub.publish(ONE, "gone", Bytes::from_static(b"1"), ReplyTo::Ws(None))
             .expect("publish");
         hub.subscribe(ONE, "kept", None, None).expect("subscribe");
-        hub.publish(ONE, "kept", Bytes::from_static(b"2"), None)
+        hub.publish(ONE, "kept", Bytes::from_static(b"2"), ReplyTo::Ws(None))
             .expect("publish");
         assert_eq!(hub.owned_summary().0, 2);
         let now = Instant::now();
@@ -959,12 +1170,12 @@ mod tests {
     fn channel_cap_refuses_new_channels_only() {
         let hub = one_core_hub(|c| c.pubsub.max_channels = 1);
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hub.join(slot.clone());
-        hub.publish(ONE, "a", Bytes::from_static(b"1"), Some(1))
+        hub.join(slot.clone(), "");
+        hub.publish(ONE, "a", Bytes::from_static(b"1"), ReplyTo::Ws(Some(1)))
             .expect("publish");
-        hub.publish(ONE, "b", Bytes::from_static(b"1"), Some(2))
+        hub.publish(ONE, "b", Bytes::from_static(b"1"), ReplyTo::Ws(Some(2)))
             .expect("publish is routed");
-        hub.publish(ONE, "a", Bytes::from_static(b"2"), Some(3))
+        hub.publish(ONE, "a", Bytes::from_static(b"2"), ReplyTo::Ws(Some(3)))
             .expect("publish");
         assert_eq!(hub.stats.publishes.get(), 2);
         let replies: Vec<String> = std::iter::from_fn(|| slot.outbox.borrow_mut().pop_front())
@@ -1005,7 +1216,7 @@ mod tests {
             .find(|c| owner_of(c, 2) == 1)
             .expect("some channel is owned by core 1");
         let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
-        hubs[0].join(slot.clone());
+        hubs[0].join(slot.clone(), "");
         hubs[0]
             .subscribe(ONE, &channel, Some(1), None)
             .expect("subscribe");
@@ -1028,7 +1239,7 @@ mod tests {
         assert!(got[2].contains(r#""id":3,"result":{"epoch""#), "{got:?}");
         // Only the last subscribe is live: one push reaches the connection once.
         hubs[1]
-            .publish(ONE, &channel, Bytes::from_static(b"7"), None)
+            .publish(ONE, &channel, Bytes::from_static(b"7"), ReplyTo::Ws(None))
             .expect("publish");
         hubs[0].drain_inbox(64);
         let got = replies(&slot);
@@ -1040,7 +1251,7 @@ mod tests {
             .expect("unsubscribe");
         hubs[1].drain_inbox(64);
         hubs[1]
-            .publish(ONE, &channel, Bytes::from_static(b"8"), None)
+            .publish(ONE, &channel, Bytes::from_static(b"8"), ReplyTo::Ws(None))
             .expect("publish");
         assert_eq!(
             hubs[0].drain_inbox(64),
@@ -1050,6 +1261,48 @@ mod tests {
         let got = replies(&slot);
         assert_eq!(got.len(), 1, "{got:?}");
         assert!(got[0].ends_with(r#"{"id":4,"result":{}}"#), "{got:?}");
+    }
+
+    #[test]
+    fn api_publishes_are_answered_in_parts_and_refused_when_the_owner_inbox_is_full() {
+        let mut config = ServerConfig::default();
+        config.pubsub.inbox_capacity = 16;
+        let settings = Settings::from_config(&config);
+        let mesh = Arc::new(Mesh::new(2, 16));
+        let hubs: Vec<Hub> = (0..2)
+            .map(|core| Hub::new(core, mesh.clone(), settings.clone(), Rc::default()))
+            .collect();
+        let channel = (0..)
+            .map(|i| format!("room:{i}"))
+            .find(|c| owner_of(c, 2) == 1)
+            .expect("some channel is owned by core 1");
+        let slot = Rc::new(Slot::new(ONE, Rc::new(Kicks::default())));
+        hubs[0].join_api(slot.clone());
+        // Core 1 does not drain: its inbox takes 16, the 17th is refused.
+        let results: Vec<Result<(), Refusal>> = (0..17)
+            .map(|i| hubs[0].publish(ONE, &channel, Bytes::from_static(b"1"), ReplyTo::Api(i)))
+            .collect();
+        assert!(results[..16].iter().all(Result::is_ok));
+        let refused = results[16].as_ref().expect_err("the inbox is full");
+        assert_eq!(refused.code, ErrorCode::Overloaded);
+        assert!(
+            refused.message.contains("pubsub.inbox_capacity = 16"),
+            "{}",
+            refused.message
+        );
+        hubs[1].drain_inbox(64);
+        hubs[0].drain_inbox(64);
+        assert_eq!(slot.take_kicks(), crate::mailbox::KICK_ANSWER);
+        let mut parts = hubs[0].take_answers(ONE);
+        parts.sort_by_key(|p| p.index);
+        assert_eq!(parts.len(), 16);
+        for (i, part) in parts.iter().enumerate() {
+            let json = part.result.as_ref().expect("published");
+            let v: serde_json::Value = serde_json::from_slice(json).expect("json");
+            assert_eq!(v["offset"], i as u64 + 1, "{v}");
+            assert_eq!(v["epoch"].as_str().map(str::len), Some(16));
+        }
+        assert!(hubs[0].take_answers(ONE).is_empty(), "taken once");
     }
 
     /// Every inbox slot is as large as the largest message: the Redis

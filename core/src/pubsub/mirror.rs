@@ -87,6 +87,9 @@ pub enum Action {
     ReadFor(Waiter),
     /// Answer a subscribe request.
     Answer(Waiter, Result<Answer, Refusal>),
+    /// This many offsets were never fanned out: Redis history no longer
+    /// held them when the mirror found the gap (counted in `/metrics`).
+    Skipped(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +275,7 @@ impl Mirror {
                             to = reply.top,
                             "redis history did not cover a gap: offsets skipped"
                         );
+                        out.push(Action::Skipped(reply.top - self.ch.last_offset()));
                         self.ch.restart(reply.epoch, reply.top);
                     }
                 }
@@ -559,6 +563,7 @@ mod tests {
                     )
                 }
                 Action::Answer(w, Err(r)) => format!("refuse {} {}", w.conn.raw(), r.code),
+                Action::Skipped(n) => format!("skipped {n}"),
             })
             .collect()
     }
@@ -609,6 +614,17 @@ mod tests {
                 "fan 9"
             ]
         );
+    }
+
+    #[test]
+    fn a_gap_history_no_longer_holds_is_skipped_and_counted() {
+        let mut m = live_mirror(3);
+        let mut out = Vec::new();
+        m.on_push(push(9, "e1"), &mut out);
+        // History was trimmed past 4..=8 before the read ran.
+        m.on_sync(Ok(reply("e1", 9, None)), Instant::now(), &mut out);
+        m.on_push(push(10, "e1"), &mut out);
+        assert_eq!(summary(&out), ["sync Some(3)", "skipped 6", "fan 10"]);
     }
 
     #[test]

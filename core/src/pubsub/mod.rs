@@ -6,18 +6,24 @@
 //!
 //! | file | what it owns |
 //! | --- | --- |
+//! | `answer.rs` | where a command's answer goes (a `/ws` frame or a server API part), queries to owners and to every core |
+//! | `presence.rs` | who is subscribed to a channel, kept by its owner; join/leave pushes |
 //! | `channel.rs` | one owned channel: epoch, offsets, history, subscriber cores |
 //! | `hub.rs` | one core's pub/sub: routing, ordering, fan-out, backpressure |
+//! | `hub/queries.rs` | the hub's answers to `history`, `presence` and server API questions, presence upkeep and join/leave pushes, messages between nodes |
+//! | `hub/durable.rs` | the disk engine on the owner core: records appended to its log, effects held until written |
 //! | `cluster.rs` | the Redis engine as the cores see it: publish, history reads, pushes onto the bus |
 //! | `mirror.rs` | a Redis-engine channel on its owner core: delivered offset, gaps, answers to subscribes |
 //! | `refusal.rs` | a refused command's error code and the message naming the key and value that refused it |
 //! | `settings.rs` | the limits a hub works under, taken from the configuration |
 //! | `stats.rs` | one core's pub/sub counters and their scrape snapshot |
 
+pub mod answer;
 pub mod channel;
 pub mod cluster;
 pub mod hub;
 pub mod mirror;
+pub mod presence;
 pub mod refusal;
 mod settings;
 mod stats;

@@ -30,9 +30,22 @@ pub struct Settings {
     /// Inbox messages handled per turn before the core's sockets get theirs
     /// (`pubsub.inbox_batch`).
     pub inbox_batch: usize,
+    /// Subscribers a presence answer lists (`pubsub.max_presence`).
+    pub max_presence: usize,
+    /// Largest `info` claim presence shows (`pubsub.max_presence_info_bytes`).
+    pub max_presence_info: usize,
+    /// Channel prefixes with join/leave pushes (`pubsub.presence_push_prefixes`).
+    pub presence_pushes: Vec<String>,
 }
 
 impl Settings {
+    /// Whether `channel`'s subscribers get join/leave pushes.
+    pub fn presence_pushes(&self, channel: &str) -> bool {
+        self.presence_pushes
+            .iter()
+            .any(|p| channel.starts_with(p.as_str()))
+    }
+
     pub fn from_config(config: &ServerConfig) -> Self {
         Self {
             history_size: config.pubsub.history_size,
@@ -44,6 +57,9 @@ impl Settings {
             max_outbound: config.limits.max_outbound_bytes,
             spill_limit: config.pubsub.inbox_capacity,
             inbox_batch: config.pubsub.inbox_batch,
+            max_presence: config.pubsub.max_presence,
+            max_presence_info: config.pubsub.max_presence_info_bytes,
+            presence_pushes: config.pubsub.presence_push_prefixes.clone(),
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct Stats {
     pub overloaded: Cell<u64>,
     /// Idle channels this owner evicted after the history TTL.
     pub evicted_channels: Cell<u64>,
+    /// `/ws` connections whose token's `info` claim was over
+    /// `pubsub.max_presence_info_bytes` (presence shows them without it).
+    pub presence_info_dropped: Cell<u64>,
     /// Owner side of one publish: offset, encode, history and dispatch.
     pub publish_fanout: Histogram,
 }
@@ -35,6 +38,7 @@ pub struct PubsubSnapshot {
     pub slow_consumer_closes: u64,
     pub publishes_refused: u64,
     pub evicted_channels: u64,
+    pub presence_info_dropped: u64,
     pub channels: u64,
     pub subscriptions: u64,
     pub history_bytes: u64,

@@ -22,13 +22,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::api::{ApiConn, ApiState};
 use super::context::ConnContext;
 use super::metrics::{CloseReason, Metrics};
 use super::tls::Tls;
 use super::ws::{unix_now, WsConn};
 use crate::admission::IpGuard;
 use crate::auth::Identity;
-use crate::mailbox::{ConnId, Slot, KICK_OVERFLOW, KICK_SHUTDOWN};
+use crate::mailbox::{ConnId, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OVERFLOW, KICK_SHUTDOWN};
 use crate::proto::close::CloseCode;
 use crate::proto::frame::{encode_frame_into, OpCode};
 use crate::proto::handshake::{
@@ -99,7 +100,12 @@ enum Phase {
         /// The TCP peer's address. Admission (per-IP caps and pacing) counts
         /// the client behind it when it is a trusted proxy (`route`).
         peer: IpAddr,
+        /// Accepted on the server API's own listener: every request is an
+        /// API request.
+        api_port: bool,
     },
+    /// A server API connection: keep-alive requests (`api.rs`).
+    Api(Box<ApiConn>),
     /// A plain HTTP request whose response other cores help build
     /// (`/metrics`): waits for it to land in the outbox, until `deadline`.
     Awaiting,
@@ -129,6 +135,9 @@ pub(crate) struct Conn {
     /// When [`Conn::drive`] must run even without IO: handshake, ping,
     /// idle, flush or linger deadline.
     pub deadline: Option<Instant>,
+    /// The tick of the core's deadline-heap entry that stands for this
+    /// connection (0: none).
+    pub armed: u32,
     /// An input edge not yet drained to `EAGAIN`.
     pub readable: bool,
     /// The connection got past the upgrade (counted until it is dropped).
@@ -146,6 +155,7 @@ impl Conn {
         slot: Rc<Slot>,
         tls: Option<Box<Tls>>,
         peer: IpAddr,
+        api_port: bool,
         ctx: &ConnContext,
         now: Instant,
     ) -> Self {
@@ -153,6 +163,7 @@ impl Conn {
             fd,
             slot,
             deadline: Some(now + ctx.limits.handshake_timeout),
+            armed: 0,
             readable: false,
             upgraded: false,
             reason: None,
@@ -161,6 +172,7 @@ impl Conn {
                 head: Vec::new(),
                 started: now,
                 peer,
+                api_port,
             },
         }
     }
@@ -204,6 +216,7 @@ impl Conn {
                 head,
                 started,
                 peer,
+                api_port,
             } => {
                 // A drain does not cut a request short: it is answered (503
                 // for an upgrade or `/readyz`) while the process drains.
@@ -216,7 +229,8 @@ impl Conn {
                     return Some(false);
                 }
                 let (started, peer, id) = (*started, *peer, self.slot.id());
-                let read = handshake_read(ctx, link, head, peer, id, &mut self.readable)?;
+                let api_port = *api_port;
+                let read = handshake_read(ctx, link, head, peer, id, api_port, &mut self.readable)?;
                 let close_timeout = ctx.limits.close_timeout;
                 match read {
                     HeadRead::Partial => Some(false),
@@ -264,6 +278,29 @@ impl Conn {
                         self.deadline = Some(now + close_timeout);
                         Some(false)
                     }
+                    HeadRead::Api { buf } => {
+                        let seat = ctx.gate.api.as_ref().and_then(|gate| gate.seat());
+                        self.reason.get_or_insert(CloseReason::Http);
+                        let Some(seat) = seat else {
+                            let body = br#"{"error":{"code":"too_many_connections","message":"the server API holds api.max_connections connections"}}"#;
+                            let mut out = Vec::new();
+                            let retry = [("Retry-After", "1")];
+                            encode_plain_response_into(
+                                &mut out,
+                                503,
+                                "application/json",
+                                body,
+                                &retry,
+                            );
+                            self.slot.outbox.borrow_mut().push(Bytes::from(out));
+                            self.phase = Phase::Flushing;
+                            self.deadline = Some(now + close_timeout);
+                            return Some(false);
+                        };
+                        ctx.hub.join_api(self.slot.clone());
+                        self.phase = Phase::Api(Box::new(ApiConn::new(buf, peer, seat, now)));
+                        self.step(ctx, now, 0, false)
+                    }
                     HeadRead::Metrics => {
                         ctx.scraper.start(self.slot.clone());
                         self.reason.get_or_insert(CloseReason::Http);
@@ -274,6 +311,68 @@ impl Conn {
                         };
                         self.deadline = Some(now + close_timeout);
                         Some(false)
+                    }
+                }
+            }
+            Phase::Api(api) => {
+                let slot = &self.slot;
+                let mut state = ApiState::Open;
+                if kicks & KICK_SHUTDOWN != 0 {
+                    state = api.on_shutdown();
+                }
+                if kicks & KICK_ANSWER != 0 && state == ApiState::Open {
+                    let parts = ctx.hub.take_answers(slot.id());
+                    if !parts.is_empty() {
+                        state = api.on_answers(ctx, slot, parts, now);
+                    }
+                }
+                if due && state == ApiState::Open {
+                    state = api.on_deadline(ctx, slot, now);
+                }
+                let mut ended = false;
+                if state == ApiState::Open && self.readable && api.wants_input() {
+                    let max = ApiConn::max_request(ctx);
+                    for _ in 0..READS_PER_TURN {
+                        // One byte past a whole request: enough to see it is too large.
+                        let room = (max + 1).saturating_sub(api.buf.len());
+                        if room == 0 {
+                            break;
+                        }
+                        let mut scratch = ctx.scratch.read.borrow_mut();
+                        let room = room.min(scratch.len());
+                        match link.recv(ctx, &mut scratch[..room]) {
+                            Ok(Transfer::Done(0)) | Err(_) => {
+                                ended = true;
+                                self.readable = false;
+                                break;
+                            }
+                            Ok(Transfer::Done(n)) => {
+                                Metrics::add(&ctx.metrics.bytes_received, n as u64);
+                                api.buf.extend_from_slice(&scratch[..n]);
+                            }
+                            Ok(Transfer::WouldBlock) => {
+                                self.readable = false;
+                                break;
+                            }
+                        }
+                    }
+                }
+                if state == ApiState::Open {
+                    state = api.on_input(ctx, slot, now);
+                }
+                if ended && state == ApiState::Open {
+                    // The peer sent all it will: answer what it asked, then close.
+                    state = api.on_shutdown();
+                }
+                match state {
+                    ApiState::Close => {
+                        self.phase = Phase::Flushing;
+                        self.deadline = Some(now + ctx.limits.close_timeout);
+                        Some(false)
+                    }
+                    ApiState::Open => {
+                        self.deadline = Some(api.deadline(ctx));
+                        Some(self.readable && api.wants_input())
                     }
                 }
             }
@@ -302,6 +401,11 @@ impl Conn {
                         if kicks & KICK_SHUTDOWN != 0 {
                             open.session
                                 .close(CloseCode::GOING_AWAY, GOING_AWAY, now, out);
+                        }
+                        if kicks & KICK_DISCONNECT != 0 {
+                            if let Some((code, reason)) = ctx.hub.take_disconnect(slot.id()) {
+                                open.session.close(CloseCode(code), &reason, now, out);
+                            }
                         }
                         if due {
                             open.session.handle_timeout(now, out);
@@ -421,7 +525,7 @@ impl Conn {
         let queued = self.slot.outbox.borrow().len();
         let close_timeout = ctx.limits.close_timeout;
         match &mut self.phase {
-            Phase::Handshake { .. } | Phase::Awaiting => {}
+            Phase::Handshake { .. } | Phase::Awaiting | Phase::Api(_) => {}
             Phase::Open(open) => {
                 if queued > ctx.limits.max_outbound_bytes && open.session.is_open() {
                     self.reason.get_or_insert(CloseReason::SlowConsumer);
@@ -498,8 +602,10 @@ impl Open {
         let app = match endpoint {
             Endpoint::Echo => App::Echo,
             Endpoint::Ws => {
-                ctx.hub.join(slot.clone());
-                App::Ws(WsConn::new(admitted.identity))
+                let mut identity = admitted.identity;
+                let info = identity.take_info();
+                ctx.hub.join_with_info(slot.clone(), &identity.user, info);
+                App::Ws(WsConn::new(identity))
             }
         };
         let session = Session::new(&ctx.limits.session, now);
@@ -555,6 +661,8 @@ enum HeadRead {
     },
     /// `GET /metrics`: the response comes from every core.
     Metrics,
+    /// A server API request: `buf` holds it (and whatever followed), unparsed.
+    Api { buf: Vec<u8> },
 }
 
 /// Reads what the socket has of the request head. `None`: drop the connection.
@@ -564,6 +672,7 @@ fn handshake_read(
     head: &mut Vec<u8>,
     peer: IpAddr,
     id: ConnId,
+    api_port: bool,
     readable: &mut bool,
 ) -> Option<HeadRead> {
     let limits = ctx.limits.handshake;
@@ -588,7 +697,7 @@ fn handshake_read(
         }
         let read = match parse_request(head, &limits) {
             Ok(None) => continue,
-            Ok(Some((len, request))) => match route(ctx, &request, peer, id) {
+            Ok(Some((len, request))) => match route(ctx, &request, peer, id, api_port) {
                 Route::Upgrade(endpoint, response, admitted) => HeadRead::Upgrade {
                     endpoint,
                     leftover: head.split_off(len),
@@ -601,6 +710,11 @@ fn handshake_read(
                     path: Some(request.path),
                 },
                 Route::Metrics => HeadRead::Metrics,
+                Route::Api => {
+                    return Some(HeadRead::Api {
+                        buf: std::mem::take(head),
+                    })
+                }
             },
             Err(err) => HeadRead::Respond {
                 response: error_response(&err),
@@ -634,6 +748,8 @@ enum Route {
     Respond(Vec<u8>, u16),
     /// `GET /metrics`, answered once every core reported.
     Metrics,
+    /// The server API (`api.rs`) takes the connection.
+    Api,
 }
 
 fn plain(status: u16, body: &[u8], extra: &[(&str, &str)]) -> Route {
@@ -674,8 +790,18 @@ fn demo_page(ctx: &ConnContext, path: &str, get: bool) -> Route {
 
 /// Maps a request to its response, and to an endpoint when it upgrades.
 /// `peer` is the TCP peer; `id` names the connection in logs.
-fn route(ctx: &ConnContext, request: &RequestHead, peer: IpAddr, id: ConnId) -> Route {
+fn route(
+    ctx: &ConnContext,
+    request: &RequestHead,
+    peer: IpAddr,
+    id: ConnId,
+    api_port: bool,
+) -> Route {
     let get = matches!(request.method, Method::Get | Method::Head);
+    let api_here = ctx.gate.api.as_ref().is_some_and(|api| !api.own_port);
+    if api_port || (api_here && request.path.starts_with("/api/")) {
+        return Route::Api;
+    }
     let endpoint = match request.path.as_str() {
         "/healthz" | "/readyz" | "/metrics" if !get => {
             return refuse(&HandshakeError::MethodNotAllowed)

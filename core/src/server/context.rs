@@ -41,6 +41,17 @@ pub(crate) struct ConnLimits {
     pub max_channel_name_len: usize,
     /// Largest `data` of one publish.
     pub max_publish_bytes: usize,
+    /// The server API's bounds (`[api]`).
+    pub api: ApiLimits,
+}
+
+/// What bounds one server API connection (`[api]`).
+#[derive(Debug, Clone)]
+pub(crate) struct ApiLimits {
+    pub max_body_bytes: usize,
+    pub max_broadcast_channels: usize,
+    pub request_timeout: Duration,
+    pub idle_timeout: Duration,
 }
 
 impl ConnLimits {
@@ -56,6 +67,12 @@ impl ConnLimits {
             subprotocols: config.server.subprotocols.clone(),
             max_channel_name_len: config.pubsub.max_channel_name_len,
             max_publish_bytes: config.pubsub.max_publish_bytes,
+            api: ApiLimits {
+                max_body_bytes: config.api.max_body_bytes,
+                max_broadcast_channels: config.api.max_broadcast_channels,
+                request_timeout: config.api.request_timeout,
+                idle_timeout: config.api.idle_timeout,
+            },
         }
     }
 }

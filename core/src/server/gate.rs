@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::apikey::ApiGate;
 use crate::admission::{Admission, OriginPolicy};
 use crate::auth::Authenticator;
 
@@ -14,4 +15,6 @@ pub(crate) struct Gate {
     pub auth: Authenticator,
     /// Whether `GET /` serves the demo chat (`server.demo_page`, resolved).
     pub demo_page: bool,
+    /// The server API's keys, allow-list and seats; `None`: the API is off.
+    pub api: Option<ApiGate>,
 }

@@ -409,6 +409,13 @@ pub fn render(snaps: &[Snapshot]) -> String {
         |s| s.pubsub.evicted_channels,
     );
     f.per_worker(
+        "ringcast_presence_info_dropped_total",
+        "counter",
+        "Connections whose token info claim was over pubsub.max_presence_info_bytes (shown in presence without it).",
+        snaps,
+        |s| s.pubsub.presence_info_dropped,
+    );
+    f.per_worker(
         "ringcast_channels",
         "gauge",
         "Channels owned by this core.",
@@ -482,7 +489,7 @@ pub fn render_engine(out: &mut String, cluster: &crate::pubsub::cluster::Cluster
     use std::sync::atomic::Ordering::Relaxed;
     let bridge = cluster.bridge_stats();
     let sub = cluster.subscriber_stats();
-    let series: [(&str, &str, &str, u64); 7] = [
+    let series: [(&str, &str, &str, u64); 8] = [
         (
             "ringcast_redis_connected",
             "gauge",
@@ -525,12 +532,47 @@ pub fn render_engine(out: &mut String, cluster: &crate::pubsub::cluster::Cluster
             "Redis pub/sub connections re-established.",
             sub.reconnects.load(Relaxed),
         ),
+        (
+            "ringcast_redis_offsets_skipped_total",
+            "counter",
+            "Offsets this node's subscribers never got: Redis history no longer held them when the gap was found (raise pubsub.history_size or fix what cuts the pub/sub connections).",
+            cluster.skipped.load(Relaxed),
+        ),
     ];
     for (name, kind, help, value) in series {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
+    }
+}
+
+/// The disk engine's process-wide figures (`engine.kind = "disk"`).
+pub fn render_store(out: &mut String, stats: &crate::engine::disk::StoreStats) {
+    use crate::engine::disk::StoreStats as S;
+    let series: [(&str, &str, &str, u64); 13] = [
+        ("ringcast_store_records_total", "counter", "Records written to the log.", S::get(&stats.records)),
+        ("ringcast_store_bytes_written_total", "counter", "Bytes written to the log.", S::get(&stats.bytes_written)),
+        ("ringcast_store_commits_total", "counter", "Group commits: one write (and with fsync = always one fdatasync) per core loop turn with publishes.", S::get(&stats.commits)),
+        ("ringcast_store_fsyncs_total", "counter", "fdatasync calls on log segments.", S::get(&stats.fsyncs)),
+        ("ringcast_store_write_errors_total", "counter", "Failed log writes or syncs (their publishes answered unavailable).", S::get(&stats.write_errors)),
+        ("ringcast_store_refused_total", "counter", "Publishes refused because no log segment had room (disk full or below store.min_free) or the store had failed.", S::get(&stats.refused)),
+        ("ringcast_store_disk_bytes", "gauge", "Bytes of every log segment on disk (preallocated size).", S::get(&stats.disk_bytes)),
+        ("ringcast_store_segments", "gauge", "Log segments on disk.", S::get(&stats.segments)),
+        ("ringcast_store_free_bytes", "gauge", "Free bytes of the store's filesystem when a segment was last created.", S::get(&stats.free_bytes)),
+        ("ringcast_store_segments_deleted_total", "counter", "Segments deleted by retention (history TTL or store.max_disk).", S::get(&stats.segments_deleted)),
+        ("ringcast_store_corrupt_segments", "gauge", "Segments whose rest was skipped at start after a corrupt record.", S::get(&stats.corrupt_segments)),
+        ("ringcast_store_torn_tails", "gauge", "Torn tails cut at start.", S::get(&stats.torn_tails)),
+        ("ringcast_store_recovery_seconds", "gauge", "How long start-up recovery read the log.", 0),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        if name == "ringcast_store_recovery_seconds" {
+            let secs = S::get(&stats.recovery_ms) as f64 / 1000.0;
+            let _ = writeln!(out, "{name} {secs}");
+        } else {
+            let _ = writeln!(out, "{name} {value}");
+        }
     }
 }
 

@@ -23,14 +23,20 @@
 //! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |
 //! | `metrics.rs` | per-core counters, Prometheus rendering |
 //! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
+//! | `store.rs` | the disk engine's start: recovery, first segments, channels handed to their owners |
 //! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
+//! | `api.rs` | the server API (`POST /api/*`): keep-alive requests onto the pub/sub hub |
+//! | `apikey.rs` | who may call the server API: keys (constant-time), allow-list, connection seats |
 //!
 //! A connection's mailbox (slot, outbox, kicks) is `crate::mailbox`, the
 //! cross-core bus `crate::bus`, the non-blocking socket calls `crate::sys`.
 
+mod api;
+mod apikey;
 mod conn;
 mod context;
+mod deadlines;
 mod demo;
 mod driver;
 mod epoll;
@@ -39,6 +45,7 @@ mod listener;
 pub mod metrics;
 mod reactor;
 mod scrape;
+mod store;
 mod summary;
 pub mod tls;
 mod worker;
@@ -72,6 +79,8 @@ pub enum StartError {
     Auth(#[from] crate::auth::AuthSetupError),
     #[error(transparent)]
     Bind(#[from] BindError),
+    #[error(transparent)]
+    ApiKeys(#[from] crate::config::api::ApiKeyError),
     #[error("cannot start worker thread {worker}: {source}")]
     Thread {
         worker: usize,
@@ -88,11 +97,17 @@ pub enum StartError {
     /// start (the message has the URL, password redacted, and the reason).
     #[error("engine.redis_url: {0} (set engine.start_degraded = true to start anyway)")]
     Engine(crate::engine::redis::EngineError),
+    /// `engine.kind = "disk"`: the store directory is missing, unreadable or
+    /// not writable, or a segment could not be read (the message names it).
+    #[error("{0}")]
+    Store(#[from] crate::engine::disk::StoreError),
 }
 
 /// A running server. Dropping it shuts the server down without waiting.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    /// The server API's own listener (`api.listen`), when it has one.
+    api_addr: Option<SocketAddr>,
     drivers: Vec<DriverKind>,
     /// One per worker; a message or the sender's drop starts that worker's drain.
     shutdown: Vec<flume::Sender<()>>,
@@ -109,6 +124,12 @@ impl ServerHandle {
     /// The address the workers accept on (the real port when 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the server API listens when `api.listen` gives it a port of
+    /// its own (the real port when 0 was asked).
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
     }
 
     /// The IO driver each worker runs on, by worker index.
@@ -190,24 +211,53 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         std::time::Instant::now(),
     );
     let demo_page = config.server.demo_page.served(auth.is_enabled());
+    let api = apikey::ApiGate::from_config(&config)?;
+    // The API's own listener (`api.listen`): one reuseport socket per worker.
+    let mut api_listeners: Vec<Option<std::net::TcpListener>> = match config.api.listen {
+        Some(addr) if api.is_some() => listener::bind_reuseport(
+            addr,
+            workers,
+            config.server.backlog,
+            SocketBuffers::default(),
+        )?
+        .into_iter()
+        .map(Some)
+        .collect(),
+        _ => (0..workers).map(|_| None).collect(),
+    };
+    let api_addr = api_listeners
+        .first()
+        .and_then(|l| l.as_ref())
+        .and_then(|l| l.local_addr().ok());
+    if let Some(addr) = api_addr {
+        info!(%addr, "server API listening");
+    }
     let gate = Arc::new(gate::Gate {
         origins,
         admission,
         auth,
         demo_page,
+        api,
     });
     let config = Arc::new(config);
     let mesh = Arc::new(Mesh::new(workers, config.pubsub.inbox_capacity));
     let cluster = match config.engine.kind {
-        EngineKind::Memory => None,
+        EngineKind::Memory | EngineKind::Disk => None,
         EngineKind::Redis => {
             let settings = RedisSettings::from_config(&config);
             let degraded = config.engine.start_degraded;
-            let cluster =
-                Cluster::start(settings, mesh.clone(), degraded).map_err(StartError::Engine)?;
+            let cluster = Cluster::start(settings, mesh.clone(), degraded, local_addr.to_string())
+                .map_err(StartError::Engine)?;
             info!(url = %config.engine.url, "redis engine connected");
             Some(Arc::new(cluster))
         }
+    };
+    let mut stores = match config.engine.kind {
+        EngineKind::Disk => store::open(&config, workers)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        _ => (0..workers).map(|_| None).collect::<Vec<_>>(),
     };
     let scrape_mesh = Arc::new(scrape::mesh(workers));
     let drain = Arc::new(worker::DrainLatch::new(workers));
@@ -227,6 +277,8 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         let drain = drain.clone();
         let ready = ready_tx.clone();
         let cluster = cluster.clone();
+        let api_listener = api_listeners.get_mut(id).and_then(Option::take);
+        let store = stores[id].take();
         let thread = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
@@ -239,12 +291,18 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 let flags = config.io_uring.flags();
                 let force_epoll = config.io_uring.force_epoll;
                 let worker = Rc::new(worker::Worker::new(
-                    id, config, meshes, tls_store, gate, drain, cluster,
+                    id,
+                    config,
+                    meshes,
+                    tls_store,
+                    gate,
+                    drain,
+                    worker::Engine { cluster, store },
                 ));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
                     info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
                     let _ = ready.send((id, Ok(kind)));
-                    run_worker(worker, listener, rx)
+                    run_worker(worker, listener, api_listener, rx)
                 });
                 if let Err(e) = started {
                     let _ = ready.send((id, Err(e)));
@@ -267,6 +325,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
     }
     Ok(ServerHandle {
         local_addr,
+        api_addr,
         drivers: drivers.into_iter().flatten().collect(),
         shutdown,
         threads,
@@ -281,9 +340,10 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
 async fn run_worker(
     worker: Rc<worker::Worker>,
     listener: std::net::TcpListener,
+    api_listener: Option<std::net::TcpListener>,
     shutdown: flume::Receiver<()>,
 ) {
     monoio::spawn(hub::run(worker.ctx.hub.clone()));
     monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
-    reactor::run(worker, listener, shutdown).await;
+    reactor::run(worker, listener, api_listener, shutdown).await;
 }

@@ -5,7 +5,9 @@
 //!
 //! Each turn: accept what the listener has, drive every connection with an
 //! edge, a kick (pub/sub output, overflow, shutdown) or leftover input, and,
-//! every `timer_tick`, every connection whose deadline passed. Connections
+//! every `timer_tick`, every connection whose deadline passed (taken from a
+//! deadline heap, so a tick costs the connections due, not a walk over
+//! all of them: `deadlines.rs`). Connections
 //! live in a slab owned by this loop alone; the pub/sub hub reaches them only
 //! through their [`Slot`]. So an idle connection is one slab entry, its slot,
 //! and its boxed session: no task, no future, no buffer.
@@ -21,6 +23,7 @@ use slab::Slab;
 use tracing::{debug, info, warn};
 
 use super::conn::{Conn, Drive};
+use super::deadlines::{Deadlines, Lookup, Timed};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
 use super::summary;
@@ -32,6 +35,8 @@ use crate::rt::yield_now;
 /// The epoll token of the listener; connection tokens are their [`ConnId`]s,
 /// whose generation half is never all ones.
 const LISTENER: u64 = u64::MAX;
+/// The epoll token of the server API's own listener (`api.listen`).
+const API_LISTENER: u64 = u64::MAX - 1;
 /// Connections accepted per turn before the others get their turn.
 const ACCEPTS_PER_TURN: usize = 64;
 /// Events taken from epoll per turn.
@@ -42,15 +47,30 @@ struct Table {
     generation: u32,
 }
 
-impl Table {
+impl Lookup for Table {
+    type Conn = Conn;
     fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         let conn = self.conns.get_mut(id.key())?;
         (conn.slot.id() == id).then_some(conn)
     }
 }
 
-pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener, shutdown: flume::Receiver<()>) {
-    if let Err(e) = serve(&worker, listener, shutdown).await {
+impl Timed for Conn {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+    fn armed(&mut self) -> &mut u32 {
+        &mut self.armed
+    }
+}
+
+pub(crate) async fn run(
+    worker: Rc<Worker>,
+    listener: TcpListener,
+    api_listener: Option<TcpListener>,
+    shutdown: flume::Receiver<()>,
+) {
+    if let Err(e) = serve(&worker, listener, api_listener, shutdown).await {
         warn!(worker = worker.id, "event loop failed: {e}");
     }
 }
@@ -58,10 +78,14 @@ pub(crate) async fn run(worker: Rc<Worker>, listener: TcpListener, shutdown: flu
 async fn serve(
     worker: &Rc<Worker>,
     listener: TcpListener,
+    api_listener: Option<TcpListener>,
     shutdown: flume::Receiver<()>,
 ) -> io::Result<()> {
     let epoll = Epoll::new()?;
     epoll.add(listener.as_raw_fd(), LISTENER)?;
+    if let Some(api) = &api_listener {
+        epoll.add(api.as_raw_fd(), API_LISTENER)?;
+    }
 
     // monoio waits on a duplicate of the epoll fd (it owns and closes its copy).
     // SAFETY: dup of a valid fd we own; the result is owned by the new OwnedFd.
@@ -82,8 +106,10 @@ async fn serve(
     let mut kicked: Vec<ConnId> = Vec::new();
     let mut again: Vec<ConnId> = Vec::new();
     let mut accept_ready = false;
+    let mut api_accept_ready = false;
     let tick = worker.config.timeouts.timer_tick;
     let mut next_sweep = Instant::now() + tick;
+    let mut deadlines = Deadlines::new(Instant::now(), tick);
     let mut drain_deadline: Option<Instant> = None;
     let mut stop = false;
     // Whether this worker has told the drain latch it is done.
@@ -97,6 +123,8 @@ async fn serve(
         for event in &ready {
             if event.token == LISTENER {
                 accept_ready = true;
+            } else if event.token == API_LISTENER {
+                api_accept_ready = true;
             } else {
                 let id = ConnId::from_raw(event.token);
                 if let Some(conn) = table.get_mut(id) {
@@ -106,7 +134,10 @@ async fn serve(
             }
         }
         if accept_ready {
-            accept_ready = accept(worker, &listener, &epoll, &mut table, now, &mut work);
+            accept_ready = accept(worker, &listener, false, &epoll, &mut table, now, &mut work);
+        }
+        if let (true, Some(api)) = (api_accept_ready, &api_listener) {
+            api_accept_ready = accept(worker, api, true, &epoll, &mut table, now, &mut work);
         }
         worker.kicks.drain_into(&mut kicked);
         work.append(&mut kicked);
@@ -114,13 +145,7 @@ async fn serve(
             next_sweep = now + tick;
             let lines = worker.ctx.summary.borrow_mut().flush(now);
             summary::emit(worker.id, worker.config.log.summary_interval, &lines);
-            work.extend(
-                table
-                    .conns
-                    .iter()
-                    .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
-                    .map(|(_, c)| c.slot.id()),
-            );
+            deadlines.expire(now, &mut table, &mut work);
         }
         for id in work.drain(..) {
             let Some(conn) = table.get_mut(id) else {
@@ -132,8 +157,11 @@ async fn serve(
                 debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
             match drive {
-                Drive::Idle => {}
-                Drive::More => again.push(id),
+                Drive::Idle => deadlines.arm(id, conn),
+                Drive::More => {
+                    deadlines.arm(id, conn);
+                    again.push(id);
+                }
                 Drive::Done => remove(worker, &mut table, id, None),
             }
         }
@@ -183,7 +211,7 @@ async fn serve(
         }
         worker.ctx.metrics.loop_turn.record(now.elapsed());
 
-        if !again.is_empty() || accept_ready {
+        if !again.is_empty() || accept_ready || api_accept_ready {
             yield_now().await;
             continue;
         }
@@ -216,10 +244,12 @@ async fn serve(
     Ok(())
 }
 
-/// Accepts up to a turn's worth of connections; true when more may be waiting.
+/// Accepts up to a turn's worth of connections; true when more may be
+/// waiting. `api`: the server API's own listener (plain TCP, API only).
 fn accept(
     worker: &Worker,
     listener: &TcpListener,
+    api: bool,
     epoll: &Epoll,
     table: &mut Table,
     now: Instant,
@@ -260,6 +290,7 @@ fn accept(
         }
         let slot = Rc::new(Slot::new(id, worker.kicks.clone()));
         let tls = match &worker.tls {
+            _ if api => None,
             None => None,
             Some(store) => match Tls::new(store) {
                 Ok(tls) => Some(Box::new(tls)),
@@ -269,7 +300,7 @@ fn accept(
                 }
             },
         };
-        entry.insert(Conn::new(fd, slot, tls, peer.ip(), &worker.ctx, now));
+        entry.insert(Conn::new(fd, slot, tls, peer.ip(), api, &worker.ctx, now));
         let m = &worker.ctx.metrics;
         m.connections_opened.set(m.connections_opened.get() + 1);
         m.connections_current.set(table.conns.len() as u64);

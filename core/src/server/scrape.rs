@@ -121,6 +121,9 @@ impl Scraper {
         let Some(mut done) = done else { return };
         done.snapshots.sort_by_key(|s| s.worker);
         let mut body = metrics::render(&done.snapshots);
+        if let Some(stats) = self.hub.store_stats() {
+            metrics::render_store(&mut body, stats);
+        }
         if let Some(cluster) = self.hub.cluster() {
             metrics::render_engine(&mut body, cluster);
         }

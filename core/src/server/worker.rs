@@ -20,11 +20,13 @@ use super::context::{ConnContext, ConnLimits, Scratch};
 use super::gate::Gate;
 use super::metrics::Metrics;
 use super::scrape::{self, Scraper};
+use super::store::CoreStore;
 use super::summary::LogSummary;
 use super::tls::TlsStore;
 use crate::admission::CommandPolicy;
 use crate::bus::Mesh;
 use crate::config::ServerConfig;
+use crate::engine::disk::Log;
 use crate::mailbox::Kicks;
 use crate::pubsub::cluster::Cluster;
 use crate::pubsub::hub::{Hub, Msg};
@@ -81,6 +83,13 @@ pub(crate) struct Meshes {
     pub scrape: Arc<Mesh<scrape::Msg>>,
 }
 
+/// The engine a worker's hub runs on beside its memory: the node's Redis
+/// engine, or this core's share of the disk engine; neither for memory.
+pub(crate) struct Engine {
+    pub cluster: Option<Arc<Cluster>>,
+    pub store: Option<CoreStore>,
+}
+
 impl Worker {
     pub fn new(
         id: usize,
@@ -89,13 +98,23 @@ impl Worker {
         tls: Option<Arc<TlsStore>>,
         gate: Arc<Gate>,
         drain: Arc<DrainLatch>,
-        cluster: Option<Arc<Cluster>>,
+        engine: Engine,
     ) -> Self {
+        let Engine { cluster, store } = engine;
         let metrics = Rc::new(Metrics::default());
         let settings = Settings::from_config(&config);
         let mut hub = Hub::new(id, meshes.pubsub, settings, metrics.pubsub.clone());
         if let Some(cluster) = cluster {
             hub = hub.with_cluster(cluster);
+        }
+        if let Some(store) = store {
+            let log = Log::new(
+                store.settings,
+                store.first,
+                store.closed,
+                store.stats.clone(),
+            );
+            hub = hub.with_store(Rc::new(log), store.recovered, store.stats);
         }
         let hub = Rc::new(hub);
         let scraper = Rc::new(Scraper::new(

@@ -27,6 +27,7 @@ use crate::proto::v1::{
     error_frame, error_frame_with, info_frame, ok_frame, parse_command, parse_since,
     refreshed_frame, valid_channel, Command, ErrorCode,
 };
+use crate::pubsub::answer::{Query, ReplyTo};
 use crate::pubsub::Refusal;
 
 /// Seconds since the Unix epoch (token times are in these).
@@ -140,13 +141,42 @@ impl WsConn {
                             limits.max_publish_bytes,
                         ));
                     }
-                    hub.publish(conn, channel, Bytes::copy_from_slice(data.as_bytes()), id)
+                    let data = Bytes::copy_from_slice(data.as_bytes());
+                    hub.publish(conn, channel, data, ReplyTo::Ws(id))
                 }),
             Command::Info { channel } => {
                 let owner = channel.map(|c| hub.owner_of(c));
                 reply(info_frame(id, hub.core(), hub.cores(), owner));
                 Ok(())
             }
+            Command::History {
+                channel,
+                since,
+                limit,
+            } => check(channel, identity.can_subscribe(channel)).and_then(|()| {
+                let since = match since {
+                    None => None,
+                    Some(raw) => Some(
+                        super::api::parse_history_since(raw).ok_or(ErrorCode::InvalidCommand)?,
+                    ),
+                };
+                let limit = limit.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize;
+                let query = Query::History {
+                    channel: channel.into(),
+                    since,
+                    limit,
+                };
+                hub.query(conn, hub.owner_of(channel), query, ReplyTo::Ws(id));
+                Ok(())
+            }),
+            Command::Presence { channel, stats } => check(channel, identity.can_subscribe(channel))
+                .map(|()| {
+                    let query = Query::Presence {
+                        channel: channel.into(),
+                        stats,
+                    };
+                    hub.query(conn, hub.owner_of(channel), query, ReplyTo::Ws(id));
+                }),
             Command::Refresh { token } => {
                 match ctx.gate.auth.refresh(&mut self.identity, token, unix_now()) {
                     Ok(expires_at) => reply(refreshed_frame(id, expires_at)),

@@ -3,7 +3,8 @@
 //! One subcommand per scenario: `echo` (round-trip latency, open or closed
 //! loop), `fanout` (publish → delivery latency over many subscribers),
 //! `storm` (drop subscribers at once, measure the reconnect and resume),
-//! `connect` (idle connections and the server's memory per connection), and
+//! `connect` (idle connections and the server's memory per connection),
+//! `api` (server API publishes per second and publish → delivery), and
 //! `plot` (overlay the latency curves of several `--json` reports).
 //!
 //! Live progress goes to stderr when it is a terminal; the report goes to
@@ -65,6 +66,45 @@ enum Command {
     Connect(ConnectArgs),
     /// Overlay the latency-by-percentile curves of several --json reports.
     Plot(PlotArgs),
+    /// ringcast's server API: publishes per second on keep-alive connections
+    /// (closed loop) and, with --ws-url, request → delivery latency.
+    Api(ApiArgs),
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// The server API: http://HOST:PORT (the main port, or api.listen)
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key [or the environment variable RINGCAST_API_KEY]
+    #[arg(long)]
+    key: Option<String>,
+    /// Keep-alive connections, one publishing thread each (closed loop)
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Channels published to, round-robin (apibench:0 ..)
+    #[arg(long, default_value_t = 16)]
+    channels: usize,
+    /// Filler bytes in each publish's data
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// A /ws URL whose subscriber of every channel measures delivery
+    #[arg(long)]
+    ws_url: Option<String>,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    warmup: Duration,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    duration: Duration,
+    /// After the window, the longest wait for the last deliveries
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    drain: Duration,
+    /// Write the report as JSON to this file
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Accepted for symmetry with the other scenarios (this one prints no
+    /// live progress)
+    #[arg(long)]
+    quiet: bool,
 }
 
 /// Options every measuring scenario shares.
@@ -277,6 +317,60 @@ fn main() -> ExitCode {
         Command::Storm(args) => run_storm(args),
         Command::Connect(args) => run_connect(args),
         Command::Plot(args) => run_plot(args),
+        Command::Api(args) => run_api(args),
+    }
+}
+
+fn run_api(args: ApiArgs) -> ExitCode {
+    let Some(authority) = args
+        .url
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/'))
+    else {
+        return refuse("--url: expected http://HOST:PORT");
+    };
+    let addr = match std::net::ToSocketAddrs::to_socket_addrs(authority).map(|mut a| a.next()) {
+        Ok(Some(addr)) => addr,
+        _ => return refuse(format!("--url: cannot resolve {authority}")),
+    };
+    let key = match args.key.or_else(|| std::env::var("RINGCAST_API_KEY").ok()) {
+        Some(key) => key,
+        None => return refuse("no API key: --key or RINGCAST_API_KEY"),
+    };
+    let ws = match args.ws_url.as_deref().map(WsUrl::parse).transpose() {
+        Ok(ws) => ws,
+        Err(e) => return refuse(format!("--ws-url: {e}")),
+    };
+    if args.connections == 0 || args.connections > 4096 {
+        return refuse("--connections: 1 to 4096");
+    }
+    let cfg = ringcast_tools::api::ApiConfig {
+        addr,
+        authority: authority.to_string(),
+        key,
+        connections: args.connections,
+        channels: args.channels.max(1),
+        size: args.size,
+        warmup: args.warmup,
+        duration: args.duration,
+        drain: args.drain,
+        ws,
+    };
+    match ringcast_tools::api::run(&cfg) {
+        Ok(report) => {
+            print!("{}", report.text());
+            if let Some(path) = &args.json {
+                if let Err(e) = std::fs::write(path, report.json().to_string()) {
+                    eprintln!("ringcast-load: {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ringcast-load: api: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

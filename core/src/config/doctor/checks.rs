@@ -12,7 +12,7 @@
 use crate::config::capacity::{self, Load};
 use crate::config::keys::{format_cpu_list, human_size};
 use crate::config::machine::{classify_disk, meminfo_bytes, DiskKind};
-use crate::config::{FsyncPolicy, ServerConfig};
+use crate::config::{EngineKind, FsyncPolicy, ServerConfig};
 
 use super::probe::StoreProbe;
 use super::{Finding, Status};
@@ -489,9 +489,12 @@ pub fn governor(governors: &[String]) -> Finding {
     )
 }
 
-/// The disk under `store.data_path` (config-only until the store lands).
+/// The disk under `store.data_path`: that it exists (the disk engine does
+/// not start without it), what kind of disk it is against `store.fsync`,
+/// and whether its free space holds `store.max_disk`.
 pub fn store_disk(config: &ServerConfig, store: Option<&StoreProbe>) -> Finding {
     const CHECK: &str = "store disk";
+    let disk_engine = config.engine.kind == EngineKind::Disk;
     let Some(store) = store else {
         return ok(CHECK, "no durable store (store.data_path is empty)".into());
     };
@@ -501,20 +504,58 @@ pub fn store_disk(config: &ServerConfig, store: Option<&StoreProbe>) -> Finding 
         .device
         .as_ref()
         .and_then(|(name, rot, level)| classify_disk(name, rot, level.as_deref()));
-    let note = "the store is not used yet";
+    let note = match disk_engine {
+        true => "",
+        false => "; read only with engine.kind = \"disk\"",
+    };
     let on = match &disk {
         Some(disk) => format!("on {disk}"),
         None => "not on a local block device".into(),
     };
     if !store.exists {
-        return warn(
-            CHECK,
-            format!(
-                "{path} does not exist ({} is {on}); {note}",
-                store.checked.display()
-            ),
-            format!("mkdir -p {path}"),
+        let detail = format!(
+            "{path} does not exist ({} is {on}){note}",
+            store.checked.display()
         );
+        let fix = format!("mkdir -p {path}");
+        return match disk_engine {
+            true => blocker(
+                CHECK,
+                format!("{detail}: the disk engine does not start"),
+                fix,
+            ),
+            false => warn(CHECK, detail, fix),
+        };
+    }
+    if let Some(free) = store.free {
+        let store_cfg = &config.store;
+        let workers = config.server.effective_workers() as u64;
+        let start_needs = store_cfg.min_free + store_cfg.segment_size * workers;
+        if disk_engine && free < start_needs {
+            return blocker(
+                CHECK,
+                format!(
+                    "{path} has {} free: below store.min_free {} plus one store.segment_size {} \
+                     per worker, so the disk engine cannot start",
+                    human_size(free),
+                    human_size(store_cfg.min_free),
+                    human_size(store_cfg.segment_size)
+                ),
+                "free space, or lower store.min_free / store.segment_size".into(),
+            );
+        }
+        if disk_engine && store_cfg.max_disk > 0 && free < store_cfg.max_disk {
+            return warn(
+                CHECK,
+                format!(
+                    "{path} has {} free, less than store.max_disk {}: the disk fills before \
+                     retention deletes segments (publishes then answer unavailable)",
+                    human_size(free),
+                    human_size(store_cfg.max_disk)
+                ),
+                format!("ringcast serve --set store.max_disk={}", free / 2),
+            );
+        }
     }
     if let Some(disk) = &disk {
         if disk.kind == DiskKind::Rotational && fsync != FsyncPolicy::Never {
@@ -522,7 +563,7 @@ pub fn store_disk(config: &ServerConfig, store: Option<&StoreProbe>) -> Finding 
                 CHECK,
                 format!(
                     "{path} is {on} with fsync = {fsync}: a rotational disk does ~100-200 \
-                     fsyncs/s (virtual disks may report rotational falsely); {note}"
+                     fsyncs/s (virtual disks may report rotational falsely){note}"
                 ),
                 "put store.data_path on an SSD/NVMe or RAID 10 of them: ringcast serve \
                  --set store.data_path=/path/on/ssd"
@@ -530,7 +571,14 @@ pub fn store_disk(config: &ServerConfig, store: Option<&StoreProbe>) -> Finding 
             );
         }
     }
-    ok(CHECK, format!("{path} is {on}, fsync = {fsync}; {note}"))
+    let free = store
+        .free
+        .map(|f| format!(", {} free", human_size(f)))
+        .unwrap_or_default();
+    ok(
+        CHECK,
+        format!("{path} is {on}{free}, fsync = {fsync}{note}"),
+    )
 }
 
 /// The capacity statement vs the caps of the same profile.
@@ -768,6 +816,7 @@ Max locked memory         8388608              8388608              bytes
             }
             .into(),
             device: Some((name.into(), rot.into(), level.map(Into::into))),
+            free: Some(100 << 30),
         };
         assert_eq!(
             store_disk(&ServerConfig::default(), None).status,
@@ -789,6 +838,18 @@ Max locked memory         8388608              8388608              bytes
             "{}",
             f.detail
         );
+        // With the disk engine: a missing directory stops the start, and
+        // free space is held against store.max_disk and the first segments.
+        config.engine.kind = EngineKind::Disk;
+        let f = store_disk(&config, Some(&probe(false, "md0", "0", Some("raid10"))));
+        assert_eq!(f.status, Status::Blocker);
+        let mut small = probe(true, "md0", "0", Some("raid10"));
+        small.free = Some(4 << 30);
+        let f = store_disk(&config, Some(&small));
+        assert_eq!(f.status, Status::Warn);
+        assert!(f.detail.contains("store.max_disk"), "{}", f.detail);
+        small.free = Some(1 << 20);
+        assert_eq!(store_disk(&config, Some(&small)).status, Status::Blocker);
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub struct StoreProbe {
     /// and, for `md`, its `md/level`. `None`: not a block device (tmpfs,
     /// overlay, network filesystem).
     pub device: Option<(String, String, Option<String>)>,
+    /// Free bytes for an unprivileged writer on `checked`'s filesystem.
+    pub free: Option<u64>,
 }
 
 fn read(path: &str) -> Option<String> {
@@ -155,9 +157,11 @@ fn probe_store(path: &Path) -> StoreProbe {
         let level = fs::read_to_string(dir.join("md/level")).ok();
         Some((name, rotational, level))
     });
+    let free = crate::os::fsinfo::free_bytes(&checked).ok();
     StoreProbe {
         path: path.to_path_buf(),
         exists,
+        free,
         checked,
         device,
     }

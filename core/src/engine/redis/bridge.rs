@@ -38,7 +38,8 @@ use super::error::EngineError;
 use super::history::{recover, HistoryReply};
 use super::keys::Keys;
 use super::script::{
-    new_epoch, parse_published, parse_snapshot, Published, Script, HISTORY_LUA, PUBLISH_LUA,
+    new_epoch, parse_nodes, parse_presence, parse_published, parse_snapshot, NodeRecord, Published,
+    Script, Snapshot, HISTORY_LUA, NODES_LUA, PRESENCE_LUA, PUBLISH_LUA,
 };
 use super::settings::RedisSettings;
 use crate::proto::v1::Since;
@@ -57,6 +58,57 @@ enum Request {
         since: Option<Since>,
         done: Done<HistoryReply>,
     },
+    /// A raw read for the `history` command: everything kept from offset
+    /// `first` on.
+    Read {
+        channel: String,
+        first: u64,
+        done: Done<Snapshot>,
+    },
+    /// A message for every node on `channel`'s pub/sub name, shaped as a
+    /// push of offset 0 (`0:0:<payload>`); nothing is stored.
+    Broadcast { channel: String, payload: Bytes },
+    Presence {
+        channel: String,
+        op: PresenceOp,
+        /// Only reads have a completion; writes are best effort (a lost
+        /// leave is repaired by the entry's expiry, a lost join by the next
+        /// refresh, which re-adds what its node holds).
+        done: Option<Done<Vec<(String, String)>>>,
+    },
+    Nodes {
+        op: NodesOp,
+        /// Only reads have a completion; a lost write is the next one's.
+        done: Option<Done<Vec<NodeRecord>>>,
+    },
+}
+
+/// A node core's record written, or every live one read (`nodes.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodesOp {
+    /// `member`'s record and its whole set of `(channel, subscribers)`.
+    Write {
+        member: String,
+        record: String,
+        channels: Vec<(String, u64)>,
+    },
+    /// Every live member's record, with its channel counts whose names
+    /// start with `prefix` when `channels`.
+    Read { channels: bool, prefix: String },
+}
+
+/// A presence change or read (`presence.lua`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresenceOp {
+    /// `(member, user)` pairs that subscribed.
+    Join(Vec<(String, String)>),
+    /// Members that left.
+    Leave(Vec<String>),
+    /// `(member, user)` pairs still here: their expiry moves on (and an
+    /// entry a lost join never wrote is written).
+    Refresh(Vec<(String, String)>),
+    /// Every member not expired, with its user.
+    Read,
 }
 
 impl Request {
@@ -64,6 +116,18 @@ impl Request {
         match self {
             Request::Publish { done, .. } => done(Err(err)),
             Request::History { done, .. } => done(Err(err)),
+            Request::Read { done, .. } => done(Err(err)),
+            Request::Broadcast { .. } => {}
+            Request::Presence { done, .. } => {
+                if let Some(done) = done {
+                    done(Err(err))
+                }
+            }
+            Request::Nodes { done, .. } => {
+                if let Some(done) = done {
+                    done(Err(err))
+                }
+            }
         }
     }
 }
@@ -186,6 +250,47 @@ impl Bridge {
         })
     }
 
+    /// Queues a history read of everything kept from offset `first` on,
+    /// with the channel's epoch and top offset (the `history` command).
+    pub fn read(&self, channel: &str, first: u64, done: Done<Snapshot>) -> Result<(), EngineError> {
+        self.enqueue(Request::Read {
+            channel: channel.to_string(),
+            first,
+            done,
+        })
+    }
+
+    /// Queues a message for every node subscribed to `channel` (best effort).
+    pub fn broadcast(&self, channel: &str, payload: Bytes) -> Result<(), EngineError> {
+        self.enqueue(Request::Broadcast {
+            channel: channel.to_string(),
+            payload,
+        })
+    }
+
+    /// Queues a presence change, or a read (with `done`).
+    pub fn presence(
+        &self,
+        channel: &str,
+        op: PresenceOp,
+        done: Option<Done<Vec<(String, String)>>>,
+    ) -> Result<(), EngineError> {
+        self.enqueue(Request::Presence {
+            channel: channel.to_string(),
+            op,
+            done,
+        })
+    }
+
+    /// Queues a node record write, or a read of every live one (with `done`).
+    pub fn nodes(
+        &self,
+        op: NodesOp,
+        done: Option<Done<Vec<NodeRecord>>>,
+    ) -> Result<(), EngineError> {
+        self.enqueue(Request::Nodes { op, done })
+    }
+
     fn enqueue(&self, request: Request) -> Result<(), EngineError> {
         let tx = self.tx.as_ref().ok_or(EngineError::Closed)?;
         tx.try_send(request).map_err(|e| match e {
@@ -210,6 +315,8 @@ struct Worker {
     keys: Keys,
     publish: Script,
     history: Script,
+    presence: Script,
+    nodes: Script,
     conn: Option<Conn>,
     rx: flume::Receiver<Request>,
     stats: Arc<BridgeStats>,
@@ -234,6 +341,8 @@ impl Worker {
             keys: Keys::new(&settings.key_prefix),
             publish: Script::new(PUBLISH_LUA),
             history: Script::new(HISTORY_LUA),
+            presence: Script::new(PRESENCE_LUA),
+            nodes: Script::new(NODES_LUA),
             backoff: Backoff::new(settings.backoff_base, settings.backoff_max),
             ever_connected: conn.is_some(),
             conn,
@@ -392,6 +501,71 @@ impl Worker {
                     .arg(whole_secs(self.settings.history_ttl) * 1000);
                 cmd.write_packed_command(out);
             }
+            Request::Read { channel, first, .. } => {
+                let (meta, history) = (self.keys.meta(channel), self.keys.history(channel));
+                let mut cmd = self.history.invocation(by_source, [&meta, &history]);
+                cmd.arg(new_epoch())
+                    .arg(whole_secs(self.settings.meta_ttl))
+                    .arg(first.max(&1).to_string())
+                    .arg(whole_secs(self.settings.history_ttl) * 1000);
+                cmd.write_packed_command(out);
+            }
+            Request::Broadcast { channel, payload } => {
+                let command = if major >= 7 { "SPUBLISH" } else { "PUBLISH" };
+                let mut wire = b"0:0:".to_vec();
+                wire.extend_from_slice(payload);
+                redis::cmd(command)
+                    .arg(self.keys.pubsub(channel))
+                    .arg(wire)
+                    .write_packed_command(out);
+            }
+            Request::Presence { channel, op, .. } => {
+                let (set, users) = (
+                    self.keys.presence(channel),
+                    self.keys.presence_users(channel),
+                );
+                let mut cmd = self.presence.invocation(by_source, [&set, &users]);
+                let ttl_ms = self.settings.presence_ttl.as_millis().max(1) as u64;
+                match op {
+                    PresenceOp::Join(pairs) | PresenceOp::Refresh(pairs) => {
+                        // A refresh re-joins: the same write, with a new expiry.
+                        cmd.arg("join").arg(ttl_ms);
+                        for (member, user) in pairs {
+                            cmd.arg(member).arg(user);
+                        }
+                    }
+                    PresenceOp::Leave(members) => {
+                        cmd.arg("leave").arg(ttl_ms).arg(members);
+                    }
+                    PresenceOp::Read => {
+                        cmd.arg("read").arg(ttl_ms);
+                    }
+                }
+                cmd.write_packed_command(out);
+            }
+            Request::Nodes { op, .. } => {
+                let (set, records, counts) = self.keys.nodes();
+                let mut cmd = self.nodes.invocation(by_source, [&set, &records]);
+                let ttl_ms = self.settings.presence_ttl.as_millis().max(1) as u64;
+                match op {
+                    NodesOp::Write {
+                        member,
+                        record,
+                        channels,
+                    } => {
+                        cmd.arg("write").arg(ttl_ms).arg(&counts);
+                        cmd.arg(member).arg(record);
+                        for (channel, n) in channels {
+                            cmd.arg(channel).arg(*n);
+                        }
+                    }
+                    NodesOp::Read { channels, prefix } => {
+                        cmd.arg("read").arg(ttl_ms).arg(&counts);
+                        cmd.arg(if *channels { "1" } else { "0" }).arg(prefix);
+                    }
+                }
+                cmd.write_packed_command(out);
+            }
         }
     }
 
@@ -408,6 +582,9 @@ impl Worker {
             let mut retry = Vec::new();
             if let Err(reason) = self.round_trip(&out, &mut pending, &mut retry) {
                 let err = self.unavailable(reason.clone());
+                // Marked down before anyone hears `unavailable`: a client
+                // that asks `/readyz` right after its refusal sees 503.
+                self.drop_connection(reason);
                 for r in pending.iter_mut().filter_map(Option::take) {
                     self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
                     r.fail(err.clone());
@@ -416,7 +593,6 @@ impl Worker {
                     self.stats.unavailable.fetch_add(1, Ordering::Relaxed);
                     r.fail(err.clone());
                 }
-                self.drop_connection(reason);
                 return;
             }
             if retry.is_empty() || by_source {
@@ -457,6 +633,18 @@ impl Worker {
                 Request::History { since, done, .. } => {
                     done(parse_snapshot(&reply).map(|snap| recover(snap, since.as_ref())))
                 }
+                Request::Read { done, .. } => done(parse_snapshot(&reply)),
+                Request::Broadcast { .. } => {}
+                Request::Presence { done, .. } => {
+                    if let Some(done) = done {
+                        done(parse_presence(&reply))
+                    }
+                }
+                Request::Nodes { done, .. } => {
+                    if let Some(done) = done {
+                        done(parse_nodes(&reply))
+                    }
+                }
             }
         }
         self.last_alive = Instant::now();
@@ -464,19 +652,20 @@ impl Worker {
     }
 }
 
-/// `SCRIPT LOAD` both scripts, so the first publish on a fresh connection is
+/// `SCRIPT LOAD` every script, so the first publish on a fresh connection is
 /// an `EVALSHA` like every other. (A restarted server has an empty script
 /// cache; without this the first batch would meet `NOSCRIPT`.)
 fn load_scripts(conn: &mut Conn) -> Result<(), String> {
     let mut out = Vec::new();
-    for source in [PUBLISH_LUA, HISTORY_LUA] {
+    let sources = [PUBLISH_LUA, HISTORY_LUA, PRESENCE_LUA, NODES_LUA];
+    for source in sources {
         redis::cmd("SCRIPT")
             .arg("LOAD")
             .arg(source)
             .write_packed_command(&mut out);
     }
     conn.send(&out)?;
-    for _ in 0..2 {
+    for _ in sources {
         if let Value::ServerError(e) = conn.read().map_err(read_reason)? {
             return Err(format!("SCRIPT LOAD refused: {e}"));
         }

@@ -7,6 +7,19 @@
 //! | `rc:{news}:m` | hash    | `e`: the epoch (random hex), `t`: the top offset   |
 //! | `rc:{news}:h` | stream  | history: entry id `<offset>-0`, fields `t` (ms), `d` |
 //! | `rc:{news}:p` | pub/sub | live pushes, `<offset>:<epoch>:<payload>`          |
+//! | `rc:{news}:z` | zset    | presence: `NODE-CLIENT` → expiry (ms)              |
+//! | `rc:{news}:u` | hash    | presence: `NODE-CLIENT` → `LEN:SUB` + info JSON     |
+//!
+//! and, once per prefix, the live nodes' figures (`lua/nodes.lua`), one
+//! member per core of each node (`NODE-CORE`):
+//!
+//! | name                   | type | holds                                      |
+//! |------------------------|------|--------------------------------------------|
+//! | `rc:{!nodes}:z`        | zset | `NODE-CORE` → expiry (ms)                  |
+//! | `rc:{!nodes}:r`        | hash | `NODE-CORE` → record (JSON: address, counts) |
+//! | `rc:{!nodes}:c:MEMBER` | hash | channel → subscribers on that core         |
+//!
+//! (`!` is outside the channel alphabet: no channel's names meet these.)
 //!
 //! The braces are a Redis Cluster hash tag: all three names hash to the slot
 //! of `news`, so the publish script (which touches both keys and publishes)
@@ -47,6 +60,26 @@ impl Keys {
         self.name(channel, ":h")
     }
 
+    /// Presence: member → expiry (a sorted set).
+    pub fn presence(&self, channel: &str) -> String {
+        self.name(channel, ":z")
+    }
+
+    /// Presence: member → user and info (a hash).
+    pub fn presence_users(&self, channel: &str) -> String {
+        self.name(channel, ":u")
+    }
+
+    /// The nodes' records: member → expiry, member → record, and the
+    /// prefix of each member's channel counts.
+    pub fn nodes(&self) -> (String, String, String) {
+        (
+            self.name("!nodes", ":z"),
+            self.name("!nodes", ":r"),
+            self.name("!nodes", ":c:"),
+        )
+    }
+
     /// The pub/sub channel live pushes travel on.
     pub fn pubsub(&self, channel: &str) -> String {
         self.name(channel, ":p")
@@ -75,5 +108,6 @@ mod tests {
         assert_eq!(keys.channel_of("rc:{a}b}:p"), Some("a}b"));
         assert_eq!(keys.channel_of("other:{news}:p"), None);
         assert_eq!(keys.channel_of("rc:{news}:m"), None);
+        assert_eq!(keys.nodes().2, "rc:{!nodes}:c:");
     }
 }

@@ -12,8 +12,9 @@
 //!   message), timeouts, batch and queue sizes, key prefix, history size/TTL.
 //! - [`conn`] — one blocking, logged-in connection (plain or TLS).
 //! - [`keys`] — the names a channel has in Redis.
-//! - [`script`] — the two Lua scripts (`lua/publish.lua`, `lua/history.lua`),
-//!   their invocation and replies.
+//! - [`script`] — the Lua scripts (`lua/publish.lua`, `lua/history.lua`,
+//!   `lua/presence.lua`, `lua/nodes.lua`: the live nodes' records behind
+//!   `/api/info` and `/api/channels`), their invocation and replies.
 //! - [`history`] — the resume rule on a history snapshot.
 //! - [`bridge`] — [`Bridge`]: the node's command thread; publishes and history
 //!   reads, pipelined.
@@ -156,6 +157,6 @@ pub use error::EngineError;
 pub use history::{HistoryReply, Recovery};
 pub use probe::{probe, ServerFacts};
 pub use push::Push;
-pub use script::Published;
+pub use script::{NodeRecord, Published};
 pub use settings::{RedisSettings, RedisUrl};
 pub use subscriber::{PushSink, Subscriber, SubscriberStats};

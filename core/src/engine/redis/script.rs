@@ -1,4 +1,4 @@
-//! The two Lua scripts the engine runs, how they are invoked and how their
+//! The Lua scripts the engine runs, how they are invoked and how their
 //! replies decode.
 //!
 //! Both run atomically inside Redis, which is what makes the engine correct
@@ -23,6 +23,8 @@ use super::error::EngineError;
 
 pub(crate) const PUBLISH_LUA: &str = include_str!("lua/publish.lua");
 pub(crate) const HISTORY_LUA: &str = include_str!("lua/history.lua");
+pub(crate) const PRESENCE_LUA: &str = include_str!("lua/presence.lua");
+pub(crate) const NODES_LUA: &str = include_str!("lua/nodes.lua");
 
 /// A script's source and its SHA-1 in hex, as `EVALSHA` wants it.
 pub(crate) struct Script {
@@ -67,11 +69,11 @@ pub struct Published {
 
 /// `history.lua`'s reply before the recovery rule is applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Snapshot {
-    pub(crate) epoch: String,
-    pub(crate) top: u64,
+pub struct Snapshot {
+    pub epoch: String,
+    pub top: u64,
     /// `(offset, payload)`, increasing offsets, from the wanted offset on.
-    pub(crate) entries: Vec<(u64, Bytes)>,
+    pub entries: Vec<(u64, Bytes)>,
 }
 
 fn unexpected(what: &str, v: &Value) -> EngineError {
@@ -105,6 +107,68 @@ pub(crate) fn parse_published(v: &Value) -> Result<Published, EngineError> {
         Value::ServerError(e) => Err(EngineError::Server(e.to_string())),
         _ => Err(unexpected("publish reply", v)),
     }
+}
+
+/// Decodes `presence.lua`'s read: `{member, user, …}`.
+pub(crate) fn parse_presence(v: &Value) -> Result<Vec<(String, String)>, EngineError> {
+    let flat = match v {
+        Value::Array(flat) if flat.len() % 2 == 0 => flat,
+        Value::ServerError(e) => return Err(EngineError::Server(e.to_string())),
+        _ => return Err(unexpected("presence reply", v)),
+    };
+    flat.chunks_exact(2)
+        .map(|pair| {
+            let member =
+                as_string(&pair[0]).ok_or_else(|| unexpected("presence member", &pair[0]))?;
+            let user = as_string(&pair[1]).ok_or_else(|| unexpected("presence user", &pair[1]))?;
+            Ok((member, user))
+        })
+        .collect()
+}
+
+/// One node core's record in `nodes.lua`'s read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// `NODE-CORE`.
+    pub member: String,
+    /// The JSON the core wrote.
+    pub record: String,
+    /// `(channel, subscribers)`, when asked for.
+    pub channels: Vec<(String, u64)>,
+}
+
+/// Decodes `nodes.lua`'s read: `{{member, record, {channel, count, …}}, …}`.
+pub(crate) fn parse_nodes(v: &Value) -> Result<Vec<NodeRecord>, EngineError> {
+    let rows = match v {
+        Value::Array(rows) => rows,
+        Value::ServerError(e) => return Err(EngineError::Server(e.to_string())),
+        _ => return Err(unexpected("nodes reply", v)),
+    };
+    rows.iter()
+        .map(|row| {
+            let Value::Array(items) = row else {
+                return Err(unexpected("nodes row", row));
+            };
+            let (member, record, counts) = match items.as_slice() {
+                [m, r, Value::Array(c)] if c.len() % 2 == 0 => (m, r, c),
+                _ => return Err(unexpected("nodes row", row)),
+            };
+            let channels = counts
+                .chunks_exact(2)
+                .map(|pair| {
+                    let name =
+                        as_string(&pair[0]).ok_or_else(|| unexpected("nodes channel", &pair[0]))?;
+                    let n = as_u64(&pair[1]).ok_or_else(|| unexpected("nodes count", &pair[1]))?;
+                    Ok((name, n))
+                })
+                .collect::<Result<_, EngineError>>()?;
+            Ok(NodeRecord {
+                member: as_string(member).ok_or_else(|| unexpected("nodes member", member))?,
+                record: as_string(record).ok_or_else(|| unexpected("nodes record", record))?,
+                channels,
+            })
+        })
+        .collect()
 }
 
 /// Decodes `{epoch, top, {offset, payload, …}}`.

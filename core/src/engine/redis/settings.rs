@@ -54,6 +54,9 @@ pub struct RedisSettings {
     /// Defaults 50 ms and 2 s.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How long a presence entry lives in Redis unless its node refreshes
+    /// it (`engine.redis_presence_ttl`).
+    pub presence_ttl: Duration,
 }
 
 impl RedisSettings {
@@ -79,6 +82,7 @@ impl RedisSettings {
             ping_interval: Duration::from_secs(1),
             backoff_base: Duration::from_millis(50),
             backoff_max: Duration::from_secs(2),
+            presence_ttl: Duration::from_secs(30),
         })
     }
 
@@ -102,6 +106,7 @@ impl RedisSettings {
             ping_interval: engine.ping_interval,
             backoff_base: engine.backoff_base,
             backoff_max: engine.backoff_max,
+            presence_ttl: engine.presence_ttl,
         }
     }
 }

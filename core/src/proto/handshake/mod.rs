@@ -138,6 +138,15 @@ pub struct RequestHead {
     /// Every `X-Forwarded-For` header joined with `", "` in arrival order, as
     /// HTTP list semantics allow; the runtime decides whether to trust it.
     pub x_forwarded_for: Option<String>,
+    /// `Content-Length`, for requests with a body (the server API); a value
+    /// that is not a decimal number is refused as malformed.
+    pub content_length: Option<u64>,
+    /// A `Transfer-Encoding` header was sent (bodies are taken only with a
+    /// `Content-Length`: the API refuses the request).
+    pub transfer_encoding: bool,
+    /// `Connection` lists `close`: answer, then close (keep-alive otherwise,
+    /// for HTTP/1.1).
+    pub connection_close: bool,
 }
 
 /// Why a handshake was refused: one variant per rule, each knowing its HTTP
@@ -285,9 +294,11 @@ enum Known {
     Origin,
     Authorization,
     XForwardedFor,
+    ContentLength,
+    TransferEncoding,
 }
 
-const KNOWN_HEADERS: [(&str, Known); 10] = [
+const KNOWN_HEADERS: [(&str, Known); 12] = [
     ("Host", Known::Host),
     ("Upgrade", Known::Upgrade),
     ("Connection", Known::Connection),
@@ -298,6 +309,8 @@ const KNOWN_HEADERS: [(&str, Known); 10] = [
     ("Origin", Known::Origin),
     ("Authorization", Known::Authorization),
     ("X-Forwarded-For", Known::XForwardedFor),
+    ("Content-Length", Known::ContentLength),
+    ("Transfer-Encoding", Known::TransferEncoding),
 ];
 
 /// Looks a header name up case-insensitively; returns its canonical spelling
@@ -336,6 +349,9 @@ fn head_from(req: &httparse::Request<'_, '_>) -> Result<RequestHead, HandshakeEr
         origin: None,
         authorization: None,
         x_forwarded_for: None,
+        content_length: None,
+        transfer_encoding: false,
+        connection_close: false,
     };
 
     for header in req.headers.iter() {
@@ -352,7 +368,20 @@ fn head_from(req: &httparse::Request<'_, '_>) -> Result<RequestHead, HandshakeEr
             Known::Origin => set_once(&mut head.origin, canonical, value)?,
             Known::Authorization => set_once(&mut head.authorization, canonical, value)?,
             Known::Upgrade => head.upgrade_websocket |= has_token(value, "websocket"),
-            Known::Connection => head.connection_upgrade |= has_token(value, "upgrade"),
+            Known::Connection => {
+                head.connection_upgrade |= has_token(value, "upgrade");
+                head.connection_close |= has_token(value, "close");
+            }
+            Known::ContentLength => {
+                if head.content_length.is_some() {
+                    return Err(HandshakeError::DuplicateHeader(canonical));
+                }
+                let valid = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                let length = value.parse::<u64>().ok().filter(|_| valid);
+                head.content_length =
+                    Some(length.ok_or(HandshakeError::Malformed("invalid Content-Length"))?);
+            }
+            Known::TransferEncoding => head.transfer_encoding = true,
             Known::Protocol => head
                 .protocols
                 .extend(list_elements(value).map(str::to_owned)),

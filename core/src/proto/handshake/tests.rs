@@ -878,3 +878,28 @@ fn decimal_lengths_at_boundaries() {
         assert_eq!(out, n.to_string().into_bytes());
     }
 }
+
+#[test]
+fn body_headers_are_read_for_the_server_api() {
+    let h = head(
+        b"POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 42\r\nConnection: keep-alive, Close\r\n\r\n",
+    );
+    assert_eq!(h.method, Method::Post);
+    assert_eq!(h.content_length, Some(42));
+    assert!(h.connection_close && !h.transfer_encoding);
+    let h = head(b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    assert_eq!((h.content_length, h.transfer_encoding), (None, true));
+    for bad in ["-1", "1e3", "", "+4", "99999999999999999999999"] {
+        let request = format!("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: {bad}\r\n\r\n");
+        assert_eq!(
+            parse(request.as_bytes()).map(|_| ()),
+            Err(HandshakeError::Malformed("invalid Content-Length")),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        parse(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n")
+            .map(|_| ()),
+        Err(HandshakeError::DuplicateHeader("Content-Length"))
+    );
+}

@@ -58,6 +58,11 @@ function join(name) {
           ? `resumed at #${offset}: nothing missed`
           : "resumed, but history no longer covers the gap: some messages were missed";
     },
+    onGap: ({ epoch, previousEpoch, lastOffset, offset }) =>
+      ($("resume").textContent =
+        epoch !== previousEpoch
+          ? "the room's history restarted: earlier messages may be missing"
+          : `messages #${lastOffset + 1}–#${offset - 1} were lost on the way`),
     onError: (err) => ($("resume").textContent = `cannot join: ${err.code}`),
   });
   location.hash = name;

@@ -177,21 +177,27 @@ export class ChannelState {
         return resumed;
     }
     /**
-     * Decides whether a push is new. A push at or below the last delivered
-     * offset of the same epoch is a duplicate and is dropped.
+     * Decides what a push is: a duplicate (at or below the last delivered
+     * offset of the same epoch: dropped), the next message, or a message
+     * after a gap (an offset skipped, or a new epoch): delivered after the
+     * returned {@link GapEvent}.
      */
     accept(epoch, offset) {
         if (this.epoch === undefined)
-            return false;
-        if (epoch !== this.epoch) {
-            this.epoch = epoch;
-            this.offset = offset;
-            return true;
-        }
-        if (offset <= this.offset)
-            return false;
+            return "duplicate";
+        if (epoch === this.epoch && offset <= this.offset)
+            return "duplicate";
+        const next = epoch === this.epoch && offset === this.offset + 1;
+        const gap = {
+            channel: this.channel,
+            epoch,
+            lastOffset: this.offset,
+            previousEpoch: this.epoch,
+            offset,
+        };
+        this.epoch = epoch;
         this.offset = offset;
-        return true;
+        return next ? "next" : gap;
     }
 }
 
@@ -538,8 +544,15 @@ export class RingcastClient extends Emitter {
         }
         if (typeof msg.channel === "string" && typeof msg.offset === "number") {
             const state = this.channels.get(msg.channel);
-            if (!state || !state.accept(String(msg.epoch), msg.offset))
+            if (!state)
                 return;
+            const seen = state.accept(String(msg.epoch), msg.offset);
+            if (seen === "duplicate")
+                return;
+            if (seen !== "next") {
+                state.handlers.onGap?.(seen);
+                this.emit("gap", seen);
+            }
             state.handlers.onMessage?.(msg.data, { channel: msg.channel, offset: msg.offset, epoch: String(msg.epoch) });
         }
     }
