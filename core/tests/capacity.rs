@@ -35,12 +35,15 @@ fn json(args: &[&str]) -> serde_json::Value {
 #[test]
 fn the_json_names_the_per_connection_costs_and_what_binds() {
     let v = json(&["--profile", "high"]);
-    assert_eq!(v["per_connection"]["idle_user_bytes"], 768);
+    assert_eq!(v["per_connection"]["idle_user_bytes"], 970);
     assert_eq!(v["per_connection"]["idle_kernel_bytes"], 5290);
     assert_eq!(v["connections"], 1_000_000);
     assert_eq!(v["connections_bound_by"], "fds");
-    assert_eq!(v["deliveries_bound_by"], "cpu");
+    // 8 workers' CPU would deliver more than 70 % of 10 GbE carries.
+    assert_eq!(v["deliveries_bound_by"], "nic");
     assert_eq!(v["machine"]["cores"], 8);
+    let two = json(&["--profile", "high", "--set", "server.workers=2"]);
+    assert_eq!(two["deliveries_bound_by"], "cpu");
     assert!(v["costs"]["cpu_busy_us_per_delivery"]["source"]
         .as_str()
         .is_some_and(|s| s.contains("fanout_cpu.py")));
@@ -81,7 +84,7 @@ fn the_text_prints_the_arithmetic() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("binds first: NIC"), "{text}");
     assert!(
-        text.contains("history 50,000 channels × 100 × 255 B"),
+        text.contains("history 50,000 channels × 100 × 289 B"),
         "{text}"
     );
     assert!(text.contains("costs measured up to"), "{text}");

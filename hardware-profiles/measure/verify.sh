@@ -15,11 +15,12 @@
 #   - deliveries/s                     (fanout at the predicted rate, counted
 #                                       by the server: ringcast_deliveries_total
 #                                       in /metrics, before and after a window)
-#   - server CPU per delivery          (utime + stime of the server over the
-#                                       same window ÷ those deliveries, vs the
-#                                       model at the pushes per write the run
-#                                       had: ringcast_flushed_frames_total ÷
-#                                       ringcast_flush_calls_total)
+#   - server CPU at that rate          (utime + stime of the server over the
+#                                       same window, in cores, vs the model's
+#                                       idle + deliveries/s × its CPU per
+#                                       delivery at the pushes per write the
+#                                       run had: ringcast_flushed_frames_total
+#                                       ÷ ringcast_flush_calls_total)
 #
 # The memory figures compare the model's per-connection costs, not its
 # totals: the totals add full histories and slow consumers, which an idle
@@ -52,7 +53,9 @@
 #   hardware-profiles/measure/verify.sh [--short] [--profile NAME] [--set KEY=VALUE]...
 #     --short    three 3 s fan-out windows (about 30 s in all), for CI; the full
 #                run measures three of 5 s. Both open the fd bound's connections.
-#   RINGCAST_BIN       server binary (default target/release/ringcast)
+#   RINGCAST_BIN       server binary (default: target/release/ringcast, built
+#                      first with cargo build --release; a given one must be
+#                      newer than every source file)
 #   RINGCAST_LOAD_BIN  load generator (default ringcast-load beside RINGCAST_BIN)
 #   VERIFY_MARGIN      allowed difference, percent (default 20)
 #   VERIFY_OUT         directory for the JSON of each step (default a temp dir)
@@ -75,8 +78,22 @@ while (($#)); do
 done
 
 fail() { echo "verify: FAIL: $*" >&2; exit 1; }
+# The binaries: a release build of this tree, made (or found up to date) by
+# cargo here, so the run never measures a stale binary. RINGCAST_BIN names
+# another one; it is refused when a source file of the server or the load
+# generator is newer than it.
+if [[ -z ${RINGCAST_BIN:-} ]]; then
+    echo "verify: cargo build --release -p ringcast -p ringcast-tools (up to date if nothing changed)"
+    (cd "$root" && cargo build --release -q -p ringcast -p ringcast-tools --bin ringcast --bin ringcast-load) ||
+        fail "cargo build --release"
+fi
 bin=${RINGCAST_BIN:-$root/target/release/ringcast}
 load=${RINGCAST_LOAD_BIN:-$(dirname "$bin")/ringcast-load}
+for b in "$bin" "$load"; do
+    [[ -x $b ]] || continue
+    newer=$(find "$root/core/src" "$root/tools/src" "$root/Cargo.lock" -newer "$b" -type f -print -quit)
+    [[ -z $newer ]] || fail "$b is older than $newer: rebuild it (or leave RINGCAST_BIN unset)"
+done
 margin=${VERIFY_MARGIN:-20}
 out=${VERIFY_OUT:-$(mktemp -d /tmp/ringcast-verify.XXXXXX)}
 mkdir -p "$out"
@@ -102,6 +119,7 @@ pred_kernel=$(p .per_connection.idle_kernel_bytes)
 pred_deliveries=$(p .deliveries_per_sec)
 pred_us=$(p .cpu_us_per_delivery)
 pred_fixed=$(p .memory.fixed_bytes)
+pred_idle=$(p .costs.cpu_idle_cores_per_worker.value)
 key() { # key TABLE.FIELD: its value in `ringcast profile show` for this run's configuration
     timeout 30 "$bin" profile show --profile "$profile" "${scale[@]}" "${sets[@]}" |
         awk -v key="$1" '/^\[/ {table = substr($1, 2, length($1) - 2)} table "." $1 == key && $2 == "=" {print $3; exit}'
@@ -248,7 +266,7 @@ done
 # --- fan-out at the predicted deliveries/s --------------------------------------
 # Three windows back to back, from 2 s after deliveries start, inside the
 # fan-out's recorded duration; the median window (by measured ÷ predicted
-# CPU per delivery) is reported, so one window disturbed by something else
+# cores) is reported, so one window disturbed by something else
 # on the box does not decide.
 windows=3
 duration=$((windows * window + 6))
@@ -272,18 +290,18 @@ for _ in $(seq "$windows"); do
     read -r w_deliveries w_us w_share w_fpf < <(awk -v d="$((d1 - d0))" -v c="$((c1 - c0))" \
         -v hz="$hz" -v t0="$t0" -v t1="$t1" -v f="$((f1 - f0))" -v fr="$((fr1 - fr0))" \
         'BEGIN {s = t1 - t0; printf "%.0f %.3f %.3f %.2f\n", d / s, c / hz * 1e6 / (d ? d : 1), c / hz / s, fr / (f ? f : 1)}')
-    # The model's CPU per delivery at the batching this window had (its busy
-    # figure assumes fewer pushes per write than a fan-out this fast gets).
+    # The model's CPU per delivery at the batching this window had, and the
+    # cores it predicts at this window's rate: idle + rate × that.
     w_pred=$(timeout 30 "$bin" profile capacity --profile "$profile" "${scale[@]}" "${sets[@]}" \
         "${box[@]}" --pushes-per-write "$w_fpf" --json | jq -r .cpu_us_per_delivery) ||
         fail "ringcast profile capacity --pushes-per-write $w_fpf"
-    echo "$(awk -v m="$w_us" -v p="$w_pred" 'BEGIN {printf "%.4f", m / p}') $w_deliveries $w_us $w_share $w_fpf $w_pred" \
+    w_pred_share=$(awk -v i="$pred_idle" -v r="$w_deliveries" -v us="$w_pred" 'BEGIN {printf "%.3f", i + r * us / 1e6}')
+    echo "$(awk -v m="$w_share" -v p="$w_pred_share" 'BEGIN {printf "%.4f", m / p}') $w_deliveries $w_us $w_share $w_fpf $w_pred $w_pred_share" \
         >>"$out/windows.txt"
     d0=$d1 c0=$c1 t0=$t1 f0=$f1 fr0=$fr1
 done
 wait "$fanout_pid" || echo "verify: ringcast-load fanout exited non-zero: $(tail -3 "$out/fanout.out")" >&2
-read -r _ meas_deliveries meas_us cpu_share frames_per_flush pred_us_run < <(sort -n "$out/windows.txt" | sed -n 2p)
-pred_share=$(awk -v r="$meas_deliveries" -v us="$pred_us_run" 'BEGIN {printf "%.3f", r * us / 1e6}')
+read -r _ meas_deliveries meas_us cpu_share frames_per_flush pred_us_run pred_share < <(sort -n "$out/windows.txt" | sed -n 2p)
 
 # --- history: server RSS per entry, on a fresh server --------------------------
 # hardware-profiles/measure/history_mem.py: 400 publishers, each 200 publishes
@@ -323,13 +341,13 @@ row "server RSS per idle connection (B)" "$pred_user" "$meas_user" 1
 row "kernel memory per socket (B)" "$pred_kernel" "$meas_kernel" "$kernel_checked" "not checked (other processes' sockets came and went)"
 row "server RSS per history entry (B)" "$pred_entry" "$meas_entry" 1
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
-row "server CPU per delivery (µs)" "$(printf %.3f "$pred_us_run")" "$meas_us" "$release"
-row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" 0 info
+row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" "$release"
+row "server CPU per delivery (µs)" "$(printf %.3f "$pred_us_run")" "$meas_us" 0 info
 row "fixed RSS at start (KiB)" "$((pred_fixed >> 10))" "$fixed_kib" "$release"
 echo "kernel: $kernel_how; Slab in /proc/meminfo: $(( (slab1 - slab0) * 1024 / (2 * conns) )) B per socket"
 echo "connections: $conns ($( ((short)) && echo "short form; the model's" || echo "the model's") bound on this box: $pred_conns, $(p .connections_bound_by)-bound)"
 echo "fan-out: $subscribers subscribers × $rate publishes/s ($publishers publishers), 64-byte data, median of $windows windows of $window s"
-echo "         (measured ÷ predicted µs: $(cut -d' ' -f1 "$out/windows.txt" | tr '\n' ' '));"
+echo "         (measured ÷ predicted cores: $(cut -d' ' -f1 "$out/windows.txt" | tr '\n' ' '));"
 echo "         $frames_per_flush pushes per write (the model plans busy subscribers at $(p .load.pushes_per_write): $(printf %.3f "$pred_us") µs per delivery)"
 echo "details: $out (predicted.json, connect.json, fanout.json)"
 ((status == 0)) || echo "verify: FAIL: a measurement differs from the model by more than $margin %" >&2

@@ -29,7 +29,7 @@ pub struct Cost {
 
 /// The date of the newest measurement the model uses; the README's table
 /// names it.
-pub const COSTS_DATE: &str = "2026-12-03";
+pub const COSTS_DATE: &str = "2026-12-04";
 
 /// The box every cost was measured on.
 pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, kernel 6.18, \
@@ -37,11 +37,15 @@ pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, ke
 
 /// Server RSS per idle `/ws` connection with no subscription.
 pub const IDLE_USER: Cost = Cost {
-    value: 768.0,
+    value: 970.0,
     unit: "B",
-    source: "0.75 KiB: ringcast-load connect --url ws://127.0.0.1:PORT/ws --connections 19000 \
-             --rate 5000 --hold 5s --source 127.0.0.2-127.0.0.9 --server-pid PID --threads 1, \
-             ringcast serve --workers 2 --no-pin, 2026-11-25, CI box",
+    source: "968, 971, 972 and 1,071 B (the last a first run on a box busy with builds): bash \
+             hardware-profiles/measure/verify.sh (ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, a fresh server; taskset -c 1 ringcast-load connect \
+             --url ws://127.0.0.1:PORT/ws --connections 18976 --rate 5000 --hold 3s --settle 2s \
+             --server-pid PID: RSS growth ÷ connections), 2026-12-04, CI box; with the server \
+             API's and presence's per-connection fields (0.75 KiB on 2026-11-25 with the code of \
+             that day; 0.81 KiB on 2026-12-04 with the embedded defaults and 19,000 connections)",
 };
 
 /// Kernel slab per TCP socket (an idle one: buffers empty).
@@ -70,14 +74,15 @@ pub const PER_SUBSCRIPTION: Cost = Cost {
 /// Server RSS per history entry beyond its push frame's bytes: 255 B
 /// measured for a 64-byte `data` (a 143-byte frame), minus the frame.
 pub const HISTORY_ENTRY_OVERHEAD: Cost = Cost {
-    value: 112.0,
+    value: 146.0,
     unit: "B",
-    source: "255 B per entry of 64-byte data (248 and 258 B at 80,000 entries, 260 B at \
-             40,000; the server's ringcast_history_bytes: 141 B per entry) minus its 143-byte \
-             push frame: cd hardware-profiles/measure && python3 history_mem.py --port PORT \
-             --pid PID --conns 400 [--per-conn 100 --channels-per-conn 1], ringcast serve \
-             --listen 127.0.0.1:0 --workers 2 --no-pin on CPU 0, the script on CPU 1, \
-             2026-12-03, CI box (356-360 B on 2026-11-25, with the code of that day)",
+    source: "289 B per entry of 64-byte data (288, 289, 289 and 305 B at 80,000 entries, four \
+             fresh servers) minus its 143-byte push frame: bash \
+             hardware-profiles/measure/verify.sh, which runs cd hardware-profiles/measure && \
+             python3 history_mem.py --port PORT --pid PID --conns 400 --history-size 100 \
+             against ringcast serve --profile medium --set server.workers=1 on CPU 0, the script \
+             on CPU 1, 2026-12-04, CI box (255 B on 2026-12-03 with 2 workers and the embedded \
+             defaults; 356-360 B on 2026-11-25, with the code of that day)",
 };
 
 /// Bytes a push frame adds to its `data`: 143-byte frames for 64-byte data.
@@ -90,47 +95,67 @@ pub const PUSH_FRAME_OVERHEAD: Cost = Cost {
 
 /// Fixed RSS of a started server.
 pub const FIXED_BASE: Cost = Cost {
-    value: 10.0 * 1024.0 * 1024.0,
+    value: 11.7 * 1024.0 * 1024.0,
     unit: "B",
-    source: "RSS at start with 1, 2, 4, 8 workers: 17.9, 26.3, 43.0, 80.2 MiB (ringcast serve \
-             --workers N --no-pin; grep VmRSS /proc/PID/status), 2026-11-25, CI box",
+    source: "RSS at start with 1, 2, 4, 8 workers: 21.8, 32.0, 52.3, 92.9 MiB (two fresh \
+             servers each, within 0.2 MiB; ringcast serve --listen 127.0.0.1:0 --workers N \
+             --no-pin, release build; grep VmRSS /proc/PID/status 0.5 s after the listening \
+             line), least squares: 11.7 MiB + 10.15 MiB per worker, 2026-12-04, CI box \
+             (10 + 8.3 MiB per worker on 2026-11-25, with the code of that day)",
 };
 
 /// Fixed RSS per worker (mostly its inbox).
 pub const FIXED_PER_WORKER: Cost = Cost {
-    value: 8.3 * 1024.0 * 1024.0,
+    value: 10.15 * 1024.0 * 1024.0,
     unit: "B",
-    source: "same runs as the fixed base: the slope of RSS over workers",
+    source: "same runs as the fixed base: the slope of RSS over workers, 2026-12-04",
 };
 
 /// Server CPU per write (`sendmsg`) to a subscriber's socket, whatever it
 /// carries. On loopback it includes the receiving end's TCP processing,
-/// which the kernel runs in the sender's system call. A delivery costs
-/// [`CPU_PER_FRAME`] plus this ÷ the pushes each write carries, so the CPU per
-/// delivery falls as subscribers get more pushes per write.
+/// which the kernel runs in the sender's system call. A worker's CPU is
+/// [`CPU_IDLE`] + deliveries/s × [`CPU_PER_FRAME`] + writes/s × this, so the
+/// CPU per delivery falls as subscribers get more pushes per write.
 pub const CPU_PER_WRITE: Cost = Cost {
-    value: 8.1,
+    value: 1.82,
     unit: "µs",
-    source: "least-squares fit of µs per delivery = per frame + per write ÷ pushes per write over \
-             18 windows at 4.6-34 pushes per write (residuals -15 % to +16 %): \
-             ringcast-load fanout --subscribers 1000 --size 64 at 236-700 publishes/s \
-             against ringcast serve --profile medium --set server.workers=1 (taskset -c 0, load \
-             on CPU 1), server utime+stime ÷ ringcast_deliveries_total, pushes per write = \
-             ringcast_flushed_frames_total ÷ ringcast_flush_calls_total; 15 of the windows are \
-             hardware-profiles/measure/verify.sh runs, 2026-12-03, CI box",
+    source: "least-squares fit of the server's cores = idle + per frame × deliveries/s + per \
+             write × writes/s over 33 windows of 4 s at 1.0-14.6 pushes per write and \
+             25,000-900,000 deliveries/s (residuals -9 % to +22 % from 50,000 deliveries/s up, \
+             -25 % to -38 % at 25,000 where the idle term is most of it): \
+             bash hardware-profiles/measure/cpu_fit.sh 25 100 200 300 400, then 50 150 250 500 \
+             700 900 (ringcast serve --profile medium --set server.workers=1 on CPU 0, \
+             ringcast-load fanout --subscribers 1000 --size 64 on CPU 1, a fresh server per \
+             rate; deliveries from ringcast_deliveries_total, CPU from utime + stime in \
+             /proc/PID/stat, writes from ringcast_flush_calls_total), 2026-12-04, CI box shared \
+             with other sessions' builds (8.1 µs on 2026-12-03 from a fit without the idle term \
+             over 4.6-34 pushes per write: 27 % over at 1.95)",
 };
 
 /// Server CPU per push frame queued to a subscriber, beside its share of a
 /// write.
 pub const CPU_PER_FRAME: Cost = Cost {
-    value: 0.11,
+    value: 0.118,
     unit: "µs",
-    source: "the same fit as the per-write cost (its intercept), 2026-12-03, CI box",
+    source: "the same fit as the per-write cost, 2026-12-04, CI box",
+};
+
+/// A worker's CPU when it is not delivering: its loop's timers, `/metrics`
+/// and the connections it holds, with 1,000 subscribers and up to 12
+/// publishers connected. Taken off the headroom before deliveries are
+/// planned.
+pub const CPU_IDLE: Cost = Cost {
+    value: 0.092,
+    unit: "cores per worker",
+    source: "the same fit as the per-write cost (its intercept; 0.044 and 0.129 in the two \
+             sweeps fitted alone), 2026-12-04, CI box",
 };
 
 /// Planning choice: busy subscribers get this many pushes per write, the
 /// batching `fanout_cpu.py` measured (3.2-4.0 frames per `sendmsg`,
-/// 2026-11-25). More batching costs less per delivery (`--pushes-per-write`).
+/// 2026-11-25). More batching costs less per delivery (`--pushes-per-write`);
+/// `cpu_fit.sh` saw 1.0-2.0 at 50,000-700,000 deliveries/s on a quiet box,
+/// 3-15 when the box was busy or the rate higher.
 pub const BUSY_PUSHES_PER_WRITE: f64 = 3.6;
 
 /// Server CPU per delivery to busy subscribers: a frame and its share of a
@@ -141,7 +166,7 @@ pub const BUSY_PUSHES_PER_WRITE: f64 = 3.6;
 pub const CPU_BUSY: Cost = Cost {
     value: CPU_PER_FRAME.value + CPU_PER_WRITE.value / BUSY_PUSHES_PER_WRITE,
     unit: "µs",
-    source: "per frame + per write ÷ 3.6 pushes per write = 2.36 µs; measured directly with \
+    source: "per frame + per write ÷ 3.6 pushes per write = 0.624 µs; measured directly with \
              python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
              --pubs 4 --rate 200 --seconds 10: 2.96 µs (2026-11-25), 3.09 µs (2026-12-03), CI box",
 };
@@ -187,7 +212,7 @@ pub const STORE_RECOVERY: Cost = Cost {
 };
 
 /// Every cost, for `--json` and the README.
-pub const COSTS: [(&str, Cost); 15] = [
+pub const COSTS: [(&str, Cost); 16] = [
     ("idle_user_bytes", IDLE_USER),
     ("idle_kernel_bytes", IDLE_KERNEL),
     ("subscription_bytes", PER_SUBSCRIPTION),
@@ -197,6 +222,7 @@ pub const COSTS: [(&str, Cost); 15] = [
     ("fixed_per_worker_bytes", FIXED_PER_WORKER),
     ("cpu_us_per_write", CPU_PER_WRITE),
     ("cpu_us_per_frame", CPU_PER_FRAME),
+    ("cpu_idle_cores_per_worker", CPU_IDLE),
     ("cpu_busy_us_per_delivery", CPU_BUSY),
     ("cpu_quiet_low_us_per_delivery", CPU_QUIET_LOW),
     ("cpu_quiet_high_us_per_delivery", CPU_QUIET_HIGH),
@@ -554,7 +580,8 @@ pub fn cpu_us_per_delivery(pushes_per_write: f64) -> f64 {
 /// [`compute`] states as `cpu_deliveries_per_sec`, and what `doctor`
 /// compares `capacity.planned_messages_per_sec` with.
 pub fn cpu_deliveries_per_sec(workers: u64, load: &Load) -> u64 {
-    cpu_rate(workers, cpu_us_per_delivery(load.pushes_per_write))
+    let cores = workers as f64 * (HEADROOM_PERCENT as f64 / 100.0 - CPU_IDLE.value);
+    (cores.max(0.0) * 1e6 / cpu_us_per_delivery(load.pushes_per_write)) as u64
 }
 
 /// Deliveries/s of `workers` cores at `us` µs each, planned at the headroom.
@@ -688,8 +715,9 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         cpu_rate(workers, CPU_QUIET_LOW.value).min(nic),
     );
     lines.push(format!(
-        "deliveries   CPU: {workers} workers × 1e6 ÷ ({} + {} ÷ {} pushes per write = {:.3} µs) × \
-         {HEADROOM_PERCENT} % = {}",
+        "deliveries   CPU: {workers} workers × ({HEADROOM_PERCENT} % − {} idle) × 1e6 ÷ ({} + {} ÷ {} \
+         pushes per write = {:.3} µs) = {}",
+        CPU_IDLE.value,
         CPU_PER_FRAME.value,
         CPU_PER_WRITE.value,
         load.pushes_per_write.max(1.0),
@@ -920,16 +948,16 @@ mod tests {
         assert_eq!(two.deliveries_bound_by, Resource::Cpu);
         // Within rounding of one delivery per worker.
         assert!(two.deliveries_per_sec.abs_diff(2 * one.deliveries_per_sec) <= 2);
-        // 4 × 1e6 ÷ (0.11 + 8.1 ÷ 3.6 µs) × 70 %.
-        assert_eq!(one.cpu_deliveries_per_sec, 1_186_440);
+        // 4 × (70 % − 0.092 idle) × 1e6 ÷ (0.118 + 1.82 ÷ 3.6 µs).
+        assert_eq!(one.cpu_deliveries_per_sec, 3_900_213);
     }
 
     #[test]
     fn more_pushes_per_write_cost_less_per_delivery() {
         assert!((cpu_us_per_delivery(3.6) - CPU_BUSY.value).abs() < 1e-9);
         // One push per write: the whole write per delivery; no fewer than one.
-        assert!((cpu_us_per_delivery(1.0) - 8.21).abs() < 1e-9);
-        assert!((cpu_us_per_delivery(0.5) - 8.21).abs() < 1e-9);
+        assert!((cpu_us_per_delivery(1.0) - 1.938).abs() < 1e-9);
+        assert!((cpu_us_per_delivery(0.5) - 1.938).abs() < 1e-9);
         let big_nic = machine(16, 64, 1 << 20, 100);
         let batched = Load {
             pushes_per_write: 10.0,
@@ -937,10 +965,10 @@ mod tests {
         };
         let busy = compute(&config(1), &Load::default(), &big_nic);
         let more = compute(&config(1), &batched, &big_nic);
-        // 1e6 ÷ (0.11 + 0.81 µs) × 70 %.
-        assert_eq!(more.cpu_deliveries_per_sec, 760_869);
+        // (70 % − 0.092 idle) × 1e6 ÷ (0.118 + 0.182 µs).
+        assert_eq!(more.cpu_deliveries_per_sec, 2_026_666);
         assert!(more.cpu_deliveries_per_sec > 2 * busy.cpu_deliveries_per_sec);
-        assert!((more.cpu_us_per_delivery - 0.92).abs() < 1e-9);
+        assert!((more.cpu_us_per_delivery - 0.3).abs() < 1e-9);
     }
 
     #[test]
@@ -1005,14 +1033,14 @@ mod tests {
         let load = Load::default();
         let m = memory_at(&c, &load, 2, 10_000);
         let one = per_connection(&c, &load);
-        assert_eq!(m.idle, 10_000 * (768 + 5290));
+        assert_eq!(m.idle, 10_000 * (970 + 5290));
         assert_eq!(m.subscriptions, 10_000 * one.subscription_bytes);
         assert_eq!(
             m.total(),
             m.fixed + m.idle + m.subscriptions + m.slow + m.history
         );
-        // History: 255 B per entry at 64-byte data, as measured.
-        assert_eq!(history_entry_bytes(64), 255);
+        // History: 289 B per entry at 64-byte data, as measured.
+        assert_eq!(history_entry_bytes(64), 289);
         let big = Load {
             message_size: 64 * 1024,
             ..load
