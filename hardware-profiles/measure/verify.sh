@@ -51,8 +51,11 @@
 #
 # Usage:
 #   hardware-profiles/measure/verify.sh [--short] [--profile NAME] [--set KEY=VALUE]...
-#     --short    three 3 s fan-out windows (about 30 s in all), for CI; the full
-#                run measures three of 5 s. Both open the fd bound's connections.
+#     --short    for CI (under 60 s): the memory checks and deliveries/s, with
+#                three 3 s fan-out windows; the server's CPU is printed, not
+#                checked (its run-to-run spread on a shared box exceeds the
+#                margin). The full run checks it too, over three 5 s windows.
+#                Both open the fd bound's connections.
 #   RINGCAST_BIN       server binary (default: target/release/ringcast, built
 #                      first with cargo build --release; a given one must be
 #                      newer than every source file)
@@ -113,6 +116,24 @@ box=(--cores 1 --memory "$((mem_kib * 1024))" --fd-limit "$fd_limit" --nic-gbit 
 timeout 30 "$bin" profile capacity --profile "$profile" "${scale[@]}" "${sets[@]}" "${box[@]}" \
     --json >"$out/predicted.json" || fail "ringcast profile capacity"
 p() { jq -r "$1" "$out/predicted.json"; }
+key() { # key TABLE.FIELD: its value in `ringcast profile show` for this run's configuration
+    timeout 30 "$bin" profile show --profile "$profile" "${scale[@]}" "${sets[@]}" |
+        awk -v key="$1" '/^\[/ {table = substr($1, 2, length($1) - 2)} table "." $1 == key && $2 == "=" {print $3; exit}'
+}
+# A tier whose full histories alone exceed this box's memory (ultra's
+# 1,000,000 channels) is scaled down in channels too: pubsub.max_channels
+# becomes what fills a quarter of the memory budget (the model's 80 %) with
+# full histories.
+if (($(p .connections) == 0 && $(p .memory.history_bytes) > 0)); then
+    channels=$(awk -v m="$((mem_kib * 1024))" -v pct=80 \
+        -v h="$(p .memory.history_bytes)" -v c="$(key pubsub.max_channels)" \
+        'BEGIN {printf "%d\n", m * pct / 100 / 4 / (h / c)}')
+    [[ $channels =~ ^[0-9]+$ ]] && ((channels > 0)) || fail "cannot scale pubsub.max_channels ($channels)"
+    scale+=(--set "pubsub.max_channels=$channels")
+    echo "verify: $profile's full histories exceed this box's memory; scaled to pubsub.max_channels=$channels"
+    timeout 30 "$bin" profile capacity --profile "$profile" "${scale[@]}" "${sets[@]}" "${box[@]}" \
+        --json >"$out/predicted.json" || fail "ringcast profile capacity"
+fi
 pred_conns=$(p .connections)
 pred_user=$(p .per_connection.idle_user_bytes)
 pred_kernel=$(p .per_connection.idle_kernel_bytes)
@@ -120,10 +141,6 @@ pred_deliveries=$(p .deliveries_per_sec)
 pred_us=$(p .cpu_us_per_delivery)
 pred_fixed=$(p .memory.fixed_bytes)
 pred_idle=$(p .costs.cpu_idle_cores_per_worker.value)
-key() { # key TABLE.FIELD: its value in `ringcast profile show` for this run's configuration
-    timeout 30 "$bin" profile show --profile "$profile" "${scale[@]}" "${sets[@]}" |
-        awk -v key="$1" '/^\[/ {table = substr($1, 2, length($1) - 2)} table "." $1 == key && $2 == "=" {print $3; exit}'
-}
 per_ip=$(key limits.max_connections_per_ip)
 command_rate=$(key limits.command_rate)
 [[ $per_ip =~ ^[0-9]+$ ]] || fail "limits.max_connections_per_ip not in \`profile show\` ($per_ip)"
@@ -341,7 +358,15 @@ row "server RSS per idle connection (B)" "$pred_user" "$meas_user" 1
 row "kernel memory per socket (B)" "$pred_kernel" "$meas_kernel" "$kernel_checked" "not checked (other processes' sockets came and went)"
 row "server RSS per history entry (B)" "$pred_entry" "$meas_entry" 1
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
-row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" "$release"
+# The CPU check is the long form's only: on the shared 2-core CI box the
+# median window of one run came out 0.71-1.11 of the prediction over four
+# runs of the same build on 2026-12-04, a run-to-run spread wider than the
+# margin, so in CI it would fail on what else the box runs, not on the model.
+if ((short)); then
+    row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" 0 "not checked (short form; the long form checks it)"
+else
+    row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" "$release"
+fi
 row "server CPU per delivery (µs)" "$(printf %.3f "$pred_us_run")" "$meas_us" 0 info
 row "fixed RSS at start (KiB)" "$((pred_fixed >> 10))" "$fixed_kib" "$release"
 echo "kernel: $kernel_how; Slab in /proc/meminfo: $(( (slab1 - slab0) * 1024 / (2 * conns) )) B per socket"
