@@ -55,6 +55,7 @@ echo "# $(date -u +%FT%TZ) $(uname -r) profile $profile, 1 worker on CPU 0, fano
 echo "# rate deliveries/s us_per_delivery pushes_per_write cores"
 : >"$out/points"
 for rate in "${rates[@]}"; do
+    : >"$out/server.out" # emptied by the parent: the redirection below runs in the child
     taskset -c 0 "$bin" serve --profile "$profile" --set server.workers=1 --set server.pin_workers=false \
         --set server.listen=127.0.0.1:0 >"$out/server.out" 2>"$out/server.log" &
     server_pid=$!

@@ -177,6 +177,9 @@ cleanup() {
 }
 trap cleanup EXIT
 start_server() { # a fresh server: sets server_pid and addr
+    # Emptied here, not by the redirection below: that runs in the child,
+    # and until it does this loop would read the previous server's address.
+    : >"$out/server.out"
     taskset -c 0 "$bin" serve --profile "$profile" "${scale[@]}" "${sets[@]}" \
         --set server.listen=127.0.0.1:0 >"$out/server.out" 2>"$out/server.log" &
     server_pid=$!
