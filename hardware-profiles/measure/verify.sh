@@ -362,9 +362,10 @@ row "kernel memory per socket (B)" "$pred_kernel" "$meas_kernel" "$kernel_checke
 row "server RSS per history entry (B)" "$pred_entry" "$meas_entry" 1
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
 # The CPU check is the long form's only: on the shared 2-core CI box the
-# median window of one run came out 0.71-1.11 of the prediction over four
-# runs of the same build on 2026-12-04, a run-to-run spread wider than the
-# margin, so in CI it would fail on what else the box runs, not on the model.
+# median window of a run came out 0.66-1.11 of the prediction over seven
+# long and eight short runs of the same model on 2026-12-04, a run-to-run
+# spread wider than the margin, so in CI it would fail on what else the box
+# runs, not on the model.
 if ((short)); then
     row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" 0 "not checked (short form; the long form checks it)"
 else
