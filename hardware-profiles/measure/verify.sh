@@ -9,7 +9,10 @@
 #                                       ÷ the TCP sockets the box gained, both
 #                                       ends being on this box)
 #   - server RSS per history entry     (history_mem.py on a fresh server:
-#                                       RSS growth ÷ entries acknowledged)
+#                                       RSS growth ÷ entries acknowledged;
+#                                       64-byte data, then 4 KiB)
+#   - server RSS per subscription      (subscription_mem.py on a fresh
+#                                       server: RSS growth ÷ subscriptions)
 #   - fixed RSS                        (the fresh server's VmRSS; a debug
 #                                       binary's is larger, not checked)
 #   - deliveries/s                     (fanout at the predicted rate, counted
@@ -337,6 +340,30 @@ history_size=$(key pubsub.history_size)
 meas_entry=$(jq -r .bytes_per_entry "$out/history.json")
 pred_entry=$(p .history_entry_bytes)
 
+# The same with 4 KiB data (20,000 entries), where the allocator's size
+# classes weigh: the model puts a 4,175-byte frame in a 5,120-byte block.
+cleanup
+start_server
+(cd "$root/hardware-profiles/measure" && timeout 120 taskset -c 1 python3 history_mem.py \
+    --port "${addr##*:}" --pid "$server_pid" --conns 200 --per-conn 100 --data 4096 \
+    --history-size "$history_size") \
+    >"$out/history4k.json" 2>"$out/history4k.err" || fail "history_mem.py --data 4096: $(tail -3 "$out/history4k.err")"
+meas_entry4k=$(jq -r .bytes_per_entry "$out/history4k.json")
+pred_entry4k=$(timeout 30 "$bin" profile capacity --profile "$profile" "${scale[@]}" "${sets[@]}" \
+    "${box[@]}" --message-size 4096 --json | jq -r .history_entry_bytes) ||
+    fail "ringcast profile capacity --message-size 4096"
+
+# --- subscriptions: server RSS per subscription, on a fresh server -----------
+# hardware-profiles/measure/subscription_mem.py: 400 connections each
+# subscribing to 128 channels, RSS growth ÷ the 51,200 subscriptions.
+cleanup
+start_server
+(cd "$root/hardware-profiles/measure" && timeout 60 taskset -c 1 python3 subscription_mem.py \
+    --port "${addr##*:}" --pid "$server_pid" --conns 400 --subs 128) \
+    >"$out/subscriptions.json" 2>"$out/subscriptions.err" || fail "subscription_mem.py: $(tail -3 "$out/subscriptions.err")"
+meas_sub=$(jq -r .bytes_per_subscription "$out/subscriptions.json")
+pred_sub=$(p .costs.subscription_bytes.value)
+
 # --- report -------------------------------------------------------------------------
 status=0
 row() { # row WHAT PREDICTED MEASURED CHECKED(1/0)
@@ -360,6 +387,8 @@ printf '%-40s %14s %14s %9s  %s\n' "" predicted measured diff ""
 row "server RSS per idle connection (B)" "$pred_user" "$meas_user" 1
 row "kernel memory per socket (B)" "$pred_kernel" "$meas_kernel" "$kernel_checked" "not checked (other processes' sockets came and went)"
 row "server RSS per history entry (B)" "$pred_entry" "$meas_entry" 1
+row "  with 4 KiB data (B)" "$pred_entry4k" "$meas_entry4k" 1
+row "server RSS per subscription (B)" "$(printf %.0f "$pred_sub")" "$meas_sub" 1
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
 # The CPU check is the long form's only: on the shared 2-core CI box the
 # median window of a run came out 0.66-1.11 of the prediction over seven

@@ -64,25 +64,30 @@ pub const IDLE_KERNEL: Cost = Cost {
 /// connections) grew RSS too little to separate from the allocator's
 /// purging (+95 B, then RSS fell), so that is not in the model.
 pub const PER_SUBSCRIPTION: Cost = Cost {
-    value: 39.0,
+    value: 157.0,
     unit: "B",
-    source: "38 and 39 B: python3 hardware-profiles/measure/subscription_mem.py --port PORT \
-             --pid PID --conns 400 --subs 128 (51,200 subscriptions to 128 channels), \
-             ringcast serve --listen 127.0.0.1:0 --workers 2 --no-pin, 2026-12-03, CI box",
+    source: "154, 157 and 165 B, three fresh servers: cd hardware-profiles/measure && python3 \
+             subscription_mem.py --port PORT --pid PID --conns 400 --subs 128 (51,200 \
+             subscriptions to 128 channels) against ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, the script on CPU 1, 2026-12-04, CI box; with presence's \
+             entry per subscription (38 and 39 B on 2026-12-03, before presence)",
 };
 
-/// Server RSS per history entry beyond its push frame's bytes: 255 B
-/// measured for a 64-byte `data` (a 143-byte frame), minus the frame.
+/// Server RSS per history entry beyond the allocation holding its push
+/// frame ([`allocation_bytes`]): 289 B measured for a 64-byte `data` (a
+/// 143-byte frame in a 160-byte block), minus the block.
 pub const HISTORY_ENTRY_OVERHEAD: Cost = Cost {
-    value: 146.0,
+    value: 129.0,
     unit: "B",
     source: "289 B per entry of 64-byte data (288, 289, 289 and 305 B at 80,000 entries, four \
-             fresh servers) minus its 143-byte push frame: bash \
+             fresh servers) minus the 160-byte block of its 143-byte push frame: bash \
              hardware-profiles/measure/verify.sh, which runs cd hardware-profiles/measure && \
              python3 history_mem.py --port PORT --pid PID --conns 400 --history-size 100 \
              against ringcast serve --profile medium --set server.workers=1 on CPU 0, the script \
-             on CPU 1, 2026-12-04, CI box (255 B on 2026-12-03 with 2 workers and the embedded \
-             defaults; 356-360 B on 2026-11-25, with the code of that day)",
+             on CPU 1, 2026-12-04, CI box. Larger data, same command with --conns 200 --per-conn \
+             100 --data N (20,000 entries): 1,355 B at 1,024 (model 1,409), 5,561 and 5,568 B at \
+             4,096 (model 5,249), 21,084 B at 16,384 (model 20,609), 2026-12-04 (255 B at 64 on \
+             2026-12-03 with 2 workers and the embedded defaults; 356-360 B on 2026-11-25)",
 };
 
 /// Bytes a push frame adds to its `data`: 143-byte frames for 64-byte data.
@@ -512,9 +517,28 @@ pub fn push_frame_bytes(message_size: u64) -> u64 {
     }
 }
 
-/// Bytes one history entry holds for a message of `message_size`.
+/// The block the allocator (mimalloc) hands out for `bytes`: multiples of 8
+/// up to 64 bytes, then four size classes per power of two (a 143-byte frame
+/// takes 160, a 4,172-byte one 5,120) up to 128 KiB, whole 4 KiB pages
+/// beyond. A planning model of its size classes: history entries of 1-16 KiB
+/// data measured 8-29 % over the overhead plus their frames' bytes, and
+/// within 6 % of the overhead plus this.
+pub fn allocation_bytes(bytes: u64) -> u64 {
+    let step = if bytes <= 64 {
+        8
+    } else if bytes <= 128 * 1024 {
+        // The power of two below `bytes`, in quarters.
+        (1u64 << (63 - (bytes - 1).leading_zeros())) / 4
+    } else {
+        4096
+    };
+    bytes.div_ceil(step) * step
+}
+
+/// Bytes one history entry holds for a message of `message_size`: its
+/// push frame's block and the entry's own overhead.
 pub fn history_entry_bytes(message_size: u64) -> u64 {
-    HISTORY_ENTRY_OVERHEAD.value as u64 + push_frame_bytes(message_size)
+    HISTORY_ENTRY_OVERHEAD.value as u64 + allocation_bytes(push_frame_bytes(message_size))
 }
 
 /// The kernel send buffer one socket may fill (`so_sndbuf`, doubled by
@@ -1028,6 +1052,20 @@ mod tests {
     }
 
     #[test]
+    fn allocations_round_up_to_the_size_classes() {
+        assert_eq!(allocation_bytes(1), 8);
+        assert_eq!(allocation_bytes(64), 64);
+        assert_eq!(allocation_bytes(65), 80);
+        assert_eq!(allocation_bytes(143), 160);
+        assert_eq!(allocation_bytes(256), 256);
+        assert_eq!(allocation_bytes(1100), 1280);
+        assert_eq!(allocation_bytes(4172), 5120);
+        assert_eq!(allocation_bytes(16_460), 20_480);
+        assert_eq!(allocation_bytes(128 * 1024), 128 * 1024);
+        assert_eq!(allocation_bytes(128 * 1024 + 1), 128 * 1024 + 4096);
+    }
+
+    #[test]
     fn memory_adds_up_and_grows_with_its_inputs() {
         let c = config(2);
         let load = Load::default();
@@ -1039,8 +1077,11 @@ mod tests {
             m.total(),
             m.fixed + m.idle + m.subscriptions + m.slow + m.history
         );
-        // History: 289 B per entry at 64-byte data, as measured.
+        // History: 289 B per entry at 64-byte data, as measured: 129 B and
+        // the 160-byte block of a 143-byte frame.
         assert_eq!(history_entry_bytes(64), 289);
+        // 4,096-byte data: a 4,175-byte frame in a 5,120-byte block.
+        assert_eq!(history_entry_bytes(4096), 129 + 5120);
         let big = Load {
             message_size: 64 * 1024,
             ..load
