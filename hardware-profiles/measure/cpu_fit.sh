@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Measures the server's CPU per delivery at several publish rates and fits
-# the capacity model's CPU costs to it: µs per delivery = per frame + per
-# write ÷ pushes per write (CPU_PER_FRAME and CPU_PER_WRITE in
+# Measures the server's CPU at several publish rates and fits the capacity
+# model's CPU costs to it: cores = idle + deliveries/s × per frame + writes/s
+# × per write (CPU_IDLE, CPU_PER_FRAME and CPU_PER_WRITE in
 # core/src/config/capacity.rs).
 #
 # For each rate: a fresh server (`serve --profile PROFILE --set

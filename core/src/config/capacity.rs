@@ -122,27 +122,29 @@ pub const FIXED_PER_WORKER: Cost = Cost {
 /// [`CPU_IDLE`] + deliveries/s × [`CPU_PER_FRAME`] + writes/s × this, so the
 /// CPU per delivery falls as subscribers get more pushes per write.
 pub const CPU_PER_WRITE: Cost = Cost {
-    value: 1.82,
+    value: 1.892,
     unit: "µs",
     source: "least-squares fit of the server's cores = idle + per frame × deliveries/s + per \
-             write × writes/s over 33 windows of 4 s at 1.0-14.6 pushes per write and \
-             25,000-900,000 deliveries/s (residuals -9 % to +22 % from 50,000 deliveries/s up, \
-             -25 % to -38 % at 25,000 where the idle term is most of it): \
-             bash hardware-profiles/measure/cpu_fit.sh 25 100 200 300 400, then 50 150 250 500 \
-             700 900 (ringcast serve --profile medium --set server.workers=1 on CPU 0, \
-             ringcast-load fanout --subscribers 1000 --size 64 on CPU 1, a fresh server per \
-             rate; deliveries from ringcast_deliveries_total, CPU from utime + stime in \
-             /proc/PID/stat, writes from ringcast_flush_calls_total), 2026-12-04, CI box shared \
-             with other sessions' builds (8.1 µs on 2026-12-03 from a fit without the idle term \
-             over 4.6-34 pushes per write: 27 % over at 1.95)",
+             write × writes/s over 51 windows of 4 s at 1.0-14.6 pushes per write and \
+             25,000-900,000 deliveries/s (residuals -12 % to +20 % from 50,000 deliveries/s up, \
+             -14 % to -41 % at 25,000, where the idle term is most of it): bash \
+             hardware-profiles/measure/cpu_fit.sh 25 100 200 300 400, then 50 150 250 500 700 \
+             900, then 25 100 300 500 700 900 (ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, ringcast-load fanout --subscribers 1000 --size 64 on CPU \
+             1, a fresh server per rate; deliveries from ringcast_deliveries_total, CPU from \
+             utime + stime in /proc/PID/stat, writes from ringcast_flush_calls_total), \
+             2026-12-04, CI box shared with other sessions (the sweeps alone: 2.40, 1.73 and \
+             2.16 µs; 8.1 µs on 2026-12-03 from a fit without the idle term over 4.6-34 pushes \
+             per write, 27 % over at 1.95)",
 };
 
 /// Server CPU per push frame queued to a subscriber, beside its share of a
 /// write.
 pub const CPU_PER_FRAME: Cost = Cost {
-    value: 0.118,
+    value: 0.101,
     unit: "µs",
-    source: "the same fit as the per-write cost, 2026-12-04, CI box",
+    source: "the same fit as the per-write cost (the sweeps alone: 0.078, 0.100 and 0.053 µs), \
+             2026-12-04, CI box",
 };
 
 /// A worker's CPU when it is not delivering: its loop's timers, `/metrics`
@@ -150,10 +152,10 @@ pub const CPU_PER_FRAME: Cost = Cost {
 /// publishers connected. Taken off the headroom before deliveries are
 /// planned.
 pub const CPU_IDLE: Cost = Cost {
-    value: 0.092,
+    value: 0.098,
     unit: "cores per worker",
-    source: "the same fit as the per-write cost (its intercept; 0.044 and 0.129 in the two \
-             sweeps fitted alone), 2026-12-04, CI box",
+    source: "the same fit as the per-write cost, its intercept (the sweeps alone: 0.044, 0.129 \
+             and 0.103), 2026-12-04, CI box",
 };
 
 /// Planning choice: busy subscribers get this many pushes per write, the
@@ -171,7 +173,7 @@ pub const BUSY_PUSHES_PER_WRITE: f64 = 3.6;
 pub const CPU_BUSY: Cost = Cost {
     value: CPU_PER_FRAME.value + CPU_PER_WRITE.value / BUSY_PUSHES_PER_WRITE,
     unit: "µs",
-    source: "per frame + per write ÷ 3.6 pushes per write = 0.624 µs; measured directly with \
+    source: "per frame + per write ÷ 3.6 pushes per write = 0.627 µs; measured directly with \
              python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
              --pubs 4 --rate 200 --seconds 10: 2.96 µs (2026-11-25), 3.09 µs (2026-12-03), CI box",
 };
@@ -972,16 +974,16 @@ mod tests {
         assert_eq!(two.deliveries_bound_by, Resource::Cpu);
         // Within rounding of one delivery per worker.
         assert!(two.deliveries_per_sec.abs_diff(2 * one.deliveries_per_sec) <= 2);
-        // 4 × (70 % − 0.092 idle) × 1e6 ÷ (0.118 + 1.82 ÷ 3.6 µs).
-        assert_eq!(one.cpu_deliveries_per_sec, 3_900_213);
+        // 4 × (70 % − 0.098 idle) × 1e6 ÷ (0.101 + 1.892 ÷ 3.6 µs).
+        assert_eq!(one.cpu_deliveries_per_sec, 3_843_234);
     }
 
     #[test]
     fn more_pushes_per_write_cost_less_per_delivery() {
         assert!((cpu_us_per_delivery(3.6) - CPU_BUSY.value).abs() < 1e-9);
         // One push per write: the whole write per delivery; no fewer than one.
-        assert!((cpu_us_per_delivery(1.0) - 1.938).abs() < 1e-9);
-        assert!((cpu_us_per_delivery(0.5) - 1.938).abs() < 1e-9);
+        assert!((cpu_us_per_delivery(1.0) - 1.993).abs() < 1e-9);
+        assert!((cpu_us_per_delivery(0.5) - 1.993).abs() < 1e-9);
         let big_nic = machine(16, 64, 1 << 20, 100);
         let batched = Load {
             pushes_per_write: 10.0,
@@ -989,10 +991,10 @@ mod tests {
         };
         let busy = compute(&config(1), &Load::default(), &big_nic);
         let more = compute(&config(1), &batched, &big_nic);
-        // (70 % − 0.092 idle) × 1e6 ÷ (0.118 + 0.182 µs).
-        assert_eq!(more.cpu_deliveries_per_sec, 2_026_666);
+        // (70 % − 0.098 idle) × 1e6 ÷ (0.101 + 0.1892 µs).
+        assert_eq!(more.cpu_deliveries_per_sec, 2_074_431);
         assert!(more.cpu_deliveries_per_sec > 2 * busy.cpu_deliveries_per_sec);
-        assert!((more.cpu_us_per_delivery - 0.3).abs() < 1e-9);
+        assert!((more.cpu_us_per_delivery - 0.2902).abs() < 1e-9);
     }
 
     #[test]
