@@ -391,9 +391,9 @@ row "  with 4 KiB data (B)" "$pred_entry4k" "$meas_entry4k" 1
 row "server RSS per subscription (B)" "$(printf %.0f "$pred_sub")" "$meas_sub" 1
 row "deliveries/s (from /metrics)" "$pred_deliveries" "$meas_deliveries" "$release"
 # The CPU check is the long form's only: on the shared 2-core CI box the
-# median window of a run came out 0.66-1.11 of the prediction over seven
-# long and eight short runs of the same model on 2026-12-04, a run-to-run
-# spread wider than the margin, so in CI it would fail on what else the box
+# median window of a run came out 0.65-1.11 of the prediction over ten
+# long and eleven short runs of one model on 2026-12-04 (0.54-0.81 in three
+# long runs of the next), a run-to-run spread wider than the margin, so in CI it would fail on what else the box
 # runs, not on the model.
 if ((short)); then
     row "server CPU at that rate (cores)" "$pred_share" "$cpu_share" 0 "not checked (short form; the long form checks it)"
