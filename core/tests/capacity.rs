@@ -1,7 +1,8 @@
 //! `ringcast profile capacity` end to end: the binary computes the
 //! statement from the effective configuration (overrides included) and
-//! prints its arithmetic or its JSON; and the README's capacity table is the
-//! one the same computation renders, so it cannot drift from the code.
+//! prints its arithmetic or its JSON; `doctor` prints the statement
+//! `--on-this-machine` computes; and the README's capacity table is the one
+//! the same computation renders, so it cannot drift from the code.
 
 use std::process::{Command, Output};
 
@@ -34,12 +35,15 @@ fn json(args: &[&str]) -> serde_json::Value {
 #[test]
 fn the_json_names_the_per_connection_costs_and_what_binds() {
     let v = json(&["--profile", "high"]);
-    assert_eq!(v["per_connection"]["idle_user_bytes"], 768);
-    assert_eq!(v["per_connection"]["idle_kernel_bytes"], 4426);
+    assert_eq!(v["per_connection"]["idle_user_bytes"], 970);
+    assert_eq!(v["per_connection"]["idle_kernel_bytes"], 5290);
     assert_eq!(v["connections"], 1_000_000);
     assert_eq!(v["connections_bound_by"], "fds");
-    assert_eq!(v["deliveries_bound_by"], "cpu");
+    // 8 workers' CPU would deliver more than 70 % of 10 GbE carries.
+    assert_eq!(v["deliveries_bound_by"], "nic");
     assert_eq!(v["machine"]["cores"], 8);
+    let two = json(&["--profile", "high", "--set", "server.workers=2"]);
+    assert_eq!(two["deliveries_bound_by"], "cpu");
     assert!(v["costs"]["cpu_busy_us_per_delivery"]["source"]
         .as_str()
         .is_some_and(|s| s.contains("fanout_cpu.py")));
@@ -80,7 +84,7 @@ fn the_text_prints_the_arithmetic() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("binds first: NIC"), "{text}");
     assert!(
-        text.contains("history 50,000 channels × 100 × 360 B"),
+        text.contains("history 50,000 channels × 100 × 289 B"),
         "{text}"
     );
     assert!(text.contains("costs measured up to"), "{text}");
@@ -130,5 +134,36 @@ fn the_readme_table_is_the_computed_one() {
         table,
         "README.md's capacity table differs from the computed one: regenerate it with \
          RINGCAST_WRITE_README=1 cargo test -p ringcast --test capacity"
+    );
+}
+
+#[test]
+fn doctor_prints_the_statement_profile_capacity_computes_for_this_machine() {
+    let doctor = Command::new(BIN)
+        .args(["doctor", "--profile", "medium"])
+        .env_remove("RINGCAST_PROFILE")
+        .output()
+        .expect("run ringcast doctor");
+    let doctor = String::from_utf8_lossy(&doctor.stdout);
+    let line = doctor
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "capacity on this machine (ringcast profile capacity --on-this-machine): ",
+            )
+        })
+        .unwrap_or_else(|| panic!("no capacity line in {doctor}"));
+    let capacity = run(&["--profile", "medium", "--on-this-machine"]);
+    assert!(capacity.status.success(), "{capacity:?}");
+    let text = String::from_utf8_lossy(&capacity.stdout);
+    let summary = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.strip_prefix("# "))
+        .unwrap_or_else(|| panic!("no summary in {text}"));
+    assert_eq!(line, summary);
+    assert!(
+        line.contains("connections ") && line.contains("deliveries/s "),
+        "{line}"
     );
 }

@@ -5,19 +5,34 @@ CONNS publisher connections to ws://HOST:PORT/ws each publish PER_CONN
 DATA-byte messages round-robin over CHANNELS_PER_CONN channels of their own
 (staying within the default command burst of 200), wait for every reply, then
 the server's RSS growth (VmRSS of /proc/PID/status, read before and after) is
-divided by the history entries created (min(messages per channel,
-history_size) per channel). Run it against a fresh server: an allocator keeps
-freed memory, so a used server under-reports.
+divided by the history entries the server holds: the publishes it
+acknowledged (a reply with a result: a publish is acknowledged once it is in
+history), at most HISTORY_SIZE per channel. The server's own count of the
+bytes its histories keep (ringcast_history_bytes in GET /metrics, summed
+over workers) is printed beside it, per entry. Run it against a fresh
+server: an allocator keeps freed memory, so a used server under-reports.
 
 Standard library only. Usage:
   history_mem.py --port 8080 --pid PID [--conns 200] [--per-conn 200]
-                 [--channels-per-conn 2] [--data 64]
+                 [--channels-per-conn 2] [--data 64] [--history-size 100]
 """
 import argparse
 import asyncio
 import json
+import urllib.request
 
 from fanout_cpu import masked_text, open_ws
+
+
+def metric_sum(host, port, name):
+    """Sum of NAME over the workers, from GET /metrics."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
 
 
 def rss_kib(pid):
@@ -41,8 +56,7 @@ async def publisher(host, port, index, per_conn, channels, data):
         if not chunk:
             break
         got += chunk
-    errors = got.count(b'"error"')
-    return reader, writer, errors
+    return reader, writer, got.count(b'"error"'), got.count(b'"result"')
 
 
 async def main():
@@ -54,6 +68,7 @@ async def main():
     ap.add_argument("--per-conn", type=int, default=200)
     ap.add_argument("--channels-per-conn", type=int, default=2)
     ap.add_argument("--data", type=int, default=64)
+    ap.add_argument("--history-size", type=int, default=100)
     a = ap.parse_args()
     data = "x" * a.data
     # Open every connection first so their cost is not counted as history.
@@ -62,6 +77,7 @@ async def main():
         w.close()
     await asyncio.sleep(1)
     before = rss_kib(a.pid)
+    history_before = metric_sum(a.host, a.port, "ringcast_history_bytes")
     results = await asyncio.gather(
         *[
             publisher(a.host, a.port, i, a.per_conn, a.channels_per_conn, data)
@@ -70,8 +86,12 @@ async def main():
     )
     await asyncio.sleep(1)
     after = rss_kib(a.pid)
+    history_bytes = metric_sum(a.host, a.port, "ringcast_history_bytes") - history_before
     errors = sum(r[2] for r in results)
-    entries = a.conns * a.per_conn - errors
+    # Each connection publishes round-robin over its own channels, so its
+    # acknowledged publishes spread evenly over them.
+    ch = a.channels_per_conn
+    entries = sum(min(r[3] // ch, a.history_size) * ch for r in results)
     print(
         json.dumps(
             {
@@ -81,10 +101,12 @@ async def main():
                 "rss_before_kib": before,
                 "rss_after_kib": after,
                 "bytes_per_entry": round((after - before) * 1024 / max(entries, 1)),
+                "server_history_bytes": history_bytes,
+                "server_history_bytes_per_entry": round(history_bytes / max(entries, 1)),
             }
         )
     )
-    for _, w, _ in results:
+    for _, w, _, _ in results:
         w.close()
 
 

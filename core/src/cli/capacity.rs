@@ -27,6 +27,10 @@ pub struct CapacityArgs {
     /// Channels each connection subscribes to
     #[arg(long, value_name = "K", default_value_t = Load::default().subscriptions_per_connection)]
     pub subscriptions_per_connection: u64,
+    /// Pushes a busy subscriber gets per write: more batching costs less CPU
+    /// per delivery
+    #[arg(long, value_name = "F", default_value_t = Load::default().pushes_per_write)]
+    pub pushes_per_write: f64,
     /// Compute for this machine (its CPUs, MemTotal, fd hard limit) even
     /// for an embedded tier, whose own box is the default
     #[arg(long)]
@@ -77,10 +81,19 @@ pub fn default_machine(effective: &Effective) -> Machine {
 }
 
 /// The statement for `effective` on its default box with the default load,
-/// as `profile show` and `doctor` print it.
+/// as `profile show` prints it.
 pub fn default_statement(effective: &Effective) -> Statement {
     let machine = default_machine(effective);
     capacity::compute(&effective.config, &Load::default(), &machine)
+}
+
+/// The statement for `effective` on this machine with the default load, its
+/// workers capped at the cores as `serve` caps them: what `doctor` prints,
+/// and `profile capacity --on-this-machine`.
+pub fn this_machine_statement(effective: &Effective) -> Statement {
+    let mut fitted = effective.clone();
+    let _ = layers::fit_to_machine(&mut fitted, &online_cpus());
+    capacity::compute(&fitted.config, &Load::default(), &this_machine())
 }
 
 pub fn run(args: CapacityArgs) -> Result<ExitCode, Failure> {
@@ -110,6 +123,7 @@ pub fn run(args: CapacityArgs) -> Result<ExitCode, Failure> {
     let load = Load {
         message_size: args.message_size,
         subscriptions_per_connection: args.subscriptions_per_connection,
+        pushes_per_write: args.pushes_per_write,
     };
     let statement = capacity::compute(&effective.config, &load, &machine);
     if args.json {

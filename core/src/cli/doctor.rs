@@ -7,6 +7,7 @@ use ringcast::config::doctor::{self, Finding, Probe, Status};
 use ringcast::config::{EngineKind, ServerConfig};
 use ringcast::engine::redis::{probe, RedisSettings};
 
+use super::capacity::this_machine_statement;
 use super::{init_logging, load, profile_label, Failure, SelectArgs};
 
 /// Prints the report; the exit code is its worst finding's.
@@ -24,6 +25,11 @@ pub fn run(select: SelectArgs) -> Result<ExitCode, Failure> {
     print!(
         "{}",
         doctor::render(&profile_label(&effective), config, &findings)
+    );
+    // The same computation as `ringcast profile capacity --on-this-machine`.
+    println!(
+        "capacity on this machine (ringcast profile capacity --on-this-machine): {}",
+        this_machine_statement(&effective).summary()
     );
     Ok(match doctor::worst(&findings) {
         doctor::Status::Blocker => ExitCode::FAILURE,

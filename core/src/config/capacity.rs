@@ -29,7 +29,7 @@ pub struct Cost {
 
 /// The date of the newest measurement the model uses; the README's table
 /// names it.
-pub const COSTS_DATE: &str = "2026-12-03";
+pub const COSTS_DATE: &str = "2026-12-04";
 
 /// The box every cost was measured on.
 pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, kernel 6.18, \
@@ -37,19 +37,25 @@ pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, ke
 
 /// Server RSS per idle `/ws` connection with no subscription.
 pub const IDLE_USER: Cost = Cost {
-    value: 768.0,
+    value: 970.0,
     unit: "B",
-    source: "0.75 KiB: ringcast-load connect --url ws://127.0.0.1:PORT/ws --connections 19000 \
-             --rate 5000 --hold 5s --source 127.0.0.2-127.0.0.9 --server-pid PID --threads 1, \
-             ringcast serve --workers 2 --no-pin, 2026-11-25, CI box",
+    source: "968, 971, 972 and 1,071 B (the last a first run on a box busy with builds): bash \
+             hardware-profiles/measure/verify.sh (ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, a fresh server; taskset -c 1 ringcast-load connect \
+             --url ws://127.0.0.1:PORT/ws --connections 18976 --rate 5000 --hold 3s --settle 2s \
+             --server-pid PID: RSS growth ÷ connections), 2026-12-04, CI box; with the server \
+             API's and presence's per-connection fields (0.75 KiB on 2026-11-25 with the code of \
+             that day; 0.81 KiB on 2026-12-04 with the embedded defaults and 19,000 connections)",
 };
 
 /// Kernel slab per TCP socket (an idle one: buffers empty).
 pub const IDLE_KERNEL: Cost = Cost {
-    value: 4426.0,
+    value: 5290.0,
     unit: "B",
-    source: "Slab in /proc/meminfo grew 155,604 KiB for 36,000 sockets (both ends of an \
-             18,000-connection ringcast-load connect run), 2026-11-25, CI box",
+    source: "5,198, 5,326 and 5,338 B: bash hardware-profiles/measure/verify.sh (slab objects of \
+             the caches that grew with the TCP sockets, from /proc/slabinfo, over the 37,952 \
+             sockets of 18,976 loopback connections), 2026-12-03, CI box; 4,426 B by Slab in \
+             /proc/meminfo on 2026-11-25",
 };
 
 /// Server RSS per subscription of a connection to an existing channel.
@@ -58,21 +64,30 @@ pub const IDLE_KERNEL: Cost = Cost {
 /// connections) grew RSS too little to separate from the allocator's
 /// purging (+95 B, then RSS fell), so that is not in the model.
 pub const PER_SUBSCRIPTION: Cost = Cost {
-    value: 39.0,
+    value: 157.0,
     unit: "B",
-    source: "38 and 39 B: python3 hardware-profiles/measure/subscription_mem.py --port PORT \
-             --pid PID --conns 400 --subs 128 (51,200 subscriptions to 128 channels), \
-             ringcast serve --listen 127.0.0.1:0 --workers 2 --no-pin, 2026-12-03, CI box",
+    source: "154, 157 and 165 B, three fresh servers: cd hardware-profiles/measure && python3 \
+             subscription_mem.py --port PORT --pid PID --conns 400 --subs 128 (51,200 \
+             subscriptions to 128 channels) against ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, the script on CPU 1, 2026-12-04, CI box; with presence's \
+             entry per subscription (38 and 39 B on 2026-12-03, before presence)",
 };
 
-/// Server RSS per history entry beyond its push frame's bytes: 360 B
-/// measured for a 64-byte `data` (a 143-byte frame), minus the frame.
+/// Server RSS per history entry beyond the allocation holding its push
+/// frame ([`allocation_bytes`]): 289 B measured for a 64-byte `data` (a
+/// 143-byte frame in a 160-byte block), minus the block.
 pub const HISTORY_ENTRY_OVERHEAD: Cost = Cost {
-    value: 217.0,
+    value: 129.0,
     unit: "B",
-    source: "360 B per entry of 64-byte data (356 B at 40,000 entries, 360 B at 80,000) minus \
-             its 143-byte push frame: cd hardware-profiles/measure && python3 history_mem.py \
-             --port PORT --pid PID --conns 400, 2026-11-25, CI box",
+    source: "289 B per entry of 64-byte data (288, 289, 289 and 305 B at 80,000 entries, four \
+             fresh servers) minus the 160-byte block of its 143-byte push frame: bash \
+             hardware-profiles/measure/verify.sh, which runs cd hardware-profiles/measure && \
+             python3 history_mem.py --port PORT --pid PID --conns 400 --history-size 100 \
+             against ringcast serve --profile medium --set server.workers=1 on CPU 0, the script \
+             on CPU 1, 2026-12-04, CI box. Larger data, same command with --conns 200 --per-conn \
+             100 --data N (20,000 entries): 1,355 B at 1,024 (model 1,409), 5,561 and 5,568 B at \
+             4,096 (model 5,249), 21,084 B at 16,384 (model 20,609), 2026-12-04 (255 B at 64 on \
+             2026-12-03 with 2 workers and the embedded defaults; 356-360 B on 2026-11-25)",
 };
 
 /// Bytes a push frame adds to its `data`: 143-byte frames for 64-byte data.
@@ -85,26 +100,82 @@ pub const PUSH_FRAME_OVERHEAD: Cost = Cost {
 
 /// Fixed RSS of a started server.
 pub const FIXED_BASE: Cost = Cost {
-    value: 10.0 * 1024.0 * 1024.0,
+    value: 11.7 * 1024.0 * 1024.0,
     unit: "B",
-    source: "RSS at start with 1, 2, 4, 8 workers: 17.9, 26.3, 43.0, 80.2 MiB (ringcast serve \
-             --workers N --no-pin; grep VmRSS /proc/PID/status), 2026-11-25, CI box",
+    source: "RSS at start with 1, 2, 4, 8 workers: 21.8, 32.0, 52.3, 92.9 MiB (two fresh \
+             servers each, within 0.2 MiB; ringcast serve --listen 127.0.0.1:0 --workers N \
+             --no-pin, release build; grep VmRSS /proc/PID/status 0.5 s after the listening \
+             line), least squares: 11.7 MiB + 10.15 MiB per worker, 2026-12-04, CI box \
+             (10 + 8.3 MiB per worker on 2026-11-25, with the code of that day)",
 };
 
 /// Fixed RSS per worker (mostly its inbox).
 pub const FIXED_PER_WORKER: Cost = Cost {
-    value: 8.3 * 1024.0 * 1024.0,
+    value: 10.15 * 1024.0 * 1024.0,
     unit: "B",
-    source: "same runs as the fixed base: the slope of RSS over workers",
+    source: "same runs as the fixed base: the slope of RSS over workers, 2026-12-04",
 };
 
-/// Server CPU per delivery to subscribers that get several pushes per
-/// `sendmsg` (busy subscribers).
-pub const CPU_BUSY: Cost = Cost {
-    value: 2.96,
+/// Server CPU per write (`sendmsg`) to a subscriber's socket, whatever it
+/// carries. On loopback it includes the receiving end's TCP processing,
+/// which the kernel runs in the sender's system call. A worker's CPU is
+/// [`CPU_IDLE`] + deliveries/s × [`CPU_PER_FRAME`] + writes/s × this, so the
+/// CPU per delivery falls as subscribers get more pushes per write.
+pub const CPU_PER_WRITE: Cost = Cost {
+    value: 1.892,
     unit: "µs",
-    source: "python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
-             --pubs 4 --rate 200 --seconds 10 (3.2-4.0 frames per sendmsg), 2026-11-25, CI box",
+    source: "least-squares fit of the server's cores = idle + per frame × deliveries/s + per \
+             write × writes/s over 51 windows of 4 s at 1.0-14.6 pushes per write and \
+             25,000-900,000 deliveries/s (residuals -12 % to +20 % from 50,000 deliveries/s up, \
+             -14 % to -41 % at 25,000, where the idle term is most of it): bash \
+             hardware-profiles/measure/cpu_fit.sh 25 100 200 300 400, then 50 150 250 500 700 \
+             900, then 25 100 300 500 700 900 (ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, ringcast-load fanout --subscribers 1000 --size 64 on CPU \
+             1, a fresh server per rate; deliveries from ringcast_deliveries_total, CPU from \
+             utime + stime in /proc/PID/stat, writes from ringcast_flush_calls_total), \
+             2026-12-04, CI box shared with other sessions (the sweeps alone: 2.40, 1.73 and \
+             2.16 µs; 8.1 µs on 2026-12-03 from a fit without the idle term over 4.6-34 pushes \
+             per write, 27 % over at 1.95)",
+};
+
+/// Server CPU per push frame queued to a subscriber, beside its share of a
+/// write.
+pub const CPU_PER_FRAME: Cost = Cost {
+    value: 0.101,
+    unit: "µs",
+    source: "the same fit as the per-write cost (the sweeps alone: 0.078, 0.100 and 0.053 µs), \
+             2026-12-04, CI box",
+};
+
+/// A worker's CPU when it is not delivering: its loop's timers, `/metrics`
+/// and the connections it holds, with 1,000 subscribers and up to 12
+/// publishers connected. Taken off the headroom before deliveries are
+/// planned.
+pub const CPU_IDLE: Cost = Cost {
+    value: 0.098,
+    unit: "cores per worker",
+    source: "the same fit as the per-write cost, its intercept (the sweeps alone: 0.044, 0.129 \
+             and 0.103), 2026-12-04, CI box",
+};
+
+/// Planning choice: busy subscribers get this many pushes per write, the
+/// batching `fanout_cpu.py` measured (3.2-4.0 frames per `sendmsg`,
+/// 2026-11-25). More batching costs less per delivery (`--pushes-per-write`);
+/// `cpu_fit.sh` saw 1.0-2.0 at 50,000-700,000 deliveries/s on a quiet box,
+/// 3-15 when the box was busy or the rate higher.
+pub const BUSY_PUSHES_PER_WRITE: f64 = 3.6;
+
+/// Server CPU per delivery to busy subscribers: a frame and its share of a
+/// write at [`BUSY_PUSHES_PER_WRITE`]. `fanout_cpu.py`, whose Python
+/// subscribers read more slowly than `ringcast-load`, measured more (2.96 µs
+/// on 2026-11-25, 3.09 µs on 2026-12-03, at 3.2-4.0 pushes per write): a
+/// reader that keeps its socket fuller makes each write cost more.
+pub const CPU_BUSY: Cost = Cost {
+    value: CPU_PER_FRAME.value + CPU_PER_WRITE.value / BUSY_PUSHES_PER_WRITE,
+    unit: "µs",
+    source: "per frame + per write ÷ 3.6 pushes per write = 0.627 µs; measured directly with \
+             python3 hardware-profiles/measure/fanout_cpu.py --port PORT --pid PID --subs 500 \
+             --pubs 4 --rate 200 --seconds 10: 2.96 µs (2026-11-25), 3.09 µs (2026-12-03), CI box",
 };
 
 /// Server CPU per delivery when every push is a `sendmsg` of its own
@@ -148,7 +219,7 @@ pub const STORE_RECOVERY: Cost = Cost {
 };
 
 /// Every cost, for `--json` and the README.
-pub const COSTS: [(&str, Cost); 13] = [
+pub const COSTS: [(&str, Cost); 16] = [
     ("idle_user_bytes", IDLE_USER),
     ("idle_kernel_bytes", IDLE_KERNEL),
     ("subscription_bytes", PER_SUBSCRIPTION),
@@ -156,6 +227,9 @@ pub const COSTS: [(&str, Cost); 13] = [
     ("push_frame_overhead_bytes", PUSH_FRAME_OVERHEAD),
     ("fixed_base_bytes", FIXED_BASE),
     ("fixed_per_worker_bytes", FIXED_PER_WORKER),
+    ("cpu_us_per_write", CPU_PER_WRITE),
+    ("cpu_us_per_frame", CPU_PER_FRAME),
+    ("cpu_idle_cores_per_worker", CPU_IDLE),
     ("cpu_busy_us_per_delivery", CPU_BUSY),
     ("cpu_quiet_low_us_per_delivery", CPU_QUIET_LOW),
     ("cpu_quiet_high_us_per_delivery", CPU_QUIET_HIGH),
@@ -180,21 +254,24 @@ pub const FD_SPARE: u64 = 1024;
 pub const DEFAULT_SNDBUF: u64 = 16 * 1024;
 
 /// What the clients do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Load {
     /// Bytes of a published message's `data`.
     pub message_size: u64,
     /// Channels each connection subscribes to.
     pub subscriptions_per_connection: u64,
+    /// Pushes a busy subscriber gets per write (at least 1).
+    pub pushes_per_write: f64,
 }
 
 impl Default for Load {
     /// 64-byte messages (the size every cost was measured with), one
-    /// subscription per connection.
+    /// subscription per connection, [`BUSY_PUSHES_PER_WRITE`].
     fn default() -> Self {
         Self {
             message_size: 64,
             subscriptions_per_connection: 1,
+            pushes_per_write: BUSY_PUSHES_PER_WRITE,
         }
     }
 }
@@ -322,6 +399,8 @@ pub struct Statement {
     pub nic_deliveries_per_sec: u64,
     /// Deliveries/s when every push is a write of its own (worst, best).
     pub quiet_deliveries_per_sec: (u64, u64),
+    /// Server CPU per delivery to busy subscribers, µs.
+    pub cpu_us_per_delivery: f64,
     pub push_frame_bytes: u64,
     pub history_entry_bytes: u64,
     pub per_connection: PerConnection,
@@ -391,6 +470,7 @@ impl Statement {
             "load": {
                 "message_size": self.load.message_size,
                 "subscriptions_per_connection": self.load.subscriptions_per_connection,
+                "pushes_per_write": self.load.pushes_per_write,
             },
             "workers": self.workers,
             "connections": self.connections,
@@ -402,6 +482,7 @@ impl Statement {
             "cpu_deliveries_per_sec": self.cpu_deliveries_per_sec,
             "nic_deliveries_per_sec": self.nic_deliveries_per_sec,
             "quiet_deliveries_per_sec": [self.quiet_deliveries_per_sec.0, self.quiet_deliveries_per_sec.1],
+            "cpu_us_per_delivery": self.cpu_us_per_delivery,
             "push_frame_bytes": self.push_frame_bytes,
             "history_entry_bytes": self.history_entry_bytes,
             "per_connection": {
@@ -438,9 +519,28 @@ pub fn push_frame_bytes(message_size: u64) -> u64 {
     }
 }
 
-/// Bytes one history entry holds for a message of `message_size`.
+/// The block the allocator (mimalloc) hands out for `bytes`: multiples of 8
+/// up to 64 bytes, then four size classes per power of two (a 143-byte frame
+/// takes 160, a 4,172-byte one 5,120) up to 128 KiB, whole 4 KiB pages
+/// beyond. A planning model of its size classes: history entries of 1-16 KiB
+/// data measured 8-29 % over the overhead plus their frames' bytes, and
+/// within 6 % of the overhead plus this.
+pub fn allocation_bytes(bytes: u64) -> u64 {
+    let step = if bytes <= 64 {
+        8
+    } else if bytes <= 128 * 1024 {
+        // The power of two below `bytes`, in quarters.
+        (1u64 << (63 - (bytes - 1).leading_zeros())) / 4
+    } else {
+        4096
+    };
+    bytes.div_ceil(step) * step
+}
+
+/// Bytes one history entry holds for a message of `message_size`: its
+/// push frame's block and the entry's own overhead.
 pub fn history_entry_bytes(message_size: u64) -> u64 {
-    HISTORY_ENTRY_OVERHEAD.value as u64 + push_frame_bytes(message_size)
+    HISTORY_ENTRY_OVERHEAD.value as u64 + allocation_bytes(push_frame_bytes(message_size))
 }
 
 /// The kernel send buffer one socket may fill (`so_sndbuf`, doubled by
@@ -493,6 +593,21 @@ fn workers(config: &ServerConfig, machine: &Machine) -> u64 {
         0 => machine.cores.max(1),
         n => n as u64,
     }
+}
+
+/// Server CPU per delivery, in µs, when each write carries
+/// `pushes_per_write` pushes (at least 1).
+pub fn cpu_us_per_delivery(pushes_per_write: f64) -> f64 {
+    CPU_PER_FRAME.value + CPU_PER_WRITE.value / pushes_per_write.max(1.0)
+}
+
+/// Deliveries/s the CPU of `workers` workers allows to busy subscribers
+/// under `load`, planned at the headroom (the NIC not counted): what
+/// [`compute`] states as `cpu_deliveries_per_sec`, and what `doctor`
+/// compares `capacity.planned_messages_per_sec` with.
+pub fn cpu_deliveries_per_sec(workers: u64, load: &Load) -> u64 {
+    let cores = workers as f64 * (HEADROOM_PERCENT as f64 / 100.0 - CPU_IDLE.value);
+    (cores.max(0.0) * 1e6 / cpu_us_per_delivery(load.pushes_per_write)) as u64
 }
 
 /// Deliveries/s of `workers` cores at `us` µs each, planned at the headroom.
@@ -612,7 +727,8 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
     }
 
     // Deliveries: CPU (busy subscribers) vs the NIC.
-    let cpu = cpu_rate(workers, CPU_BUSY.value);
+    let busy_us = cpu_us_per_delivery(load.pushes_per_write);
+    let cpu = cpu_deliveries_per_sec(workers, load);
     let nic = (machine.nic_bits_per_sec as f64 / 8.0 / frame as f64 * HEADROOM_PERCENT as f64
         / 100.0) as u64;
     let (deliveries, by) = if nic < cpu {
@@ -625,8 +741,13 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         cpu_rate(workers, CPU_QUIET_LOW.value).min(nic),
     );
     lines.push(format!(
-        "deliveries   CPU: {workers} workers × 1e6 ÷ {} µs × {HEADROOM_PERCENT} % = {}",
-        CPU_BUSY.value,
+        "deliveries   CPU: {workers} workers × ({HEADROOM_PERCENT} % − {} idle) × 1e6 ÷ ({} + {} ÷ {} \
+         pushes per write = {:.3} µs) = {}",
+        CPU_IDLE.value,
+        CPU_PER_FRAME.value,
+        CPU_PER_WRITE.value,
+        load.pushes_per_write.max(1.0),
+        busy_us,
         group(cpu)
     ));
     lines.push(format!(
@@ -701,6 +822,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         cpu_deliveries_per_sec: cpu,
         nic_deliveries_per_sec: nic,
         quiet_deliveries_per_sec: quiet,
+        cpu_us_per_delivery: busy_us,
         push_frame_bytes: frame,
         history_entry_bytes: entry,
         per_connection: one,
@@ -852,8 +974,27 @@ mod tests {
         assert_eq!(two.deliveries_bound_by, Resource::Cpu);
         // Within rounding of one delivery per worker.
         assert!(two.deliveries_per_sec.abs_diff(2 * one.deliveries_per_sec) <= 2);
-        // 1e6 / 2.96 µs × 70 % per worker.
-        assert_eq!(one.cpu_deliveries_per_sec, 945_945);
+        // 4 × (70 % − 0.098 idle) × 1e6 ÷ (0.101 + 1.892 ÷ 3.6 µs).
+        assert_eq!(one.cpu_deliveries_per_sec, 3_843_234);
+    }
+
+    #[test]
+    fn more_pushes_per_write_cost_less_per_delivery() {
+        assert!((cpu_us_per_delivery(3.6) - CPU_BUSY.value).abs() < 1e-9);
+        // One push per write: the whole write per delivery; no fewer than one.
+        assert!((cpu_us_per_delivery(1.0) - 1.993).abs() < 1e-9);
+        assert!((cpu_us_per_delivery(0.5) - 1.993).abs() < 1e-9);
+        let big_nic = machine(16, 64, 1 << 20, 100);
+        let batched = Load {
+            pushes_per_write: 10.0,
+            ..Load::default()
+        };
+        let busy = compute(&config(1), &Load::default(), &big_nic);
+        let more = compute(&config(1), &batched, &big_nic);
+        // (70 % − 0.098 idle) × 1e6 ÷ (0.101 + 0.1892 µs).
+        assert_eq!(more.cpu_deliveries_per_sec, 2_074_431);
+        assert!(more.cpu_deliveries_per_sec > 2 * busy.cpu_deliveries_per_sec);
+        assert!((more.cpu_us_per_delivery - 0.2902).abs() < 1e-9);
     }
 
     #[test]
@@ -913,19 +1054,36 @@ mod tests {
     }
 
     #[test]
+    fn allocations_round_up_to_the_size_classes() {
+        assert_eq!(allocation_bytes(1), 8);
+        assert_eq!(allocation_bytes(64), 64);
+        assert_eq!(allocation_bytes(65), 80);
+        assert_eq!(allocation_bytes(143), 160);
+        assert_eq!(allocation_bytes(256), 256);
+        assert_eq!(allocation_bytes(1100), 1280);
+        assert_eq!(allocation_bytes(4172), 5120);
+        assert_eq!(allocation_bytes(16_460), 20_480);
+        assert_eq!(allocation_bytes(128 * 1024), 128 * 1024);
+        assert_eq!(allocation_bytes(128 * 1024 + 1), 128 * 1024 + 4096);
+    }
+
+    #[test]
     fn memory_adds_up_and_grows_with_its_inputs() {
         let c = config(2);
         let load = Load::default();
         let m = memory_at(&c, &load, 2, 10_000);
         let one = per_connection(&c, &load);
-        assert_eq!(m.idle, 10_000 * (768 + 4426));
+        assert_eq!(m.idle, 10_000 * (970 + 5290));
         assert_eq!(m.subscriptions, 10_000 * one.subscription_bytes);
         assert_eq!(
             m.total(),
             m.fixed + m.idle + m.subscriptions + m.slow + m.history
         );
-        // History: 360 B per entry at 64-byte data, as measured.
-        assert_eq!(history_entry_bytes(64), 360);
+        // History: 289 B per entry at 64-byte data, as measured: 129 B and
+        // the 160-byte block of a 143-byte frame.
+        assert_eq!(history_entry_bytes(64), 289);
+        // 4,096-byte data: a 4,175-byte frame in a 5,120-byte block.
+        assert_eq!(history_entry_bytes(4096), 129 + 5120);
         let big = Load {
             message_size: 64 * 1024,
             ..load

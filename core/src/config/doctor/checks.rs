@@ -338,10 +338,10 @@ pub fn computed_memory(config: &ServerConfig) -> u64 {
     }
 }
 
-/// Delivered messages/s the workers' CPU computes to (busy subscribers).
+/// Delivered messages/s the workers' CPU computes to (busy subscribers),
+/// by the capacity model's own function.
 pub fn computed_deliveries(config: &ServerConfig) -> u64 {
-    let workers = config.server.effective_workers() as f64;
-    (workers * 1e6 / capacity::CPU_BUSY.value * capacity::HEADROOM_PERCENT as f64 / 100.0) as u64
+    capacity::cpu_deliveries_per_sec(config.server.effective_workers() as u64, &Load::default())
 }
 
 /// Memory the plan needs: the larger of what the model computes for the
