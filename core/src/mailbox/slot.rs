@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::Outbox;
+use crate::proto::deflate::{DeflateParams, MessageDeflater};
 
 /// A connection's name on its core: slab key in the low 32 bits, generation
 /// above, so a message for a connection that has gone never reaches the next
@@ -96,6 +97,44 @@ pub struct Slot {
     pub outbox: RefCell<Outbox>,
     kicks: Cell<u8>,
     core: Rc<Kicks>,
+    /// permessage-deflate as negotiated in the handshake; set once by the
+    /// connection when it upgrades, read by whoever encodes a data frame
+    /// for it (the connection's echo and replies, the hub's pushes).
+    pub deflate: SlotDeflate,
+}
+
+/// A connection's permessage-deflate state as the senders see it.
+#[derive(Debug, Default)]
+pub struct SlotDeflate {
+    /// `None`: not negotiated, every frame goes out as it is.
+    params: Cell<Option<DeflateParams>>,
+    /// The connection's own deflate stream, for a connection that keeps
+    /// context (no `server_no_context_takeover`): made with its first
+    /// compressed message and kept for its life. Unused otherwise (the
+    /// core's shared stream serves it).
+    own: RefCell<Option<Box<MessageDeflater>>>,
+}
+
+impl SlotDeflate {
+    pub fn params(&self) -> Option<DeflateParams> {
+        self.params.get()
+    }
+
+    pub fn set_params(&self, params: DeflateParams) {
+        self.params.set(Some(params));
+    }
+
+    /// Runs `f` on the connection's own deflate stream, made at `level` on
+    /// first use.
+    pub fn with_own<R>(&self, level: u32, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
+        let mut own = self.own.borrow_mut();
+        f(own.get_or_insert_with(|| Box::new(MessageDeflater::new(level))))
+    }
+
+    /// Whether the connection holds its own deflate stream.
+    pub fn holds_own(&self) -> bool {
+        self.own.borrow().is_some()
+    }
 }
 
 impl Slot {
@@ -105,6 +144,7 @@ impl Slot {
             outbox: RefCell::default(),
             kicks: Cell::new(0),
             core,
+            deflate: SlotDeflate::default(),
         }
     }
 
