@@ -104,15 +104,25 @@ pub struct Slot {
 }
 
 /// A connection's permessage-deflate state as the senders see it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SlotDeflate {
     /// `None`: not negotiated, every frame goes out as it is.
     params: Cell<Option<DeflateParams>>,
     /// The connection's own deflate stream, for a connection that keeps
     /// context (no `server_no_context_takeover`): made with its first
     /// compressed message and kept for its life. Unused otherwise (the
-    /// core's shared stream serves it).
-    own: RefCell<Option<Box<MessageDeflater>>>,
+    /// core's shared stream serves it). A `Cell` taken while in use rather
+    /// than a `RefCell`: 8 bytes on every connection instead of 16.
+    own: Cell<Option<Box<MessageDeflater>>>,
+}
+
+impl std::fmt::Debug for SlotDeflate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotDeflate")
+            .field("params", &self.params.get())
+            .field("own", &self.holds_own())
+            .finish()
+    }
 }
 
 impl SlotDeflate {
@@ -127,13 +137,21 @@ impl SlotDeflate {
     /// Runs `f` on the connection's own deflate stream, made at `level` on
     /// first use.
     pub fn with_own<R>(&self, level: u32, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
-        let mut own = self.own.borrow_mut();
-        f(own.get_or_insert_with(|| Box::new(MessageDeflater::new(level))))
+        let mut own = self
+            .own
+            .take()
+            .unwrap_or_else(|| Box::new(MessageDeflater::new(level)));
+        let result = f(&mut own);
+        self.own.set(Some(own));
+        result
     }
 
     /// Whether the connection holds its own deflate stream.
     pub fn holds_own(&self) -> bool {
-        self.own.borrow().is_some()
+        let own = self.own.take();
+        let held = own.is_some();
+        self.own.set(own);
+        held
     }
 }
 

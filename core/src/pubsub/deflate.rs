@@ -116,3 +116,126 @@ impl CoreDeflate {
         crate::proto::frame::encode_frame_into(out, opcode, true, payload);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::mailbox::{ConnId, Kicks};
+    use crate::proto::deflate::MessageInflater;
+    use crate::proto::frame::{encode_frame_into, FrameHeader, RSV1};
+
+    fn slot(params: Option<DeflateParams>) -> Slot {
+        let slot = Slot::new(ConnId::from_raw(1), Rc::new(Kicks::default()));
+        if let Some(params) = params {
+            slot.deflate.set_params(params);
+        }
+        slot
+    }
+
+    const SHARED: DeflateParams = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: 15,
+    };
+
+    fn push(len: usize) -> Bytes {
+        let text: String = (0..len)
+            .map(|i| ["room ", "chat ", "json "][i % 3])
+            .collect();
+        let mut out = Vec::new();
+        encode_frame_into(&mut out, OpCode::Text, true, &text.as_bytes()[..len]);
+        Bytes::from(out)
+    }
+
+    /// The payload a frame carries, inflated when RSV1 is set.
+    fn open(frame: &[u8], inflater: &mut MessageInflater) -> (bool, Vec<u8>) {
+        let (header, at) = FrameHeader::parse(frame).expect("ok").expect("whole");
+        if header.rsv & RSV1 == 0 {
+            return (false, frame[at..].to_vec());
+        }
+        inflater
+            .inflate_message(&frame[at..], 1 << 20)
+            .expect("valid");
+        (true, inflater.out.clone())
+    }
+
+    #[test]
+    fn frames_pass_through_untouched_without_deflate() {
+        let core = CoreDeflate::new(1, 64);
+        let frame = push(1000);
+        let out = core.for_slot(&slot(None), frame.clone());
+        assert_eq!(out.as_ptr(), frame.as_ptr(), "the same bytes, not a copy");
+        assert!(!core.holds_shared());
+        // Below min_size: as it is, even when negotiated.
+        let small = push(40);
+        let out = core.for_slot(&slot(Some(SHARED)), small.clone());
+        assert_eq!(out.as_ptr(), small.as_ptr());
+    }
+
+    #[test]
+    fn a_push_is_compressed_once_and_shared() {
+        let core = CoreDeflate::new(1, 64);
+        let frame = push(2000);
+        let mut cache = None;
+        let a = core
+            .shared_variant(&SHARED, &frame, &mut cache)
+            .expect("compressed");
+        let b = core
+            .shared_variant(&SHARED, &frame, &mut cache)
+            .expect("compressed");
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one compressed copy for both");
+        assert!(a.len() < frame.len() / 4);
+        let (packed, payload) = open(&a, &mut MessageInflater::new());
+        assert!(packed);
+        assert_eq!(payload, open(&frame, &mut MessageInflater::new()).1);
+        // A client with a 2^8 window gets the uncompressed frame.
+        let small_window = DeflateParams {
+            server_max_window_bits: 8,
+            ..SHARED
+        };
+        assert_eq!(core.shared_variant(&small_window, &frame, &mut cache), None);
+    }
+
+    #[test]
+    fn context_takeover_gets_its_own_stream() {
+        let core = CoreDeflate::new(1, 64);
+        let own = DeflateParams {
+            server_no_context_takeover: false,
+            ..SHARED
+        };
+        let conn = slot(Some(own));
+        let frame = push(500);
+        let first = core.for_slot(&conn, frame.clone());
+        let second = core.for_slot(&conn, frame.clone());
+        assert!(conn.deflate.holds_own());
+        assert!(!core.holds_shared());
+        // The second refers to the first: smaller, and only valid in order.
+        assert!(
+            second.len() < first.len(),
+            "{} vs {}",
+            second.len(),
+            first.len()
+        );
+        let mut inflater = MessageInflater::new();
+        let expected = open(&frame, &mut MessageInflater::new()).1;
+        assert_eq!(open(&first, &mut inflater), (true, expected.clone()));
+        assert_eq!(open(&second, &mut inflater), (true, expected));
+    }
+
+    #[test]
+    fn echo_encodes_compressed_or_plain() {
+        let core = CoreDeflate::new(1, 64);
+        let payload = b"0123456789".repeat(50);
+        let mut out = Vec::new();
+        core.encode_into(&slot(Some(SHARED)), &mut out, OpCode::Binary, &payload);
+        assert_eq!(
+            open(&out, &mut MessageInflater::new()),
+            (true, payload.clone())
+        );
+        let mut out = Vec::new();
+        core.encode_into(&slot(None), &mut out, OpCode::Binary, &payload);
+        assert_eq!(open(&out, &mut MessageInflater::new()), (false, payload));
+    }
+}
