@@ -32,7 +32,7 @@ pub struct DeflateSection {
     pub server_max_window_bits: u8,
     /// Answer `server_no_context_takeover` even when the client did not ask
     /// for it. Default: true. When false, a client that did not ask gets a
-    /// compressor of its own kept for the connection's life (about 300 KiB
+    /// compressor of its own kept for the connection's life (about 310 KiB
     /// while it exists), and its pushes are compressed once per connection.
     pub server_no_context_takeover: bool,
     /// Answer `client_no_context_takeover` even when the client did not ask

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::Outbox;
-use crate::proto::deflate::{DeflateParams, MessageDeflater};
+use crate::proto::deflate::DeflateParams;
 
 /// A connection's name on its core: slab key in the low 32 bits, generation
 /// above, so a message for a connection that has gone never reaches the next
@@ -103,26 +103,15 @@ pub struct Slot {
     pub deflate: SlotDeflate,
 }
 
-/// A connection's permessage-deflate state as the senders see it.
-#[derive(Default)]
+/// A connection's permessage-deflate parameters as the senders see them:
+/// 4 bytes that fit in the slot's padding, so a slot without compression
+/// is no larger than before (the fan-out loop reads it for every
+/// subscriber). A connection's own deflate stream, when it keeps context,
+/// lives in its core's `pubsub::deflate::CoreDeflate`, not here.
+#[derive(Debug, Default)]
 pub struct SlotDeflate {
     /// `None`: not negotiated, every frame goes out as it is.
     params: Cell<Option<DeflateParams>>,
-    /// The connection's own deflate stream, for a connection that keeps
-    /// context (no `server_no_context_takeover`): made with its first
-    /// compressed message and kept for its life. Unused otherwise (the
-    /// core's shared stream serves it). A `Cell` taken while in use rather
-    /// than a `RefCell`: 8 bytes on every connection instead of 16.
-    own: Cell<Option<Box<MessageDeflater>>>,
-}
-
-impl std::fmt::Debug for SlotDeflate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotDeflate")
-            .field("params", &self.params.get())
-            .field("own", &self.holds_own())
-            .finish()
-    }
 }
 
 impl SlotDeflate {
@@ -132,26 +121,6 @@ impl SlotDeflate {
 
     pub fn set_params(&self, params: DeflateParams) {
         self.params.set(Some(params));
-    }
-
-    /// Runs `f` on the connection's own deflate stream, made at `level` on
-    /// first use.
-    pub fn with_own<R>(&self, level: u32, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
-        let mut own = self
-            .own
-            .take()
-            .unwrap_or_else(|| Box::new(MessageDeflater::new(level)));
-        let result = f(&mut own);
-        self.own.set(Some(own));
-        result
-    }
-
-    /// Whether the connection holds its own deflate stream.
-    pub fn holds_own(&self) -> bool {
-        let own = self.own.take();
-        let held = own.is_some();
-        self.own.set(own);
-        held
     }
 }
 
@@ -222,5 +191,15 @@ mod tests {
             u64::MAX,
             "the reactor's listener token stays free"
         );
+    }
+
+    /// Every connection has a slot, and the fan-out loop touches each one:
+    /// the deflate parameters must fit in its padding (72 bytes before
+    /// compression existed).
+    #[test]
+    fn slot_stays_small() {
+        assert!(std::mem::size_of::<SlotDeflate>() <= 4);
+        let size = std::mem::size_of::<Slot>();
+        assert!(size <= 72, "Slot is {size} bytes");
     }
 }

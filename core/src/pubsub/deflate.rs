@@ -10,16 +10,18 @@
 //!   of the same `Bytes`, as with the uncompressed push. A subscriber whose
 //!   `server_max_window_bits` is too small for that message gets the
 //!   uncompressed frame (always valid: RSV1 is per message).
-//! - A connection that keeps context has its own stream (in its slot), and
-//!   gets its own compressed copy of every push.
+//! - A connection that keeps context has its own stream (kept here, by
+//!   connection, until the connection leaves the hub), and gets its own
+//!   compressed copy of every push.
 //! - Frames under `deflate.min_size`, control frames and frames that do not
 //!   get smaller go out as they are.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::mailbox::Slot;
+use crate::mailbox::{ConnId, Slot};
 use crate::proto::deflate::{DeflateParams, MessageDeflater};
 use crate::proto::frame::OpCode;
 
@@ -30,6 +32,10 @@ pub struct CoreDeflate {
     min_size: usize,
     /// Made on first use: a core that never compresses holds none.
     shared: RefCell<Option<MessageDeflater>>,
+    /// The own streams of connections that keep context (no
+    /// `server_no_context_takeover`), made with their first compressed
+    /// message, dropped by [`CoreDeflate::forget`] when they leave.
+    own: RefCell<HashMap<ConnId, Box<MessageDeflater>>>,
 }
 
 impl CoreDeflate {
@@ -38,6 +44,7 @@ impl CoreDeflate {
             level,
             min_size,
             shared: RefCell::new(None),
+            own: RefCell::default(),
         }
     }
 
@@ -49,6 +56,27 @@ impl CoreDeflate {
     /// Whether this core holds its shared deflate stream (tests, memory).
     pub fn holds_shared(&self) -> bool {
         self.shared.borrow().is_some()
+    }
+
+    /// Whether `conn` holds a deflate stream of its own (tests, memory).
+    pub fn holds_own(&self, conn: ConnId) -> bool {
+        self.own.borrow().contains_key(&conn)
+    }
+
+    /// Drops `conn`'s own stream, if it has one (the connection is gone).
+    pub fn forget(&self, conn: ConnId) {
+        let mut own = self.own.borrow_mut();
+        if !own.is_empty() {
+            own.remove(&conn);
+        }
+    }
+
+    fn with_own<R>(&self, conn: ConnId, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
+        let mut own = self.own.borrow_mut();
+        let level = self.level;
+        f(own
+            .entry(conn)
+            .or_insert_with(|| Box::new(MessageDeflater::new(level))))
     }
 
     fn with_shared<R>(&self, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
@@ -71,8 +99,7 @@ impl CoreDeflate {
             }
             self.with_shared(|d| d.deflate_frame(&frame, true))
         } else {
-            slot.deflate
-                .with_own(self.level, |d| d.deflate_frame(&frame, false))
+            self.with_own(slot.id(), |d| d.deflate_frame(&frame, false))
         };
         packed.unwrap_or(frame)
     }
@@ -104,7 +131,7 @@ impl CoreDeflate {
                     params.window_fits(payload.len())
                         && self.with_shared(|d| d.encode_frame_into(out, opcode, payload, true))
                 } else {
-                    slot.deflate.with_own(self.level, |d| {
+                    self.with_own(slot.id(), |d| {
                         d.encode_frame_into(out, opcode, payload, false)
                     })
                 };
@@ -209,7 +236,7 @@ mod tests {
         let frame = push(500);
         let first = core.for_slot(&conn, frame.clone());
         let second = core.for_slot(&conn, frame.clone());
-        assert!(conn.deflate.holds_own());
+        assert!(core.holds_own(conn.id()));
         assert!(!core.holds_shared());
         // The second refers to the first: smaller, and only valid in order.
         assert!(
@@ -222,6 +249,8 @@ mod tests {
         let expected = open(&frame, &mut MessageInflater::new()).1;
         assert_eq!(open(&first, &mut inflater), (true, expected.clone()));
         assert_eq!(open(&second, &mut inflater), (true, expected));
+        core.forget(conn.id());
+        assert!(!core.holds_own(conn.id()));
     }
 
     #[test]

@@ -66,6 +66,7 @@ use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
+use crate::proto::deflate::DeflateParams;
 use crate::proto::v1::{push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
 
@@ -368,6 +369,7 @@ impl Hub {
 
     /// Drops every subscription of a closing connection.
     pub fn leave(&self, conn: ConnId) {
+        self.deflate.forget(conn);
         let Some(member) = self.members.borrow_mut().remove(&conn) else {
             return;
         };
@@ -842,15 +844,33 @@ impl Hub {
         for slot in entry.live.values() {
             let out = match slot.deflate.params() {
                 None => frame.clone(),
-                Some(params) if params.server_no_context_takeover => self
-                    .deflate
-                    .shared_variant(&params, &frame, &mut packed)
-                    .unwrap_or_else(|| frame.clone()),
-                Some(_) => self.deflate.for_slot(slot, frame.clone()),
+                Some(params) => self.deflated_push(slot, &params, &frame, &mut packed),
             };
             self.queue_as_is(slot, out);
         }
         bump(&self.stats.deliveries, entry.live.len() as u64);
+    }
+
+    /// The push `frame` as a deflate subscriber gets it: the shared
+    /// compressed variant (made once, kept in `packed`), its own compressed
+    /// copy (context takeover), or `frame` itself. Kept out of line so the
+    /// loop over uncompressed subscribers stays as small as it was.
+    #[cold]
+    #[inline(never)]
+    fn deflated_push(
+        &self,
+        slot: &Slot,
+        params: &DeflateParams,
+        frame: &Bytes,
+        packed: &mut Option<Option<Bytes>>,
+    ) -> Bytes {
+        if params.server_no_context_takeover {
+            self.deflate
+                .shared_variant(params, frame, packed)
+                .unwrap_or_else(|| frame.clone())
+        } else {
+            self.deflate.for_slot(slot, frame.clone())
+        }
     }
 
     fn send_to_conn(&self, conn: ConnId, frame: Bytes) {
@@ -868,6 +888,7 @@ impl Hub {
     }
 
     /// [`Hub::queue`] for a frame already in its final form.
+    #[inline]
     fn queue_as_is(&self, slot: &Slot, frame: Bytes) {
         let mut outbox = slot.outbox.borrow_mut();
         if outbox.len() + frame.len() > self.settings.max_outbound {
