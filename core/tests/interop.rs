@@ -17,7 +17,8 @@
 //! where the client also checks that the extension was negotiated and echoes
 //! compressible JSON (both libraries compress what they send; the server
 //! compresses its echo), and the 1009 check becomes a compressed message that
-//! only inflates past the limit.
+//! only inflates past the limit. A third run turns context takeover on in
+//! both directions (the server insists on neither `no_context_takeover`).
 //!
 //! A missing client toolchain (python3, node, npm) or a failed install is a
 //! test failure with the reason, never a skip. Every step is bounded: installs
@@ -60,6 +61,22 @@ const DEFLATE_ON: Mode = Mode {
     client_args: &["--deflate"],
 };
 
+/// permessage-deflate with context takeover both ways: the server insists
+/// on neither `no_context_takeover`, so both libraries (which ask for
+/// neither) keep their LZ77 window across messages, and so does the server,
+/// with a deflate and an inflate stream of the connection's own.
+const DEFLATE_CONTEXT: Mode = Mode {
+    server_args: &[
+        "--set",
+        "deflate.enabled=true",
+        "--set",
+        "deflate.server_no_context_takeover=false",
+        "--set",
+        "deflate.client_no_context_takeover=false",
+    ],
+    client_args: &["--deflate"],
+};
+
 /// The server as it starts by default (permessage-deflate declined).
 const DEFAULT: Mode = Mode {
     server_args: &[],
@@ -80,6 +97,16 @@ fn python_websockets_client() {
 #[test]
 fn python_websockets_client_with_deflate() {
     python_run(&DEFLATE_ON);
+}
+
+#[test]
+fn python_websockets_client_with_deflate_context_takeover() {
+    python_run(&DEFLATE_CONTEXT);
+}
+
+#[test]
+fn node_ws_client_with_deflate_context_takeover() {
+    node_run(&DEFLATE_CONTEXT);
 }
 
 #[test]
