@@ -1,7 +1,14 @@
 //! Fan-out: one publish encoded once and queued to N local subscribers
 //! (Elements = deliveries), fan-out of one channel's subscribers split over 1
 //! or 2 pinned hub threads (Elements = deliveries), and cross-core inbox
-//! throughput between two threads (Elements = messages).
+//! throughput between two threads (Elements = messages), and
+//! `fanout/deflate/<mode>`: one chat-JSON publish queued to 10,000 local
+//! subscribers that all negotiated permessage-deflate, compressed once and
+//! shared (`shared`, the default policy), compressed per connection with
+//! each one's own deflate stream (`per_connection`, context takeover), or
+//! not negotiated (`none`); Elements = deliveries. That group also prints
+//! the bytes queued per delivery and the RSS the per-connection streams
+//! took.
 //!
 //! `cargo bench -p ringcast-bench --bench fanout`
 
@@ -25,7 +32,17 @@ use ringcast::pubsub::Settings;
 
 /// A one-core hub with `n` connections subscribed to "bench".
 fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
+    hub_with_subscribers_with(n, |_| {})
+}
+
+/// [`hub_with_subscribers`] with `tweak` applied to the configuration, and
+/// `deflate` (when given) set on every subscriber as negotiated.
+fn hub_with_subscribers_with(
+    n: usize,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> (Hub, Vec<Rc<Slot>>) {
     let mut config = ServerConfig::default();
+    tweak(&mut config);
     config.server.workers = 1;
     config.limits.max_outbound_bytes = usize::MAX;
     config.pubsub.max_subscriptions_per_connection = 1;
@@ -427,5 +444,80 @@ fn pin(core: usize) {
     }
 }
 
-criterion_group!(benches, local_fanout, cores_fanout, cross_core_inbox);
+/// A v1 chat line as published (the push adds channel, offset and epoch).
+const CHAT: &[u8] = br#"{"type":"message","user":"user-42","name":"Alice Martin","text":"on my way, see you at the station in ten minutes","ts":1733000123}"#;
+
+/// `VmRSS` of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn deflate_fanout(c: &mut Criterion) {
+    use ringcast::proto::deflate::DeflateParams;
+    const N: usize = 10_000;
+    let mut group = c.benchmark_group("fanout/deflate");
+    group.throughput(Throughput::Elements(N as u64));
+    let data = Bytes::from_static(CHAT);
+    for mode in ["none", "shared", "per_connection"] {
+        let before = rss_kib();
+        let (hub, slots) = hub_with_subscribers_with(N, |c| c.deflate.enabled = true);
+        let params = DeflateParams {
+            server_no_context_takeover: mode == "shared",
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+        };
+        if mode != "none" {
+            for slot in &slots {
+                slot.deflate.set_params(params);
+            }
+        }
+        let publisher = slots[0].id();
+        // One publish outside the timing: per-connection streams are made
+        // on first use, and the bytes per delivery are read off it.
+        hub.publish(publisher, "bench", data.clone(), ReplyTo::Ws(Some(1)))
+            .expect("publish");
+        let queued: usize = slots.iter().map(|s| s.outbox.borrow().len()).sum();
+        // The publisher's outbox also holds its publish reply.
+        let reply = slots[0].outbox.borrow().len();
+        let per_delivery = (queued - reply) as f64 / (N - 1) as f64;
+        let grown = rss_kib().saturating_sub(before);
+        eprintln!(
+            "fanout/deflate/{mode}: {per_delivery:.1} bytes queued per delivery (push of {} bytes of data); RSS +{grown} KiB for the hub and {N} subscribers",
+            CHAT.len()
+        );
+        for slot in &slots {
+            slot.outbox.borrow_mut().clear();
+        }
+        group.bench_function(mode, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    hub.publish(publisher, "bench", data.clone(), ReplyTo::Ws(Some(1)))
+                        .expect("publish");
+                    spent += start.elapsed();
+                    for slot in &slots {
+                        slot.outbox.borrow_mut().clear();
+                    }
+                }
+                spent
+            })
+        });
+        drop((hub, slots));
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    local_fanout,
+    deflate_fanout,
+    cores_fanout,
+    cross_core_inbox
+);
 criterion_main!(benches);

@@ -12,6 +12,14 @@
 //! with 1000, a message over the limit answered with close 1009, and close 1001
 //! on every connection when the server gets SIGTERM (after which it must exit 0).
 //!
+//! Each client runs twice: against the default server (which declines the
+//! permessage-deflate both clients offer), and with `deflate.enabled=true`,
+//! where the client also checks that the extension was negotiated and echoes
+//! compressible JSON (both libraries compress what they send; the server
+//! compresses its echo), and the 1009 check becomes a compressed message that
+//! only inflates past the limit. A third run turns context takeover on in
+//! both directions (the server insists on neither `no_context_takeover`).
+//!
 //! A missing client toolchain (python3, node, npm) or a failed install is a
 //! test failure with the reason, never a skip. Every step is bounded: installs
 //! 120 s, server start 20 s, a client run 30 s, server exit 10 s.
@@ -46,22 +54,85 @@ const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
 /// answers it by sending SIGTERM to the server.
 const READY_FOR_SHUTDOWN: &str = "READY shutdown-check";
 
+/// `--set deflate.enabled=true`: the server accepts permessage-deflate,
+/// and the clients (which offer it by default) are told to expect it.
+const DEFLATE_ON: Mode = Mode {
+    server_args: &["--set", "deflate.enabled=true"],
+    client_args: &["--deflate"],
+};
+
+/// permessage-deflate with context takeover both ways: the server insists
+/// on neither `no_context_takeover`, so both libraries (which ask for
+/// neither) keep their LZ77 window across messages, and so does the server,
+/// with a deflate and an inflate stream of the connection's own.
+const DEFLATE_CONTEXT: Mode = Mode {
+    server_args: &[
+        "--set",
+        "deflate.enabled=true",
+        "--set",
+        "deflate.server_no_context_takeover=false",
+        "--set",
+        "deflate.client_no_context_takeover=false",
+    ],
+    client_args: &["--deflate"],
+};
+
+/// The server as it starts by default (permessage-deflate declined).
+const DEFAULT: Mode = Mode {
+    server_args: &[],
+    client_args: &[],
+};
+
+/// Extra arguments for the server and the client of one interop run.
+struct Mode {
+    server_args: &'static [&'static str],
+    client_args: &'static [&'static str],
+}
+
 #[test]
 fn python_websockets_client() {
+    python_run(&DEFAULT);
+}
+
+#[test]
+fn python_websockets_client_with_deflate() {
+    python_run(&DEFLATE_ON);
+}
+
+#[test]
+fn python_websockets_client_with_deflate_context_takeover() {
+    python_run(&DEFLATE_CONTEXT);
+}
+
+#[test]
+fn node_ws_client_with_deflate_context_takeover() {
+    node_run(&DEFLATE_CONTEXT);
+}
+
+#[test]
+fn node_ws_client() {
+    node_run(&DEFAULT);
+}
+
+#[test]
+fn node_ws_client_with_deflate() {
+    node_run(&DEFLATE_ON);
+}
+
+fn python_run(mode: &Mode) {
     let python = install_python(&interop_dir(), &install_root());
     let script = interop_dir().join("client.py");
-    run_interop("python websockets", |url, extra| {
+    run_interop("python websockets", mode, |url, extra| {
         let mut cmd = Command::new(&python);
         cmd.arg(&script).arg(url).args(extra);
         cmd
     });
 }
 
-#[test]
-fn node_ws_client() {
+fn node_run(mode: &Mode) {
     let node_modules = install_node(&interop_dir(), &install_root());
     let script = interop_dir().join("client.mjs");
-    run_interop("node ws", |url, extra| {
+    run_interop("node ws", mode, |url, extra| {
         let mut cmd = Command::new("node");
         cmd.arg(&script)
             .arg(url)
@@ -74,7 +145,7 @@ fn node_ws_client() {
 /// Starts the server (unless `RINGCAST_INTEROP_URL` is set), runs the client
 /// built by `client_cmd(url, extra_args)`, and asserts that every check passed
 /// and that the server exited 0 after SIGTERM.
-fn run_interop(client_name: &str, client_cmd: impl Fn(&str, &[String]) -> Command) {
+fn run_interop(client_name: &str, mode: &Mode, client_cmd: impl Fn(&str, &[String]) -> Command) {
     if let Ok(url) = std::env::var("RINGCAST_INTEROP_URL") {
         let outcome = run_client(client_cmd(&url, &[]), None);
         assert!(
@@ -86,13 +157,14 @@ fn run_interop(client_name: &str, client_cmd: impl Fn(&str, &[String]) -> Comman
         return;
     }
 
-    let mut server = Server::start();
+    let mut server = Server::start(mode.server_args);
     let url = format!("ws://{}/echo", server.addr);
-    let extra = vec![
+    let mut extra = vec![
         "--max-message".to_string(),
         DEFAULT_MAX_MESSAGE.to_string(),
         "--shutdown-check".to_string(),
     ];
+    extra.extend(mode.client_args.iter().map(|a| a.to_string()));
     let outcome = run_client(client_cmd(&url, &extra), Some(&mut server));
     let client_ok = outcome.status.map(|s| s.success()).unwrap_or(false);
 
@@ -215,10 +287,11 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    fn start(extra_args: &[&str]) -> Server {
         let bin = env!("CARGO_BIN_EXE_ringcast");
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "2"])
+            .args(extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -173,10 +173,16 @@ pub fn encode_request_into(out: &mut Vec<u8>, url: &WsUrl, key: &str) {
         url.authority.as_str(),
         "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ",
         key,
-        "\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "\r\nSec-WebSocket-Version: 13\r\n",
     ] {
         out.extend_from_slice(part.as_bytes());
     }
+    if let Some(offer) = &url.extensions {
+        out.extend_from_slice(b"Sec-WebSocket-Extensions: ");
+        out.extend_from_slice(offer.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Parses the server's answer to a request sent with `key`. `Ok(None)`: the
@@ -540,6 +546,14 @@ mod tests {
               Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
               Sec-WebSocket-Version: 13\r\n\r\n"
         );
+        let mut offering = url();
+        offering.extensions = Some("permessage-deflate; client_max_window_bits".into());
+        let mut out = Vec::new();
+        encode_request_into(&mut out, &offering, "dGhlIHNhbXBsZSBub25jZQ==");
+        assert!(out.ends_with(
+            b"Sec-WebSocket-Version: 13\r\n\
+              Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub struct WsUrl {
     pub authority: String,
     /// Path and query, `/` when absent; the request target of the handshake.
     pub target: String,
+    /// A `Sec-WebSocket-Extensions` offer sent with the handshake (`connect
+    /// --extensions`, to hold connections that negotiated one); `None`:
+    /// no header.
+    pub extensions: Option<String>,
 }
 
 impl std::fmt::Display for WsUrl {
@@ -68,6 +72,7 @@ impl WsUrl {
             addr,
             authority: authority.to_string(),
             target,
+            extensions: None,
         })
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! One naming scheme everywhere: a key is `TABLE.KEY` under one of the
 //! tables `server`, `log`, `io_uring`, `limits`, `timeouts`, `pubsub`,
-//! `store`, `capacity`, `auth`, `admission`, `engine`, `api`; each table is the section of
+//! `store`, `capacity`, `auth`, `admission`, `engine`, `api`, `deflate`; each table is the section of
 //! the same name. Inside a section a field drops the prefix its key carries
 //! (`io_uring.uring_entries` sets `config.io_uring.entries`,
 //! `admission.admission_rate` sets `config.admission.rate`,
@@ -793,6 +793,13 @@ keys! {
         max_broadcast_channels as Count<usize>,
         request_timeout as Dur,
         idle_timeout as Dur;
+    deflate:
+        enabled as Flag,
+        level as Count<u32>,
+        min_size as Size<usize>,
+        server_max_window_bits as Count<u8>,
+        server_no_context_takeover as Flag,
+        client_no_context_takeover as Flag;
 }
 
 /// Keys whose values are secrets, or may hold one (a URL's password):
@@ -806,7 +813,7 @@ pub fn is_secret(dotted: &str) -> bool {
 }
 
 /// The tables, in the order of [`KEYS`].
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 13] = [
     "server",
     "log",
     "io_uring",
@@ -819,6 +826,7 @@ pub const TABLES: [&str; 12] = [
     "admission",
     "engine",
     "api",
+    "deflate",
 ];
 
 /// The key named `dotted` (`"limits.max_message_size"`).

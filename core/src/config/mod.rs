@@ -26,6 +26,7 @@
 //! | --- | --- |
 //! | `mod.rs` | [`ServerConfig`], [`ConfigError`], and the rules between tables |
 //! | `server.rs`, `log.rs`, `io_uring.rs`, `limits.rs`, `timeouts.rs`, `pubsub.rs`, `store.rs`, `auth.rs`, `admission.rs` | one TOML table each (`store.rs` also `[capacity]`): its typed section, defaults, units and rules |
+//! | `deflate.rs` | the `[deflate]` table: permessage-deflate negotiation and compression |
 //! | `api.rs` | the `[api]` table: the HTTP server API's keys, listener, allow-list and bounds |
 //! | `engine.rs` | the `[engine]` table: memory or Redis, and the Redis engine's bounds |
 //! | `origin.rs`, `proxy.rs`, `pattern.rs`, `secret.rs`, `redis_url.rs` | parsed value types: the `Origin` allow-list, trusted proxy networks, channel patterns, a secret that never prints, a Redis URL that never prints its password |
@@ -40,6 +41,7 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod capacity;
+pub mod deflate;
 pub mod doctor;
 pub mod engine;
 pub mod io_uring;
@@ -67,6 +69,7 @@ use std::time::Duration;
 pub use self::admission::AdmissionSection;
 pub use self::api::ApiSection;
 pub use self::auth::{AuthMode, AuthSection, KeySource};
+pub use self::deflate::DeflateSection;
 pub use self::engine::{EngineKind, EngineSection};
 pub use self::io_uring::{IoUringSection, UringFlags};
 pub use self::limits::LimitsSection;
@@ -76,6 +79,7 @@ pub use self::server::{DemoPage, ServerSection};
 pub use self::store::{CapacitySection, FsyncPolicy, StoreSection};
 pub use self::timeouts::TimeoutsSection;
 use crate::proto::decoder::Limits;
+use crate::proto::deflate::DeflatePolicy;
 use crate::proto::handshake::HandshakeLimits;
 use crate::proto::session::SessionConfig;
 
@@ -101,6 +105,8 @@ pub struct ServerConfig {
     pub engine: EngineSection,
     /// The HTTP server API for application backends (off without a key).
     pub api: ApiSection,
+    /// permessage-deflate (off by default).
+    pub deflate: DeflateSection,
 }
 
 /// A configuration value that cannot work, named by its key.
@@ -212,6 +218,7 @@ impl ServerConfig {
                 }),
             self.api.validate(),
             self.store.validate(self.engine.kind == EngineKind::Disk),
+            self.deflate.validate(),
         ]
         .into_iter()
         .filter_map(Result::err)
@@ -236,6 +243,15 @@ impl ServerConfig {
         HandshakeLimits {
             max_head_bytes: self.limits.max_handshake_bytes,
             ..HandshakeLimits::default()
+        }
+    }
+
+    /// What permessage-deflate offers are accepted with (`[deflate]`).
+    pub fn deflate_policy(&self) -> DeflatePolicy {
+        DeflatePolicy {
+            server_max_window_bits: self.deflate.server_max_window_bits,
+            server_no_context_takeover: self.deflate.server_no_context_takeover,
+            client_no_context_takeover: self.deflate.client_no_context_takeover,
         }
     }
 

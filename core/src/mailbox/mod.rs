@@ -15,5 +15,6 @@ mod slot;
 
 pub use outbox::{Flushed, Outbox};
 pub use slot::{
-    ConnId, Kicks, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW, KICK_SHUTDOWN,
+    ConnId, Kicks, Slot, SlotDeflate, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW,
+    KICK_SHUTDOWN,
 };

@@ -15,6 +15,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use super::Outbox;
+use crate::proto::deflate::DeflateParams;
 
 /// A connection's name on its core: slab key in the low 32 bits, generation
 /// above, so a message for a connection that has gone never reaches the next
@@ -96,6 +97,31 @@ pub struct Slot {
     pub outbox: RefCell<Outbox>,
     kicks: Cell<u8>,
     core: Rc<Kicks>,
+    /// permessage-deflate as negotiated in the handshake; set once by the
+    /// connection when it upgrades, read by whoever encodes a data frame
+    /// for it (the connection's echo and replies, the hub's pushes).
+    pub deflate: SlotDeflate,
+}
+
+/// A connection's permessage-deflate parameters as the senders see them:
+/// 4 bytes that fit in the slot's padding, so a slot without compression
+/// is no larger than before (the fan-out loop reads it for every
+/// subscriber). A connection's own deflate stream, when it keeps context,
+/// lives in its core's `pubsub::deflate::CoreDeflate`, not here.
+#[derive(Debug, Default)]
+pub struct SlotDeflate {
+    /// `None`: not negotiated, every frame goes out as it is.
+    params: Cell<Option<DeflateParams>>,
+}
+
+impl SlotDeflate {
+    pub fn params(&self) -> Option<DeflateParams> {
+        self.params.get()
+    }
+
+    pub fn set_params(&self, params: DeflateParams) {
+        self.params.set(Some(params));
+    }
 }
 
 impl Slot {
@@ -105,6 +131,7 @@ impl Slot {
             outbox: RefCell::default(),
             kicks: Cell::new(0),
             core,
+            deflate: SlotDeflate::default(),
         }
     }
 
@@ -164,5 +191,15 @@ mod tests {
             u64::MAX,
             "the reactor's listener token stays free"
         );
+    }
+
+    /// Every connection has a slot, and the fan-out loop touches each one:
+    /// the deflate parameters must fit in its padding (72 bytes before
+    /// compression existed).
+    #[test]
+    fn slot_stays_small() {
+        assert!(std::mem::size_of::<SlotDeflate>() <= 4);
+        let size = std::mem::size_of::<Slot>();
+        assert!(size <= 72, "Slot is {size} bytes");
     }
 }

@@ -65,16 +65,34 @@ pub enum ProtocolError {
     /// §5.5.1: the close reason must be valid UTF-8.
     #[error("invalid UTF-8 in close reason")]
     InvalidCloseReason,
+    /// RFC 7692 §6.1: RSV1 marks a compressed message on its first frame
+    /// only; set on a continuation frame it is an error.
+    #[error("RSV1 set on a continuation frame")]
+    CompressedContinuation,
+    /// RFC 7692 §6.1: control frames are never compressed.
+    #[error("RSV1 set on a control frame")]
+    CompressedControlFrame,
+    /// RFC 7692 §6.2: the compressed payload is not valid raw deflate.
+    #[error("invalid compressed data")]
+    InvalidCompressedData,
+    /// A compressed message inflated past our configured limit (§10.4 of
+    /// RFC 6455, applied to the inflated size as it grows).
+    #[error("inflated message over limits.max_message_size = {max}")]
+    InflatedTooLarge { max: u64 },
 }
 
 impl ProtocolError {
     /// The close code to answer this error with (RFC 6455 §7.4.1): 1007 for
-    /// data that is not what its type says (bad UTF-8), 1009 for size limits,
+    /// data that is not what its type says (bad UTF-8, bad deflate data), 1009 for size limits,
     /// 1002 for every framing rule.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
-            Self::FrameTooLarge { .. } | Self::MessageTooLarge { .. } => CloseCode::TOO_BIG,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
+            Self::FrameTooLarge { .. }
+            | Self::MessageTooLarge { .. }
+            | Self::InflatedTooLarge { .. } => CloseCode::TOO_BIG,
             Self::UnmaskedFrame
             | Self::MaskedFrameFromServer
             | Self::ReservedBits
@@ -85,7 +103,9 @@ impl ProtocolError {
             | Self::ExpectedContinuation
             | Self::LengthMsbSet
             | Self::InvalidCloseCode(_)
-            | Self::CloseFrameOneByte => CloseCode::PROTOCOL_ERROR,
+            | Self::CloseFrameOneByte
+            | Self::CompressedContinuation
+            | Self::CompressedControlFrame => CloseCode::PROTOCOL_ERROR,
         }
     }
 }
@@ -95,7 +115,7 @@ mod tests {
     use super::*;
 
     /// Every variant, with the widest values its fields can hold.
-    const ALL: [ProtocolError; 15] = [
+    const ALL: [ProtocolError; 19] = [
         ProtocolError::UnmaskedFrame,
         ProtocolError::MaskedFrameFromServer,
         ProtocolError::ReservedBits,
@@ -117,6 +137,10 @@ mod tests {
         ProtocolError::InvalidCloseCode(u16::MAX),
         ProtocolError::CloseFrameOneByte,
         ProtocolError::InvalidCloseReason,
+        ProtocolError::CompressedContinuation,
+        ProtocolError::CompressedControlFrame,
+        ProtocolError::InvalidCompressedData,
+        ProtocolError::InflatedTooLarge { max: u64::MAX },
     ];
 
     #[test]
@@ -136,8 +160,12 @@ mod tests {
     fn close_codes_follow_rfc_7_4_1() {
         for err in ALL {
             let expected = match err {
-                ProtocolError::InvalidUtf8 | ProtocolError::InvalidCloseReason => 1007,
-                ProtocolError::FrameTooLarge { .. } | ProtocolError::MessageTooLarge { .. } => 1009,
+                ProtocolError::InvalidUtf8
+                | ProtocolError::InvalidCloseReason
+                | ProtocolError::InvalidCompressedData => 1007,
+                ProtocolError::FrameTooLarge { .. }
+                | ProtocolError::MessageTooLarge { .. }
+                | ProtocolError::InflatedTooLarge { .. } => 1009,
                 _ => 1002,
             };
             assert_eq!(err.close_code(), CloseCode(expected), "{err:?}");

@@ -14,10 +14,12 @@
 //! | `utf8.rs` | incremental UTF-8 validation across fragments |
 //! | `close.rs` | close codes and close-frame payloads |
 //! | `decoder/` | the incoming-frame state machine: limits, fragmentation, control frames; `tests/cases.rs`: the wire streams it is tested on |
+//! | `deflate/` | permessage-deflate (RFC 7692): negotiation, compress, inflate within the size limit |
 //! | `error.rs` | protocol errors, each knowing its close code |
 
 pub mod close;
 pub mod decoder;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;

@@ -108,6 +108,18 @@ impl Session {
         }
     }
 
+    /// permessage-deflate was negotiated with `params`: compressed messages
+    /// (RSV1) are accepted and inflated from now on.
+    pub fn enable_deflate(&mut self, params: &super::deflate::DeflateParams) {
+        self.decoder
+            .enable_deflate(!params.client_no_context_takeover);
+    }
+
+    /// Heap bytes the decoder holds (see `Decoder::buffered_bytes`).
+    pub fn holds_inflater(&self) -> bool {
+        self.decoder.holds_inflater()
+    }
+
     /// Feeds bytes read from the peer (unmasked in place). Application messages
     /// go to `on_message`, which may append frames to the `out` it is given;
     /// pongs and close replies are appended to `out` here.

@@ -58,6 +58,7 @@ pub use queries::{ControlMsg, CONTROL_CHANNEL};
 use super::answer::{self, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
+use super::deflate::CoreDeflate;
 use super::mirror::{Action, Mirror, Waiter};
 use super::presence::{Presence, Who};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
@@ -65,6 +66,7 @@ use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
 use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
+use crate::proto::deflate::DeflateParams;
 use crate::proto::v1::{push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
 
@@ -240,11 +242,14 @@ pub struct Hub {
     /// `engine.kind = "disk"`: this core's log and the effects held
     /// until it has written (`hub/durable.rs`); `None` otherwise.
     store: Option<durable::Durable>,
+    /// This core's compression of outgoing frames (permessage-deflate).
+    deflate: CoreDeflate,
 }
 
 impl Hub {
     /// Core `core`'s hub on `mesh`, counting into `stats`.
     pub fn new(core: usize, mesh: Arc<Mesh<Msg>>, settings: Settings, stats: Rc<Stats>) -> Self {
+        let deflate = CoreDeflate::new(settings.deflate_level, settings.deflate_min_size);
         Self {
             core,
             port: Port::new(core, mesh),
@@ -262,6 +267,7 @@ impl Hub {
             presence_refreshed: Cell::new(None),
             info_drop_logged: Cell::new(false),
             store: None,
+            deflate,
         }
     }
 
@@ -270,6 +276,11 @@ impl Hub {
     pub fn with_cluster(mut self, cluster: Arc<Cluster>) -> Self {
         self.cluster = Some(cluster);
         self
+    }
+
+    /// This core's compression of outgoing frames.
+    pub fn deflate(&self) -> &CoreDeflate {
+        &self.deflate
     }
 
     /// The node's Redis engine, when `engine.kind = "redis"`.
@@ -358,6 +369,7 @@ impl Hub {
 
     /// Drops every subscription of a closing connection.
     pub fn leave(&self, conn: ConnId) {
+        self.deflate.forget(conn);
         let Some(member) = self.members.borrow_mut().remove(&conn) else {
             return;
         };
@@ -826,10 +838,39 @@ impl Hub {
         let Some(entry) = local.get(channel) else {
             return;
         };
+        // The compressed variant, made for the first subscriber that wants
+        // it and shared by the others (see `deflate.rs`).
+        let mut packed = None;
         for slot in entry.live.values() {
-            self.queue(slot, frame.clone());
+            let out = match slot.deflate.params() {
+                None => frame.clone(),
+                Some(params) => self.deflated_push(slot, &params, &frame, &mut packed),
+            };
+            self.queue_as_is(slot, out);
         }
         bump(&self.stats.deliveries, entry.live.len() as u64);
+    }
+
+    /// The push `frame` as a deflate subscriber gets it: the shared
+    /// compressed variant (made once, kept in `packed`), its own compressed
+    /// copy (context takeover), or `frame` itself. Kept out of line so the
+    /// loop over uncompressed subscribers stays as small as it was.
+    #[cold]
+    #[inline(never)]
+    fn deflated_push(
+        &self,
+        slot: &Slot,
+        params: &DeflateParams,
+        frame: &Bytes,
+        packed: &mut Option<Option<Bytes>>,
+    ) -> Bytes {
+        if params.server_no_context_takeover {
+            self.deflate
+                .shared_variant(params, frame, packed)
+                .unwrap_or_else(|| frame.clone())
+        } else {
+            self.deflate.for_slot(slot, frame.clone())
+        }
     }
 
     fn send_to_conn(&self, conn: ConnId, frame: Bytes) {
@@ -839,8 +880,16 @@ impl Hub {
         }
     }
 
-    /// Queues a frame for one connection, or marks it a slow consumer.
+    /// Queues a frame for one connection (compressed when it negotiated
+    /// deflate and the frame is worth it), or marks it a slow consumer.
     fn queue(&self, slot: &Slot, frame: Bytes) {
+        let frame = self.deflate.for_slot(slot, frame);
+        self.queue_as_is(slot, frame);
+    }
+
+    /// [`Hub::queue`] for a frame already in its final form.
+    #[inline]
+    fn queue_as_is(&self, slot: &Slot, frame: Bytes) {
         let mut outbox = slot.outbox.borrow_mut();
         if outbox.len() + frame.len() > self.settings.max_outbound {
             drop(outbox);

@@ -36,6 +36,10 @@ pub struct Settings {
     pub max_presence_info: usize,
     /// Channel prefixes with join/leave pushes (`pubsub.presence_push_prefixes`).
     pub presence_pushes: Vec<String>,
+    /// zlib level of compressed frames (`deflate.level`).
+    pub deflate_level: u32,
+    /// Smallest payload compressed, in bytes (`deflate.min_size`).
+    pub deflate_min_size: usize,
 }
 
 impl Settings {
@@ -60,6 +64,8 @@ impl Settings {
             max_presence: config.pubsub.max_presence,
             max_presence_info: config.pubsub.max_presence_info_bytes,
             presence_pushes: config.pubsub.presence_push_prefixes.clone(),
+            deflate_level: config.deflate.level,
+            deflate_min_size: config.deflate.min_size,
         }
     }
 }

@@ -31,7 +31,8 @@ use crate::admission::IpGuard;
 use crate::auth::Identity;
 use crate::mailbox::{ConnId, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OVERFLOW, KICK_SHUTDOWN};
 use crate::proto::close::CloseCode;
-use crate::proto::frame::{encode_frame_into, OpCode};
+use crate::proto::deflate::{negotiate, DeflateParams};
+use crate::proto::frame::OpCode;
 use crate::proto::handshake::{
     encode_accept_response_into, encode_error_response_into, encode_plain_response_into,
     parse_request, select_subprotocol, validate_upgrade, HandshakeError, Method, RequestHead,
@@ -72,12 +73,13 @@ impl App {
         out: &mut Vec<u8>,
     ) {
         Metrics::add(&ctx.metrics.messages_received, 1);
+        let deflate = ctx.hub.deflate();
         match (self, message) {
             (App::Echo, Message::Text(text)) => {
-                encode_frame_into(out, OpCode::Text, true, text.as_bytes())
+                deflate.encode_into(slot, out, OpCode::Text, text.as_bytes())
             }
             (App::Echo, Message::Binary(data)) => {
-                encode_frame_into(out, OpCode::Binary, true, data)
+                deflate.encode_into(slot, out, OpCode::Binary, data)
             }
             (App::Ws(ws), message) => ws.handle(ctx, slot, message, now),
         }
@@ -608,7 +610,11 @@ impl Open {
                 App::Ws(WsConn::new(identity))
             }
         };
-        let session = Session::new(&ctx.limits.session, now);
+        let mut session = Session::new(&ctx.limits.session, now);
+        if let Some(params) = admitted.deflate {
+            session.enable_deflate(&params);
+            slot.deflate.set_params(params);
+        }
         Self {
             session,
             app,
@@ -737,6 +743,8 @@ fn error_response(err: &HandshakeError) -> Vec<u8> {
 struct Admitted {
     guard: IpGuard,
     identity: Identity,
+    /// permessage-deflate as accepted in the 101, if it was.
+    deflate: Option<DeflateParams>,
 }
 
 /// Where a request goes.
@@ -873,8 +881,25 @@ fn route(
     };
     let mut out = Vec::new();
     let protocol = select_subprotocol(&request.protocols, &ctx.limits.subprotocols);
-    encode_accept_response_into(&mut out, &accept, protocol, &[]);
-    Route::Upgrade(endpoint, out, Admitted { guard, identity })
+    let deflate = ctx
+        .limits
+        .deflate
+        .as_ref()
+        .and_then(|policy| negotiate(&request.extensions, policy));
+    match deflate {
+        Some(params) => {
+            let answer = params.response_header();
+            let extra = [("Sec-WebSocket-Extensions", answer.as_str())];
+            encode_accept_response_into(&mut out, &accept, protocol, &extra);
+        }
+        None => encode_accept_response_into(&mut out, &accept, protocol, &[]),
+    }
+    let admitted = Admitted {
+        guard,
+        identity,
+        deflate,
+    };
+    Route::Upgrade(endpoint, out, admitted)
 }
 
 /// Runs `produce` with the core's write scratch, then sends what it produced.

@@ -16,6 +16,7 @@ use super::metrics::Metrics;
 use super::scrape::Scraper;
 use crate::admission::CommandPolicy;
 use crate::config::ServerConfig;
+use crate::proto::deflate::DeflatePolicy;
 use crate::proto::handshake::HandshakeLimits;
 use crate::proto::session::SessionConfig;
 use crate::pubsub::hub::Hub;
@@ -43,6 +44,9 @@ pub(crate) struct ConnLimits {
     pub max_publish_bytes: usize,
     /// The server API's bounds (`[api]`).
     pub api: ApiLimits,
+    /// What permessage-deflate offers are accepted with (`[deflate]`);
+    /// `None` when `deflate.enabled` is off (every offer declined).
+    pub deflate: Option<DeflatePolicy>,
 }
 
 /// What bounds one server API connection (`[api]`).
@@ -73,6 +77,7 @@ impl ConnLimits {
                 request_timeout: config.api.request_timeout,
                 idle_timeout: config.api.idle_timeout,
             },
+            deflate: config.deflate.enabled.then(|| config.deflate_policy()),
         }
     }
 }

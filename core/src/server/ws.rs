@@ -75,7 +75,10 @@ impl WsConn {
     }
 
     pub fn handle(&mut self, ctx: &ConnContext, slot: &Slot, message: Message<'_>, now: Instant) {
-        let reply = |frame: Bytes| slot.outbox.borrow_mut().push(frame);
+        let reply = |frame: Bytes| {
+            let frame = ctx.hub.deflate().for_slot(slot, frame);
+            slot.outbox.borrow_mut().push(frame);
+        };
         if self.close.is_some() {
             return;
         }

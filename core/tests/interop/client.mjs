@@ -15,6 +15,8 @@
 // --max-message N an N-byte message echoes and N+1 bytes draw a 1009 close on a
 // second connection; with --shutdown-check a last connection prints
 // `READY shutdown-check` and expects a 1001 close (the harness sends SIGTERM).
+// With --deflate: the server must have accepted permessage-deflate (which ws
+// offers by default), and compressible JSON (small and 48 KiB) must echo.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -94,6 +96,10 @@ class Conn {
   send(data, opts) {
     return new Promise((resolve, reject) => this.ws.send(data, opts, (err) => (err ? reject(err) : resolve())));
   }
+}
+
+function chatJson(i) {
+  return `{"channel":"room:lobby","offset":${1000 + i},"data":{"user":"user-${i % 7}","text":"on my way, see you at the station in ten minutes","ts":${1733000000 + i}}}`;
 }
 
 async function echo(conn, data, isBinary) {
@@ -176,11 +182,22 @@ async function main() {
   const mm = args.indexOf('--max-message');
   const maxMessage = mm >= 0 ? Number(args[mm + 1]) : null;
   const shutdownCheck = args.includes('--shutdown-check');
+  const deflate = args.includes('--deflate');
   console.log(`client: node ${process.version} ws ${wsVersion} -> ${url}`);
 
   const conn = new Conn(url);
   await withTimeout(conn.opened, CHECK_TIMEOUT_MS, 'connect');
   console.log(`connected: extensions ${conn.ws.extensions || 'none'}`);
+  if (deflate) {
+    await check('deflate-negotiated', async () => {
+      const ext = conn.ws.extensions;
+      expect(ext && ext.includes('permessage-deflate'), `server answered extensions '${ext}', expected permessage-deflate`);
+      return `server accepted '${ext}'`;
+    });
+    await check('json-chat-compressed', () => echo(conn, chatJson(3), false));
+    const page = '[' + Array.from({ length: 200 }, (_, i) => chatJson(i)).join(',').slice(0, 48 * 1024) + ']';
+    await check('json-48KiB-compressed', () => echo(conn, page, false));
+  }
   await check('text-ascii', () => echo(conn, 'hello, ringcast', false));
   await check('text-utf8', () => echo(conn, 'héllo wörld — ünïcode 😀 日本語', false));
   await check('binary-0-255', () => echo(conn, Buffer.from(Array.from({ length: 256 }, (_, i) => i)), true));

@@ -17,6 +17,10 @@ With --max-message N: an N-byte message echoes, and on a second connection a
 message of N+1 bytes makes the server close with 1009 (server-side close).
 With --shutdown-check: a last connection prints `READY shutdown-check` and
 waits for the server to close it with 1001 (the harness sends SIGTERM then).
+With --deflate: the server must have accepted permessage-deflate (which
+`websockets` offers by default), and compressible JSON (small and 48 KiB)
+must echo; the N+1-byte message is then sent compressed, so the 1009 comes
+from the inflated size.
 """
 import argparse
 import asyncio
@@ -65,6 +69,17 @@ async def echo(ws, msg):
     expect(type(got) is type(msg), "sent %s, got %s" % (describe(msg), describe(got)))
     expect(got == msg, "sent %s, got different %s" % (describe(msg), describe(got)))
     return "echoed %s" % describe(msg)
+
+
+async def negotiated(ext):
+    expect(ext is not None and "permessage-deflate" in ext,
+           "server answered extensions %r, expected permessage-deflate" % ext)
+    return "server accepted %r" % ext
+
+
+def chat_json(i):
+    return ('{"channel":"room:lobby","offset":%d,"data":{"user":"user-%d","text":'
+            '"on my way, see you at the station in ten minutes","ts":%d}}' % (1000 + i, i % 7, 1733000000 + i))
 
 
 async def fragmented(ws):
@@ -129,6 +144,7 @@ async def main():
     parser.add_argument("url")
     parser.add_argument("--max-message", type=int, default=None)
     parser.add_argument("--shutdown-check", action="store_true")
+    parser.add_argument("--deflate", action="store_true")
     args = parser.parse_args()
 
     import websockets
@@ -137,6 +153,10 @@ async def main():
     ws = await asyncio.wait_for(connect(args.url, max_size=None, close_timeout=5, open_timeout=5, ping_interval=None), CHECK_TIMEOUT)
     ext = ws.response.headers.get("Sec-WebSocket-Extensions")
     line("connected: status %d, extensions %s" % (ws.response.status_code, ext or "none"))
+    if args.deflate:
+        await check("deflate-negotiated", negotiated(ext))
+        await check("json-chat-compressed", echo(ws, chat_json(3)))
+        await check("json-48KiB-compressed", echo(ws, "[" + ",".join(chat_json(i) for i in range(200))[: 48 * 1024] + "]"))
     await check("text-ascii", echo(ws, "hello, ringcast"))
     await check("text-utf8", echo(ws, "héllo wörld — ünïcode 😀 日本語"))
     await check("binary-0-255", echo(ws, bytes(range(256))))

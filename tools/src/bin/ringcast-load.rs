@@ -288,6 +288,11 @@ struct ConnectArgs {
     /// Limit on waiting for the server's close frame at the end
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
     close_timeout: Duration,
+    /// Offer this Sec-WebSocket-Extensions value in every handshake, e.g.
+    /// "permessage-deflate; client_max_window_bits" (held connections send
+    /// no data, so nothing compressed is ever received)
+    #[arg(long)]
+    extensions: Option<String>,
     /// Also write the report as JSON to this file
     #[arg(long)]
     json: Option<PathBuf>,
@@ -667,10 +672,11 @@ fn run_plot(args: PlotArgs) -> ExitCode {
 }
 
 fn run_connect(args: ConnectArgs) -> ExitCode {
-    let url = match WsUrl::parse(&args.url) {
+    let mut url = match WsUrl::parse(&args.url) {
         Ok(u) => u,
         Err(e) => return refuse(format!("--url: {e}")),
     };
+    url.extensions = args.extensions.clone();
     let sources = match parse_sources(args.source.as_deref()) {
         Ok(s) => s,
         Err(e) => return refuse(e),

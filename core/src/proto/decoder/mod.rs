@@ -45,8 +45,9 @@
 //! byte, and cut at random points, and the results must all agree.
 
 use super::close::{parse_close_payload, CloseFrame};
+use super::deflate::MessageInflater;
 use super::error::ProtocolError;
-use super::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+use super::frame::{FrameHeader, OpCode, MAX_HEADER_LEN, RSV1};
 use super::mask::apply_mask;
 use super::utf8::Utf8Validator;
 
@@ -122,10 +123,21 @@ pub struct Decoder {
     /// last frame is delivered), or `None` between messages.
     message_kind: Option<MessageKind>,
     role: Role,
-    /// RSV bits an extension has claimed; any other set bit is an error. Always
-    /// 0 today: permessage-deflate will allow `RSV1` here and pass the bit on
-    /// with the event.
+    /// RSV bits an extension has claimed; any other set bit is an error.
+    /// [`RSV1`] once permessage-deflate is negotiated
+    /// ([`Decoder::enable_deflate`]), 0 otherwise.
     allowed_rsv: u8,
+    /// The data message in progress came with RSV1: its payload is
+    /// collected compressed and inflated when its last frame arrives.
+    compressed: bool,
+    /// The peer keeps its LZ77 window across messages (no
+    /// `client_no_context_takeover`): the inflater lives as long as the
+    /// connection once made. Otherwise it is made for a compressed message
+    /// and dropped with that message's buffer.
+    inflate_context: bool,
+    /// The inflate stream and the last inflated message; `None` until a
+    /// compressed message arrives (and again after it, without context).
+    inflate: Option<Box<MessageInflater>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +188,19 @@ impl Decoder {
             message_kind: None,
             role,
             allowed_rsv: 0,
+            compressed: false,
+            inflate_context: false,
+            inflate: None,
         }
+    }
+
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message
+    /// on its first frame. `context_takeover`: the peer did not agree to
+    /// `client_no_context_takeover` (for a server decoder), so one inflate
+    /// stream spans all its messages.
+    pub fn enable_deflate(&mut self, context_takeover: bool) {
+        self.allowed_rsv |= RSV1;
+        self.inflate_context = context_takeover;
     }
 
     /// Decodes at most one event from the front of `buf`, unmasking in place.
@@ -256,10 +280,18 @@ impl Decoder {
             }
 
             let kind = self.message_kind;
+            let compressed = self.compressed;
             if whole && frame.fin && frame.opcode != OpCode::Continuation {
                 // Zero-copy: the whole message is this one frame, here in `buf`.
                 self.message_kind = None;
                 let payload = &buf[start..pos];
+                if compressed {
+                    let event = self.inflate_event(kind, payload)?;
+                    return Ok(Decoded {
+                        consumed: pos,
+                        event: Some(event),
+                    });
+                }
                 let event = match kind {
                     Some(MessageKind::Text) => Event::Text(
                         std::str::from_utf8(payload).map_err(|_| ProtocolError::InvalidUtf8)?,
@@ -272,7 +304,7 @@ impl Decoder {
                 });
             }
 
-            if kind == Some(MessageKind::Text) {
+            if kind == Some(MessageKind::Text) && !compressed {
                 self.utf8.feed(chunk)?;
             }
             self.append(chunk, frame.len - frame.done);
@@ -287,6 +319,16 @@ impl Decoder {
                 continue;
             }
             self.message_kind = None;
+            if compressed {
+                // The compressed bytes are not needed past this call: taking
+                // them frees them as soon as they are inflated.
+                let payload = std::mem::take(&mut self.message);
+                let event = self.inflate_event(kind, &payload)?;
+                return Ok(Decoded {
+                    consumed: pos,
+                    event: Some(event),
+                });
+            }
             let event = match kind {
                 Some(MessageKind::Text) => {
                     self.utf8.finish()?;
@@ -319,7 +361,14 @@ impl Decoder {
     /// the last delivered event until the next `decode` or [`reclaim`](Self::reclaim).
     /// Partial headers live inside the struct and are not counted.
     pub fn buffered_bytes(&self) -> usize {
-        self.message.capacity() + self.control.as_ref().map_or(0, |b| b.len())
+        self.message.capacity()
+            + self.control.as_ref().map_or(0, |b| b.len())
+            + self.inflate.as_ref().map_or(0, |i| i.out.capacity())
+    }
+
+    /// Whether an inflate stream is held (for tests and memory accounting).
+    pub fn holds_inflater(&self) -> bool {
+        self.inflate.is_some()
     }
 
     /// Replaces the limits. They apply from the next frame header; a frame
@@ -334,6 +383,16 @@ impl Decoder {
     pub fn reclaim(&mut self) {
         if self.message_kind.is_none() && self.message.capacity() != 0 {
             self.message = Vec::new();
+        }
+        if self.message_kind.is_none() {
+            match &mut self.inflate {
+                Some(inflate) if self.inflate_context => {
+                    // Keep the stream (its window is the peer's), drop the buffer.
+                    inflate.out = Vec::new();
+                }
+                Some(_) => self.inflate = None,
+                None => {}
+            }
         }
         let in_control_frame =
             matches!(self.state, State::Payload(frame) if frame.opcode.is_control());
@@ -381,6 +440,9 @@ impl Decoder {
             OpCode::Binary => self.begin_message(MessageKind::Binary),
             _ => {}
         }
+        if matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            self.compressed = header.rsv & RSV1 != 0;
+        }
         Ok(Frame {
             opcode: header.opcode,
             fin: header.fin,
@@ -398,6 +460,16 @@ impl Decoder {
         }
         if header.rsv & !self.allowed_rsv != 0 {
             return Err(ProtocolError::ReservedBits);
+        }
+        if header.rsv & RSV1 != 0 {
+            // Allowed (negotiated), but only on the first frame of a data
+            // message (RFC 7692 §6.1).
+            if header.opcode.is_control() {
+                return Err(ProtocolError::CompressedControlFrame);
+            }
+            if header.opcode == OpCode::Continuation {
+                return Err(ProtocolError::CompressedContinuation);
+            }
         }
         let len = header.payload_len;
         if header.opcode.is_control() {
@@ -435,6 +507,29 @@ impl Decoder {
             }
         }
         Ok(())
+    }
+
+    /// Inflates a whole compressed message and returns its event; the text
+    /// is UTF-8-validated as inflated. The size limit applies to the
+    /// inflated bytes as they grow.
+    fn inflate_event(
+        &mut self,
+        kind: Option<MessageKind>,
+        payload: &[u8],
+    ) -> Result<Event<'_>, ProtocolError> {
+        let keep = self.inflate_context;
+        let inflate = self.inflate.get_or_insert_with(Box::default);
+        if !keep {
+            inflate.reset();
+        }
+        inflate.inflate_message(payload, self.limits.max_message_size)?;
+        let out = &inflate.out;
+        Ok(match kind {
+            Some(MessageKind::Text) => {
+                Event::Text(std::str::from_utf8(out).map_err(|_| ProtocolError::InvalidUtf8)?)
+            }
+            _ => Event::Binary(out),
+        })
     }
 
     fn begin_message(&mut self, kind: MessageKind) {

@@ -4,6 +4,7 @@
 //! splits, and the tests of allocation, limits and zero copy.
 
 mod cases;
+mod deflate;
 
 use self::cases::cases;
 use super::*;

@@ -1,0 +1,77 @@
+//! The `[deflate]` table: permessage-deflate (RFC 7692), what the server
+//! accepts in the handshake and what it compresses.
+//!
+//! Off by default: compression costs CPU on every compressed message, and a
+//! deployment that serves mostly tiny pushes or already-compressed binary
+//! gains nothing from it. When on, the defaults keep idle memory flat and
+//! pushes cheap: the server insists on `server_no_context_takeover` (every
+//! message is compressed on its own, so one compressed push frame serves
+//! every subscriber, made by one shared compressor per core) and on
+//! `client_no_context_takeover` (inflate state lives only while a
+//! compressed message is being read, not per idle connection).
+
+use super::{refuse, ConfigError};
+
+/// `[deflate]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeflateSection {
+    /// Accept `permessage-deflate` offers. Default: false (declined).
+    pub enabled: bool,
+    /// zlib compression level, 1 (fastest) to 9 (smallest). Default: 2.
+    /// On zlib-rs, level 1 uses fixed Huffman codes only and leaves a
+    /// 203-byte chat push at 202 bytes; level 2 makes it 163 (and level 6
+    /// no smaller) for about twice the CPU of level 1 (`bench/benches/deflate.rs`).
+    pub level: u32,
+    /// Smallest message payload compressed, in bytes; smaller ones are sent
+    /// as they are (RSV1 is per message). Default: 64 bytes.
+    pub min_size: usize,
+    /// The largest LZ77 window the server's compressed messages use, 8 to
+    /// 15 (bits). Below 15 it is announced to every client
+    /// (`server_max_window_bits`), and messages larger than 2^bits are sent
+    /// uncompressed. Default: 15.
+    pub server_max_window_bits: u8,
+    /// Answer `server_no_context_takeover` even when the client did not ask
+    /// for it. Default: true. When false, a client that did not ask gets a
+    /// compressor of its own kept for the connection's life (about 310 KiB
+    /// while it exists), and its pushes are compressed once per connection.
+    pub server_no_context_takeover: bool,
+    /// Answer `client_no_context_takeover` even when the client did not ask
+    /// for it. Default: true. When false, a client that did not ask keeps
+    /// its LZ77 window across messages, so the server keeps an inflater for
+    /// that connection from its first compressed message on (about 45 KiB).
+    pub client_no_context_takeover: bool,
+}
+
+impl Default for DeflateSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            level: 2,
+            min_size: 64,
+            server_max_window_bits: 15,
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+        }
+    }
+}
+
+impl DeflateSection {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=9).contains(&self.level) {
+            return refuse(
+                "deflate.level",
+                format!("{} is not a zlib level: must be 1 to 9", self.level),
+            );
+        }
+        if !(8..=15).contains(&self.server_max_window_bits) {
+            return refuse(
+                "deflate.server_max_window_bits",
+                format!(
+                    "{} is not a deflate window: must be 8 to 15",
+                    self.server_max_window_bits
+                ),
+            );
+        }
+        Ok(())
+    }
+}
