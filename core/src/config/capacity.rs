@@ -37,15 +37,17 @@ pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, ke
 
 /// Server RSS per idle `/ws` connection with no subscription.
 pub const IDLE_USER: Cost = Cost {
-    value: 970.0,
+    value: 1115.0,
     unit: "B",
-    source: "968, 971, 972 and 1,071 B (the last a first run on a box busy with builds): bash \
-             hardware-profiles/measure/verify.sh (ringcast serve --profile medium --set \
-             server.workers=1 on CPU 0, a fresh server; taskset -c 1 ringcast-load connect \
-             --url ws://127.0.0.1:PORT/ws --connections 18976 --rate 5000 --hold 3s --settle 2s \
-             --server-pid PID: RSS growth ÷ connections), 2026-12-04, CI box; with the server \
-             API's and presence's per-connection fields (0.75 KiB on 2026-11-25 with the code of \
-             that day; 0.81 KiB on 2026-12-04 with the embedded defaults and 19,000 connections)",
+    source: "1,105, 1,111, 1,115, 1,218 and 1,222 B, the median taken (RSS moves in steps, so \
+             runs fall in two groups): bash hardware-profiles/measure/verify.sh --short \
+             (ringcast serve --profile medium --set server.workers=1 on CPU 0, a fresh server; \
+             taskset -c 1 ringcast-load connect --url ws://127.0.0.1:PORT/ws --connections 18976 \
+             --rate 5000 --hold 3s --settle 2s --server-pid PID: RSS growth ÷ connections), \
+             2026-12-04, CI box, with permessage-deflate built in (off). Before it, the same \
+             day: 968-1,081 B (median 1,000); the decoder's inflater pointer moved each open \
+             connection's state into the allocator's next size class (+200 B) until its flags \
+             were packed; what is left of the difference is not yet explained",
 };
 
 /// Kernel slab per TCP socket (an idle one: buffers empty).

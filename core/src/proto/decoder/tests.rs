@@ -566,8 +566,10 @@ fn a_large_assembled_message_is_released() {
 
 #[test]
 fn decoder_is_small() {
+    // Every open connection holds one inside its boxed state; 8 bytes more
+    // moved that box into the allocator's next size class (proto/decoder).
     let size = std::mem::size_of::<Decoder>();
-    assert!(size <= 96, "Decoder is {size} bytes");
+    assert!(size <= 88, "Decoder is {size} bytes");
 }
 
 #[test]
