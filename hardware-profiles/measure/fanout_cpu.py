@@ -13,9 +13,15 @@ printed beside it as a check. Subscribers only count bytes, so the
 client stays light; it still shares the box, so run it with the server pinned
 elsewhere when you can.
 
+With --extensions OFFER the subscribers offer it in their handshake (e.g.
+"permessage-deflate" for compressed pushes); --chat publishes a chat
+message (a JSON object of about 150 bytes) instead of DATA x's, which
+compress unrealistically well. bytes_per_delivery is what the subscribers
+read (frame headers included) per delivery the server counted.
+
 Standard library only. Usage:
   fanout_cpu.py --port 8080 --pid PID [--subs 500] [--pubs 4] [--rate 200]
-                [--seconds 10] [--data 64]
+                [--seconds 10] [--data 64] [--chat] [--extensions OFFER]
 """
 import argparse
 import asyncio
@@ -61,16 +67,30 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-async def open_ws(host, port):
+CHAT = {
+    "type": "message",
+    "room": "general",
+    "user": {"id": "u_48213", "name": "Maria Lopez"},
+    "text": "Running ten minutes late, start without me and I will catch up",
+    "ts": 1764806400123,
+}
+
+
+async def open_ws(host, port, extensions=None):
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(HANDSHAKE.encode())
+    handshake = HANDSHAKE
+    if extensions:
+        handshake = handshake[:-2] + f"Sec-WebSocket-Extensions: {extensions}\r\n\r\n"
+    writer.write(handshake.encode())
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
+    if extensions:
+        assert b"sec-websocket-extensions" in head.lower(), f"offer declined: {head!r}"
     return reader, writer
 
 
-async def subscriber(host, port, channel, ready, counter):
-    reader, writer = await open_ws(host, port)
+async def subscriber(host, port, channel, ready, counter, extensions):
+    reader, writer = await open_ws(host, port, extensions)
     cmd = json.dumps({"id": 1, "op": "subscribe", "channel": channel}).encode()
     writer.write(masked_text(cmd))
     await reader.read(4096)  # the reply
@@ -113,13 +133,15 @@ async def main():
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--data", type=int, default=64)
+    ap.add_argument("--chat", action="store_true")
+    ap.add_argument("--extensions")
     a = ap.parse_args()
     channel = "bench"
-    data = "x" * a.data
+    data = CHAT if a.chat else "x" * a.data
     ready = asyncio.Semaphore(0)
     counter = [0]
     subs = [
-        asyncio.create_task(subscriber(a.host, a.port, channel, ready, counter))
+        asyncio.create_task(subscriber(a.host, a.port, channel, ready, counter, a.extensions))
         for _ in range(a.subs)
     ]
     for _ in range(a.subs):
@@ -127,6 +149,7 @@ async def main():
     hz = os.sysconf("SC_CLK_TCK")
     delivered0 = deliveries_total(a.host, a.port)
     ticks0, t0 = cpu_ticks(a.pid), time.monotonic()
+    read0 = counter[0]
     sent = [0]
     await asyncio.gather(
         *[
@@ -153,6 +176,7 @@ async def main():
                 "deliveries": deliveries,
                 "publishes_x_subscribers": sent[0] * a.subs,
                 "bytes_read": counter[0],
+                "bytes_per_delivery": round((counter[0] - read0) / max(deliveries, 1), 1),
                 "approx_push_frame_bytes": push_len + 2,
                 "window_s": round(t1 - t0, 2),
                 "server_cpu_s": cpu_s,
