@@ -1079,7 +1079,10 @@ mod tests {
         let load = Load::default();
         let m = memory_at(&c, &load, 2, 10_000);
         let one = per_connection(&c, &load);
-        assert_eq!(m.idle, 10_000 * (970 + 5290));
+        assert_eq!(
+            m.idle,
+            10_000 * (IDLE_USER.value as u64 + IDLE_KERNEL.value as u64)
+        );
         assert_eq!(m.subscriptions, 10_000 * one.subscription_bytes);
         assert_eq!(
             m.total(),
