@@ -56,6 +56,9 @@ BUSY_OTHERS_CORES = 0.25
 BUSY_STEAL = 0.05
 
 HZ = os.sysconf("SC_CLK_TCK")
+# Where bench/peers/uws/build.sh takes the uWebSockets sources from.
+UWS_SOURCE = "crates.io libuwebsockets-sys 0.0.10"
+UWS_BIN = ROOT / "target" / "peers" / "uws" / "uws-peer"
 READY = re.compile(r"listening on (\S+)")
 
 
@@ -176,6 +179,9 @@ def servers(args):
     if args.uws:
         found.append(dict(name="uWebSockets", cmd=shlex.split(args.uws), protocol="broadcast",
                           port_arg=True))
+    elif UWS_BIN.exists():
+        # Built by bench/peers/uws/build.sh (run.sh does it).
+        found.append(dict(name="uWebSockets", cmd=[str(UWS_BIN), *listen], protocol="broadcast"))
     if args.only:
         wanted = set(args.only.split(","))
         found = [s for s in found if s["name"] in wanted or s["name"] == "ringcast"]
@@ -513,7 +519,8 @@ def machine_notes(args, started, records):
         f"- peers: tokio-tungstenite {lock_version('tokio-tungstenite')}, fastwebsockets"
         f" {lock_version('fastwebsockets')} (hyper {lock_version('hyper')}), tokio"
         f" {lock_version('tokio')}, ws {node_ws or '?'}"
-        + (", uWebSockets (user-built)" if args.uws else ""),
+        + (", uWebSockets (user-built)" if args.uws else
+           f", uWebSockets from {UWS_SOURCE} (bench/peers/uws)" if UWS_BIN.exists() else ""),
         f"- pinning: server on CPU {SERVER_CPU} (`taskset -c {SERVER_CPU}`, ringcast with"
         f" `--workers 1`, every peer single-threaded), ringcast-load on CPU {LOAD_CPU}"
         f" (`--cpus {LOAD_CPU}`), sources {SOURCES}",

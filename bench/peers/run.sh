@@ -3,17 +3,18 @@
 #
 #   bash bench/peers/run.sh            full run: 3 interleaved rounds, ~15 min
 #   bash bench/peers/run.sh --quick    smoke run for CI: 1 short round, ~2-3 min
-#   bash bench/peers/run.sh --uws '/path/to/uws-server {port}'   add a user-built uWebSockets
+#   bash bench/peers/run.sh --uws '/path/to/uws-server {port}'   another uWebSockets build instead of ours
 #   options: --runs N, --only NAME[,NAME] (peers beside ringcast), --scenarios ID[,ID], --out DIR
 #
-# Builds (release) ringcast, ringcast-load and the Rust peer servers, installs
+# Builds (release) ringcast, ringcast-load and the Rust peer servers, builds
+# the uWebSockets peer from its C++ sources (bench/peers/uws/build.sh), installs
 # Node's `ws` with npm under target/peers/node, then runs peers.py: each
 # server alone on CPU 0, driven by ringcast-load on CPU 1. The table goes to
 # stdout and target/peers/report.md. bench/README.md explains the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-for tool in taskset python3 node npm; do
+for tool in taskset python3 node npm make g++; do
     command -v "$tool" >/dev/null || { echo "run.sh: needs $tool" >&2; exit 1; }
 done
 if [ "$(nproc)" -lt 2 ]; then
@@ -23,6 +24,9 @@ fi
 
 echo "== build (release): ringcast, ringcast-load, peer servers"
 cargo build --release -q -p ringcast -p ringcast-tools -p ringcast-bench --bins
+
+echo "== build: uWebSockets peer (bench/peers/uws)"
+bash bench/peers/uws/build.sh
 
 node_dir=target/peers/node
 mkdir -p "$node_dir"
