@@ -9,8 +9,15 @@
 //! every subscriber, made by one shared compressor per core) and on
 //! `client_no_context_takeover` (inflate state lives only while a
 //! compressed message is being read, not per idle connection).
+//!
+//! What context takeover may cost is bounded twice: per connection
+//! (`max_memory_per_connection`, the zlib state one connection may hold,
+//! honoured in the negotiation) and per worker (`max_context_connections`,
+//! how many of its connections may keep state between messages at once;
+//! past it new ones are answered with no context takeover either way).
 
 use super::{refuse, ConfigError};
+use crate::proto::deflate::{deflate_state_bytes, INFLATE_STATE_BYTES};
 
 /// `[deflate]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +47,20 @@ pub struct DeflateSection {
     /// its LZ77 window across messages, so the server keeps an inflater for
     /// that connection from its first compressed message on (about 45 KiB).
     pub client_no_context_takeover: bool,
+    /// The most zlib state one connection may hold, in bytes; 0: no limit.
+    /// It counts the inflate stream reading a compressed message needs
+    /// (47,552 B on zlib-rs, at any window) and, when the connection keeps
+    /// context, its own deflate stream (380,032 B at 15 bits): a budget
+    /// under both makes the server answer `server_no_context_takeover`.
+    /// Must hold at least one inflate stream (else no offer could be
+    /// accepted). Default: 0.
+    pub max_memory_per_connection: u64,
+    /// Connections of one worker that may keep zlib state between messages
+    /// (a context-takeover agreement either way) at once; 0: no limit. Past
+    /// it a new connection is answered with both no-context-takeover
+    /// parameters (counted in `ringcast_deflate_context_downgrades_total`)
+    /// until one of them closes. Default: 0.
+    pub max_context_connections: usize,
 }
 
 impl Default for DeflateSection {
@@ -51,6 +72,8 @@ impl Default for DeflateSection {
             server_max_window_bits: 15,
             server_no_context_takeover: true,
             client_no_context_takeover: true,
+            max_memory_per_connection: 0,
+            max_context_connections: 0,
         }
     }
 }
@@ -72,6 +95,38 @@ impl DeflateSection {
                 ),
             );
         }
+        let budget = self.max_memory_per_connection;
+        if budget > 0 && budget < INFLATE_STATE_BYTES {
+            return refuse(
+                "deflate.max_memory_per_connection",
+                format!(
+                    "{budget} bytes do not hold one inflate stream ({INFLATE_STATE_BYTES} B on \
+                     zlib-rs), so every offer would be declined: use 0 (no limit), at least \
+                     {INFLATE_STATE_BYTES}, or deflate.enabled = false"
+                ),
+            );
+        }
         Ok(())
+    }
+
+    /// The zlib state one connection holds at most under this table: the
+    /// inflate stream, and its own deflate stream when the server may keep
+    /// context and the budget holds it.
+    pub fn state_bytes_per_connection(&self) -> u64 {
+        let own = deflate_state_bytes(15) + INFLATE_STATE_BYTES;
+        let budget = self.max_memory_per_connection;
+        let keeps_own = !self.server_no_context_takeover
+            && self.server_max_window_bits == 15
+            && (budget == 0 || own <= budget);
+        if keeps_own {
+            own
+        } else {
+            INFLATE_STATE_BYTES
+        }
+    }
+
+    /// Whether a connection may keep zlib state between messages.
+    pub fn may_keep_context(&self) -> bool {
+        !self.client_no_context_takeover || self.state_bytes_per_connection() > INFLATE_STATE_BYTES
     }
 }

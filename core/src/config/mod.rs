@@ -252,6 +252,7 @@ impl ServerConfig {
             server_max_window_bits: self.deflate.server_max_window_bits,
             server_no_context_takeover: self.deflate.server_no_context_takeover,
             client_no_context_takeover: self.deflate.client_no_context_takeover,
+            max_memory_per_connection: self.deflate.max_memory_per_connection,
         }
     }
 
