@@ -16,7 +16,8 @@
 //! a named constant saying so.
 
 use super::keys::human_size;
-use super::ServerConfig;
+use super::{DeflateSection, ServerConfig};
+use crate::proto::deflate::{DEFLATE_STATE_BYTES, INFLATE_STATE_BYTES};
 
 /// One measured cost and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -221,8 +222,30 @@ pub const STORE_RECOVERY: Cost = Cost {
              after drop_caches, serving 13.7 s after the start, 2026-12-04, CI box, virtio disk",
 };
 
+/// Heap of one zlib-rs deflate stream with a 15-bit window (the core's
+/// shared stream, or a connection's own under context takeover); by window
+/// in `proto::deflate::DEFLATE_STATE_BYTES`.
+pub const DEFLATE_STREAM: Cost = Cost {
+    value: DEFLATE_STATE_BYTES[6] as f64,
+    unit: "B",
+    source: "bytes allocated (a counting global allocator) by flate2 1.1.11 on zlib-rs 0.6.8, \
+             raw deflate, memLevel 8, at levels 1, 2, 6 and 9 alike, all of it when the stream \
+             is made: cargo test -p ringcast --test zlib_state -- --nocapture, 2026-12-04, CI \
+             box; 251,008 B at 9 bits to 380,032 at 15; zlib's formula says 262,144 at 15; 10,000 \
+             level-2 streams took 3.0 GiB of RSS (about 310 KiB each) in the fanout/deflate bench",
+};
+
+/// Heap of one zlib-rs inflate stream, at any window (zlib-rs allocates a
+/// 15-bit window whatever the stream's bits).
+pub const INFLATE_STREAM: Cost = Cost {
+    value: INFLATE_STATE_BYTES as f64,
+    unit: "B",
+    source: "the same measurement as the deflate stream: 47,552 B at every window from 9 to 15 \
+             bits; zlib's formula says 39,936 at 15, 2026-12-04, CI box",
+};
+
 /// Every cost, for `--json` and the README.
-pub const COSTS: [(&str, Cost); 16] = [
+pub const COSTS: [(&str, Cost); 18] = [
     ("idle_user_bytes", IDLE_USER),
     ("idle_kernel_bytes", IDLE_KERNEL),
     ("subscription_bytes", PER_SUBSCRIPTION),
@@ -239,6 +262,8 @@ pub const COSTS: [(&str, Cost); 16] = [
     ("store_always_publishes_per_s_per_worker", STORE_ALWAYS),
     ("store_batch_publishes_per_s_per_worker", STORE_BATCH),
     ("store_recovery_s_per_gb", STORE_RECOVERY),
+    ("deflate_stream_bytes", DEFLATE_STREAM),
+    ("inflate_stream_bytes", INFLATE_STREAM),
 ];
 
 /// Planning choice: a core is planned at 70 % busy, a NIC at 70 % of its
@@ -352,6 +377,10 @@ pub struct PerConnection {
     pub subscription_bytes: u64,
     /// Its share of the slow consumers' queues and send buffers.
     pub slow_share_bytes: u64,
+    /// The zlib state it keeps between messages, when every connection may
+    /// (permessage-deflate on with context takeover, no
+    /// `deflate.max_context_connections`); 0 otherwise (see [`Deflate`]).
+    pub deflate_kept_bytes: u64,
 }
 
 impl PerConnection {
@@ -360,6 +389,59 @@ impl PerConnection {
             + self.idle_kernel_bytes
             + self.subscription_bytes
             + self.slow_share_bytes
+            + self.deflate_kept_bytes
+    }
+}
+
+/// What permessage-deflate's zlib state costs under a `[deflate]` table.
+/// Computed whether or not `deflate.enabled` is on (to say what turning it
+/// on costs); it counts in [`Memory`] only when it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deflate {
+    pub enabled: bool,
+    /// Each worker's: its shared deflate stream (made on first use) and the
+    /// inflate stream of the one compressed message it may be reading (a
+    /// message is inflated and its stream freed within one read).
+    pub per_worker_bytes: u64,
+    /// The most zlib state one connection keeps between messages.
+    pub kept_per_connection_bytes: u64,
+    /// Connections of one worker that may keep it
+    /// (`deflate.max_context_connections`); `None`: no limit.
+    pub context_cap_per_worker: Option<u64>,
+}
+
+impl Deflate {
+    /// The table's costs with `workers` workers.
+    pub fn of(table: &DeflateSection) -> Self {
+        Self {
+            enabled: table.enabled,
+            per_worker_bytes: DEFLATE_STREAM.value as u64 + INFLATE_STREAM.value as u64,
+            kept_per_connection_bytes: table.kept_bytes_per_connection(),
+            context_cap_per_worker: (table.max_context_connections > 0)
+                .then_some(table.max_context_connections as u64),
+        }
+    }
+
+    /// Bytes at `connections` over `workers` workers, every connection
+    /// that may keep state keeping it, whether or not deflate is on.
+    pub fn bytes_at(&self, workers: u64, connections: u64) -> u64 {
+        let keeping = match self.context_cap_per_worker {
+            Some(cap) => connections.min(workers.saturating_mul(cap)),
+            None => connections,
+        };
+        workers * self.per_worker_bytes + keeping.saturating_mul(self.kept_per_connection_bytes)
+    }
+
+    /// The fixed part (what does not grow with each connection) when the
+    /// cap bounds the kept state: the workers' streams and every capped
+    /// place full.
+    fn fixed_bytes(&self, workers: u64) -> u64 {
+        let capped = self.context_cap_per_worker.map_or(0, |cap| {
+            workers
+                .saturating_mul(cap)
+                .saturating_mul(self.kept_per_connection_bytes)
+        });
+        workers * self.per_worker_bytes + capped
     }
 }
 
@@ -374,11 +456,13 @@ pub struct Memory {
     pub slow: u64,
     /// Every channel's history full.
     pub history: u64,
+    /// permessage-deflate's zlib state (0 when `deflate.enabled` is off).
+    pub deflate: u64,
 }
 
 impl Memory {
     pub fn total(&self) -> u64 {
-        self.fixed + self.idle + self.subscriptions + self.slow + self.history
+        self.fixed + self.idle + self.subscriptions + self.slow + self.history + self.deflate
     }
 }
 
@@ -408,6 +492,7 @@ pub struct Statement {
     pub history_entry_bytes: u64,
     pub per_connection: PerConnection,
     pub memory: Memory,
+    pub deflate: Deflate,
     /// The arithmetic, one line each.
     pub lines: Vec<String>,
 }
@@ -493,7 +578,14 @@ impl Statement {
                 "idle_kernel_bytes": self.per_connection.idle_kernel_bytes,
                 "subscription_bytes": self.per_connection.subscription_bytes,
                 "slow_share_bytes": self.per_connection.slow_share_bytes,
+                "deflate_kept_bytes": self.per_connection.deflate_kept_bytes,
                 "total_bytes": self.per_connection.total(),
+            },
+            "deflate": {
+                "enabled": self.deflate.enabled,
+                "per_worker_bytes": self.deflate.per_worker_bytes,
+                "kept_per_connection_bytes": self.deflate.kept_per_connection_bytes,
+                "context_connections_per_worker": self.deflate.context_cap_per_worker,
             },
             "memory": {
                 "fixed_bytes": self.memory.fixed,
@@ -501,6 +593,7 @@ impl Statement {
                 "subscription_bytes": self.memory.subscriptions,
                 "slow_consumer_bytes": self.memory.slow,
                 "history_bytes": self.memory.history,
+                "deflate_bytes": self.memory.deflate,
                 "total_bytes": self.memory.total(),
             },
             "costs_date": COSTS_DATE,
@@ -561,6 +654,10 @@ pub fn per_connection(config: &ServerConfig, load: &Load) -> PerConnection {
         idle_kernel_bytes: IDLE_KERNEL.value as u64,
         subscription_bytes: load.subscriptions_per_connection * PER_SUBSCRIPTION.value as u64,
         slow_share_bytes: slow_one * SLOW_CONSUMER_PERCENT / 100,
+        deflate_kept_bytes: match Deflate::of(&config.deflate) {
+            d if d.enabled && d.context_cap_per_worker.is_none() => d.kept_per_connection_bytes,
+            _ => 0,
+        },
     }
 }
 
@@ -586,6 +683,11 @@ pub fn memory_at(config: &ServerConfig, load: &Load, workers: u64, connections: 
         subscriptions: connections * one.subscription_bytes,
         slow: connections * SLOW_CONSUMER_PERCENT / 100 * slow_one,
         history: history_memory(config, load),
+        deflate: if config.deflate.enabled {
+            Deflate::of(&config.deflate).bytes_at(workers, connections)
+        } else {
+            0
+        },
     }
 }
 
@@ -627,6 +729,12 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
     let history = history_memory(config, load);
     let frame = push_frame_bytes(load.message_size);
     let entry = history_entry_bytes(load.message_size);
+    let deflate = Deflate::of(&config.deflate);
+    let deflate_fixed = if deflate.enabled {
+        deflate.fixed_bytes(workers)
+    } else {
+        0
+    };
 
     // Connections: the smallest of what the caps, the fds and the memory allow.
     let mut caps = workers.saturating_mul(config.limits.max_connections_per_worker as u64);
@@ -635,7 +743,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
     }
     let fds = machine.fd_limit.saturating_sub(FD_SPARE);
     let budget = machine.memory / 100 * MEMORY_BUDGET_PERCENT;
-    let for_connections = budget.saturating_sub(fixed + history);
+    let for_connections = budget.saturating_sub(fixed + history + deflate_fixed);
     let by_memory = for_connections / one.total().max(1);
     let mut bounds = vec![
         (Resource::Caps, caps),
@@ -692,8 +800,13 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         group(machine.fd_limit),
         group(fds)
     ));
+    let deflate_term = if deflate_fixed > 0 {
+        format!(" − {} deflate", mib(deflate_fixed))
+    } else {
+        String::new()
+    };
     lines.push(format!(
-        "             memory: ({} % of {} − {} fixed − {} history) ÷ {} B = {}",
+        "             memory: ({} % of {} − {} fixed − {} history{deflate_term}) ÷ {} B = {}",
         MEMORY_BUDGET_PERCENT,
         gib(machine.memory),
         mib(fixed),
@@ -804,6 +917,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         entry,
         mib(memory.history)
     ));
+    lines.extend(deflate_lines(config, &deflate, workers, connections));
     lines.push(format!(
         "             total   {} = {}",
         mib(memory.total()),
@@ -830,8 +944,72 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         history_entry_bytes: entry,
         per_connection: one,
         memory,
+        deflate,
         lines,
     }
+}
+
+/// The memory lines of permessage-deflate: what it holds when on, or what
+/// turning it on would hold.
+fn deflate_lines(
+    config: &ServerConfig,
+    deflate: &Deflate,
+    workers: u64,
+    connections: u64,
+) -> Vec<String> {
+    let table = &config.deflate;
+    let kib = |b: u64| format!("{} KiB", group(b.div_ceil(1024)));
+    let mut lines = vec![format!(
+        "             deflate {}{workers} × ({} shared deflate stream + {} inflate stream reading \
+         a message) = {}",
+        if deflate.enabled {
+            ""
+        } else {
+            "(off; when on) "
+        },
+        kib(DEFLATE_STREAM.value as u64),
+        kib(INFLATE_STREAM.value as u64),
+        mib(workers * deflate.per_worker_bytes)
+    )];
+    let own = if table.allows_own_deflater() {
+        format!("{} own deflate stream", kib(DEFLATE_STREAM.value as u64))
+    } else if table.server_no_context_takeover {
+        "no own deflate stream (server_no_context_takeover)".to_string()
+    } else if table.server_max_window_bits < 15 {
+        "no own deflate stream (window under 15 bits)".to_string()
+    } else {
+        format!(
+            "no own deflate stream (over the {} budget)",
+            human_size(table.max_memory_per_connection)
+        )
+    };
+    let inflater = if table.client_no_context_takeover {
+        "no kept inflate stream (client_no_context_takeover)".to_string()
+    } else {
+        format!("{} kept inflate stream", kib(INFLATE_STREAM.value as u64))
+    };
+    let kept = deflate.kept_per_connection_bytes;
+    let keeping = match deflate.context_cap_per_worker {
+        Some(cap) => format!(
+            "at most {workers} × {} (deflate.max_context_connections) = {} connections",
+            group(cap),
+            group(connections.min(workers.saturating_mul(cap)))
+        ),
+        None => format!("{} connections (no cap)", group(connections)),
+    };
+    lines.push(format!(
+        "                     kept per connection: {own} + {inflater} = {}{}",
+        kib(kept),
+        if kept > 0 {
+            format!(
+                "; {keeping} = {}",
+                mib(deflate.bytes_at(workers, connections) - workers * deflate.per_worker_bytes)
+            )
+        } else {
+            String::new()
+        }
+    ));
+    lines
 }
 
 /// What the `[store]` table gives with `engine.kind = "disk"`: publishes/s
@@ -918,6 +1096,68 @@ pub fn readme_table(tiers: &[(&str, &ServerConfig)]) -> String {
         "\nComputed by `ringcast profile capacity` from costs measured up to {COSTS_DATE} \
          ({COSTS_BOX}), for 64-byte messages and one subscription per connection.\n"
     ));
+    out.push_str(&deflate_table(tiers));
+    out
+}
+
+/// The README's table of permessage-deflate's zlib state per tier: what
+/// turning it on costs, and what context takeover may cost within the
+/// tier's budget and cap.
+fn deflate_table(tiers: &[(&str, &ServerConfig)]) -> String {
+    let kib = |b: u64| format!("{} KiB", group(b.div_ceil(1024)));
+    let mut out = format!(
+        "\npermessage-deflate's zlib state (zlib-rs: a deflate stream {} B, an inflate stream {} \
+         B), with `deflate.enabled = true`:\n\n\
+         | profile | shared, per worker × workers | kept per connection with context takeover \
+         both ways, within `deflate.max_memory_per_connection` | at most, \
+         `deflate.max_context_connections` per worker |\n\
+         | --- | --- | --- | --- |\n",
+        group(DEFLATE_STREAM.value as u64),
+        group(INFLATE_STREAM.value as u64),
+    );
+    for (name, config) in tiers {
+        let Some(machine) = reference_box(name) else {
+            continue;
+        };
+        let workers = workers(config, &machine);
+        let mut table = config.deflate.clone();
+        table.server_no_context_takeover = false;
+        table.client_no_context_takeover = false;
+        let d = Deflate::of(&table);
+        let budget = match table.max_memory_per_connection {
+            0 => "no budget".to_string(),
+            b => format!("budget {}", human_size(b)),
+        };
+        let own = if table.allows_own_deflater() {
+            "own deflate + inflate stream"
+        } else {
+            "inflate stream only"
+        };
+        let most = match d.context_cap_per_worker {
+            Some(cap) => {
+                let n = workers.saturating_mul(cap);
+                format!(
+                    "{} × {} = {} connections, {}",
+                    workers,
+                    group(cap),
+                    group(n),
+                    mib(n.saturating_mul(d.kept_per_connection_bytes))
+                )
+            }
+            None => "every connection".to_string(),
+        };
+        out.push_str(&format!(
+            "| `{name}` | {} × {} = {} | {} ({own}; {budget}) | {most} |\n",
+            workers,
+            kib(d.per_worker_bytes),
+            mib(workers * d.per_worker_bytes),
+            kib(d.kept_per_connection_bytes),
+        ));
+    }
+    out.push_str(
+        "\nUnder the defaults (`server_no_context_takeover` and `client_no_context_takeover` \
+         insisted on) an idle connection holds no zlib state.\n",
+    );
     out
 }
 
@@ -1150,5 +1390,99 @@ mod tests {
         assert_eq!(group(999), "999");
         assert_eq!(group(1000), "1,000");
         assert_eq!(group(1_048_576), "1,048,576");
+    }
+
+    #[test]
+    fn zlib_state_counts_only_when_deflate_is_on() {
+        let d = DEFLATE_STATE_BYTES[6];
+        let i = INFLATE_STATE_BYTES;
+        let m = machine(2, 64, 1 << 20, 1);
+        let mut c = config(2);
+        c.limits.max_connections_per_worker = 100_000;
+        c.capacity.planned_connections = 10_000;
+        // Off: nothing, but the text says what turning it on would cost.
+        let off = compute(&c, &Load::default(), &m);
+        assert_eq!(off.memory.deflate, 0);
+        assert_eq!(off.per_connection.deflate_kept_bytes, 0);
+        let text = off.lines.join("\n");
+        assert!(
+            text.contains("deflate (off; when on) 2 × (372 KiB"),
+            "{text}"
+        );
+        // On with the defaults: each worker's shared streams, nothing kept.
+        c.deflate.enabled = true;
+        let on = compute(&c, &Load::default(), &m);
+        assert_eq!(on.memory.deflate, 2 * (d + i));
+        assert_eq!(on.memory.total(), off.memory.total() + 2 * (d + i));
+        assert_eq!(on.deflate.kept_per_connection_bytes, 0);
+        // Context takeover both ways, capped: the capped places.
+        c.deflate.server_no_context_takeover = false;
+        c.deflate.client_no_context_takeover = false;
+        c.deflate.max_context_connections = 1_000;
+        let capped = compute(&c, &Load::default(), &m);
+        assert_eq!(capped.deflate.kept_per_connection_bytes, d + i);
+        assert_eq!(capped.memory.deflate, 2 * (d + i) + 2_000 * (d + i));
+        assert_eq!(capped.per_connection.deflate_kept_bytes, 0);
+        // Fewer connections than places: only those.
+        assert_eq!(
+            memory_at(&c, &Load::default(), 2, 500).deflate,
+            2 * (d + i) + 500 * (d + i)
+        );
+        // A budget without room for the own stream: the inflater only.
+        c.deflate.max_memory_per_connection = d + i - 1;
+        let budget = compute(&c, &Load::default(), &m);
+        assert_eq!(budget.deflate.kept_per_connection_bytes, i);
+        assert_eq!(budget.memory.deflate, 2 * (d + i) + 2_000 * i);
+        let text = budget.lines.join("\n");
+        assert!(text.contains("no own deflate stream (over the"), "{text}");
+        // No cap: every connection keeps it, and memory binds sooner.
+        c.deflate.max_memory_per_connection = 0;
+        c.deflate.max_context_connections = 0;
+        c.capacity.planned_connections = 0;
+        c.limits.max_connections_per_worker = 10_000_000;
+        let uncapped = compute(&c, &Load::default(), &m);
+        assert_eq!(uncapped.per_connection.deflate_kept_bytes, d + i);
+        assert_eq!(uncapped.connections_bound_by(), Resource::Memory);
+        let mut plain = c.clone();
+        plain.deflate.enabled = false;
+        let plain = compute(&plain, &Load::default(), &m);
+        // (The fds bind the plain one, at about a million.)
+        assert!(uncapped.connections * 5 < plain.connections);
+        assert!(uncapped.memory.total() <= (64 << 30) / 100 * MEMORY_BUDGET_PERCENT);
+        assert_eq!(
+            uncapped.memory.deflate,
+            2 * (d + i) + uncapped.connections * (d + i)
+        );
+    }
+
+    #[test]
+    fn the_readme_says_what_zlib_state_costs_per_tier() {
+        let configs: Vec<(&str, ServerConfig)> = ["medium", "high", "ultra"]
+            .into_iter()
+            .map(|name| {
+                let profile = super::super::profile::Profile::embedded(name).expect(name);
+                let effective =
+                    super::super::layers::load(Some(profile), Vec::new(), &[]).expect(name);
+                (name, effective.config)
+            })
+            .collect();
+        let tiers: Vec<(&str, &ServerConfig)> = configs.iter().map(|(n, c)| (*n, c)).collect();
+        let table = deflate_table(&tiers);
+        // Every tier says what context takeover may cost it, within its cap.
+        for (name, config) in &tiers {
+            assert!(config.deflate.max_context_connections > 0, "{name}");
+            assert!(config.deflate.max_memory_per_connection > 0, "{name}");
+            assert!(table.contains(&format!("| `{name}` |")), "{table}");
+        }
+        // medium's budget holds no own deflate stream; high's does.
+        assert!(
+            table.contains("| `medium` | 6 × 418 KiB = 3 MiB | 47 KiB (inflate stream only"),
+            "{table}"
+        );
+        assert!(
+            table
+                .contains("| `high` | 8 × 418 KiB = 4 MiB | 418 KiB (own deflate + inflate stream"),
+            "{table}"
+        );
     }
 }

@@ -109,24 +109,34 @@ impl DeflateSection {
         Ok(())
     }
 
-    /// The zlib state one connection holds at most under this table: the
-    /// inflate stream, and its own deflate stream when the server may keep
-    /// context and the budget holds it.
-    pub fn state_bytes_per_connection(&self) -> u64 {
-        let own = deflate_state_bytes(15) + INFLATE_STATE_BYTES;
+    /// Whether a connection may get a deflate stream of its own under
+    /// this table: the server does not insist on no context takeover, its
+    /// window is 15 bits (below, each message is compressed on its own),
+    /// and the budget holds the stream beside the inflate stream (as the
+    /// negotiation checks).
+    pub fn allows_own_deflater(&self) -> bool {
+        let both = deflate_state_bytes(15) + INFLATE_STATE_BYTES;
         let budget = self.max_memory_per_connection;
-        let keeps_own = !self.server_no_context_takeover
+        !self.server_no_context_takeover
             && self.server_max_window_bits == 15
-            && (budget == 0 || own <= budget);
-        if keeps_own {
-            own
-        } else {
-            INFLATE_STATE_BYTES
-        }
+            && (budget == 0 || both <= budget)
     }
 
-    /// Whether a connection may keep zlib state between messages.
-    pub fn may_keep_context(&self) -> bool {
-        !self.client_no_context_takeover || self.state_bytes_per_connection() > INFLATE_STATE_BYTES
+    /// The most zlib state one connection keeps between messages under this
+    /// table, in bytes: its own deflate stream when allowed, and its inflate
+    /// stream when the server does not insist on
+    /// `client_no_context_takeover`. 0 under the defaults.
+    pub fn kept_bytes_per_connection(&self) -> u64 {
+        let own = if self.allows_own_deflater() {
+            deflate_state_bytes(15)
+        } else {
+            0
+        };
+        let inflater = if self.client_no_context_takeover {
+            0
+        } else {
+            INFLATE_STATE_BYTES
+        };
+        own + inflater
     }
 }

@@ -358,22 +358,30 @@ fn the_deflate_budget_must_hold_one_inflate_stream() {
     // The policy the negotiation gets carries it.
     let c = with(1 << 20);
     assert_eq!(c.deflate_policy().max_memory_per_connection, 1 << 20);
-    // What a connection holds at most under the table.
+    // What a connection keeps between messages under the table.
     let mut c = with(0);
     assert_eq!(
-        c.deflate.state_bytes_per_connection(),
-        INFLATE_STATE_BYTES,
+        c.deflate.kept_bytes_per_connection(),
+        0,
         "the default insists on no context takeover"
     );
-    assert!(!c.deflate.may_keep_context());
     c.deflate.server_no_context_takeover = false;
+    assert!(c.deflate.allows_own_deflater());
     let own = deflate_state_bytes(15) + INFLATE_STATE_BYTES;
-    assert_eq!(c.deflate.state_bytes_per_connection(), own);
-    c.deflate.max_memory_per_connection = own - 1;
-    assert_eq!(c.deflate.state_bytes_per_connection(), INFLATE_STATE_BYTES);
-    assert!(!c.deflate.may_keep_context());
+    assert_eq!(
+        c.deflate.kept_bytes_per_connection(),
+        deflate_state_bytes(15)
+    );
     c.deflate.client_no_context_takeover = false;
-    assert!(c.deflate.may_keep_context());
+    assert_eq!(c.deflate.kept_bytes_per_connection(), own);
+    // A budget one byte short of both streams: the inflater only.
+    c.deflate.max_memory_per_connection = own - 1;
+    assert!(!c.deflate.allows_own_deflater());
+    assert_eq!(c.deflate.kept_bytes_per_connection(), INFLATE_STATE_BYTES);
+    // A window under 15 bits: each message compressed on its own.
+    c.deflate.max_memory_per_connection = 0;
+    c.deflate.server_max_window_bits = 14;
+    assert!(!c.deflate.allows_own_deflater());
 }
 
 #[test]
