@@ -39,13 +39,13 @@ pub struct DeflateSection {
     pub server_max_window_bits: u8,
     /// Answer `server_no_context_takeover` even when the client did not ask
     /// for it. Default: true. When false, a client that did not ask gets a
-    /// compressor of its own kept for the connection's life (about 310 KiB
+    /// compressor of its own kept for the connection's life (380,032 B
     /// while it exists), and its pushes are compressed once per connection.
     pub server_no_context_takeover: bool,
     /// Answer `client_no_context_takeover` even when the client did not ask
     /// for it. Default: true. When false, a client that did not ask keeps
     /// its LZ77 window across messages, so the server keeps an inflater for
-    /// that connection from its first compressed message on (about 45 KiB).
+    /// that connection from its first compressed message on (47,552 B).
     pub client_no_context_takeover: bool,
     /// The most zlib state one connection may hold, in bytes; 0: no limit.
     /// It counts the inflate stream reading a compressed message needs
