@@ -33,7 +33,7 @@
 //! | `keys.rs` | the key table: TOML name → section field, value type of every key |
 //! | `profile.rs` | which profile: embedded tiers, a file, or `auto` |
 //! | `layers.rs` | default < profile < env < flags, with provenance per key |
-//! | `capacity.rs` | the capacity model: measured costs, and what a configuration holds on a box |
+//! | `capacity.rs` | the capacity model: measured costs, and what a configuration holds on a box (`capacity/deflate.rs`: its permessage-deflate part) |
 //! | `machine.rs` | cores, memory and disks of this box, and the `auto` pick |
 //! | `doctor/` | `ringcast doctor`: this machine against what a profile needs (`probe.rs` reads, `checks.rs` and `net.rs` judge) |
 
