@@ -103,6 +103,56 @@ fn the_text_prints_the_arithmetic() {
 }
 
 #[test]
+fn zlib_state_is_in_the_statement_when_deflate_is_on() {
+    use ringcast::proto::deflate::{DEFLATE_STATE_BYTES, INFLATE_STATE_BYTES};
+    let both = DEFLATE_STATE_BYTES[6] + INFLATE_STATE_BYTES;
+    let off = json(&["--profile", "high"]);
+    assert_eq!(off["deflate"]["enabled"], false);
+    assert_eq!(off["memory"]["deflate_bytes"], 0);
+    assert_eq!(
+        off["costs"]["deflate_stream_bytes"]["value"],
+        DEFLATE_STATE_BYTES[6] as f64
+    );
+    assert_eq!(
+        off["costs"]["inflate_stream_bytes"]["value"],
+        INFLATE_STATE_BYTES as f64
+    );
+    // high: 8 workers, a 512 KiB budget, 1,000 context connections a worker.
+    let on = json(&[
+        "--profile",
+        "high",
+        "--set",
+        "deflate.enabled=true",
+        "--set",
+        "deflate.server_no_context_takeover=false",
+        "--set",
+        "deflate.client_no_context_takeover=false",
+    ]);
+    assert_eq!(on["deflate"]["kept_per_connection_bytes"], both);
+    assert_eq!(on["deflate"]["context_connections_per_worker"], 1000);
+    assert_eq!(on["memory"]["deflate_bytes"], 8 * both + 8_000 * both);
+    let total = |v: &serde_json::Value| v["memory"]["total_bytes"].as_u64().unwrap_or(0);
+    assert_eq!(total(&on), total(&off) + 8 * both + 8_000 * both);
+    // A budget under both streams: the inflater only.
+    let output = run(&[
+        "--profile",
+        "high",
+        "--set",
+        "deflate.enabled=true",
+        "--set",
+        "deflate.server_no_context_takeover=false",
+        "--set",
+        "deflate.max_memory_per_connection=256KiB",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("kept per connection: no own deflate stream (over the 256 KiB budget)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_bad_override_is_refused_with_exit_2() {
     let output = run(&["--profile", "high", "--set", "server.workers=many"]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");

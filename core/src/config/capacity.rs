@@ -15,8 +15,13 @@
 //! 70 % CPU and NIC headroom, the 80 % memory budget, 1 % slow consumers) is
 //! a named constant saying so.
 
+mod deflate;
+
+pub use self::deflate::Deflate;
+use self::deflate::{deflate_lines, deflate_table};
 use super::keys::human_size;
 use super::ServerConfig;
+use crate::proto::deflate::{DEFLATE_STATE_BYTES, INFLATE_STATE_BYTES};
 
 /// One measured cost and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -221,8 +226,30 @@ pub const STORE_RECOVERY: Cost = Cost {
              after drop_caches, serving 13.7 s after the start, 2026-12-04, CI box, virtio disk",
 };
 
+/// Heap of one zlib-rs deflate stream with a 15-bit window (the core's
+/// shared stream, or a connection's own under context takeover); by window
+/// in `proto::deflate::DEFLATE_STATE_BYTES`.
+pub const DEFLATE_STREAM: Cost = Cost {
+    value: DEFLATE_STATE_BYTES[6] as f64,
+    unit: "B",
+    source: "bytes allocated (a counting global allocator) by flate2 1.1.11 on zlib-rs 0.6.8, \
+             raw deflate, memLevel 8, at levels 1, 2, 6 and 9 alike, all of it when the stream \
+             is made: cargo test -p ringcast --test zlib_state -- --nocapture, 2026-12-04, CI \
+             box; 251,008 B at 9 bits to 380,032 at 15; zlib's formula says 262,144 at 15; 10,000 \
+             level-2 streams took 3.0 GiB of RSS (about 310 KiB each) in the fanout/deflate bench",
+};
+
+/// Heap of one zlib-rs inflate stream, at any window (zlib-rs allocates a
+/// 15-bit window whatever the stream's bits).
+pub const INFLATE_STREAM: Cost = Cost {
+    value: INFLATE_STATE_BYTES as f64,
+    unit: "B",
+    source: "the same measurement as the deflate stream: 47,552 B at every window from 9 to 15 \
+             bits; zlib's formula says 39,936 at 15, 2026-12-04, CI box",
+};
+
 /// Every cost, for `--json` and the README.
-pub const COSTS: [(&str, Cost); 16] = [
+pub const COSTS: [(&str, Cost); 18] = [
     ("idle_user_bytes", IDLE_USER),
     ("idle_kernel_bytes", IDLE_KERNEL),
     ("subscription_bytes", PER_SUBSCRIPTION),
@@ -239,6 +266,8 @@ pub const COSTS: [(&str, Cost); 16] = [
     ("store_always_publishes_per_s_per_worker", STORE_ALWAYS),
     ("store_batch_publishes_per_s_per_worker", STORE_BATCH),
     ("store_recovery_s_per_gb", STORE_RECOVERY),
+    ("deflate_stream_bytes", DEFLATE_STREAM),
+    ("inflate_stream_bytes", INFLATE_STREAM),
 ];
 
 /// Planning choice: a core is planned at 70 % busy, a NIC at 70 % of its
@@ -352,6 +381,10 @@ pub struct PerConnection {
     pub subscription_bytes: u64,
     /// Its share of the slow consumers' queues and send buffers.
     pub slow_share_bytes: u64,
+    /// The zlib state it keeps between messages, when every connection may
+    /// (permessage-deflate on with context takeover, no
+    /// `deflate.max_context_connections`); 0 otherwise (see [`Deflate`]).
+    pub deflate_kept_bytes: u64,
 }
 
 impl PerConnection {
@@ -360,6 +393,7 @@ impl PerConnection {
             + self.idle_kernel_bytes
             + self.subscription_bytes
             + self.slow_share_bytes
+            + self.deflate_kept_bytes
     }
 }
 
@@ -374,11 +408,13 @@ pub struct Memory {
     pub slow: u64,
     /// Every channel's history full.
     pub history: u64,
+    /// permessage-deflate's zlib state (0 when `deflate.enabled` is off).
+    pub deflate: u64,
 }
 
 impl Memory {
     pub fn total(&self) -> u64 {
-        self.fixed + self.idle + self.subscriptions + self.slow + self.history
+        self.fixed + self.idle + self.subscriptions + self.slow + self.history + self.deflate
     }
 }
 
@@ -408,6 +444,7 @@ pub struct Statement {
     pub history_entry_bytes: u64,
     pub per_connection: PerConnection,
     pub memory: Memory,
+    pub deflate: Deflate,
     /// The arithmetic, one line each.
     pub lines: Vec<String>,
 }
@@ -493,7 +530,14 @@ impl Statement {
                 "idle_kernel_bytes": self.per_connection.idle_kernel_bytes,
                 "subscription_bytes": self.per_connection.subscription_bytes,
                 "slow_share_bytes": self.per_connection.slow_share_bytes,
+                "deflate_kept_bytes": self.per_connection.deflate_kept_bytes,
                 "total_bytes": self.per_connection.total(),
+            },
+            "deflate": {
+                "enabled": self.deflate.enabled,
+                "per_worker_bytes": self.deflate.per_worker_bytes,
+                "kept_per_connection_bytes": self.deflate.kept_per_connection_bytes,
+                "context_connections_per_worker": self.deflate.context_cap_per_worker,
             },
             "memory": {
                 "fixed_bytes": self.memory.fixed,
@@ -501,6 +545,7 @@ impl Statement {
                 "subscription_bytes": self.memory.subscriptions,
                 "slow_consumer_bytes": self.memory.slow,
                 "history_bytes": self.memory.history,
+                "deflate_bytes": self.memory.deflate,
                 "total_bytes": self.memory.total(),
             },
             "costs_date": COSTS_DATE,
@@ -561,6 +606,10 @@ pub fn per_connection(config: &ServerConfig, load: &Load) -> PerConnection {
         idle_kernel_bytes: IDLE_KERNEL.value as u64,
         subscription_bytes: load.subscriptions_per_connection * PER_SUBSCRIPTION.value as u64,
         slow_share_bytes: slow_one * SLOW_CONSUMER_PERCENT / 100,
+        deflate_kept_bytes: match Deflate::of(&config.deflate) {
+            d if d.enabled && d.context_cap_per_worker.is_none() => d.kept_per_connection_bytes,
+            _ => 0,
+        },
     }
 }
 
@@ -586,6 +635,11 @@ pub fn memory_at(config: &ServerConfig, load: &Load, workers: u64, connections: 
         subscriptions: connections * one.subscription_bytes,
         slow: connections * SLOW_CONSUMER_PERCENT / 100 * slow_one,
         history: history_memory(config, load),
+        deflate: if config.deflate.enabled {
+            Deflate::of(&config.deflate).bytes_at(workers, connections)
+        } else {
+            0
+        },
     }
 }
 
@@ -627,6 +681,12 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
     let history = history_memory(config, load);
     let frame = push_frame_bytes(load.message_size);
     let entry = history_entry_bytes(load.message_size);
+    let deflate = Deflate::of(&config.deflate);
+    let deflate_fixed = if deflate.enabled {
+        deflate.fixed_bytes(workers)
+    } else {
+        0
+    };
 
     // Connections: the smallest of what the caps, the fds and the memory allow.
     let mut caps = workers.saturating_mul(config.limits.max_connections_per_worker as u64);
@@ -635,7 +695,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
     }
     let fds = machine.fd_limit.saturating_sub(FD_SPARE);
     let budget = machine.memory / 100 * MEMORY_BUDGET_PERCENT;
-    let for_connections = budget.saturating_sub(fixed + history);
+    let for_connections = budget.saturating_sub(fixed + history + deflate_fixed);
     let by_memory = for_connections / one.total().max(1);
     let mut bounds = vec![
         (Resource::Caps, caps),
@@ -692,8 +752,13 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         group(machine.fd_limit),
         group(fds)
     ));
+    let deflate_term = if deflate_fixed > 0 {
+        format!(" − {} deflate", mib(deflate_fixed))
+    } else {
+        String::new()
+    };
     lines.push(format!(
-        "             memory: ({} % of {} − {} fixed − {} history) ÷ {} B = {}",
+        "             memory: ({} % of {} − {} fixed − {} history{deflate_term}) ÷ {} B = {}",
         MEMORY_BUDGET_PERCENT,
         gib(machine.memory),
         mib(fixed),
@@ -804,6 +869,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         entry,
         mib(memory.history)
     ));
+    lines.extend(deflate_lines(config, &deflate, workers, connections));
     lines.push(format!(
         "             total   {} = {}",
         mib(memory.total()),
@@ -830,6 +896,7 @@ pub fn compute(config: &ServerConfig, load: &Load, machine: &Machine) -> Stateme
         history_entry_bytes: entry,
         per_connection: one,
         memory,
+        deflate,
         lines,
     }
 }
@@ -918,6 +985,7 @@ pub fn readme_table(tiers: &[(&str, &ServerConfig)]) -> String {
         "\nComputed by `ringcast profile capacity` from costs measured up to {COSTS_DATE} \
          ({COSTS_BOX}), for 64-byte messages and one subscription per connection.\n"
     ));
+    out.push_str(&deflate_table(tiers));
     out
 }
 

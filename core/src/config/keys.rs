@@ -799,7 +799,9 @@ keys! {
         min_size as Size<usize>,
         server_max_window_bits as Count<u8>,
         server_no_context_takeover as Flag,
-        client_no_context_takeover as Flag;
+        client_no_context_takeover as Flag,
+        max_memory_per_connection as Size<u64>,
+        max_context_connections as Count<usize>;
 }
 
 /// Keys whose values are secrets, or may hold one (a URL's password):

@@ -33,7 +33,7 @@
 //! | `keys.rs` | the key table: TOML name → section field, value type of every key |
 //! | `profile.rs` | which profile: embedded tiers, a file, or `auto` |
 //! | `layers.rs` | default < profile < env < flags, with provenance per key |
-//! | `capacity.rs` | the capacity model: measured costs, and what a configuration holds on a box |
+//! | `capacity.rs` | the capacity model: measured costs, and what a configuration holds on a box (`capacity/deflate.rs`: its permessage-deflate part) |
 //! | `machine.rs` | cores, memory and disks of this box, and the `auto` pick |
 //! | `doctor/` | `ringcast doctor`: this machine against what a profile needs (`probe.rs` reads, `checks.rs` and `net.rs` judge) |
 
@@ -252,6 +252,7 @@ impl ServerConfig {
             server_max_window_bits: self.deflate.server_max_window_bits,
             server_no_context_takeover: self.deflate.server_no_context_takeover,
             client_no_context_takeover: self.deflate.client_no_context_takeover,
+            max_memory_per_connection: self.deflate.max_memory_per_connection,
         }
     }
 

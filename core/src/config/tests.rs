@@ -335,3 +335,81 @@ fn violations_lists_the_first_of_every_table() {
     );
     assert_eq!(config.validate().map_err(|e| e.key), Err(keys[0]));
 }
+
+#[test]
+fn the_deflate_budget_must_hold_one_inflate_stream() {
+    use crate::proto::deflate::{deflate_state_bytes, INFLATE_STATE_BYTES};
+    let with = |bytes: u64| {
+        let mut c = ServerConfig::default();
+        c.deflate.max_memory_per_connection = bytes;
+        c
+    };
+    assert_eq!(key_of(with(0)), Ok(()));
+    assert_eq!(key_of(with(INFLATE_STATE_BYTES)), Ok(()));
+    let err = with(INFLATE_STATE_BYTES - 1)
+        .validate()
+        .expect_err("refused");
+    assert_eq!(err.key, "deflate.max_memory_per_connection");
+    assert!(
+        err.to_string()
+            .contains("47551 bytes do not hold one inflate stream (47552 B on zlib-rs)"),
+        "{err}"
+    );
+    // The policy the negotiation gets carries it.
+    let c = with(1 << 20);
+    assert_eq!(c.deflate_policy().max_memory_per_connection, 1 << 20);
+    // What a connection keeps between messages under the table.
+    let mut c = with(0);
+    assert_eq!(
+        c.deflate.kept_bytes_per_connection(),
+        0,
+        "the default insists on no context takeover"
+    );
+    c.deflate.server_no_context_takeover = false;
+    assert!(c.deflate.allows_own_deflater());
+    let own = deflate_state_bytes(15) + INFLATE_STATE_BYTES;
+    assert_eq!(
+        c.deflate.kept_bytes_per_connection(),
+        deflate_state_bytes(15)
+    );
+    c.deflate.client_no_context_takeover = false;
+    assert_eq!(c.deflate.kept_bytes_per_connection(), own);
+    // A budget one byte short of both streams: the inflater only.
+    c.deflate.max_memory_per_connection = own - 1;
+    assert!(!c.deflate.allows_own_deflater());
+    assert_eq!(c.deflate.kept_bytes_per_connection(), INFLATE_STATE_BYTES);
+    // A window under 15 bits: each message compressed on its own.
+    c.deflate.max_memory_per_connection = 0;
+    c.deflate.server_max_window_bits = 14;
+    assert!(!c.deflate.allows_own_deflater());
+}
+
+#[test]
+fn a_bad_deflate_budget_names_its_file_and_key() {
+    let tier = |text: &'static str| super::profile::Profile {
+        name: "tier".into(),
+        file: "tier.toml".into(),
+        text: std::borrow::Cow::Borrowed(text),
+    };
+    let profile = tier("[deflate]\nenabled = true\nmax_memory_per_connection = \"16 KiB\"\n");
+    let err = super::layers::load(Some(profile), Vec::new(), &[]).expect_err("refused");
+    assert!(
+        err.to_string().starts_with(
+            "tier.toml: deflate.max_memory_per_connection: 16384 bytes do not hold one inflate \
+             stream"
+        ),
+        "{err}"
+    );
+    let profile =
+        tier("[deflate]\nmax_memory_per_connection = \"1 MiB\"\nmax_context_connections = 100\n");
+    let effective = super::layers::load(Some(profile), Vec::new(), &[]).expect("valid");
+    assert_eq!(effective.config.deflate.max_memory_per_connection, 1 << 20);
+    assert_eq!(effective.config.deflate.max_context_connections, 100);
+    let profile = tier("[deflate]\nmax_context_connections = -1\n");
+    let err = super::layers::load(Some(profile), Vec::new(), &[]).expect_err("refused");
+    assert!(
+        err.to_string()
+            .starts_with("tier.toml: deflate.max_context_connections:"),
+        "{err}"
+    );
+}

@@ -88,6 +88,10 @@ pub struct Session {
     /// When the decoder started holding a partial frame or message; `None` when idle.
     partial_since: Option<Instant>,
     ping_sent: bool,
+    /// The connection agreed to keep zlib state between messages (context
+    /// takeover either way) and holds one of its worker's places for that
+    /// (the IO layer's count, given back when the session is dropped).
+    keeps_deflate_context: bool,
     ping_interval: Duration,
     idle_timeout: Duration,
     close_timeout: Duration,
@@ -102,6 +106,7 @@ impl Session {
             last_rx: now,
             partial_since: None,
             ping_sent: false,
+            keeps_deflate_context: false,
             ping_interval: config.ping_interval,
             idle_timeout: config.idle_timeout,
             close_timeout: config.close_timeout,
@@ -113,6 +118,16 @@ impl Session {
     pub fn enable_deflate(&mut self, params: &super::deflate::DeflateParams) {
         self.decoder
             .enable_deflate(!params.client_no_context_takeover);
+    }
+
+    /// Marks the session as keeping zlib state between messages (see the
+    /// field); the IO layer reads it back when the session ends.
+    pub fn set_keeps_deflate_context(&mut self) {
+        self.keeps_deflate_context = true;
+    }
+
+    pub fn keeps_deflate_context(&self) -> bool {
+        self.keeps_deflate_context
     }
 
     /// Heap bytes the decoder holds (see `Decoder::buffered_bytes`).

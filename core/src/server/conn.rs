@@ -24,6 +24,7 @@ use bytes::Bytes;
 
 use super::api::{ApiConn, ApiState};
 use super::context::ConnContext;
+use super::deflate_context::ContextSlot;
 use super::metrics::{CloseReason, Metrics};
 use super::tls::Tls;
 use super::ws::{unix_now, WsConn};
@@ -92,6 +93,17 @@ struct Open {
     app: App,
     /// This connection's place in the per-IP and total caps; released on drop.
     _admitted: IpGuard,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        // Its place among the worker's context-keeping connections (no
+        // field of its own: `Open` has no byte to spare, see
+        // `deflate_context.rs`).
+        if self.session.keeps_deflate_context() {
+            super::deflate_context::release();
+        }
+    }
 }
 
 enum Phase {
@@ -615,6 +627,9 @@ impl Open {
             session.enable_deflate(&params);
             slot.deflate.set_params(params);
         }
+        if let Some(context) = admitted.context {
+            context.into_session(&mut session);
+        }
         Self {
             session,
             app,
@@ -745,6 +760,9 @@ struct Admitted {
     identity: Identity,
     /// permessage-deflate as accepted in the 101, if it was.
     deflate: Option<DeflateParams>,
+    /// Its place among the worker's connections that keep zlib state,
+    /// when the agreement keeps context.
+    context: Option<ContextSlot>,
 }
 
 /// Where a request goes.
@@ -881,11 +899,21 @@ fn route(
     };
     let mut out = Vec::new();
     let protocol = select_subprotocol(&request.protocols, &ctx.limits.subprotocols);
-    let deflate = ctx
+    let mut deflate = ctx
         .limits
         .deflate
         .as_ref()
         .and_then(|policy| negotiate(&request.extensions, policy));
+    let mut context = None;
+    if let Some(params) = deflate.filter(DeflateParams::keeps_context) {
+        context = ContextSlot::try_take(ctx.limits.deflate_context_cap);
+        if context.is_none() {
+            // The worker's cap on connections keeping zlib state is
+            // reached: this one compresses each message on its own.
+            deflate = Some(params.without_context());
+            Metrics::add(&ctx.metrics.deflate_context_downgrades, 1);
+        }
+    }
     match deflate {
         Some(params) => {
             let answer = params.response_header();
@@ -898,6 +926,7 @@ fn route(
         guard,
         identity,
         deflate,
+        context,
     };
     Route::Upgrade(endpoint, out, admitted)
 }
@@ -975,4 +1004,15 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> Option<usize> {
         }
     }
     Some(sent)
+}
+
+#[cfg(test)]
+mod size_tests {
+    /// Every open connection's boxed state sits in mimalloc's 384-byte
+    /// class; one byte more moves it to the next (448) for every idle
+    /// connection.
+    #[test]
+    fn open_fits_its_size_class() {
+        assert!(std::mem::size_of::<super::Open>() <= 384);
+    }
 }

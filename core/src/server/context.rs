@@ -47,6 +47,9 @@ pub(crate) struct ConnLimits {
     /// What permessage-deflate offers are accepted with (`[deflate]`);
     /// `None` when `deflate.enabled` is off (every offer declined).
     pub deflate: Option<DeflatePolicy>,
+    /// Connections of this worker that may keep zlib state at once
+    /// (`deflate.max_context_connections`); 0: no limit.
+    pub deflate_context_cap: usize,
 }
 
 /// What bounds one server API connection (`[api]`).
@@ -78,6 +81,7 @@ impl ConnLimits {
                 idle_timeout: config.api.idle_timeout,
             },
             deflate: config.deflate.enabled.then(|| config.deflate_policy()),
+            deflate_context_cap: config.deflate.max_context_connections,
         }
     }
 }

@@ -106,6 +106,9 @@ pub struct Metrics {
     /// completed: frames / calls is the write batch size.
     pub flush_calls: Cell<u64>,
     pub flushed_frames: Cell<u64>,
+    /// Connections answered with no context takeover because the worker's
+    /// `deflate.max_context_connections` were keeping zlib state already.
+    pub deflate_context_downgrades: Cell<u64>,
     pub handshake: Histogram,
     pub loop_turn: Histogram,
     /// The pub/sub counters, lent to this core's hub, which writes them.
@@ -158,6 +161,8 @@ impl Metrics {
             bytes_sent: self.bytes_sent.get(),
             flush_calls: self.flush_calls.get(),
             flushed_frames: self.flushed_frames.get(),
+            deflate_context_connections: super::deflate_context::held() as u64,
+            deflate_context_downgrades: self.deflate_context_downgrades.get(),
             handshake: self.handshake.snapshot(),
             loop_turn: self.loop_turn.snapshot(),
             pubsub,
@@ -180,6 +185,8 @@ pub struct Snapshot {
     pub bytes_sent: u64,
     pub flush_calls: u64,
     pub flushed_frames: u64,
+    pub deflate_context_connections: u64,
+    pub deflate_context_downgrades: u64,
     pub handshake: HistogramSnapshot,
     pub loop_turn: HistogramSnapshot,
     pub pubsub: PubsubSnapshot,
@@ -372,6 +379,20 @@ pub fn render(snaps: &[Snapshot]) -> String {
         "Frames completed by those writes (frames / calls = batch size).",
         snaps,
         |s| s.flushed_frames,
+    );
+    f.per_worker(
+        "ringcast_deflate_context_connections",
+        "gauge",
+        "Connections keeping permessage-deflate state between messages.",
+        snaps,
+        |s| s.deflate_context_connections,
+    );
+    f.per_worker(
+        "ringcast_deflate_context_downgrades_total",
+        "counter",
+        "Connections answered with no context takeover: deflate.max_context_connections reached.",
+        snaps,
+        |s| s.deflate_context_downgrades,
     );
     f.per_worker(
         "ringcast_publishes_total",

@@ -20,6 +20,7 @@
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
 //! | `conn.rs` | one connection as a state machine: handshake, session, close |
+//! | `deflate_context.rs` | this worker's count of connections keeping zlib state, against its cap |
 //! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |
 //! | `metrics.rs` | per-core counters, Prometheus rendering |
 //! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
@@ -37,6 +38,7 @@ mod apikey;
 mod conn;
 mod context;
 mod deadlines;
+mod deflate_context;
 mod demo;
 mod driver;
 mod epoll;

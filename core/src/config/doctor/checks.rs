@@ -763,6 +763,21 @@ Max locked memory         8388608              8388608              bytes
         let mut c = config(1);
         c.capacity.planned_connections = 2_000_000;
         assert_eq!(memory(&c, Some(meminfo)).status, Status::Blocker);
+        // permessage-deflate's kept zlib state counts too: 60,000
+        // connections fit this 23.5 GiB box, but not with 418 KiB of
+        // streams each.
+        let mut c = config(0);
+        c.server.workers = 2;
+        c.capacity.planned_connections = 60_000;
+        assert_eq!(memory(&c, Some(meminfo)).status, Status::Ok);
+        c.deflate.enabled = true;
+        c.deflate.server_no_context_takeover = false;
+        c.deflate.client_no_context_takeover = false;
+        assert!(computed_memory(&c) > 60_000 * 427_584);
+        assert_eq!(memory(&c, Some(meminfo)).status, Status::Blocker);
+        // A cap on the connections keeping it brings it back.
+        c.deflate.max_context_connections = 1_000;
+        assert_eq!(memory(&c, Some(meminfo)).status, Status::Ok);
     }
 
     #[test]

@@ -20,8 +20,22 @@
 //!   15. It never carries `client_max_window_bits`: the server's inflater
 //!   takes any window, so the client keeps what it chose (§7.1.2.2 lets the
 //!   server leave it out).
+//! - Under a memory budget ([`DeflatePolicy::max_memory_per_connection`]),
+//!   the zlib state one connection may hold counts the inflate stream it
+//!   needs to read a compressed message (made per message or kept, the same
+//!   bytes, whatever the window: see [`INFLATE_STATE_BYTES`]) and, when it
+//!   keeps context, its own deflate stream. An offer is declined when even
+//!   the inflate stream does not fit (no compressed message could be read
+//!   within the budget); `server_no_context_takeover` is answered when the
+//!   connection's own 15-bit deflate stream (the only window a kept stream
+//!   is made with; below 15 bits the server compresses each message on its
+//!   own anyway) does not fit beside it. The client's window is never
+//!   capped for memory: zlib-rs makes every inflate stream with a 32 KiB
+//!   window, so a smaller one would save nothing.
 
 use std::fmt::Write as _;
+
+use super::{deflate_state_bytes, INFLATE_STATE_BYTES};
 
 /// The extension's registered name.
 pub const EXTENSION_NAME: &str = "permessage-deflate";
@@ -35,6 +49,8 @@ pub struct DeflatePolicy {
     pub server_no_context_takeover: bool,
     /// Answer `client_no_context_takeover` even when not asked.
     pub client_no_context_takeover: bool,
+    /// The most zlib state one connection may hold, in bytes; 0: no limit.
+    pub max_memory_per_connection: u64,
 }
 
 impl Default for DeflatePolicy {
@@ -43,7 +59,24 @@ impl Default for DeflatePolicy {
             server_max_window_bits: 15,
             server_no_context_takeover: true,
             client_no_context_takeover: true,
+            max_memory_per_connection: 0,
         }
+    }
+}
+
+impl DeflatePolicy {
+    /// Whether the budget holds the inflate stream a compressed message
+    /// needs.
+    fn inflater_fits(&self) -> bool {
+        let budget = self.max_memory_per_connection;
+        budget == 0 || INFLATE_STATE_BYTES <= budget
+    }
+
+    /// Whether the budget holds a connection's own deflate stream (made
+    /// with a 15-bit window) beside its inflate stream.
+    fn own_deflater_fits(&self) -> bool {
+        let budget = self.max_memory_per_connection;
+        budget == 0 || deflate_state_bytes(15) + INFLATE_STATE_BYTES <= budget
     }
 }
 
@@ -61,6 +94,35 @@ pub struct DeflateParams {
 }
 
 impl DeflateParams {
+    /// Whether the connection keeps zlib state between messages: its own
+    /// deflate stream (no `server_no_context_takeover`) or its inflate
+    /// stream (no `client_no_context_takeover`).
+    pub fn keeps_context(&self) -> bool {
+        !self.server_no_context_takeover || !self.client_no_context_takeover
+    }
+
+    /// The same agreement with no context kept either way (the server may
+    /// answer both parameters whatever the client offered, §7.1.1).
+    pub fn without_context(self) -> Self {
+        Self {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            ..self
+        }
+    }
+
+    /// The zlib state this connection may hold at once, in bytes: the
+    /// inflate stream a compressed message needs and, when it keeps
+    /// context, its own deflate stream.
+    pub fn state_bytes(&self) -> u64 {
+        let own = if self.server_no_context_takeover {
+            0
+        } else {
+            deflate_state_bytes(self.server_max_window_bits)
+        };
+        INFLATE_STATE_BYTES + own
+    }
+
     /// Whether a message of `len` bytes compressed with a 15-bit window
     /// (and no context from earlier messages) is valid for this client: its
     /// back-references reach at most `len - 1` bytes back, so it is when
@@ -108,23 +170,28 @@ pub fn negotiate(headers: &[String], policy: &DeflatePolicy) -> Option<DeflatePa
         .iter()
         .flat_map(|value| split_outside_quotes(value, ','))
         .filter_map(parse_offer)
-        .map(|offer| accept(&offer, policy))
-        .next()
+        .find_map(|offer| accept(&offer, policy))
 }
 
-fn accept(offer: &Offer, policy: &DeflatePolicy) -> DeflateParams {
+/// What the server answers `offer` with, or `None` when it declines it.
+fn accept(offer: &Offer, policy: &DeflatePolicy) -> Option<DeflateParams> {
+    if !policy.inflater_fits() {
+        // Not one compressed message could be read within the budget.
+        return None;
+    }
     let asked = offer.server_max_window_bits.unwrap_or(15);
     let bits = asked.min(policy.server_max_window_bits);
-    DeflateParams {
+    Some(DeflateParams {
         // A window below 15 bits is honoured by compressing only messages
         // that fit in it, each on its own: no context takeover then.
         server_no_context_takeover: offer.server_no_context_takeover
             || policy.server_no_context_takeover
-            || bits < 15,
+            || bits < 15
+            || !policy.own_deflater_fits(),
         client_no_context_takeover: offer.client_no_context_takeover
             || policy.client_no_context_takeover,
         server_max_window_bits: bits,
-    }
+    })
 }
 
 /// Parses one offer (`name; param; param=value`). `None` when it is not
@@ -245,6 +312,7 @@ mod tests {
         server_max_window_bits: 15,
         server_no_context_takeover: false,
         client_no_context_takeover: false,
+        max_memory_per_connection: 0,
     };
 
     #[test]
@@ -394,5 +462,76 @@ mod tests {
         };
         assert!(p.window_fits(16384));
         assert!(!p.window_fits(16385));
+    }
+
+    #[test]
+    fn the_budget_refuses_the_own_deflater_first_then_the_offer() {
+        let own = deflate_state_bytes(15) + INFLATE_STATE_BYTES;
+        let budget = |bytes| DeflatePolicy {
+            max_memory_per_connection: bytes,
+            ..LAX
+        };
+        let plain = ["permessage-deflate"];
+        // Room for both streams: context kept both ways.
+        let p = negotiate(&offers(&plain), &budget(own)).expect("accepted");
+        assert!(!p.server_no_context_takeover && !p.client_no_context_takeover);
+        assert_eq!(p.state_bytes(), own);
+        // One byte short: the server insists on compressing each message
+        // on its own; the client's context (an inflater, which any
+        // compressed message needs anyway) stays.
+        assert_eq!(
+            answer(&plain, &budget(own - 1)).as_deref(),
+            Some("permessage-deflate; server_no_context_takeover")
+        );
+        let p = negotiate(&offers(&plain), &budget(INFLATE_STATE_BYTES)).expect("accepted");
+        assert_eq!(p.state_bytes(), INFLATE_STATE_BYTES);
+        // Not even one inflate stream: every offer is declined, whatever
+        // window it asks for (zlib-rs's inflater is the same at any).
+        let small = budget(INFLATE_STATE_BYTES - 1);
+        assert_eq!(answer(&plain, &small), None);
+        assert_eq!(
+            answer(
+                &["permessage-deflate; client_max_window_bits=9; server_max_window_bits=9"],
+                &small
+            ),
+            None
+        );
+        // The budget leaves what the client asked for and the window alone.
+        assert_eq!(
+            answer(
+                &["permessage-deflate; client_no_context_takeover; server_max_window_bits=10"],
+                &budget(own - 1)
+            )
+            .as_deref(),
+            Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10")
+        );
+        // No budget: as before.
+        assert_eq!(
+            answer(&plain, &budget(0)).as_deref(),
+            Some("permessage-deflate")
+        );
+    }
+
+    #[test]
+    fn without_context_answers_both_parameters() {
+        let p = negotiate(
+            &offers(&["permessage-deflate; server_max_window_bits=15"]),
+            &LAX,
+        )
+        .expect("accepted");
+        assert!(p.keeps_context());
+        let p = p.without_context();
+        assert!(!p.keeps_context());
+        assert_eq!(
+            p.response_header(),
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        );
+        assert_eq!(p.state_bytes(), INFLATE_STATE_BYTES);
+        // Either direction alone is context kept.
+        let server_only = DeflateParams {
+            client_no_context_takeover: true,
+            ..negotiate(&offers(&["permessage-deflate"]), &LAX).expect("accepted")
+        };
+        assert!(server_only.keeps_context());
     }
 }
