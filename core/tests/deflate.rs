@@ -2,7 +2,8 @@
 //! negotiation in the 101, compressed echo both ways, the size limit on the
 //! inflated bytes, the RSV1 rules and bad data with their close codes, and
 //! `/ws` pushes compressed for subscribers that negotiated it while others
-//! get the same push uncompressed.
+//! get the same push uncompressed, and compressed once per message whatever
+//! the workers its subscribers are on (`ringcast_deflate_compressions_total`).
 //!
 //! The client here is its own: it reads frame headers itself to see RSV1,
 //! and inflates with the server's own inflater (the interop tests check the
@@ -338,5 +339,67 @@ fn pushes_are_compressed_for_subscribers_that_negotiated_it() {
         let (compressed, push_plain) = plain.json();
         assert!(!compressed);
         assert_eq!(push_plain, push);
+    }
+}
+
+/// The worker-labelled samples of `metric` in a `/metrics` scrape.
+fn per_worker(addr: SocketAddr, metric: &str) -> Vec<f64> {
+    let response = common::http(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let prefix = format!("{metric}{{worker=");
+    response
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_push_is_compressed_once_whatever_the_workers_its_subscribers_are_on() {
+    for epoll in DRIVERS {
+        // Replies stay under min_size: only the pushes are compressed.
+        let server = start(epoll, |c| {
+            enabled(c);
+            c.deflate.min_size = 300;
+        });
+        let addr = server.local_addr();
+        let subscribe = json!({"op": "subscribe", "channel": "room:once", "id": 1}).to_string();
+        // Eight connections: SO_REUSEPORT spreads them over both workers
+        // (all on one has a chance of 1 in 128; the count holds either way).
+        let mut subscribers: Vec<Peer> = (0..8)
+            .map(|_| Peer::connect(addr, "/ws", Some(OFFER)).0)
+            .collect();
+        for peer in &mut subscribers {
+            peer.send_frame(OpCode::Text, true, false, subscribe.as_bytes());
+            let (compressed, reply) = peer.json();
+            assert!(!compressed, "{reply}");
+            assert_eq!(reply["id"], json!(1), "{reply}");
+        }
+        let (mut publisher, _) = Peer::connect(addr, "/ws", None);
+        const MESSAGES: usize = 3;
+        for i in 0..MESSAGES {
+            let data: Vec<Value> = (i..i + 20).map(chat).collect();
+            let publish = json!({"op": "publish", "channel": "room:once", "data": data, "id": 2});
+            publisher.send_frame(OpCode::Text, true, false, publish.to_string().as_bytes());
+            let (_, reply) = publisher.json();
+            assert_eq!(reply["id"], json!(2), "{reply}");
+            let mut sizes = Vec::new();
+            for peer in &mut subscribers {
+                let got = peer.recv().expect("a push");
+                assert!(got.compressed, "push {i} not compressed");
+                let push: Value = serde_json::from_slice(&got.payload).expect("JSON");
+                assert_eq!(push["data"], json!(data));
+                sizes.push(got.wire_len);
+            }
+            assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
+        }
+        let subscriptions = per_worker(addr, "ringcast_subscriptions");
+        let compressions = per_worker(addr, "ringcast_deflate_compressions_total");
+        assert_eq!(compressions.len(), 2, "two workers");
+        assert_eq!(
+            compressions.iter().sum::<f64>(),
+            MESSAGES as f64,
+            "one compression per message, subscribers per worker {subscriptions:?}, \
+             compressions per worker {compressions:?}"
+        );
     }
 }
