@@ -4,7 +4,7 @@
 //! `/ws` pushes compressed for subscribers that negotiated it while others
 //! get the same push uncompressed, and compressed once per message whatever
 //! the workers its subscribers are on (`ringcast_deflate_compressions_total`),
-//! on the memory engine and on the Redis engine (once per node).
+//! on the memory, disk and Redis engines (on Redis, once per node).
 //!
 //! The client here is its own: it reads frame headers itself to see RSV1,
 //! and inflates with the server's own inflater (the interop tests check the
@@ -427,6 +427,38 @@ fn on_the_redis_engine_a_push_is_compressed_once_per_node() {
             "engine.kind=redis",
             "--set",
             &url,
+            "--set",
+            "server.workers=2",
+            "--set",
+            "limits.command_rate=0",
+            "--set",
+            "deflate.enabled=true",
+            "--set",
+            "deflate.min_size=300",
+        ],
+    );
+    three_pushes_three_compressions(node.addr);
+}
+
+/// The disk engine: the memory engine's owner path plus the log; the
+/// deliveries held until the log has the record carry the compressed frame.
+#[test]
+fn on_the_disk_engine_a_push_is_compressed_once() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-deflate-once");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("store dir");
+    let path = format!("store.data_path={}", dir.display());
+    let node = common::Served::start(
+        "deflate-disk",
+        &[
+            "--set",
+            "engine.kind=disk",
+            "--set",
+            &path,
+            "--set",
+            "store.fsync=always",
+            "--set",
+            "store.min_free=0",
             "--set",
             "server.workers=2",
             "--set",
