@@ -32,7 +32,7 @@ use ringcast::pubsub::Settings;
 
 /// A one-core hub with `n` connections subscribed to "bench".
 fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
-    hub_with_subscribers_with(n, |_| {})
+    hub_with_subscribers_with(n, |_| {}, None)
 }
 
 /// [`hub_with_subscribers`] with `tweak` applied to the configuration, and
@@ -40,6 +40,7 @@ fn hub_with_subscribers(n: usize) -> (Hub, Vec<Rc<Slot>>) {
 fn hub_with_subscribers_with(
     n: usize,
     tweak: impl FnOnce(&mut ServerConfig),
+    deflate: Option<ringcast::proto::deflate::DeflateParams>,
 ) -> (Hub, Vec<Rc<Slot>>) {
     let mut config = ServerConfig::default();
     tweak(&mut config);
@@ -54,6 +55,11 @@ fn hub_with_subscribers_with(
         .collect();
     for slot in &slots {
         hub.join(slot.clone(), "");
+        // As a connection does: negotiated in the handshake, before any
+        // subscribe (the owner learns of it with the subscribe).
+        if let Some(params) = deflate {
+            slot.deflate.set_params(params);
+        }
         hub.subscribe(slot.id(), "bench", None, None)
             .expect("subscribe");
         slot.outbox.borrow_mut().clear();
@@ -465,17 +471,13 @@ fn deflate_fanout(c: &mut Criterion) {
     let data = Bytes::from_static(CHAT);
     for mode in ["none", "shared", "per_connection"] {
         let before = rss_kib();
-        let (hub, slots) = hub_with_subscribers_with(N, |c| c.deflate.enabled = true);
         let params = DeflateParams {
             server_no_context_takeover: mode == "shared",
             client_no_context_takeover: true,
             server_max_window_bits: 15,
         };
-        if mode != "none" {
-            for slot in &slots {
-                slot.deflate.set_params(params);
-            }
-        }
+        let params = (mode != "none").then_some(params);
+        let (hub, slots) = hub_with_subscribers_with(N, |c| c.deflate.enabled = true, params);
         let publisher = slots[0].id();
         // One publish outside the timing: per-connection streams are made
         // on first use, and the bytes per delivery are read off it.

@@ -2,19 +2,24 @@
 //! negotiation in the 101, compressed echo both ways, the size limit on the
 //! inflated bytes, the RSV1 rules and bad data with their close codes, and
 //! `/ws` pushes compressed for subscribers that negotiated it while others
-//! get the same push uncompressed.
+//! get the same push uncompressed, and compressed once per message whatever
+//! the workers its subscribers are on (`ringcast_deflate_compressions_total`),
+//! on the memory, disk and Redis engines (on Redis, once per node).
 //!
 //! The client here is its own: it reads frame headers itself to see RSV1,
 //! and inflates with the server's own inflater (the interop tests check the
 //! same against independent clients).
 
 mod common;
+#[path = "support/redis.rs"]
+mod redis_server;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use common::{raw, read_head, start, DRIVERS, TIMEOUT};
+use redis_server::RedisServer;
 use ringcast::config::ServerConfig;
 use ringcast::proto::deflate::{MessageDeflater, MessageInflater};
 use ringcast::proto::frame::{encode_masked_frame_into, FrameHeader, OpCode, RSV1};
@@ -339,4 +344,130 @@ fn pushes_are_compressed_for_subscribers_that_negotiated_it() {
         assert!(!compressed);
         assert_eq!(push_plain, push);
     }
+}
+
+/// The worker-labelled samples of `metric` in a `/metrics` scrape.
+fn per_worker(addr: SocketAddr, metric: &str) -> Vec<f64> {
+    let response = common::http(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    let prefix = format!("{metric}{{worker=");
+    response
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// Subscribes eight deflate connections to `room:once` on `addr` (two
+/// workers: SO_REUSEPORT spreads them, all on one has a chance of 1 in 128
+/// and the count holds either way), publishes three chat messages and
+/// checks every push arrives compressed, the same size for all, and that
+/// the workers compressed three messages in all. Replies must stay under
+/// `deflate.min_size`.
+fn three_pushes_three_compressions(addr: SocketAddr) {
+    let subscribe = json!({"op": "subscribe", "channel": "room:once", "id": 1}).to_string();
+    let mut subscribers: Vec<Peer> = (0..8)
+        .map(|_| Peer::connect(addr, "/ws", Some(OFFER)).0)
+        .collect();
+    for peer in &mut subscribers {
+        peer.send_frame(OpCode::Text, true, false, subscribe.as_bytes());
+        let (compressed, reply) = peer.json();
+        assert!(!compressed, "{reply}");
+        assert_eq!(reply["id"], json!(1), "{reply}");
+    }
+    let (mut publisher, _) = Peer::connect(addr, "/ws", None);
+    const MESSAGES: usize = 3;
+    for i in 0..MESSAGES {
+        let data: Vec<Value> = (i..i + 20).map(chat).collect();
+        let publish = json!({"op": "publish", "channel": "room:once", "data": data, "id": 2});
+        publisher.send_frame(OpCode::Text, true, false, publish.to_string().as_bytes());
+        let (_, reply) = publisher.json();
+        assert_eq!(reply["id"], json!(2), "{reply}");
+        let mut sizes = Vec::new();
+        for peer in &mut subscribers {
+            let got = peer.recv().expect("a push");
+            assert!(got.compressed, "push {i} not compressed");
+            let push: Value = serde_json::from_slice(&got.payload).expect("JSON");
+            assert_eq!(push["data"], json!(data));
+            sizes.push(got.wire_len);
+        }
+        assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
+    }
+    let subscriptions = per_worker(addr, "ringcast_subscriptions");
+    let compressions = per_worker(addr, "ringcast_deflate_compressions_total");
+    assert_eq!(compressions.len(), 2, "two workers");
+    assert_eq!(
+        compressions.iter().sum::<f64>(),
+        MESSAGES as f64,
+        "one compression per message, subscribers per worker {subscriptions:?}, \
+         compressions per worker {compressions:?}"
+    );
+}
+
+#[test]
+fn a_push_is_compressed_once_whatever_the_workers_its_subscribers_are_on() {
+    for epoll in DRIVERS {
+        let server = start(epoll, |c| {
+            enabled(c);
+            c.deflate.min_size = 300;
+        });
+        three_pushes_three_compressions(server.local_addr());
+    }
+}
+
+/// The Redis engine: a push enters the node once, from Redis pub/sub, on
+/// the core that owns the channel there, and is compressed once there.
+#[test]
+fn on_the_redis_engine_a_push_is_compressed_once_per_node() {
+    let redis = RedisServer::start();
+    let url = format!("engine.redis_url={}", redis.url());
+    let node = common::Served::start(
+        "deflate-redis",
+        &[
+            "--set",
+            "engine.kind=redis",
+            "--set",
+            &url,
+            "--set",
+            "server.workers=2",
+            "--set",
+            "limits.command_rate=0",
+            "--set",
+            "deflate.enabled=true",
+            "--set",
+            "deflate.min_size=300",
+        ],
+    );
+    three_pushes_three_compressions(node.addr);
+}
+
+/// The disk engine: the memory engine's owner path plus the log; the
+/// deliveries held until the log has the record carry the compressed frame.
+#[test]
+fn on_the_disk_engine_a_push_is_compressed_once() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-deflate-once");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("store dir");
+    let path = format!("store.data_path={}", dir.display());
+    let node = common::Served::start(
+        "deflate-disk",
+        &[
+            "--set",
+            "engine.kind=disk",
+            "--set",
+            &path,
+            "--set",
+            "store.fsync=always",
+            "--set",
+            "store.min_free=0",
+            "--set",
+            "server.workers=2",
+            "--set",
+            "limits.command_rate=0",
+            "--set",
+            "deflate.enabled=true",
+            "--set",
+            "deflate.min_size=300",
+        ],
+    );
+    three_pushes_three_compressions(node.addr);
 }

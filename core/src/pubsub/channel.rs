@@ -47,6 +47,13 @@ pub struct OwnedChannel {
     history_bytes: usize,
     /// Bit `i` set: core `i` has at least one local subscriber.
     subscriber_cores: Vec<u64>,
+    /// permessage-deflate: `[core]` is the widest window among that core's
+    /// subscribers that take the shared compressed push, as its last
+    /// message said (`0`: none; see `pubsub/deflate.rs`). Empty until some
+    /// core has one, so a channel nobody compresses holds no bytes for it.
+    deflate_windows: Vec<u8>,
+    /// The widest of `deflate_windows`, read by every publish.
+    deflate_widest: u8,
     /// Last publish or subscription change, for idle eviction.
     last_active: Instant,
 }
@@ -59,6 +66,8 @@ impl OwnedChannel {
             history: VecDeque::new(),
             history_bytes: 0,
             subscriber_cores: vec![0; workers.div_ceil(64)],
+            deflate_windows: Vec::new(),
+            deflate_widest: 0,
             last_active: now,
         }
     }
@@ -235,7 +244,30 @@ impl OwnedChannel {
                 *w &= !bit;
             }
         }
+        if !subscribed {
+            self.set_core_deflate(core, 0);
+        }
         self.last_active = now;
+    }
+
+    /// Core `core`'s widest window among its subscribers that take the
+    /// shared compressed push is now `window` (`0`: it has none).
+    pub fn set_core_deflate(&mut self, core: usize, window: u8) {
+        if self.deflate_windows.len() <= core {
+            if window == 0 {
+                return;
+            }
+            self.deflate_windows.resize(core + 1, 0);
+        }
+        self.deflate_windows[core] = window;
+        self.deflate_widest = self.deflate_windows.iter().copied().max().unwrap_or(0);
+    }
+
+    /// The widest window of any subscriber that takes the shared compressed
+    /// push, on any core (`0`: nobody; pushes are not compressed).
+    #[inline]
+    pub fn deflate_widest(&self) -> u8 {
+        self.deflate_widest
     }
 
     /// The cores with local subscribers, in increasing order.
@@ -376,5 +408,24 @@ mod tests {
         ch.set_core_subscribed(129, false, t0);
         assert!(!ch.is_evictable(ttl, t0 + ttl / 2));
         assert!(ch.is_evictable(ttl, t0 + ttl));
+    }
+
+    #[test]
+    fn the_widest_deflate_window_follows_each_core() {
+        let t0 = Instant::now();
+        let mut ch = OwnedChannel::new("e".into(), 3, t0);
+        ch.set_core_deflate(2, 0);
+        assert_eq!(ch.deflate_widest(), 0);
+        assert!(ch.deflate_windows.is_empty(), "nothing held for nobody");
+        ch.set_core_subscribed(1, true, t0);
+        ch.set_core_subscribed(2, true, t0);
+        ch.set_core_deflate(1, 15);
+        ch.set_core_deflate(2, 9);
+        assert_eq!(ch.deflate_widest(), 15);
+        ch.set_core_deflate(1, 0);
+        assert_eq!(ch.deflate_widest(), 9);
+        // A core that has no subscriber left has no window either.
+        ch.set_core_subscribed(2, false, t0);
+        assert_eq!(ch.deflate_widest(), 0);
     }
 }

@@ -1,22 +1,44 @@
-//! One core's compression of outgoing data frames (permessage-deflate).
+//! Compression of outgoing data frames (permessage-deflate), and what the
+//! cores tell each other so that a channel push is compressed once.
+//!
+//! # A push is compressed once, on the channel's owner core
 //!
 //! - Connections that negotiated `server_no_context_takeover` (all of them
-//!   under the default policy) share the core's one deflate stream, reset
-//!   before every message, so the core holds one compressor however many
-//!   connections compress.
-//! - A push is compressed at most once per core, lazily, when the first of
-//!   its local subscribers that wants it compressed is reached
-//!   ([`CoreDeflate::shared_variant`]); every such subscriber gets a clone
-//!   of the same `Bytes`, as with the uncompressed push. A subscriber whose
-//!   `server_max_window_bits` is too small for that message gets the
-//!   uncompressed frame (always valid: RSV1 is per message).
-//! - A connection that keeps context has its own stream (kept here, by
-//!   connection, until the connection leaves the hub), and gets its own
-//!   compressed copy of every push.
-//! - Frames under `deflate.min_size`, control frames and frames that do not
-//!   get smaller go out as they are.
+//!   under the default policy) take messages compressed on their own, so
+//!   one compressed frame serves all of them, on every core. The owner core
+//!   that encodes a push frame once also compresses it once
+//!   ([`CoreDeflate::shared_push`], on its one shared stream, reset before
+//!   every message) and ships it beside the plain frame in the same
+//!   `Msg::Deliver`; the subscriber cores only clone one or the other. The
+//!   Redis engine's owner core (one per channel per node, fed by Redis
+//!   pub/sub) and the disk engine's (the memory engine's path plus the log)
+//!   do the same, so a message entering a node is compressed once there.
+//! - The owner compresses only when some subscriber would take the result:
+//!   each subscriber core counts, per channel, its subscribers that share
+//!   the compressed frame by their `server_max_window_bits`
+//!   ([`SharedWindows`], pending subscribers included), and every message
+//!   that changes its subscribers of the channel for the owner (`Subscribe`,
+//!   `PresenceLeave`: one per subscription, in order) carries the widest
+//!   window left (`0`: none). The owner keeps that byte per (channel, core)
+//!   (`OwnedChannel::set_core_deflate`; a core's `Unsubscribe` clears it)
+//!   and compresses a push when the widest window of all cores is non-zero
+//!   and fits the frame. With deflate off, or nobody compressing, the cost
+//!   of a push is one byte read on the owner and one `None` per delivery.
+//! - A subscriber whose window is too small for a message gets the plain
+//!   frame (always valid: RSV1 is per message); so does every subscriber
+//!   when the frame is under `deflate.min_size` or did not get smaller.
+//! - A connection that keeps context has its own stream (kept here, on its
+//!   core, by connection, until the connection leaves the hub), and gets its
+//!   own compressed copy of every push, made on its core.
+//! - Replies, replays and echo are compressed per connection on its core
+//!   ([`CoreDeflate::for_slot`], [`CoreDeflate::encode_into`]); control
+//!   frames never.
+//!
+//! [`CoreDeflate::compressions`] counts every message this core compressed
+//! (`ringcast_deflate_compressions_total`): with every subscriber sharing,
+//! one per compressible push, whatever the number of cores.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use bytes::Bytes;
@@ -36,6 +58,10 @@ pub struct CoreDeflate {
     /// `server_no_context_takeover`), made with their first compressed
     /// message, dropped by [`CoreDeflate::forget`] when they leave.
     own: RefCell<HashMap<ConnId, Box<MessageDeflater>>>,
+    /// Messages compressed on this core (each deflate run, shared or own
+    /// stream); written only here, read by the `/metrics` scrape
+    /// (`Hub::snapshot`).
+    compressions: Cell<u64>,
 }
 
 impl CoreDeflate {
@@ -45,7 +71,13 @@ impl CoreDeflate {
             min_size,
             shared: RefCell::new(None),
             own: RefCell::default(),
+            compressions: Cell::new(0),
         }
+    }
+
+    /// Messages this core has compressed so far.
+    pub fn compressions(&self) -> u64 {
+        self.compressions.get()
     }
 
     /// Whether a frame or payload of `len` bytes is worth compressing.
@@ -74,6 +106,7 @@ impl CoreDeflate {
     fn with_own<R>(&self, conn: ConnId, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
         let mut own = self.own.borrow_mut();
         let level = self.level;
+        self.compressions.set(self.compressions.get() + 1);
         f(own
             .entry(conn)
             .or_insert_with(|| Box::new(MessageDeflater::new(level))))
@@ -81,6 +114,7 @@ impl CoreDeflate {
 
     fn with_shared<R>(&self, f: impl FnOnce(&mut MessageDeflater) -> R) -> R {
         let mut shared = self.shared.borrow_mut();
+        self.compressions.set(self.compressions.get() + 1);
         f(shared.get_or_insert_with(|| MessageDeflater::new(self.level)))
     }
 
@@ -104,22 +138,29 @@ impl CoreDeflate {
         packed.unwrap_or(frame)
     }
 
-    /// The compressed variant of a push `frame` shared by the subscribers
-    /// that reset per message, made on the first call (`cache` is the
-    /// push's slot for it: `None` until made, `Some(None)` when it does not
-    /// compress). `None` when this subscriber must get `frame` as it is.
-    pub fn shared_variant(
-        &self,
-        params: &DeflateParams,
-        frame: &Bytes,
-        cache: &mut Option<Option<Bytes>>,
-    ) -> Option<Bytes> {
-        if !self.worth(frame.len()) || !params.window_fits(frame.len()) {
+    /// The compressed variant of a push `frame` for every subscriber that
+    /// shares it, made once on the channel's owner core; `widest` is the
+    /// widest `server_max_window_bits` among them (`0`: nobody shares, see
+    /// [`SharedWindows`]). `None` when nobody would take it: the frame is
+    /// under `deflate.min_size`, too large for every window, or did not get
+    /// smaller.
+    #[inline]
+    pub fn shared_push(&self, frame: &Bytes, widest: u8) -> Option<Bytes> {
+        if widest == 0 {
             return None;
         }
-        cache
-            .get_or_insert_with(|| self.with_shared(|d| d.deflate_frame(frame, true)))
-            .clone()
+        self.shared_push_made(frame, widest)
+    }
+
+    /// [`CoreDeflate::shared_push`] once somebody shares: kept out of line
+    /// so a publish nobody compresses pays one comparison.
+    #[cold]
+    #[inline(never)]
+    fn shared_push_made(&self, frame: &Bytes, widest: u8) -> Option<Bytes> {
+        if !self.worth(frame.len()) || !window(widest).window_fits(frame.len()) {
+            return None;
+        }
+        self.with_shared(|d| d.deflate_frame(frame, true))
     }
 
     /// Appends one data message for `slot` to `out`, compressed when it
@@ -141,6 +182,64 @@ impl CoreDeflate {
             }
         }
         crate::proto::frame::encode_frame_into(out, opcode, true, payload);
+    }
+}
+
+/// The parameters of a client that takes shared frames with a
+/// `bits`-bit window: what [`DeflateParams::window_fits`] needs.
+fn window(bits: u8) -> DeflateParams {
+    DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: bits,
+    }
+}
+
+/// The window of a subscriber that takes the shared compressed push (its
+/// `server_max_window_bits`), or `0` when it takes plain frames or keeps
+/// context (its pushes are compressed on its own core).
+pub fn shared_window(params: Option<DeflateParams>) -> u8 {
+    match params {
+        Some(p) if p.server_no_context_takeover => p.server_max_window_bits,
+        _ => 0,
+    }
+}
+
+/// One subscriber core's subscribers of one channel that take the shared
+/// compressed push, counted by window (bits 8 to 15): what it tells the
+/// channel's owner, as the widest window among them.
+#[derive(Debug, Default)]
+pub struct SharedWindows {
+    /// `counts[bits - 8]`: subscribers with that window.
+    counts: [u32; 8],
+}
+
+impl SharedWindows {
+    /// Counts a subscriber of window `bits` (`0`: one that does not share,
+    /// not counted).
+    pub fn add(&mut self, bits: u8) {
+        if let Some(n) = Self::index(bits).and_then(|i| self.counts.get_mut(i)) {
+            *n += 1;
+        }
+    }
+
+    /// Uncounts a subscriber [`SharedWindows::add`] counted with `bits`.
+    pub fn remove(&mut self, bits: u8) {
+        if let Some(n) = Self::index(bits).and_then(|i| self.counts.get_mut(i)) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// The widest window counted, `0` when none.
+    pub fn widest(&self) -> u8 {
+        match self.counts.iter().rposition(|n| *n > 0) {
+            Some(i) => 8 + i as u8,
+            None => 0,
+        }
+    }
+
+    fn index(bits: u8) -> Option<usize> {
+        (8..=15).contains(&bits).then(|| usize::from(bits - 8))
     }
 }
 
@@ -202,27 +301,57 @@ mod tests {
     }
 
     #[test]
-    fn a_push_is_compressed_once_and_shared() {
+    fn a_shared_push_is_made_only_when_someone_takes_it() {
         let core = CoreDeflate::new(1, 64);
         let frame = push(2000);
-        let mut cache = None;
-        let a = core
-            .shared_variant(&SHARED, &frame, &mut cache)
-            .expect("compressed");
-        let b = core
-            .shared_variant(&SHARED, &frame, &mut cache)
-            .expect("compressed");
-        assert_eq!(a.as_ptr(), b.as_ptr(), "one compressed copy for both");
-        assert!(a.len() < frame.len() / 4);
-        let (packed, payload) = open(&a, &mut MessageInflater::new());
-        assert!(packed);
+        assert_eq!(core.shared_push(&frame, 0), None, "nobody shares");
+        assert_eq!(core.compressions(), 0);
+        assert!(!core.holds_shared());
+        let packed = core.shared_push(&frame, 15).expect("compressed");
+        assert_eq!(core.compressions(), 1);
+        assert!(packed.len() < frame.len() / 4);
+        let (deflated, payload) = open(&packed, &mut MessageInflater::new());
+        assert!(deflated);
         assert_eq!(payload, open(&frame, &mut MessageInflater::new()).1);
-        // A client with a 2^8 window gets the uncompressed frame.
-        let small_window = DeflateParams {
-            server_max_window_bits: 8,
+        // Reset per message: the same push compresses to the same bytes.
+        assert_eq!(core.shared_push(&frame, 15), Some(packed));
+        // The widest window is 2^8 and the frame is larger; under min_size.
+        assert_eq!(core.shared_push(&frame, 8), None);
+        assert_eq!(core.shared_push(&push(40), 15), None);
+        assert_eq!(core.compressions(), 2, "no deflate run for those");
+        // 2^11 bytes fit a 2^11 window, one byte more does not.
+        let fits = push(2048 - 4);
+        assert_eq!(fits.len(), 2048);
+        assert!(core.shared_push(&fits, 11).is_some());
+        assert_eq!(core.shared_push(&push(2048 - 3), 11), None);
+    }
+
+    #[test]
+    fn shared_windows_report_the_widest_left() {
+        let mut w = SharedWindows::default();
+        assert_eq!(w.widest(), 0);
+        w.add(0);
+        assert_eq!(w.widest(), 0, "a subscriber that does not share");
+        w.add(10);
+        w.add(15);
+        w.add(15);
+        assert_eq!(w.widest(), 15);
+        w.remove(15);
+        assert_eq!(w.widest(), 15, "one of the two is left");
+        w.remove(15);
+        assert_eq!(w.widest(), 10);
+        w.remove(10);
+        w.remove(10);
+        assert_eq!(w.widest(), 0, "a repeated remove does not wrap");
+        w.add(8);
+        assert_eq!(w.widest(), 8);
+        let keeps_context = DeflateParams {
+            server_no_context_takeover: false,
             ..SHARED
         };
-        assert_eq!(core.shared_variant(&small_window, &frame, &mut cache), None);
+        assert_eq!(shared_window(Some(SHARED)), 15);
+        assert_eq!(shared_window(Some(keeps_context)), 0);
+        assert_eq!(shared_window(None), 0);
     }
 
     #[test]

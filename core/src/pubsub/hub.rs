@@ -6,10 +6,13 @@
 //! - The **owner** of a channel (`owner_of(name) = hash(name) % cores`) is the
 //!   only writer of its [`OwnedChannel`]: it assigns offsets, encodes each push
 //!   frame once, appends it to history, and sends one [`Msg::Deliver`] (one
-//!   `Bytes` clone) to each core that has subscribers.
+//!   `Bytes` clone) to each core that has subscribers. When some subscriber
+//!   takes compressed pushes, it compresses the frame once too and the
+//!   `Deliver` carries both (`deflate.rs` says how the owner knows).
 //! - A **subscriber core** keeps, per channel, its live local subscribers and
 //!   the ones still waiting for their subscribe reply, and copies nothing: each
-//!   local subscriber's outbox gets a clone of the same `Bytes`.
+//!   local subscriber's outbox gets a clone of the same `Bytes` (the plain
+//!   frame, or the compressed one for those that negotiated deflate).
 //!
 //! # Why a subscriber sees every offset once, in order, across a subscribe
 //!
@@ -58,7 +61,7 @@ pub use queries::{ControlMsg, CONTROL_CHANNEL};
 use super::answer::{self, ApiPart, Encoded, Query, ReplyTo};
 use super::channel::{OwnedChannel, Resume};
 use super::cluster::{Cluster, ReadPurpose};
-use super::deflate::CoreDeflate;
+use super::deflate::{shared_window, CoreDeflate, SharedWindows};
 use super::mirror::{Action, Mirror, Waiter};
 use super::presence::{Presence, Who};
 use super::{PubsubSnapshot, Refusal, Settings, Stats};
@@ -94,12 +97,17 @@ pub enum Msg {
         id: Option<u64>,
         since: Option<Box<Since>>,
         who: Who,
+        /// The widest window of `from`'s subscribers of `channel` that take
+        /// the shared compressed push, this one counted (`0`: none).
+        deflate: u8,
     },
-    /// To the owner: `conn` on core `from` left `channel` (presence).
+    /// To the owner: `conn` on core `from` left `channel` (presence), and
+    /// the widest shared deflate window `from` has left for it.
     PresenceLeave {
         channel: Arc<str>,
         from: usize,
         conn: ConnId,
+        deflate: u8,
     },
     /// To the owner, or to every core: a question from `conn` on `from`.
     Query {
@@ -120,8 +128,14 @@ pub enum Msg {
     },
     /// To the owner: core `from` has no subscriber of `channel` any more.
     Unsubscribe { channel: Arc<str>, from: usize },
-    /// To a subscriber core: one push frame for every live local subscriber.
-    Deliver { channel: Arc<str>, frame: Bytes },
+    /// To a subscriber core: one push frame for every live local
+    /// subscriber, and its compressed variant when some subscriber takes it
+    /// (made once, on the owner).
+    Deliver {
+        channel: Arc<str>,
+        frame: Bytes,
+        packed: Option<Bytes>,
+    },
     /// Redis engine, to the owner: a push from Redis pub/sub. (The engine's
     /// messages are boxed: they are rare next to `Deliver`, and every inbox
     /// slot is as large as the largest variant.)
@@ -174,6 +188,10 @@ struct LocalChannel {
     /// Subscribed, waiting for the owner's reply, in the order asked (the
     /// owner answers one core in that order); `Deliver`s skip them.
     pending: Vec<Pending>,
+    /// The subscribers above (live and pending) that take the shared
+    /// compressed push, by window: the owner hears the widest with each
+    /// subscribe and leave (`deflate.rs`).
+    windows: SharedWindows,
 }
 
 /// A subscribe on its way to the owner.
@@ -184,6 +202,8 @@ struct Pending {
     /// queued right after it, so the client sees its replies in the order of
     /// its commands (and a later subscribe of the same channel gets its own).
     then: Option<Bytes>,
+    /// Its shared deflate window, as counted in `LocalChannel::windows`.
+    window: u8,
 }
 
 impl LocalChannel {
@@ -409,7 +429,7 @@ impl Hub {
         id: Option<u64>,
         since: Option<Since>,
     ) -> Result<(), Refusal> {
-        let (channel, who) = {
+        let (channel, who, window) = {
             let mut members = self.members.borrow_mut();
             let member = members.get_mut(&conn).ok_or(ErrorCode::InvalidCommand)?;
             if member.channels.iter().any(|c| &**c == channel) {
@@ -422,14 +442,20 @@ impl Hub {
             }
             let channel: Arc<str> = Arc::from(channel);
             member.channels.push(channel.clone());
-            (channel, member.who.clone())
+            let window = shared_window(member.slot.deflate.params());
+            (channel, member.who.clone(), window)
         };
-        self.local
-            .borrow_mut()
-            .entry(channel.clone())
-            .or_default()
-            .pending
-            .push(Pending { conn, then: None });
+        let deflate = {
+            let mut local = self.local.borrow_mut();
+            let entry = local.entry(channel.clone()).or_default();
+            entry.pending.push(Pending {
+                conn,
+                then: None,
+                window,
+            });
+            entry.windows.add(window);
+            entry.windows.widest()
+        };
         let owner = self.owner_of(&channel);
         self.dispatch(
             owner,
@@ -440,6 +466,7 @@ impl Hub {
                 id,
                 since: since.map(Box::new),
                 who,
+                deflate,
             },
         );
         Ok(())
@@ -511,27 +538,37 @@ impl Hub {
     }
 
     fn drop_local(&self, channel: &Arc<str>, conn: ConnId) {
-        let now_empty = {
+        let (now_empty, widest) = {
             let mut local = self.local.borrow_mut();
             let Some(entry) = local.get_mut(channel) else {
                 return;
             };
-            entry.live.remove(&conn);
-            entry.pending.retain(|p| p.conn != conn);
-            entry.is_empty()
+            if let Some(slot) = entry.live.remove(&conn) {
+                entry.windows.remove(shared_window(slot.deflate.params()));
+            }
+            let windows = &mut entry.windows;
+            entry.pending.retain(|p| {
+                if p.conn == conn {
+                    windows.remove(p.window);
+                }
+                p.conn != conn
+            });
+            (entry.is_empty(), entry.windows.widest())
         };
-        self.presence_leave(channel, conn);
+        self.presence_leave(channel, conn, widest);
         if now_empty {
             self.release(channel);
         }
     }
 
-    /// Tells `channel`'s owner that `conn` left it.
-    fn presence_leave(&self, channel: &Arc<str>, conn: ConnId) {
+    /// Tells `channel`'s owner that `conn` left it, and the widest shared
+    /// deflate window this core has left for it.
+    fn presence_leave(&self, channel: &Arc<str>, conn: ConnId, deflate: u8) {
         let msg = Msg::PresenceLeave {
             channel: channel.clone(),
             from: self.core,
             conn,
+            deflate,
         };
         self.dispatch(self.owner_of(channel), msg);
     }
@@ -602,7 +639,11 @@ impl Hub {
                 channel,
                 from,
                 conn,
-            } => self.owner_presence_leave(&channel, from, conn),
+                deflate,
+            } => {
+                self.owner_set_deflate(&channel, from, deflate);
+                self.owner_presence_leave(&channel, from, conn)
+            }
             Msg::Query {
                 query,
                 from,
@@ -616,6 +657,7 @@ impl Hub {
                 id,
                 since,
                 who,
+                deflate,
             } if self.cluster.is_some() => {
                 self.owner_presence_join(&channel, from, conn, who);
                 let waiter = Waiter {
@@ -625,7 +667,7 @@ impl Hub {
                     since: since.map(|s| *s),
                     at: Instant::now(),
                 };
-                self.remote_subscribe(channel, waiter);
+                self.remote_subscribe(channel, waiter, deflate);
             }
             Msg::Subscribe {
                 channel,
@@ -634,8 +676,9 @@ impl Hub {
                 id,
                 since,
                 who,
+                deflate,
             } => {
-                let subscribed = self.owner_subscribe(&channel, from, since.as_deref());
+                let subscribed = self.owner_subscribe(&channel, from, since.as_deref(), deflate);
                 if subscribed.is_ok() {
                     self.owner_presence_join(&channel, from, conn, who);
                 }
@@ -670,7 +713,11 @@ impl Hub {
                     owned.set_core_subscribed(from, false, Instant::now());
                 }
             }
-            Msg::Deliver { channel, frame } => self.deliver(&channel, frame),
+            Msg::Deliver {
+                channel,
+                frame,
+                packed,
+            } => self.deliver(&channel, frame, packed),
             Msg::EnginePush { push } => self.remote_push(*push),
             Msg::EngineLive { channel } => {
                 self.with_mirror(&channel, None, |m, out| m.on_live(out))
@@ -707,6 +754,7 @@ impl Hub {
             publishes_refused: stats.overloaded.get(),
             evicted_channels: stats.evicted_channels.get(),
             presence_info_dropped: stats.presence_info_dropped.get(),
+            deflate_compressions: self.deflate.compressions(),
             channels: channels as u64,
             subscriptions,
             history_bytes: history_bytes as u64,
@@ -748,7 +796,7 @@ impl Hub {
             return Err(Refusal::overloaded(self.settings.spill_limit));
         }
         let now = Instant::now();
-        let (offset, frame, targets) = {
+        let (offset, frame, packed, targets) = {
             let mut owned = self.owned.borrow_mut();
             let ch = self.owned_or_create(&mut owned, channel, now)?;
             let offset = ch.next_offset();
@@ -757,8 +805,9 @@ impl Hub {
             self.store_append(channel, offset, ch.epoch(), data)?;
             let frame = push_frame(channel, offset, ch.epoch(), data);
             ch.append(frame.clone(), self.settings.history_size, now);
+            let packed = self.deflate.shared_push(&frame, ch.deflate_widest());
             let targets: Vec<usize> = ch.subscriber_cores().collect();
-            (offset, frame, targets)
+            (offset, frame, packed, targets)
         };
         bump(&self.stats.publishes, 1);
         for core in targets {
@@ -767,6 +816,7 @@ impl Hub {
                 Msg::Deliver {
                     channel: channel.clone(),
                     frame: frame.clone(),
+                    packed: packed.clone(),
                 },
             );
         }
@@ -774,19 +824,34 @@ impl Hub {
         Ok(offset)
     }
 
-    /// Owner side of a subscribe: mark the core, report the position and replay.
+    /// Owner side of a subscribe: mark the core (and its widest shared
+    /// deflate window), report the position and replay.
     fn owner_subscribe(
         &self,
         channel: &Arc<str>,
         from: usize,
         since: Option<&Since>,
+        deflate: u8,
     ) -> Result<(String, u64, Option<Resume>), Refusal> {
         let now = Instant::now();
         let mut owned = self.owned.borrow_mut();
         let ch = self.owned_or_create(&mut owned, channel, now)?;
         ch.set_core_subscribed(from, true, now);
+        ch.set_core_deflate(from, deflate);
         let resume = since.map(|since| ch.resume(since));
         Ok((ch.epoch().to_owned(), ch.last_offset(), resume))
+    }
+
+    /// Owner side: core `from`'s widest shared deflate window for
+    /// `channel` is now `window` (a leave's word; see `deflate.rs`).
+    fn owner_set_deflate(&self, channel: &Arc<str>, from: usize, window: u8) {
+        if self.cluster.is_some() {
+            if let Some(m) = self.mirrors.borrow_mut().get_mut(channel) {
+                m.set_core_deflate(from, window);
+            }
+        } else if let Some(ch) = self.owned.borrow_mut().get_mut(channel) {
+            ch.set_core_deflate(from, window);
+        }
     }
 
     fn subscribe_reply(
@@ -797,7 +862,7 @@ impl Hub {
         replay: Vec<Bytes>,
         ok: bool,
     ) {
-        let (slot, then, now_empty) = {
+        let (slot, then, now_empty, widest) = {
             let mut local = self.local.borrow_mut();
             let Some(entry) = local.get_mut(&channel) else {
                 return;
@@ -806,12 +871,14 @@ impl Hub {
             let Some(at) = entry.pending.iter().position(|p| p.conn == conn) else {
                 return;
             };
-            let then = entry.pending.remove(at).then;
+            let Pending { then, window, .. } = entry.pending.remove(at);
             let slot = self.members.borrow().get(&conn).map(|m| m.slot.clone());
             if let (true, None, Some(slot)) = (ok, &then, &slot) {
                 entry.live.insert(conn, slot.clone());
+            } else {
+                entry.windows.remove(window);
             }
-            (slot, then, entry.is_empty())
+            (slot, then, entry.is_empty(), entry.windows.widest())
         };
         if !ok && then.is_none() {
             // The owner refused: forget the subscription on this side too.
@@ -821,7 +888,7 @@ impl Hub {
         }
         if !ok || then.is_some() {
             // Unsubscribed (or refused) before the answer: not present any more.
-            self.presence_leave(&channel, conn);
+            self.presence_leave(&channel, conn, widest);
         }
         if now_empty {
             self.release(&channel);
@@ -833,28 +900,26 @@ impl Hub {
         }
     }
 
-    fn deliver(&self, channel: &Arc<str>, frame: Bytes) {
+    fn deliver(&self, channel: &Arc<str>, frame: Bytes, packed: Option<Bytes>) {
         let local = self.local.borrow();
         let Some(entry) = local.get(channel) else {
             return;
         };
-        // The compressed variant, made for the first subscriber that wants
-        // it and shared by the others (see `deflate.rs`).
-        let mut packed = None;
         for slot in entry.live.values() {
             let out = match slot.deflate.params() {
                 None => frame.clone(),
-                Some(params) => self.deflated_push(slot, &params, &frame, &mut packed),
+                Some(params) => self.deflated_push(slot, &params, &frame, packed.as_ref()),
             };
             self.queue_as_is(slot, out);
         }
         bump(&self.stats.deliveries, entry.live.len() as u64);
     }
 
-    /// The push `frame` as a deflate subscriber gets it: the shared
-    /// compressed variant (made once, kept in `packed`), its own compressed
-    /// copy (context takeover), or `frame` itself. Kept out of line so the
-    /// loop over uncompressed subscribers stays as small as it was.
+    /// The push `frame` as a deflate subscriber gets it: the compressed
+    /// variant the owner made (`packed`) when its window fits, its own
+    /// compressed copy (context takeover), or `frame` itself. Kept out of
+    /// line so the loop over uncompressed subscribers stays as small as it
+    /// was.
     #[cold]
     #[inline(never)]
     fn deflated_push(
@@ -862,14 +927,14 @@ impl Hub {
         slot: &Slot,
         params: &DeflateParams,
         frame: &Bytes,
-        packed: &mut Option<Option<Bytes>>,
+        packed: Option<&Bytes>,
     ) -> Bytes {
-        if params.server_no_context_takeover {
-            self.deflate
-                .shared_variant(params, frame, packed)
-                .unwrap_or_else(|| frame.clone())
-        } else {
-            self.deflate.for_slot(slot, frame.clone())
+        if !params.server_no_context_takeover {
+            return self.deflate.for_slot(slot, frame.clone());
+        }
+        match packed {
+            Some(packed) if params.window_fits(frame.len()) => packed.clone(),
+            _ => frame.clone(),
         }
     }
 
@@ -963,14 +1028,22 @@ impl Hub {
             match action {
                 Action::Fanout(frame) => {
                     bump(&self.stats.publishes, 1);
-                    let targets: Vec<usize> = match self.mirrors.borrow().get(channel) {
-                        Some(m) => m.channel().subscriber_cores().collect(),
-                        None => Vec::new(),
-                    };
+                    // A push enters the node once, here: compressed once
+                    // here too, like the memory engine's publish.
+                    let (targets, packed): (Vec<usize>, _) =
+                        match self.mirrors.borrow().get(channel) {
+                            Some(m) => (
+                                m.channel().subscriber_cores().collect(),
+                                self.deflate
+                                    .shared_push(&frame, m.channel().deflate_widest()),
+                            ),
+                            None => (Vec::new(), None),
+                        };
                     for core in targets {
                         let msg = Msg::Deliver {
                             channel: channel.clone(),
                             frame: frame.clone(),
+                            packed: packed.clone(),
                         };
                         self.dispatch(core, msg);
                     }
@@ -1029,7 +1102,7 @@ impl Hub {
         self.dispatch(waiter.from, msg);
     }
 
-    fn remote_subscribe(&self, channel: Arc<str>, waiter: Waiter) {
+    fn remote_subscribe(&self, channel: Arc<str>, waiter: Waiter, deflate: u8) {
         let Some(cluster) = self.cluster.clone() else {
             return;
         };
@@ -1062,6 +1135,7 @@ impl Hub {
         let from = waiter.from;
         self.with_mirror(&channel, None, |m, out| {
             m.set_core_subscribed(from, true, now);
+            m.set_core_deflate(from, deflate);
             m.add_waiter(waiter, out);
         });
     }
@@ -1351,6 +1425,9 @@ mod tests {
         }
         assert!(hubs[0].take_answers(ONE).is_empty(), "taken once");
     }
+
+    /// Compressed pushes across two cores (`hub/tests/deflate.rs`).
+    mod deflate;
 
     /// Every inbox slot is as large as the largest message: the Redis
     /// engine's messages are boxed so the memory engine's inboxes do not grow.

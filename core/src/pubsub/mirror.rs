@@ -160,6 +160,11 @@ impl Mirror {
         self.ch.set_core_subscribed(core, subscribed, now);
     }
 
+    /// Core `core`'s widest shared deflate window (see `pubsub/deflate.rs`).
+    pub fn set_core_deflate(&mut self, core: usize, window: u8) {
+        self.ch.set_core_deflate(core, window);
+    }
+
     /// No core subscribes and nobody waits: the channel can leave Redis.
     pub fn is_unused(&self) -> bool {
         self.ch.subscriber_cores().next().is_none()

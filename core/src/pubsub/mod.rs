@@ -14,7 +14,7 @@
 //! | `hub/durable.rs` | the disk engine on the owner core: records appended to its log, effects held until written |
 //! | `cluster.rs` | the Redis engine as the cores see it: publish, history reads, pushes onto the bus |
 //! | `mirror.rs` | a Redis-engine channel on its owner core: delivered offset, gaps, answers to subscribes |
-//! | `deflate.rs` | one core's compression of outgoing frames: a shared stream, a push compressed once per core |
+//! | `deflate.rs` | compression of outgoing frames: a push compressed once, on its owner core, while some subscriber takes it; streams of connections that keep context |
 //! | `refusal.rs` | a refused command's error code and the message naming the key and value that refused it |
 //! | `settings.rs` | the limits a hub works under, taken from the configuration |
 //! | `stats.rs` | one core's pub/sub counters and their scrape snapshot |

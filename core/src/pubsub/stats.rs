@@ -39,6 +39,8 @@ pub struct PubsubSnapshot {
     pub publishes_refused: u64,
     pub evicted_channels: u64,
     pub presence_info_dropped: u64,
+    /// Messages this core compressed (`pubsub::deflate::CoreDeflate`).
+    pub deflate_compressions: u64,
     pub channels: u64,
     pub subscriptions: u64,
     pub history_bytes: u64,

@@ -437,6 +437,13 @@ pub fn render(snaps: &[Snapshot]) -> String {
         |s| s.pubsub.presence_info_dropped,
     );
     f.per_worker(
+        "ringcast_deflate_compressions_total",
+        "counter",
+        "Messages compressed with permessage-deflate by this core: a channel push shared by subscribers once on its owner core, else once per connection that keeps context, reply and echo.",
+        snaps,
+        |s| s.pubsub.deflate_compressions,
+    );
+    f.per_worker(
         "ringcast_channels",
         "gauge",
         "Channels owned by this core.",

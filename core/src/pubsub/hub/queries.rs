@@ -72,22 +72,31 @@ impl Hub {
     }
 
     /// Sends a frame that is no publication (no offset, no history) to every
-    /// core with subscribers of `channel` this core owns.
+    /// core with subscribers of `channel` this core owns, compressed once
+    /// for those that share compressed pushes (as a publish is).
     pub(super) fn fan_out(&self, channel: &Arc<str>, frame: Bytes) {
-        let targets: Vec<usize> = match self.cluster {
+        let (targets, widest): (Vec<usize>, u8) = match self.cluster {
             Some(_) => match self.mirrors.borrow().get(channel) {
-                Some(m) => m.channel().subscriber_cores().collect(),
-                None => Vec::new(),
+                Some(m) => (
+                    m.channel().subscriber_cores().collect(),
+                    m.channel().deflate_widest(),
+                ),
+                None => (Vec::new(), 0),
             },
             None => match self.owned.borrow().get(channel) {
-                Some(ch) => ch.subscriber_cores().collect(),
-                None => Vec::new(),
+                Some(ch) => (ch.subscriber_cores().collect(), ch.deflate_widest()),
+                None => (Vec::new(), 0),
             },
         };
+        if targets.is_empty() {
+            return;
+        }
+        let packed = self.deflate.shared_push(&frame, widest);
         for core in targets {
             let msg = Msg::Deliver {
                 channel: channel.clone(),
                 frame: frame.clone(),
+                packed: packed.clone(),
             };
             self.emit(core, msg);
         }
