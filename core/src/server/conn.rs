@@ -886,3 +886,6 @@ fn route(
     };
     Route::Upgrade(endpoint, out, admitted)
 }
+
+#[cfg(test)]
+mod tests;
