@@ -20,7 +20,7 @@
 //! means it is empty). A connection that stops reading before that (its
 //! per-turn read budget) asks to be driven again next turn.
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
@@ -98,7 +98,12 @@ impl Socket {
         let room = want.min(scratch.len());
         let got = match &mut self.tls {
             None => try_recv(fd, &mut scratch[..room]),
-            Some(tls) => tls.recv(fd, &mut ctx.scratch.tls.borrow_mut(), &mut scratch[..room]),
+            Some(tls) => tls_recv(
+                tls,
+                fd,
+                &mut ctx.scratch.tls.borrow_mut(),
+                &mut scratch[..room],
+            ),
         };
         match got {
             Ok(Transfer::Done(0)) | Err(_) => {
@@ -143,7 +148,7 @@ impl Socket {
                 Transmit::Idle => {
                     // Ciphertext rustls still holds (its handshake replies).
                     if let Some(tls) = &mut self.tls {
-                        if tls.flush(fd).is_err() {
+                        if tls_flush(tls, fd).is_err() {
                             self.conn.handle_error(ctx);
                             return false;
                         }
@@ -153,7 +158,7 @@ impl Socket {
                 Transmit::Shutdown => {
                     if let Some(tls) = &mut self.tls {
                         tls.close_notify();
-                        if !matches!(tls.flush(fd), Ok(true)) {
+                        if !matches!(tls_flush(tls, fd), Ok(true)) {
                             // The socket is full: FIN after the alert, on the next writable edge.
                             return true;
                         }
@@ -175,10 +180,12 @@ fn send(fd: RawFd, tls: Option<&mut Tls>, slices: &[IoSlice<'_>]) -> io::Result<
     let sent = match tls {
         Some(tls) => {
             // Ciphertext already encrypted goes first.
-            if !tls.flush(fd)? {
+            if !tls_flush(tls, fd)? {
                 return Ok(0);
             }
-            return tls.send_vectored(fd, slices);
+            let accepted = tls.write_plain(slices)?;
+            tls_flush(tls, fd)?;
+            return Ok(accepted);
         }
         None if slices.len() == 1 => try_send(fd, &slices[0])?,
         None => try_send_vectored(fd, slices)?,
@@ -187,4 +194,55 @@ fn send(fd: RawFd, tls: Option<&mut Tls>, slices: &[IoSlice<'_>]) -> io::Result<
         Transfer::Done(n) => n,
         Transfer::WouldBlock => 0,
     })
+}
+
+/// Reads plaintext into `plain`, pulling ciphertext from the socket through
+/// `cipher` as needed and answering handshake records at once. `Done(0)` is
+/// the end of the stream.
+fn tls_recv(tls: &mut Tls, fd: RawFd, cipher: &mut [u8], plain: &mut [u8]) -> io::Result<Transfer> {
+    loop {
+        if let Some(n) = tls.read_plain(plain)? {
+            return Ok(Transfer::Done(n));
+        }
+        let n = match try_recv(fd, cipher)? {
+            Transfer::Done(0) => return Ok(Transfer::Done(0)),
+            Transfer::Done(n) => n,
+            Transfer::WouldBlock => return Ok(Transfer::WouldBlock),
+        };
+        if let Err(e) = tls.handle_ciphertext(&cipher[..n]) {
+            // Tell the peer why (an alert), then fail.
+            let _ = tls_flush(tls, fd);
+            return Err(e);
+        }
+        tls_flush(tls, fd)?;
+    }
+}
+
+/// Sends the ciphertext rustls holds; `Ok(true)` when none is left.
+fn tls_flush(tls: &mut Tls, fd: RawFd) -> io::Result<bool> {
+    let mut socket = SocketWriter(fd);
+    while tls.wants_write() {
+        match tls.write_ciphertext_into(&mut socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// A non-blocking socket as the `Write` rustls's `write_tls` wants.
+struct SocketWriter(RawFd);
+
+impl Write for SocketWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match try_send(self.0, buf)? {
+            Transfer::Done(n) => Ok(n),
+            Transfer::WouldBlock => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
