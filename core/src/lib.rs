@@ -39,12 +39,16 @@
 //! - [`server`] — the IO layer on monoio: one pinned worker thread per core,
 //!   each with its own `SO_REUSEPORT` listener, connections, timer sweep,
 //!   drain, and the `/metrics` scrape. Connections never move between cores.
+//!   A connection itself (`server/conn.rs`) is a sans-IO state machine like
+//!   `proto`'s session; its driver (`server/socket.rs`) moves the bytes.
 //!
 //! # Data path of one message on `/echo`
 //!
-//! socket readable → `recv` into the core's scratch buffer → `Session` decodes
-//! and unmasks in place → the handler encodes the reply into the core's write
-//! scratch → `send` at once → only unsent bytes are kept by the connection.
+//! socket readable → `recv` into the core's scratch buffer →
+//! `Conn::handle_read` → `Session` decodes and unmasks in place → the handler
+//! encodes the reply into the core's write scratch → `Conn::poll_transmit`
+//! offers it (behind anything queued) → `send` at once → `Conn::handle_sent`
+//! keeps only the bytes the socket did not take.
 
 pub mod admission;
 pub mod auth;

@@ -13,7 +13,7 @@
 mod outbox;
 mod slot;
 
-pub use outbox::{Flushed, Outbox};
+pub use outbox::{Flushed, Outbox, MAX_IOVECS};
 pub use slot::{
     ConnId, Kicks, Slot, SlotDeflate, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW,
     KICK_SHUTDOWN,

@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes};
 use crate::sys::{try_send_vectored, Transfer};
 
 /// Frames per `sendmsg`: enough to batch a loop turn's pushes, well under IOV_MAX.
-const MAX_IOVECS: usize = 64;
+pub const MAX_IOVECS: usize = 64;
 
 #[derive(Default)]
 pub struct Outbox {
@@ -48,6 +48,34 @@ impl Outbox {
         self.bytes
     }
 
+    /// Frames queued.
+    pub fn frames(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Points `slices` at the queued frames, in order, as many as fit;
+    /// returns how many it filled. A send over them is answered with
+    /// [`Outbox::consume`].
+    pub fn slices_into<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
+        let mut count = 0;
+        for (slice, frame) in slices.iter_mut().zip(&self.frames) {
+            *slice = IoSlice::new(frame);
+            count += 1;
+        }
+        count
+    }
+
+    /// Drops the first `sent` bytes (sent by the socket); returns how many
+    /// whole frames that finished. An emptied queue gives its memory back.
+    pub fn consume(&mut self, sent: usize) -> u64 {
+        let mut frames = 0;
+        self.consume_counting(sent, &mut frames);
+        if self.frames.is_empty() {
+            self.frames = VecDeque::new();
+        }
+        frames
+    }
+
     /// Takes the first queued frame (tests read replies this way).
     pub fn pop_front(&mut self) -> Option<Bytes> {
         let frame = self.frames.pop_front()?;
@@ -74,18 +102,14 @@ impl Outbox {
         while !self.frames.is_empty() {
             // On the stack: a flush allocates nothing.
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for (slice, frame) in slices.iter_mut().zip(&self.frames) {
-                *slice = IoSlice::new(frame);
-                count += 1;
-            }
+            let count = self.slices_into(&mut slices);
             let sent = match write(&slices[..count])? {
                 Transfer::Done(n) => n,
                 Transfer::WouldBlock => break,
             };
             done.calls += 1;
             done.bytes += sent as u64;
-            self.consume(sent, &mut done.frames);
+            self.consume_counting(sent, &mut done.frames);
         }
         if self.frames.is_empty() {
             // An idle connection holds no queue memory.
@@ -94,7 +118,7 @@ impl Outbox {
         Ok(done)
     }
 
-    fn consume(&mut self, mut sent: usize, frames: &mut u64) {
+    fn consume_counting(&mut self, mut sent: usize, frames: &mut u64) {
         self.bytes -= sent;
         while sent > 0 {
             let Some(front) = self.frames.front_mut() else {
@@ -127,10 +151,10 @@ mod tests {
         outbox.push(Bytes::from_static(b"defg"));
         assert_eq!(outbox.len(), 7);
         let mut frames = 0;
-        outbox.consume(4, &mut frames);
+        outbox.consume_counting(4, &mut frames);
         assert_eq!((outbox.len(), frames), (3, 1));
         assert_eq!(outbox.frames.front().map(|b| &b[..]), Some(&b"efg"[..]));
-        outbox.consume(3, &mut frames);
+        outbox.consume_counting(3, &mut frames);
         assert!(outbox.is_empty());
         assert_eq!(frames, 2);
     }

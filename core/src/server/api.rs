@@ -20,8 +20,8 @@
 //! ([`ApiPart`]) the hub keeps for this connection and kicks it about
 //! (`KICK_ANSWER`); once every part is in, one HTTP response is written.
 //!
-//! This file does no IO: the connection (`conn.rs`) reads into
-//! [`ApiConn::buf`] and flushes the slot's outbox.
+//! This file does no IO: the connection (`conn.rs`) appends what its driver
+//! read to [`ApiConn::buf`], and its driver flushes the slot's outbox.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,22 +1,68 @@
-//! One connection as a synchronous state machine: handshake, WebSocket
-//! session, then an orderly TCP close. Its core's reactor (`reactor.rs`) owns
-//! it and calls [`Conn::drive`] whenever the socket, a kick or a deadline has
-//! something for it; all it sees of its core is a [`ConnContext`].
+//! One connection as a sans-IO state machine: handshake, WebSocket session,
+//! then an orderly TCP close. It does no IO and reads no clock, like
+//! `proto/`: a driver moves the bytes and tells it what happened, and all it
+//! sees of its core is a [`ConnContext`]. Today the driver is the core's
+//! epoll reactor (`socket.rs`); the io_uring path (`uring/`) is to drive the
+//! same calls from completions.
+//!
+//! # The interface (the quinn-proto shape)
+//!
+//! Inputs, `handle_*`:
+//! - [`Conn::handle_read`]: bytes the driver received (from the core's read
+//!   scratch today, from a provided buffer later); unmasked in place, so the
+//!   slice is `&mut`. [`Conn::poll_read`] says how many the connection wants
+//!   now (0: leave them in the socket).
+//! - [`Conn::handle_eof`]: the peer ended its stream, or a read failed (the
+//!   two have always been treated alike); [`Conn::handle_error`]: the socket
+//!   failed (a send error).
+//! - [`Conn::handle_kicks`]: the flags its [`Slot`] collected (pub/sub
+//!   output, overflow, shutdown, API answers, a disconnect);
+//!   [`Conn::handle_timeout`]: the driver's timer fired (acts only once
+//!   [`Conn::deadline`] has passed, so virtual time may be coarse).
+//! - [`Conn::handle_sent`]: how many of the bytes last offered the socket
+//!   took; [`Conn::handle_shutdown`]: the write side was shut down (FIN).
+//!
+//! Outputs, `poll_*`:
+//! - [`Conn::poll_transmit`]: the bytes to send now, as iovecs (the outbox's
+//!   frames, then the reply just produced), or that the write side should be
+//!   shut down, or that the connection is finished and its socket can go.
+//! - [`Conn::deadline`]: when the driver must call `handle_timeout`.
+//!
+//! # Memory and copies
 //!
 //! Idle connections must be cheap, so a connection is not a task and holds no
-//! buffer while it waits: its socket sits in the core's epoll set, reads land
-//! in the core's scratch buffer, replies are encoded into the core's write
-//! scratch and sent at once. Only what the socket does not take is copied
-//! into the slot's outbox, bounded by `max_outbound_bytes`: past it the
-//! connection is closed with 1008 and nothing else is read from it. Control
-//! frames are never dropped: they queue behind earlier output.
+//! buffer while it waits. Replies are encoded into the core's write scratch
+//! (`ctx.scratch.write`) and offered from there, behind whatever the outbox
+//! already holds; [`Conn::handle_sent`] copies only what the socket did not
+//! take into the slot's outbox. So the scratch holds one connection's pending
+//! reply between a `handle_*` call and the `handle_sent` that follows it, and
+//! a driver must settle one connection (`poll_transmit` until it stops, each
+//! offer answered by `handle_sent`, even `handle_sent(0)`) before it feeds
+//! another. A completion-based driver that cannot send at once answers
+//! `handle_sent(0)`: the reply moves to the outbox and its send SQE points at
+//! the outbox's frames, which stay put until `handle_sent` consumes them.
 //!
-//! Sockets are edge-triggered: `readable` / `writable` remember an edge until
-//! a call returns `EAGAIN`. A connection that stops reading before that (its
-//! per-turn read budget) asks to be driven again next turn.
+//! What a completion driver (io_uring: multishot recv into a provided-buffer
+//! ring, sends as SQEs) must still do that the readiness driver gets for
+//! free: keep at most one send in flight and call `poll_transmit` only when
+//! none is (an offer is not consumed until `handle_sent`); hold back bytes a
+//! multishot recv delivers while `poll_read` is 0 (a pipelined API request
+//! while an answer is awaited would otherwise be lost; in `Flushing` and a
+//! finished session they may be dropped); shut down, cancel the recv and
+//! close as SQEs, dropping the connection only after its last completion.
+//!
+//! The outbox is bounded by `max_outbound_bytes`: past it the connection is
+//! closed with 1008 and nothing else is read from it. Control frames are never
+//! dropped: they queue behind earlier output.
+//!
+//! TLS stays in the driver (`socket.rs`): the connection sees plaintext both
+//! ways. rustls is sans-IO too, but its buffer limit, the close_notify before
+//! FIN and the handshake records it must answer on reads are all about when
+//! the socket can take bytes, which only the driver knows; keeping them
+//! there left this state machine byte-for-byte the plain one.
 
+use std::io::IoSlice;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -26,11 +72,12 @@ use super::api::{ApiConn, ApiState};
 use super::context::ConnContext;
 use super::deflate_context::ContextSlot;
 use super::metrics::{CloseReason, Metrics};
-use super::tls::Tls;
 use super::ws::{unix_now, WsConn};
 use crate::admission::IpGuard;
 use crate::auth::Identity;
-use crate::mailbox::{ConnId, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OVERFLOW, KICK_SHUTDOWN};
+use crate::mailbox::{
+    ConnId, Outbox, Slot, KICK_ANSWER, KICK_DISCONNECT, KICK_OVERFLOW, KICK_SHUTDOWN, MAX_IOVECS,
+};
 use crate::proto::close::CloseCode;
 use crate::proto::deflate::{negotiate, DeflateParams};
 use crate::proto::frame::OpCode;
@@ -39,10 +86,6 @@ use crate::proto::handshake::{
     parse_request, select_subprotocol, validate_upgrade, HandshakeError, Method, RequestHead,
 };
 use crate::proto::session::{Ending, Message, Session};
-use crate::sys::{shutdown_write, try_recv, try_send, Transfer};
-
-/// Reads per turn before the connection yields to the others of its core.
-const READS_PER_TURN: usize = 4;
 
 const SLOW_CONSUMER: &str = "slow consumer: outbound queue over limits.max_outbound_bytes";
 /// The close reason on shutdown: tells clients to come back (elsewhere if
@@ -130,58 +173,56 @@ enum Phase {
     /// FIN sent: read and discard until the peer closes too, so that our last
     /// bytes are not lost to a TCP reset, until `deadline`.
     Lingering,
+    /// Finished or failed: the driver drops the connection (closing the socket).
+    Closed,
 }
 
-/// What the reactor should do with a connection after driving it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Drive {
-    /// Wait for the next edge, kick or deadline.
+/// What a connection wants of its socket's write side, from
+/// [`Conn::poll_transmit`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Transmit<R> {
+    /// Bytes were offered to the sender, which answered `R`; the driver
+    /// reports what the socket took with [`Conn::handle_sent`].
+    Send(R),
+    /// Nothing is left to send and nothing more will be: shut the write side
+    /// down (FIN; under TLS a close_notify first), then call
+    /// [`Conn::handle_shutdown`].
+    Shutdown,
+    /// Nothing to send now.
     Idle,
-    /// Stopped with input left (read budget): drive again next turn.
-    More,
-    /// Finished or failed: drop it (closes the socket).
-    Done,
+    /// The connection is finished: drop it, closing its socket.
+    Close,
 }
 
 pub(crate) struct Conn {
-    fd: OwnedFd,
     pub slot: Rc<Slot>,
-    /// When [`Conn::drive`] must run even without IO: handshake, ping,
-    /// idle, flush or linger deadline.
+    /// When [`Conn::handle_timeout`] must run even without IO: handshake,
+    /// ping, idle, flush or linger deadline.
     pub deadline: Option<Instant>,
     /// The tick of the core's deadline-heap entry that stands for this
-    /// connection (0: none).
+    /// connection (0: none); the driver's, kept here where it packs free.
     pub armed: u32,
-    /// An input edge not yet drained to `EAGAIN`.
-    pub readable: bool,
     /// The connection got past the upgrade (counted until it is dropped).
     pub upgraded: bool,
     /// Why it ends, once known (the first reason wins); none means the peer vanished.
     reason: Option<CloseReason>,
-    /// TLS state for `wss://` listeners.
-    tls: Option<Box<Tls>>,
     phase: Phase,
 }
 
 impl Conn {
     pub fn new(
-        fd: OwnedFd,
         slot: Rc<Slot>,
-        tls: Option<Box<Tls>>,
         peer: IpAddr,
         api_port: bool,
         ctx: &ConnContext,
         now: Instant,
     ) -> Self {
         Self {
-            fd,
             slot,
             deadline: Some(now + ctx.limits.handshake_timeout),
             armed: 0,
-            readable: false,
             upgraded: false,
             reason: None,
-            tls,
             phase: Phase::Handshake {
                 head: Vec::new(),
                 started: now,
@@ -196,366 +237,349 @@ impl Conn {
         self.reason.unwrap_or(CloseReason::Reset)
     }
 
-    /// Runs the connection as far as it goes without blocking.
-    pub fn drive(&mut self, ctx: &ConnContext, now: Instant) -> Drive {
-        let kicks = self.slot.take_kicks();
-        let due = self.deadline.is_some_and(|deadline| now >= deadline);
-        let more = match self.step(ctx, now, kicks, due) {
-            Some(more) => more,
-            None => return Drive::Done,
-        };
-        if !self.flush(ctx) {
-            return Drive::Done;
-        }
-        if !self.settle(ctx, now) {
-            return Drive::Done;
-        }
-        if more {
-            Drive::More
-        } else {
-            Drive::Idle
+    /// The connection is finished: the driver drops it.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// How many bytes the connection takes now; 0: leave them in the socket
+    /// (it waits for its output to drain, or for an answer). A driver that
+    /// cannot choose (a multishot receive) may hand more: the handshake and
+    /// the API buffer what they are given and refuse it past their limit.
+    pub fn poll_read(&self, ctx: &ConnContext) -> usize {
+        match &self.phase {
+            // One byte past the limit: enough to know it is exceeded.
+            Phase::Handshake { head, .. } => {
+                (ctx.limits.handshake.max_head_bytes + 1).saturating_sub(head.len())
+            }
+            // One byte past a whole request: enough to see it is too large.
+            Phase::Api(api) if api.wants_input() => {
+                (ApiConn::max_request(ctx) + 1).saturating_sub(api.buf.len())
+            }
+            Phase::Open(open) if !open.session.is_finished() => usize::MAX,
+            Phase::Lingering => usize::MAX,
+            _ => 0,
         }
     }
 
-    /// Applies kicks, deadlines and input. `None`: drop the connection;
-    /// `Some(true)`: input left over for next turn.
-    fn step(&mut self, ctx: &ConnContext, now: Instant, kicks: u8, due: bool) -> Option<bool> {
-        let mut link = Link {
-            fd: self.fd.as_raw_fd(),
-            tls: self.tls.as_deref_mut(),
-        };
-        let link = &mut link;
+    /// Bytes received from the peer; unmasked in place.
+    pub fn handle_read(&mut self, ctx: &ConnContext, bytes: &mut [u8], now: Instant) {
+        let received = &ctx.metrics.bytes_received;
         match &mut self.phase {
-            Phase::Handshake {
-                head,
-                started,
-                peer,
-                api_port,
-            } => {
-                // A drain does not cut a request short: it is answered (503
-                // for an upgrade or `/readyz`) while the process drains.
-                if due {
-                    // Slowloris: no answer is owed to a request never finished.
-                    self.reason.get_or_insert(CloseReason::HandshakeTimeout);
-                    return None;
-                }
-                if !self.readable {
-                    return Some(false);
-                }
-                let (started, peer, id) = (*started, *peer, self.slot.id());
-                let api_port = *api_port;
-                let read = handshake_read(ctx, link, head, peer, id, api_port, &mut self.readable)?;
-                let close_timeout = ctx.limits.close_timeout;
-                match read {
-                    HeadRead::Partial => Some(false),
-                    HeadRead::Upgrade {
-                        endpoint,
-                        mut leftover,
-                        response,
-                        admitted,
-                    } => {
-                        self.slot.outbox.borrow_mut().push(Bytes::from(response));
-                        ctx.metrics
-                            .handshake
-                            .record(now.saturating_duration_since(started));
-                        self.upgraded = true;
-                        Metrics::add(&ctx.metrics.upgraded_current, 1);
-                        let mut open =
-                            Box::new(Open::new(ctx, &self.slot, endpoint, admitted, now));
-                        if !leftover.is_empty() {
-                            open.read(ctx, &self.slot, link, &mut leftover, now)?;
-                        }
-                        self.phase = Phase::Open(open);
-                        // The client may have sent more than one read's worth already.
-                        self.step(ctx, now, 0, false)
-                    }
-                    HeadRead::Respond {
-                        response,
-                        status,
-                        path,
-                    } => {
-                        self.slot.outbox.borrow_mut().push(Bytes::from(response));
-                        let reason = if status >= 400 {
-                            ctx.metrics.refused(status);
-                            let path = path.as_deref();
-                            ctx.summary.borrow_mut().refused(status, peer, path, now);
-                            // The query is never logged: it may carry a token.
-                            let (worker, conn) = (ctx.worker, id.raw());
-                            let path = path.unwrap_or("");
-                            tracing::debug!(worker, conn, %peer, status, path, "refused");
-                            CloseReason::Refused
-                        } else {
-                            CloseReason::Http
-                        };
-                        self.reason.get_or_insert(reason);
-                        self.phase = Phase::Flushing;
-                        self.deadline = Some(now + close_timeout);
-                        Some(false)
-                    }
-                    HeadRead::Api { buf } => {
-                        let seat = ctx.gate.api.as_ref().and_then(|gate| gate.seat());
-                        self.reason.get_or_insert(CloseReason::Http);
-                        let Some(seat) = seat else {
-                            let body = br#"{"error":{"code":"too_many_connections","message":"the server API holds api.max_connections connections"}}"#;
-                            let mut out = Vec::new();
-                            let retry = [("Retry-After", "1")];
-                            encode_plain_response_into(
-                                &mut out,
-                                503,
-                                "application/json",
-                                body,
-                                &retry,
-                            );
-                            self.slot.outbox.borrow_mut().push(Bytes::from(out));
-                            self.phase = Phase::Flushing;
-                            self.deadline = Some(now + close_timeout);
-                            return Some(false);
-                        };
-                        ctx.hub.join_api(self.slot.clone());
-                        self.phase = Phase::Api(Box::new(ApiConn::new(buf, peer, seat, now)));
-                        self.step(ctx, now, 0, false)
-                    }
-                    HeadRead::Metrics => {
-                        ctx.scraper.start(self.slot.clone());
-                        self.reason.get_or_insert(CloseReason::Http);
-                        // With one worker the scrape completes right here.
-                        self.phase = match self.slot.outbox.borrow().is_empty() {
-                            true => Phase::Awaiting,
-                            false => Phase::Flushing,
-                        };
-                        self.deadline = Some(now + close_timeout);
-                        Some(false)
-                    }
-                }
+            Phase::Handshake { head, .. } => {
+                Metrics::add(received, bytes.len() as u64);
+                head.extend_from_slice(bytes);
+                self.handle_head(ctx, now);
             }
             Phase::Api(api) => {
-                let slot = &self.slot;
+                Metrics::add(received, bytes.len() as u64);
+                api.buf.extend_from_slice(bytes);
+                let state = api.on_input(ctx, &self.slot, now);
+                self.api_state(ctx, state, now);
+            }
+            Phase::Open(open) if !open.session.is_finished() => {
+                Metrics::add(received, bytes.len() as u64);
+                open.read(ctx, &self.slot, bytes, now);
+            }
+            // Lingering: discarded. Elsewhere nothing was asked for.
+            _ => {}
+        }
+    }
+
+    /// The peer ended its stream, or a read failed.
+    pub fn handle_eof(&mut self, ctx: &ConnContext, now: Instant) {
+        match &mut self.phase {
+            Phase::Api(api) => {
+                // The peer sent all it will: answer what it asked, then close.
+                let state = api.on_shutdown();
+                self.api_state(ctx, state, now);
+            }
+            // Not reading: what is queued still goes out, until the deadline.
+            Phase::Awaiting | Phase::Flushing => {}
+            _ => self.close(ctx),
+        }
+    }
+
+    /// The socket failed (a send error): the connection ends at once.
+    pub fn handle_error(&mut self, ctx: &ConnContext) {
+        self.close(ctx);
+    }
+
+    /// Applies the kick flags the slot collected (`Slot::take_kicks`).
+    pub fn handle_kicks(&mut self, ctx: &ConnContext, kicks: u8, now: Instant) {
+        if kicks == 0 {
+            return;
+        }
+        match &mut self.phase {
+            Phase::Api(api) => {
                 let mut state = ApiState::Open;
                 if kicks & KICK_SHUTDOWN != 0 {
                     state = api.on_shutdown();
                 }
                 if kicks & KICK_ANSWER != 0 && state == ApiState::Open {
-                    let parts = ctx.hub.take_answers(slot.id());
+                    let parts = ctx.hub.take_answers(self.slot.id());
                     if !parts.is_empty() {
-                        state = api.on_answers(ctx, slot, parts, now);
+                        state = api.on_answers(ctx, &self.slot, parts, now);
                     }
                 }
-                if due && state == ApiState::Open {
-                    state = api.on_deadline(ctx, slot, now);
-                }
-                let mut ended = false;
-                if state == ApiState::Open && self.readable && api.wants_input() {
-                    let max = ApiConn::max_request(ctx);
-                    for _ in 0..READS_PER_TURN {
-                        // One byte past a whole request: enough to see it is too large.
-                        let room = (max + 1).saturating_sub(api.buf.len());
-                        if room == 0 {
-                            break;
-                        }
-                        let mut scratch = ctx.scratch.read.borrow_mut();
-                        let room = room.min(scratch.len());
-                        match link.recv(ctx, &mut scratch[..room]) {
-                            Ok(Transfer::Done(0)) | Err(_) => {
-                                ended = true;
-                                self.readable = false;
-                                break;
-                            }
-                            Ok(Transfer::Done(n)) => {
-                                Metrics::add(&ctx.metrics.bytes_received, n as u64);
-                                api.buf.extend_from_slice(&scratch[..n]);
-                            }
-                            Ok(Transfer::WouldBlock) => {
-                                self.readable = false;
-                                break;
-                            }
-                        }
-                    }
-                }
-                if state == ApiState::Open {
-                    state = api.on_input(ctx, slot, now);
-                }
-                if ended && state == ApiState::Open {
-                    // The peer sent all it will: answer what it asked, then close.
-                    state = api.on_shutdown();
-                }
-                match state {
-                    ApiState::Close => {
-                        self.phase = Phase::Flushing;
-                        self.deadline = Some(now + ctx.limits.close_timeout);
-                        Some(false)
-                    }
-                    ApiState::Open => {
-                        self.deadline = Some(api.deadline(ctx));
-                        Some(self.readable && api.wants_input())
-                    }
-                }
-            }
-            Phase::Awaiting => {
-                if due {
-                    return None;
-                }
-                if !self.slot.outbox.borrow().is_empty() {
-                    self.phase = Phase::Flushing;
-                }
-                Some(false)
+                self.api_state(ctx, state, now);
             }
             Phase::Open(open) => {
-                let slot = &self.slot;
                 if kicks & KICK_OVERFLOW != 0 {
                     self.reason.get_or_insert(CloseReason::SlowConsumer);
                 }
                 if kicks & KICK_SHUTDOWN != 0 {
                     self.reason.get_or_insert(CloseReason::Drained);
                 }
-                if kicks != 0 || due {
-                    emit(ctx, slot, link, |out| {
-                        if kicks & KICK_OVERFLOW != 0 {
-                            open.session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
-                        }
-                        if kicks & KICK_SHUTDOWN != 0 {
-                            open.session
-                                .close(CloseCode::GOING_AWAY, GOING_AWAY, now, out);
-                        }
-                        if kicks & KICK_DISCONNECT != 0 {
-                            if let Some((code, reason)) = ctx.hub.take_disconnect(slot.id()) {
-                                open.session.close(CloseCode(code), &reason, now, out);
-                            }
-                        }
-                        if due {
-                            open.session.handle_timeout(now, out);
-                            if let App::Ws(ws) = &mut open.app {
-                                ws.check_expiry();
-                                if let Some((code, reason)) = ws.take_close() {
-                                    open.session.close(code, reason, now, out);
-                                }
-                            }
-                        }
-                    })?;
+                let out = &mut *ctx.scratch.write.borrow_mut();
+                let session = &mut open.session;
+                if kicks & KICK_OVERFLOW != 0 {
+                    session.abort(CloseCode::POLICY, SLOW_CONSUMER, out);
                 }
-                let mut more = false;
-                if self.readable && !open.session.is_finished() {
-                    more = true;
-                    for _ in 0..READS_PER_TURN {
-                        let mut scratch = ctx.scratch.read.borrow_mut();
-                        let n = match link.recv(ctx, &mut scratch) {
-                            Ok(Transfer::Done(0)) | Err(_) => return None,
-                            Ok(Transfer::Done(n)) => n,
-                            Ok(Transfer::WouldBlock) => {
-                                self.readable = false;
-                                more = false;
-                                break;
-                            }
-                        };
-                        // A plain socket that filled less than the buffer is
-                        // empty: the next byte to arrive raises a new edge, so
-                        // the `recv` that would only say EAGAIN is skipped.
-                        // (Under TLS a short plaintext read says nothing.)
-                        let drained = link.tls.is_none() && n < scratch.len();
-                        Metrics::add(&ctx.metrics.bytes_received, n as u64);
-                        open.read(ctx, slot, link, &mut scratch[..n], now)?;
-                        let full = slot.outbox.borrow().len() > ctx.limits.max_outbound_bytes;
-                        if drained {
-                            self.readable = false;
-                        }
-                        if drained || open.session.is_finished() || full {
-                            more = false;
-                            break;
-                        }
+                if kicks & KICK_SHUTDOWN != 0 {
+                    session.close(CloseCode::GOING_AWAY, GOING_AWAY, now, out);
+                }
+                if kicks & KICK_DISCONNECT != 0 {
+                    if let Some((code, reason)) = ctx.hub.take_disconnect(self.slot.id()) {
+                        session.close(CloseCode(code), &reason, now, out);
                     }
                 }
-                Some(more)
+            }
+            // A drain does not cut a request short: it is answered (503 for an
+            // upgrade or `/readyz`) while the process drains. The scrape's
+            // answer (`Awaiting`) is seen when the output is polled.
+            _ => {}
+        }
+    }
+
+    /// The driver's timer fired: acts when [`Conn::deadline`] has passed.
+    pub fn handle_timeout(&mut self, ctx: &ConnContext, now: Instant) {
+        if self.deadline.is_none_or(|deadline| now < deadline) {
+            return;
+        }
+        match &mut self.phase {
+            Phase::Handshake { .. } => {
+                // Slowloris: no answer is owed to a request never finished.
+                self.reason.get_or_insert(CloseReason::HandshakeTimeout);
+                self.close(ctx);
+            }
+            Phase::Api(api) => {
+                let state = api.on_deadline(ctx, &self.slot, now);
+                self.api_state(ctx, state, now);
+            }
+            Phase::Open(open) => {
+                let out = &mut *ctx.scratch.write.borrow_mut();
+                open.session.handle_timeout(now, out);
+                if let App::Ws(ws) = &mut open.app {
+                    ws.check_expiry();
+                    if let Some((code, reason)) = ws.take_close() {
+                        open.session.close(code, reason, now, out);
+                    }
+                }
             }
             Phase::Flushing => {
-                if due {
-                    self.reason.get_or_insert(CloseReason::CloseTimeout);
-                    return None;
-                }
-                Some(false)
+                self.reason.get_or_insert(CloseReason::CloseTimeout);
+                self.close(ctx);
             }
-            Phase::Lingering => {
-                if due {
-                    return None;
+            Phase::Awaiting | Phase::Lingering => self.close(ctx),
+            Phase::Closed => {}
+        }
+    }
+
+    /// Offers what should go out now to `send`: the outbox's frames, then
+    /// the reply produced since the last [`Conn::handle_sent`], as at most
+    /// [`MAX_IOVECS`] slices. With nothing to send, says whether to shut the
+    /// write side down or drop the connection. Enforces the outbound limit,
+    /// moves between phases and re-arms [`Conn::deadline`] first.
+    pub fn poll_transmit<R>(
+        &mut self,
+        ctx: &ConnContext,
+        now: Instant,
+        send: impl FnOnce(&[IoSlice<'_>]) -> R,
+    ) -> Transmit<R> {
+        self.settle(ctx, now);
+        if self.is_closed() {
+            return Transmit::Close;
+        }
+        let outbox = self.slot.outbox.borrow();
+        let pending = ctx.scratch.write.borrow();
+        // On the stack: an offer allocates nothing.
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut count = outbox.slices_into(&mut slices);
+        if !pending.is_empty() && count == outbox.frames() && count < MAX_IOVECS {
+            slices[count] = IoSlice::new(&pending);
+            count += 1;
+        }
+        if count > 0 {
+            return Transmit::Send(send(&slices[..count]));
+        }
+        match self.phase {
+            Phase::Flushing => Transmit::Shutdown,
+            _ => Transmit::Idle,
+        }
+    }
+
+    /// The socket took the first `sent` bytes of the last offer (0 when it
+    /// took none). What it did not take of the pending reply is copied to the
+    /// outbox, behind what was queued, and the core's scratch is free again.
+    pub fn handle_sent(&mut self, ctx: &ConnContext, sent: usize, now: Instant) {
+        {
+            let m = &ctx.metrics;
+            let mut outbox = self.slot.outbox.borrow_mut();
+            let mut pending = ctx.scratch.write.borrow_mut();
+            Metrics::add(&m.bytes_sent, sent as u64);
+            let queued = outbox.len();
+            let from_outbox = sent.min(queued);
+            if from_outbox > 0 {
+                Metrics::add(&m.flush_calls, 1);
+                Metrics::add(&m.flushed_frames, outbox.consume(from_outbox));
+            }
+            // The reply was offered only behind every queued frame: what was
+            // sent past them is its head.
+            commit_pending(ctx, &mut outbox, &mut pending, sent - from_outbox);
+        }
+        self.settle(ctx, now);
+    }
+
+    /// The driver shut the write side down: linger until the peer closes.
+    pub fn handle_shutdown(&mut self, ctx: &ConnContext, now: Instant) {
+        if matches!(self.phase, Phase::Flushing) {
+            self.phase = Phase::Lingering;
+            self.deadline = Some(now + ctx.limits.close_timeout);
+        }
+    }
+
+    /// Ends the connection; a reply not sent yet dies with it.
+    fn close(&mut self, ctx: &ConnContext) {
+        self.phase = Phase::Closed;
+        self.deadline = None;
+        ctx.scratch.write.borrow_mut().clear();
+    }
+
+    /// Where an API connection goes after an input.
+    fn api_state(&mut self, ctx: &ConnContext, state: ApiState, now: Instant) {
+        match state {
+            ApiState::Close => {
+                self.phase = Phase::Flushing;
+                self.deadline = Some(now + ctx.limits.close_timeout);
+            }
+            ApiState::Open => {
+                if let Phase::Api(api) = &self.phase {
+                    self.deadline = Some(api.deadline(ctx));
                 }
-                if self.readable {
-                    for _ in 0..READS_PER_TURN {
-                        let mut scratch = ctx.scratch.read.borrow_mut();
-                        match link.recv(ctx, &mut scratch) {
-                            Ok(Transfer::Done(0)) | Err(_) => return None,
-                            Ok(Transfer::Done(_)) => {}
-                            Ok(Transfer::WouldBlock) => {
-                                self.readable = false;
-                                return Some(false);
-                            }
-                        }
-                    }
-                    return Some(true);
-                }
-                Some(false)
             }
         }
     }
 
-    /// Sends what the outbox holds (under TLS: first the ciphertext rustls
-    /// still holds); `false` on a socket error.
-    fn flush(&mut self, ctx: &ConnContext) -> bool {
-        let fd = self.fd.as_raw_fd();
-        if let Some(tls) = &mut self.tls {
-            match tls.flush(fd) {
-                Ok(true) => {}
-                Ok(false) => return true,
-                Err(_) => return false,
-            }
-        }
-        let mut outbox = self.slot.outbox.borrow_mut();
-        if outbox.is_empty() {
-            return true;
-        }
-        let flushed = match &mut self.tls {
-            None => outbox.flush(fd),
-            Some(tls) => outbox.flush_with(|slices| {
-                let n = tls.send_vectored(fd, slices)?;
-                Ok(if n == 0 {
-                    Transfer::WouldBlock
-                } else {
-                    Transfer::Done(n)
-                })
-            }),
+    /// A piece of the request head arrived: once it is whole, routes it.
+    fn handle_head(&mut self, ctx: &ConnContext, now: Instant) {
+        let Phase::Handshake {
+            head,
+            started,
+            peer,
+            api_port,
+        } = &mut self.phase
+        else {
+            return;
         };
-        match flushed {
-            Ok(flushed) => {
-                let m = &ctx.metrics;
-                Metrics::add(&m.flush_calls, flushed.calls);
-                Metrics::add(&m.flushed_frames, flushed.frames);
-                Metrics::add(&m.bytes_sent, flushed.bytes);
-                true
+        let (started, peer, id) = (*started, *peer, self.slot.id());
+        let Some(read) = parse_head(ctx, head, peer, id, *api_port) else {
+            return;
+        };
+        let close_timeout = ctx.limits.close_timeout;
+        match read {
+            HeadRead::Upgrade {
+                endpoint,
+                mut leftover,
+                response,
+                admitted,
+            } => {
+                self.slot.outbox.borrow_mut().push(Bytes::from(response));
+                ctx.metrics
+                    .handshake
+                    .record(now.saturating_duration_since(started));
+                self.upgraded = true;
+                Metrics::add(&ctx.metrics.upgraded_current, 1);
+                let mut open = Box::new(Open::new(ctx, &self.slot, endpoint, admitted, now));
+                if !leftover.is_empty() {
+                    open.read(ctx, &self.slot, &mut leftover, now);
+                }
+                self.phase = Phase::Open(open);
             }
-            Err(_) => false,
+            HeadRead::Respond {
+                response,
+                status,
+                path,
+            } => {
+                self.slot.outbox.borrow_mut().push(Bytes::from(response));
+                let reason = if status >= 400 {
+                    ctx.metrics.refused(status);
+                    let path = path.as_deref();
+                    ctx.summary.borrow_mut().refused(status, peer, path, now);
+                    // The query is never logged: it may carry a token.
+                    let (worker, conn) = (ctx.worker, id.raw());
+                    let path = path.unwrap_or("");
+                    tracing::debug!(worker, conn, %peer, status, path, "refused");
+                    CloseReason::Refused
+                } else {
+                    CloseReason::Http
+                };
+                self.reason.get_or_insert(reason);
+                self.phase = Phase::Flushing;
+                self.deadline = Some(now + close_timeout);
+            }
+            HeadRead::Api { buf } => {
+                let seat = ctx.gate.api.as_ref().and_then(|gate| gate.seat());
+                self.reason.get_or_insert(CloseReason::Http);
+                let Some(seat) = seat else {
+                    let body = br#"{"error":{"code":"too_many_connections","message":"the server API holds api.max_connections connections"}}"#;
+                    let mut out = Vec::new();
+                    let retry = [("Retry-After", "1")];
+                    encode_plain_response_into(&mut out, 503, "application/json", body, &retry);
+                    self.slot.outbox.borrow_mut().push(Bytes::from(out));
+                    self.phase = Phase::Flushing;
+                    self.deadline = Some(now + close_timeout);
+                    return;
+                };
+                ctx.hub.join_api(self.slot.clone());
+                let mut api = Box::new(ApiConn::new(buf, peer, seat, now));
+                let state = api.on_input(ctx, &self.slot, now);
+                self.phase = Phase::Api(api);
+                self.api_state(ctx, state, now);
+            }
+            HeadRead::Metrics => {
+                ctx.scraper.start(self.slot.clone());
+                self.reason.get_or_insert(CloseReason::Http);
+                // With one worker the scrape completes right here.
+                self.phase = match self.slot.outbox.borrow().is_empty() {
+                    true => Phase::Awaiting,
+                    false => Phase::Flushing,
+                };
+                self.deadline = Some(now + close_timeout);
+            }
         }
     }
 
     /// Enforces the outbound limit, moves between phases, arms the deadline.
-    /// `false`: drop the connection.
-    fn settle(&mut self, ctx: &ConnContext, now: Instant) -> bool {
-        let queued = self.slot.outbox.borrow().len();
+    /// Changes nothing when called again with nothing new.
+    fn settle(&mut self, ctx: &ConnContext, now: Instant) {
         let close_timeout = ctx.limits.close_timeout;
         match &mut self.phase {
-            Phase::Handshake { .. } | Phase::Awaiting | Phase::Api(_) => {}
+            // The scrape's answer landed.
+            Phase::Awaiting if !self.slot.outbox.borrow().is_empty() => {
+                self.phase = Phase::Flushing;
+            }
             Phase::Open(open) => {
+                let queued = self.slot.outbox.borrow().len();
                 if queued > ctx.limits.max_outbound_bytes && open.session.is_open() {
                     self.reason.get_or_insert(CloseReason::SlowConsumer);
                     tracing::debug!(worker = ctx.worker, queued, "slow consumer");
-                    let session = &mut open.session;
-                    let mut link = Link {
-                        fd: self.fd.as_raw_fd(),
-                        tls: self.tls.as_deref_mut(),
-                    };
-                    if emit(ctx, &self.slot, &mut link, |out| {
-                        session.abort(CloseCode::POLICY, SLOW_CONSUMER, out)
-                    })
-                    .is_none()
-                    {
-                        return false;
-                    }
+                    let mut pending = ctx.scratch.write.borrow_mut();
+                    open.session
+                        .abort(CloseCode::POLICY, SLOW_CONSUMER, &mut pending);
+                    // Behind everything queued: the peer is not reading it anyway.
+                    let mut outbox = self.slot.outbox.borrow_mut();
+                    commit_pending(ctx, &mut outbox, &mut pending, 0);
                 }
                 if open.session.is_finished() {
                     let reason = match open.session.ending() {
@@ -572,7 +596,7 @@ impl Conn {
                     self.reason.get_or_insert(reason);
                     self.phase = Phase::Flushing;
                     self.deadline = Some(now + close_timeout);
-                    return self.settle(ctx, now);
+                    return;
                 }
                 let expiry = match &open.app {
                     App::Ws(ws) => ws.expires_at(now),
@@ -583,25 +607,26 @@ impl Conn {
                     .flatten()
                     .min();
             }
-            Phase::Flushing => {
-                if queued == 0 {
-                    if let Some(tls) = &mut self.tls {
-                        tls.close_notify();
-                        if !matches!(tls.flush(self.fd.as_raw_fd()), Ok(true)) {
-                            // The socket is full: FIN after the alert, on the next writable edge.
-                            return true;
-                        }
-                    }
-                    shutdown_write(self.fd.as_raw_fd());
-                    self.phase = Phase::Lingering;
-                    self.deadline = Some(now + close_timeout);
-                    // Whatever was already readable must be drained now: no new edge will come.
-                    self.readable = true;
-                }
-            }
-            Phase::Lingering => {}
+            _ => {}
         }
-        true
+    }
+}
+
+/// Moves what the socket did not take of the pending reply (all of it past
+/// its first `sent` bytes) into the outbox, and empties the core's write
+/// scratch for the next connection.
+fn commit_pending(ctx: &ConnContext, outbox: &mut Outbox, pending: &mut Vec<u8>, sent: usize) {
+    if pending.is_empty() {
+        return;
+    }
+    if sent < pending.len() {
+        outbox.push(Bytes::copy_from_slice(&pending[sent..]));
+    }
+    pending.clear();
+    // A 16 MiB echo must not leave a 16 MiB scratch behind on this core.
+    let keep = ctx.limits.read_buffer_size;
+    if pending.capacity() > 4 * keep {
+        pending.shrink_to(keep);
     }
 }
 
@@ -637,34 +662,25 @@ impl Open {
         }
     }
 
-    /// Feeds bytes read from the peer; `None` when the socket failed.
-    fn read(
-        &mut self,
-        ctx: &ConnContext,
-        slot: &Slot,
-        link: &mut Link<'_>,
-        bytes: &mut [u8],
-        now: Instant,
-    ) -> Option<()> {
+    /// Feeds bytes read from the peer; replies go to the core's write
+    /// scratch (the pending reply [`Conn::poll_transmit`] offers).
+    fn read(&mut self, ctx: &ConnContext, slot: &Slot, bytes: &mut [u8], now: Instant) {
         let Open { session, app, .. } = self;
-        emit(ctx, slot, link, |out| {
-            session.handle_read(bytes, now, out, |m, out| {
-                app.on_message(ctx, slot, m, now, out)
-            });
-            // A close the handler decided on (rate limit persisting).
-            if let App::Ws(ws) = app {
-                if let Some((code, reason)) = ws.take_close() {
-                    session.close(code, reason, now, out);
-                }
+        let out = &mut *ctx.scratch.write.borrow_mut();
+        session.handle_read(bytes, now, out, |m, out| {
+            app.on_message(ctx, slot, m, now, out)
+        });
+        // A close the handler decided on (rate limit persisting).
+        if let App::Ws(ws) = app {
+            if let Some((code, reason)) = ws.take_close() {
+                session.close(code, reason, now, out);
             }
-        })
+        }
     }
 }
 
-/// The outcome of one read of the handshake.
+/// A complete request head, and what it leads to.
 enum HeadRead {
-    /// The head is not complete yet.
-    Partial,
     /// 101 sent back; bytes after the head belong to the WebSocket session.
     /// `admitted` holds the connection's admission slot and identity.
     Upgrade {
@@ -686,66 +702,44 @@ enum HeadRead {
     Api { buf: Vec<u8> },
 }
 
-/// Reads what the socket has of the request head. `None`: drop the connection.
-fn handshake_read(
+/// Parses what arrived of the request head; `None` while it is incomplete.
+/// Once it is whole `head` is left empty (its allocation freed).
+fn parse_head(
     ctx: &ConnContext,
-    link: &mut Link<'_>,
     head: &mut Vec<u8>,
     peer: IpAddr,
     id: ConnId,
     api_port: bool,
-    readable: &mut bool,
 ) -> Option<HeadRead> {
-    let limits = ctx.limits.handshake;
-    loop {
-        {
-            let mut scratch = ctx.scratch.read.borrow_mut();
-            // Read at most one byte past the limit: enough to know it is exceeded.
-            let room = (limits.max_head_bytes + 1)
-                .saturating_sub(head.len())
-                .min(scratch.len());
-            match link.recv(ctx, &mut scratch[..room]) {
-                Ok(Transfer::Done(0)) | Err(_) => return None,
-                Ok(Transfer::Done(n)) => {
-                    Metrics::add(&ctx.metrics.bytes_received, n as u64);
-                    head.extend_from_slice(&scratch[..n]);
-                }
-                Ok(Transfer::WouldBlock) => {
-                    *readable = false;
-                    return Some(HeadRead::Partial);
-                }
+    let read = match parse_request(head, &ctx.limits.handshake) {
+        Ok(None) => return None,
+        Ok(Some((len, request))) => match route(ctx, &request, peer, id, api_port) {
+            Route::Upgrade(endpoint, response, admitted) => HeadRead::Upgrade {
+                endpoint,
+                leftover: head.split_off(len),
+                response,
+                admitted,
+            },
+            Route::Respond(response, status) => HeadRead::Respond {
+                response,
+                status,
+                path: Some(request.path),
+            },
+            Route::Metrics => HeadRead::Metrics,
+            Route::Api => {
+                return Some(HeadRead::Api {
+                    buf: std::mem::take(head),
+                })
             }
-        }
-        let read = match parse_request(head, &limits) {
-            Ok(None) => continue,
-            Ok(Some((len, request))) => match route(ctx, &request, peer, id, api_port) {
-                Route::Upgrade(endpoint, response, admitted) => HeadRead::Upgrade {
-                    endpoint,
-                    leftover: head.split_off(len),
-                    response,
-                    admitted,
-                },
-                Route::Respond(response, status) => HeadRead::Respond {
-                    response,
-                    status,
-                    path: Some(request.path),
-                },
-                Route::Metrics => HeadRead::Metrics,
-                Route::Api => {
-                    return Some(HeadRead::Api {
-                        buf: std::mem::take(head),
-                    })
-                }
-            },
-            Err(err) => HeadRead::Respond {
-                response: error_response(&err),
-                status: err.status(),
-                path: None,
-            },
-        };
-        *head = Vec::new();
-        return Some(read);
-    }
+        },
+        Err(err) => HeadRead::Respond {
+            response: error_response(&err),
+            status: err.status(),
+            path: None,
+        },
+    };
+    *head = Vec::new();
+    Some(read)
 }
 
 fn error_response(err: &HandshakeError) -> Vec<u8> {
@@ -931,88 +925,5 @@ fn route(
     Route::Upgrade(endpoint, out, admitted)
 }
 
-/// Runs `produce` with the core's write scratch, then sends what it produced.
-/// When the outbox already holds bytes (or `produce` queued some there), the
-/// new bytes go behind them to keep the order; otherwise they go straight to
-/// the socket and only the unsent rest is copied to the outbox. `None` on a
-/// socket error.
-fn emit(
-    ctx: &ConnContext,
-    slot: &Slot,
-    link: &mut Link<'_>,
-    produce: impl FnOnce(&mut Vec<u8>),
-) -> Option<()> {
-    let mut scratch = ctx.scratch.write.borrow_mut();
-    produce(&mut scratch);
-    if scratch.is_empty() {
-        return Some(());
-    }
-    let mut outbox = slot.outbox.borrow_mut();
-    let sent = if outbox.is_empty() {
-        link.send_some(&scratch)
-    } else {
-        Some(0)
-    };
-    Metrics::add(&ctx.metrics.bytes_sent, sent.unwrap_or(0) as u64);
-    if let Some(sent) = sent {
-        if sent < scratch.len() {
-            outbox.push(Bytes::copy_from_slice(&scratch[sent..]));
-        }
-    }
-    scratch.clear();
-    // A 16 MiB echo must not leave a 16 MiB scratch behind on this core.
-    let keep = ctx.limits.read_buffer_size;
-    if scratch.capacity() > 4 * keep {
-        scratch.shrink_to(keep);
-    }
-    sent.map(|_| ())
-}
-
-/// The socket as the WebSocket layer sees it: plain, or through TLS.
-struct Link<'a> {
-    fd: RawFd,
-    tls: Option<&'a mut Tls>,
-}
-
-impl Link<'_> {
-    /// Reads what the socket has (plaintext under TLS) into `buf`.
-    fn recv(&mut self, ctx: &ConnContext, buf: &mut [u8]) -> std::io::Result<Transfer> {
-        match &mut self.tls {
-            None => try_recv(self.fd, buf),
-            Some(tls) => tls.recv(self.fd, &mut ctx.scratch.tls.borrow_mut(), buf),
-        }
-    }
-
-    /// Sends as much of `bytes` as the socket (or TLS buffer) takes now.
-    /// `None` on a socket error.
-    fn send_some(&mut self, bytes: &[u8]) -> Option<usize> {
-        match &mut self.tls {
-            None => send_some(self.fd, bytes),
-            Some(tls) => tls.send(self.fd, bytes).ok(),
-        }
-    }
-}
-
-/// Sends as much of `bytes` as the socket takes now. `None` on a socket error.
-fn send_some(fd: RawFd, bytes: &[u8]) -> Option<usize> {
-    let mut sent = 0;
-    while sent < bytes.len() {
-        match try_send(fd, &bytes[sent..]) {
-            Ok(Transfer::Done(n)) => sent += n,
-            Ok(Transfer::WouldBlock) => break,
-            Err(_) => return None,
-        }
-    }
-    Some(sent)
-}
-
 #[cfg(test)]
-mod size_tests {
-    /// Every open connection's boxed state sits in mimalloc's 384-byte
-    /// class; one byte more moves it to the next (448) for every idle
-    /// connection.
-    #[test]
-    fn open_fits_its_size_class() {
-        assert!(std::mem::size_of::<super::Open>() <= 384);
-    }
-}
+mod tests;

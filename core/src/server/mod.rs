@@ -19,13 +19,14 @@
 //! | `context.rs` | what a connection may use of its core: limits, scratch, hub, metrics |
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
-//! | `conn.rs` | one connection as a state machine: handshake, session, close |
+//! | `conn.rs` | one connection as a sans-IO state machine: handshake, session, close |
+//! | `socket.rs` | the epoll driver of one connection: reads, sends, TLS, edges |
 //! | `deflate_context.rs` | this worker's count of connections keeping zlib state, against its cap |
 //! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |
 //! | `metrics.rs` | per-core counters, Prometheus rendering |
 //! | `scrape.rs` | `GET /metrics`: every core's figures over the bus, the HTTP response |
 //! | `store.rs` | the disk engine's start: recovery, first segments, channels handed to their owners |
-//! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer |
+//! | `tls.rs` | `wss://`: rustls between the socket and the WebSocket layer (in the driver) |
 //! | `ws.rs` | the `/ws` endpoint: v1 commands onto the pub/sub hub |
 //! | `api.rs` | the server API (`POST /api/*`): keep-alive requests onto the pub/sub hub |
 //! | `apikey.rs` | who may call the server API: keys (constant-time), allow-list, connection seats |
@@ -47,6 +48,7 @@ mod listener;
 pub mod metrics;
 mod reactor;
 mod scrape;
+mod socket;
 mod store;
 mod summary;
 pub mod tls;

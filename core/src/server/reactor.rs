@@ -22,10 +22,11 @@ use std::time::Instant;
 use slab::Slab;
 use tracing::{debug, info, warn};
 
-use super::conn::{Conn, Drive};
+use super::conn::Conn;
 use super::deadlines::{Deadlines, Lookup, Timed};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
+use super::socket::{Drive, Socket};
 use super::summary;
 use super::tls::Tls;
 use super::worker::Worker;
@@ -43,24 +44,24 @@ const ACCEPTS_PER_TURN: usize = 64;
 const EVENTS_PER_TURN: usize = 1024;
 
 struct Table {
-    conns: Slab<Conn>,
+    conns: Slab<Socket>,
     generation: u32,
 }
 
 impl Lookup for Table {
-    type Conn = Conn;
-    fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
-        let conn = self.conns.get_mut(id.key())?;
-        (conn.slot.id() == id).then_some(conn)
+    type Conn = Socket;
+    fn get_mut(&mut self, id: ConnId) -> Option<&mut Socket> {
+        let socket = self.conns.get_mut(id.key())?;
+        (socket.conn.slot.id() == id).then_some(socket)
     }
 }
 
-impl Timed for Conn {
+impl Timed for Socket {
     fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.conn.deadline
     }
     fn armed(&mut self) -> &mut u32 {
-        &mut self.armed
+        &mut self.conn.armed
     }
 }
 
@@ -151,9 +152,9 @@ async fn serve(
             let Some(conn) = table.get_mut(id) else {
                 continue;
             };
-            let was_upgraded = conn.upgraded;
+            let was_upgraded = conn.conn.upgraded;
             let drive = conn.drive(&worker.ctx, now);
-            if conn.upgraded && !was_upgraded {
+            if conn.conn.upgraded && !was_upgraded {
                 debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
             match drive {
@@ -176,8 +177,8 @@ async fn serve(
             worker.ctx.draining.set(true);
             drain_deadline = Some(now + worker.config.timeouts.drain_timeout);
             info!(worker = worker.id, open = table.conns.len(), "draining");
-            for (_, conn) in table.conns.iter() {
-                conn.slot.kick(KICK_SHUTDOWN);
+            for (_, socket) in table.conns.iter() {
+                socket.conn.slot.kick(KICK_SHUTDOWN);
             }
             continue;
         }
@@ -300,7 +301,8 @@ fn accept(
                 }
             },
         };
-        entry.insert(Conn::new(fd, slot, tls, peer.ip(), api, &worker.ctx, now));
+        let conn = Conn::new(slot, peer.ip(), api, &worker.ctx, now);
+        entry.insert(Socket::new(fd, tls, conn));
         let m = &worker.ctx.metrics;
         m.connections_opened.set(m.connections_opened.get() + 1);
         m.connections_current.set(table.conns.len() as u64);
@@ -314,7 +316,7 @@ fn accept(
 /// debug) as closed by [`CloseReason::DrainTimeout`]: what the drain does
 /// when its deadline passes. Returns how many there were.
 fn drop_remaining(worker: &Worker, table: &mut Table) -> usize {
-    let ids: Vec<ConnId> = table.conns.iter().map(|(_, c)| c.slot.id()).collect();
+    let ids: Vec<ConnId> = table.conns.iter().map(|(_, s)| s.conn.slot.id()).collect();
     for &id in &ids {
         remove(worker, table, id, Some(CloseReason::DrainTimeout));
     }
@@ -325,7 +327,8 @@ fn drop_remaining(worker: &Worker, table: &mut Table) -> usize {
 /// `reason`, or, when `None`, for the reason the connection recorded.
 fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseReason>) {
     // Dropping the connection closes its socket, which also leaves the epoll set.
-    let conn = table.conns.remove(id.key());
+    let socket = table.conns.remove(id.key());
+    let conn = &socket.conn;
     let reason = reason.unwrap_or_else(|| conn.close_reason());
     let m = &worker.ctx.metrics;
     m.closed(reason);
@@ -344,7 +347,7 @@ fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseRe
     if conn.upgraded {
         m.upgraded_current.set(m.upgraded_current.get() - 1);
     }
-    drop(conn);
+    drop(socket);
     m.connections_current.set(table.conns.len() as u64);
     // Forget its subscriptions, if it had any (a miss for non-`/ws` ones).
     worker.ctx.hub.leave(id);

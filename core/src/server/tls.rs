@@ -1,13 +1,22 @@
 //! TLS (`wss://`) between a connection's socket and its WebSocket layer,
 //! with rustls's sans-IO connection.
 //!
-//! The reactor stays readiness-based: ciphertext is read with `MSG_DONTWAIT`
-//! into the core's TLS scratch buffer and handed to rustls, plaintext comes
-//! out into the core's read scratch as for a plain socket. Plaintext to send
-//! goes into rustls (bounded by [`SEND_BUFFER_LIMIT`]: past it the caller keeps
-//! the rest in the outbox, so the outbound limit still applies), and the
-//! ciphertext goes out with non-blocking writes; what the socket does not
-//! take stays in rustls until the next writable edge.
+//! [`Tls`] is a byte transform with no socket, so any driver can run it: the
+//! readiness driver (`socket.rs`) reads ciphertext with `MSG_DONTWAIT` into
+//! the core's TLS scratch buffer and hands it over, takes plaintext out into
+//! the core's read scratch as for a plain socket, and feeds the connection's
+//! offers in (bounded by [`SEND_BUFFER_LIMIT`]: past it the offer counts as
+//! not taken and stays in the outbox, so the outbound limit still applies);
+//! ciphertext goes out with non-blocking writes, and what the socket does
+//! not take stays in rustls until the next writable edge. A completion
+//! driver would hand received buffers to [`Tls::handle_ciphertext`] and
+//! [`Tls::write_ciphertext_into`] a buffer its send owns.
+//!
+//! The connection state machine (`conn.rs`) sees only plaintext: TLS sits
+//! between it and the socket, in the driver, because when rustls may take
+//! more plaintext, when the close_notify is out and FIN may follow, and when
+//! a handshake record must be answered all depend on what the socket takes
+//! right now.
 //!
 //! The certificate and key live in one process-wide [`TlsStore`]: every
 //! accepted connection starts from the configuration the store holds at that
@@ -17,15 +26,12 @@
 //! configuration in service.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConnection;
-
-use crate::sys::{try_recv, try_send, Transfer};
 
 /// Plaintext rustls may hold for one connection before `send` refuses more.
 pub const SEND_BUFFER_LIMIT: usize = 64 * 1024;
@@ -147,24 +153,11 @@ impl TlsStore {
     }
 }
 
-/// Adapts a non-blocking socket to `Write` for rustls's `write_tls`.
-struct SocketWriter(RawFd);
-
-impl Write for SocketWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match try_send(self.0, buf)? {
-            Transfer::Done(n) => Ok(n),
-            Transfer::WouldBlock => Err(io::ErrorKind::WouldBlock.into()),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// One connection's TLS state (boxed in the connection: rustls keeps a few
-/// KiB per connection).
+/// One connection's TLS state (boxed beside the connection: rustls keeps a
+/// few KiB per connection). A byte transform with no socket: ciphertext in
+/// as slices, plaintext out into the caller's buffer, plaintext in as
+/// iovecs, ciphertext out through any `Write`. The driver (`socket.rs`)
+/// decides when each happens.
 pub struct Tls {
     conn: ServerConnection,
 }
@@ -177,63 +170,48 @@ impl Tls {
         Ok(Self { conn })
     }
 
-    /// Reads plaintext into `plain`, pulling ciphertext from the socket
-    /// through `cipher` as needed. `Done(0)` is the end of the stream.
-    pub fn recv(&mut self, fd: RawFd, cipher: &mut [u8], plain: &mut [u8]) -> io::Result<Transfer> {
-        loop {
-            match self.conn.reader().read(plain) {
-                Ok(n) => return Ok(Transfer::Done(n)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+    /// Ciphertext received from the peer: decrypted into rustls's plaintext
+    /// buffer, handshake records answered (the answer waits in
+    /// [`Tls::write_ciphertext_into`]). An error is a TLS violation: the alert
+    /// that says so is queued the same way; the connection must end.
+    pub fn handle_ciphertext(&mut self, mut cipher: &[u8]) -> io::Result<()> {
+        while !cipher.is_empty() {
+            self.conn.read_tls(&mut cipher)?;
+            if let Err(e) = self.conn.process_new_packets() {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
             }
-            let n = match try_recv(fd, cipher)? {
-                Transfer::Done(0) => return Ok(Transfer::Done(0)),
-                Transfer::Done(n) => n,
-                Transfer::WouldBlock => return Ok(Transfer::WouldBlock),
-            };
-            let mut fresh = &cipher[..n];
-            while !fresh.is_empty() {
-                self.conn.read_tls(&mut fresh)?;
-                if let Err(e) = self.conn.process_new_packets() {
-                    // Tell the peer why (an alert), then fail.
-                    let _ = self.flush(fd);
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
-                }
-            }
-            // Handshake messages to answer.
-            self.flush(fd)?;
+        }
+        Ok(())
+    }
+
+    /// Takes decrypted plaintext into `plain`: `Some(0)` is the peer's
+    /// close_notify (the end of the stream), `None` means none yet.
+    pub fn read_plain(&mut self, plain: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.conn.reader().read(plain) {
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
-    /// Encrypts what rustls accepts of `plain` (up to its buffer limit) and
-    /// sends what the socket takes. Returns the plaintext bytes accepted.
-    pub fn send(&mut self, fd: RawFd, plain: &[u8]) -> io::Result<usize> {
-        let accepted = self.conn.writer().write(plain)?;
-        self.flush(fd)?;
-        Ok(accepted)
+    /// Encrypts what rustls accepts of `slices` (up to
+    /// [`SEND_BUFFER_LIMIT`] of plaintext held); returns the bytes accepted.
+    pub fn write_plain(&mut self, slices: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.conn.writer().write_vectored(slices)
     }
 
-    /// [`Tls::send`] for several buffers at once.
-    pub fn send_vectored(&mut self, fd: RawFd, slices: &[IoSlice<'_>]) -> io::Result<usize> {
-        let accepted = self.conn.writer().write_vectored(slices)?;
-        self.flush(fd)?;
-        Ok(accepted)
+    /// Whether ciphertext waits to go out.
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
     }
 
-    /// Sends pending ciphertext; `Ok(true)` when none is left.
-    pub fn flush(&mut self, fd: RawFd) -> io::Result<bool> {
-        let mut socket = SocketWriter(fd);
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut socket) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(true)
+    /// Hands one batch of pending ciphertext to `out` (a socket adapter, or
+    /// a buffer a ring send owns); returns the bytes it took.
+    pub fn write_ciphertext_into(&mut self, out: &mut dyn Write) -> io::Result<usize> {
+        self.conn.write_tls(out)
     }
 
-    /// Queues a close_notify alert (sent by the next flush).
+    /// Queues a close_notify alert (goes out with the next ciphertext).
     pub fn close_notify(&mut self) {
         self.conn.send_close_notify();
     }
@@ -257,6 +235,86 @@ mod tests {
 
     fn temp_dir(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("ringcast-tls-{name}-{}", std::process::id()))
+    }
+
+    /// Moves the ciphertext each side has for the other; returns the bytes moved.
+    fn exchange(client: &mut rustls::ClientConnection, server: &mut Tls) -> usize {
+        let mut moved = 0;
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).expect("client write_tls");
+        }
+        moved += wire.len();
+        server
+            .handle_ciphertext(&wire)
+            .expect("server takes the client's records");
+        wire.clear();
+        while server.wants_write() {
+            server.write_ciphertext_into(&mut wire).expect("into a Vec");
+        }
+        moved += wire.len();
+        let mut from_server = &wire[..];
+        while !from_server.is_empty() {
+            client.read_tls(&mut from_server).expect("client read_tls");
+        }
+        client.process_new_packets().expect("server records valid");
+        moved
+    }
+
+    #[test]
+    fn tls_runs_over_byte_slices_with_no_socket() {
+        let dir = temp_dir("transform");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        write_pair(&dir, &cert, &key);
+        let store = TlsStore::load(&cert, &key).expect("loads");
+        let mut server = Tls::new(&store).expect("server session");
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(&cert).expect("pem") {
+            roots.add(ca.expect("cert")).expect("root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut client = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+
+        let mut rounds = 0;
+        while client.is_handshaking() || server.is_handshaking() {
+            rounds += 1;
+            assert!(rounds <= 4, "handshake did not finish");
+            assert!(exchange(&mut client, &mut server) > 0, "handshake stalled");
+        }
+        let mut plain = [0u8; 64];
+        assert_eq!(server.read_plain(&mut plain).expect("read"), None);
+
+        client
+            .writer()
+            .write_all(b"GET /echo")
+            .expect("client write");
+        exchange(&mut client, &mut server);
+        assert_eq!(server.read_plain(&mut plain).expect("read"), Some(9));
+        assert_eq!(&plain[..9], b"GET /echo");
+
+        let slices = [IoSlice::new(b"HTTP/1.1 "), IoSlice::new(b"101")];
+        assert_eq!(server.write_plain(&slices).expect("write"), 12);
+        exchange(&mut client, &mut server);
+        let n = client.reader().read(&mut plain).expect("client read");
+        assert_eq!(&plain[..n], b"HTTP/1.1 101");
+
+        // The client's close_notify is the end of the plaintext stream.
+        client.send_close_notify();
+        exchange(&mut client, &mut server);
+        assert_eq!(server.read_plain(&mut plain).expect("read"), Some(0));
+
+        // A record that is no ClientHello is an error, not a hang.
+        let mut other = Tls::new(&store).expect("server session");
+        assert!(other
+            .handle_ciphertext(b"\x16\x03\x01\x00\x05hello")
+            .is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
