@@ -106,6 +106,10 @@ pub struct Metrics {
     /// completed: frames / calls is the write batch size.
     pub flush_calls: Cell<u64>,
     pub flushed_frames: Cell<u64>,
+    /// Multishot receives the completion path saw end with `ENOBUFS` (the
+    /// core's provided buffers all taken); each is re-armed once buffers
+    /// come back.
+    pub recv_buffer_exhausted: Cell<u64>,
     pub handshake: Histogram,
     pub loop_turn: Histogram,
     /// The pub/sub counters, lent to this core's hub, which writes them.
@@ -158,6 +162,7 @@ impl Metrics {
             bytes_sent: self.bytes_sent.get(),
             flush_calls: self.flush_calls.get(),
             flushed_frames: self.flushed_frames.get(),
+            recv_buffer_exhausted: self.recv_buffer_exhausted.get(),
             handshake: self.handshake.snapshot(),
             loop_turn: self.loop_turn.snapshot(),
             pubsub,
@@ -180,6 +185,7 @@ pub struct Snapshot {
     pub bytes_sent: u64,
     pub flush_calls: u64,
     pub flushed_frames: u64,
+    pub recv_buffer_exhausted: u64,
     pub handshake: HistogramSnapshot,
     pub loop_turn: HistogramSnapshot,
     pub pubsub: PubsubSnapshot,
@@ -372,6 +378,13 @@ pub fn render(snaps: &[Snapshot]) -> String {
         "Frames completed by those writes (frames / calls = batch size).",
         snaps,
         |s| s.flushed_frames,
+    );
+    f.per_worker(
+        "ringcast_recv_buffer_exhausted_total",
+        "counter",
+        "Receives paused because the core's provided buffers were all taken (completion socket IO).",
+        snaps,
+        |s| s.recv_buffer_exhausted,
     );
     f.per_worker(
         "ringcast_publishes_total",

@@ -39,12 +39,14 @@ mod conn;
 mod context;
 mod deadlines;
 mod demo;
+mod drain;
 mod driver;
 mod epoll;
 mod gate;
 mod listener;
 pub mod metrics;
 mod reactor;
+mod ring_reactor;
 mod scrape;
 mod socket;
 mod store;
@@ -112,7 +114,8 @@ enum Started {
     /// Its state is built: with the disk engine that includes its channels'
     /// recovered history, which takes as long as the history is big.
     Built,
-    Running(DriverKind),
+    /// Its runtime's driver, and whether its sockets got the completion path.
+    Running(DriverKind, bool),
     Failed(std::io::Error),
 }
 
@@ -124,7 +127,7 @@ enum Started {
 fn wait_for_workers(
     ready: &mpsc::Receiver<(usize, Started)>,
     threads: &[JoinHandle<()>],
-) -> Result<Vec<DriverKind>, StartError> {
+) -> Result<Vec<(DriverKind, bool)>, StartError> {
     const POLL: Duration = Duration::from_millis(100);
     const LOOP_START: Duration = Duration::from_secs(10);
     let workers = threads.len();
@@ -139,7 +142,7 @@ fn wait_for_workers(
                     all_built_at = Some(Instant::now());
                 }
             }
-            Ok((id, Started::Running(kind))) => drivers[id] = Some(kind),
+            Ok((id, Started::Running(kind, completion))) => drivers[id] = Some((kind, completion)),
             Ok((worker, Started::Failed(source))) => {
                 return Err(StartError::Driver { worker, source })
             }
@@ -168,6 +171,8 @@ pub struct ServerHandle {
     /// The server API's own listener (`api.listen`), when it has one.
     api_addr: Option<SocketAddr>,
     drivers: Vec<DriverKind>,
+    /// Per worker: its sockets are on the completion path (`io_uring.socket_io`).
+    completion: Vec<bool>,
     /// One per worker; a message or the sender's drop starts that worker's drain.
     shutdown: Vec<flume::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -194,6 +199,12 @@ impl ServerHandle {
     /// The IO driver each worker runs on, by worker index.
     pub fn drivers(&self) -> &[DriverKind] {
         &self.drivers
+    }
+
+    /// Per worker, by index: whether its sockets got the completion path
+    /// (`io_uring.socket_io = "completion"` and everything it needs).
+    pub fn completion_socket_io(&self) -> &[bool] {
+        &self.completion
     }
 
     /// Re-reads `server.tls_cert` and `server.tls_key` (the paths given at
@@ -360,9 +371,10 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 ));
                 let _ = ready.send((id, Started::Built));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
-                    info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
-                    let _ = ready.send((id, Started::Running(kind)));
-                    run_worker(worker, listener, api_listener, rx)
+                    let (ring, socket_io) = socket_io(&worker, &kind);
+                    info!(worker = id, cpu = ?cpu, driver = %kind, socket_io = %socket_io, "worker started");
+                    let _ = ready.send((id, Started::Running(kind, ring.is_some())));
+                    run_worker(worker, ring, listener, api_listener, rx)
                 });
                 if let Err(e) = started {
                     let _ = ready.send((id, Started::Failed(e)));
@@ -372,16 +384,45 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         threads.push(thread);
     }
     drop(ready_tx);
-    let drivers = wait_for_workers(&ready_rx, &threads)?;
+    let (drivers, completion) = wait_for_workers(&ready_rx, &threads)?.into_iter().unzip();
     Ok(ServerHandle {
         local_addr,
         api_addr,
         drivers,
+        completion,
         shutdown,
         threads,
         tls: tls_store,
         cluster,
     })
+}
+
+/// The socket IO a worker gets (`io_uring.socket_io`), with its connection
+/// ring on the completion path, and how to say so in its start line: the
+/// completion path needs an io_uring runtime, a plain listener and a kernel
+/// with multishot receive and buffer rings; else readiness, and why.
+fn socket_io(
+    worker: &worker::Worker,
+    kind: &driver::DriverKind,
+) -> (Option<crate::uring::Ring>, String) {
+    let section = &worker.config.io_uring;
+    if section.socket_io == crate::config::SocketIo::Readiness {
+        return (None, "readiness".into());
+    }
+    let refused = if matches!(kind, driver::DriverKind::Epoll { .. }) {
+        "the runtime is epoll".to_owned()
+    } else if worker.tls.is_some() {
+        "TLS listeners use the readiness path".to_owned()
+    } else {
+        match ring_reactor::build_ring(section) {
+            Ok(ring) => {
+                let features = ring.features();
+                return (Some(ring), format!("completion ({features})"));
+            }
+            Err(why) => why,
+        }
+    };
+    (None, format!("readiness (completion refused: {refused})"))
 }
 
 /// A worker's life on its thread: its hub's and its scrape's bus tasks, and
@@ -390,6 +431,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
 /// the disk engine, the hub then syncs every segment it wrote.
 async fn run_worker(
     worker: Rc<worker::Worker>,
+    ring: Option<crate::uring::Ring>,
     listener: std::net::TcpListener,
     api_listener: Option<std::net::TcpListener>,
     shutdown: flume::Receiver<()>,
@@ -397,7 +439,10 @@ async fn run_worker(
     monoio::spawn(hub::run(worker.ctx.hub.clone()));
     monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
     let hub = worker.ctx.hub.clone();
-    reactor::run(worker, listener, api_listener, shutdown).await;
+    match ring {
+        Some(ring) => ring_reactor::run(worker, ring, listener, api_listener, shutdown).await,
+        None => reactor::run(worker, listener, api_listener, shutdown).await,
+    }
     // Drained: the disk engine syncs what it wrote before the thread ends.
     hub.close_store().await;
 }

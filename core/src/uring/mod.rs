@@ -209,6 +209,19 @@ impl Ring {
         self.bufs.get(buffer, len)
     }
 
+    /// [`Ring::data`], writable: a completion's buffer is the caller's until
+    /// [`Ring::recycle`], so its bytes may be changed in place.
+    pub fn data_mut(&mut self, buffer: u16, len: usize) -> &mut [u8] {
+        self.bufs.get_mut(buffer, len)
+    }
+
+    /// Signals `eventfd` whenever a completion is posted, so a runtime that
+    /// waits on the eventfd (not on the ring's fd, which misses wake-ups
+    /// under `DEFER_TASKRUN`) learns there is something to reap.
+    pub fn register_eventfd(&self, eventfd: RawFd) -> io::Result<()> {
+        self.ring.submitter().register_eventfd(eventfd)
+    }
+
     /// Gives a receive buffer back once its bytes are consumed.
     pub fn recycle(&mut self, buffer: u16) {
         self.bufs.recycle(buffer);
