@@ -270,3 +270,17 @@ mod tests {
         assert_eq!(UringFlags::PLAIN.ladder(), [UringFlags::PLAIN]);
     }
 }
+
+#[cfg(test)]
+mod socket_io_tests {
+    use super::*;
+
+    #[test]
+    fn socket_io_reads_back_what_it_shows_and_refuses_other_names() {
+        for io in [SocketIo::Readiness, SocketIo::Completion] {
+            assert_eq!(io.to_string().parse::<SocketIo>(), Ok(io));
+        }
+        assert!("uring".parse::<SocketIo>().is_err());
+        assert_eq!(IoUringSection::default().socket_io, SocketIo::Readiness);
+    }
+}

@@ -19,6 +19,8 @@
 //! | `context.rs` | what a connection may use of its core: limits, scratch, hub, metrics |
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
+//! | `ring_reactor.rs` | the same loop on io_uring completions (`io_uring.socket_io = "completion"`): the connection ring drives each `Conn` |
+//! | `drain.rs` | what both loops share: the drain on shutdown, close accounting, the last log line |
 //! | `conn.rs` | one connection as a sans-IO state machine: handshake, session, close |
 //! | `socket.rs` | the epoll driver of one connection: reads, sends, TLS, edges |
 //! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |

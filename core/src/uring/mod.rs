@@ -327,8 +327,12 @@ impl Ring {
             };
             match res {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                // EBUSY: the CQ is full; reap first, the caller enters again.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(0),
+                // EBUSY: the CQ is full; reap first, the caller enters again
+                // (and submits then what this call could not).
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    self.queued += queued;
+                    return Ok(0);
+                }
                 other => return other,
             }
         }
