@@ -42,6 +42,15 @@
 //! `handle_sent(0)`: the reply moves to the outbox and its send SQE points at
 //! the outbox's frames, which stay put until `handle_sent` consumes them.
 //!
+//! What a completion driver (io_uring: multishot recv into a provided-buffer
+//! ring, sends as SQEs) must still do that the readiness driver gets for
+//! free: keep at most one send in flight and call `poll_transmit` only when
+//! none is (an offer is not consumed until `handle_sent`); hold back bytes a
+//! multishot recv delivers while `poll_read` is 0 (a pipelined API request
+//! while an answer is awaited would otherwise be lost; in `Flushing` and a
+//! finished session they may be dropped); shut down, cancel the recv and
+//! close as SQEs, dropping the connection only after its last completion.
+//!
 //! The outbox is bounded by `max_outbound_bytes`: past it the connection is
 //! closed with 1008 and nothing else is read from it. Control frames are never
 //! dropped: they queue behind earlier output.

@@ -237,6 +237,86 @@ mod tests {
         std::env::temp_dir().join(format!("ringcast-tls-{name}-{}", std::process::id()))
     }
 
+    /// Moves the ciphertext each side has for the other; returns the bytes moved.
+    fn exchange(client: &mut rustls::ClientConnection, server: &mut Tls) -> usize {
+        let mut moved = 0;
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).expect("client write_tls");
+        }
+        moved += wire.len();
+        server
+            .handle_ciphertext(&wire)
+            .expect("server takes the client's records");
+        wire.clear();
+        while server.wants_write() {
+            server.write_ciphertext_into(&mut wire).expect("into a Vec");
+        }
+        moved += wire.len();
+        let mut from_server = &wire[..];
+        while !from_server.is_empty() {
+            client.read_tls(&mut from_server).expect("client read_tls");
+        }
+        client.process_new_packets().expect("server records valid");
+        moved
+    }
+
+    #[test]
+    fn tls_runs_over_byte_slices_with_no_socket() {
+        let dir = temp_dir("transform");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        write_pair(&dir, &cert, &key);
+        let store = TlsStore::load(&cert, &key).expect("loads");
+        let mut server = Tls::new(&store).expect("server session");
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(&cert).expect("pem") {
+            roots.add(ca.expect("cert")).expect("root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut client = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+
+        let mut rounds = 0;
+        while client.is_handshaking() || server.is_handshaking() {
+            rounds += 1;
+            assert!(rounds <= 4, "handshake did not finish");
+            assert!(exchange(&mut client, &mut server) > 0, "handshake stalled");
+        }
+        let mut plain = [0u8; 64];
+        assert_eq!(server.read_plain(&mut plain).expect("read"), None);
+
+        client
+            .writer()
+            .write_all(b"GET /echo")
+            .expect("client write");
+        exchange(&mut client, &mut server);
+        assert_eq!(server.read_plain(&mut plain).expect("read"), Some(9));
+        assert_eq!(&plain[..9], b"GET /echo");
+
+        let slices = [IoSlice::new(b"HTTP/1.1 "), IoSlice::new(b"101")];
+        assert_eq!(server.write_plain(&slices).expect("write"), 12);
+        exchange(&mut client, &mut server);
+        let n = client.reader().read(&mut plain).expect("client read");
+        assert_eq!(&plain[..n], b"HTTP/1.1 101");
+
+        // The client's close_notify is the end of the plaintext stream.
+        client.send_close_notify();
+        exchange(&mut client, &mut server);
+        assert_eq!(server.read_plain(&mut plain).expect("read"), Some(0));
+
+        // A record that is no ClientHello is an error, not a hang.
+        let mut other = Tls::new(&store).expect("server session");
+        assert!(other
+            .handle_ciphertext(b"\x16\x03\x01\x00\x05hello")
+            .is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn a_reload_swaps_the_configuration_and_a_bad_file_keeps_the_old_one() {
         let dir = temp_dir("store");
