@@ -295,6 +295,11 @@ impl Ring {
     }
 
     /// Queues `shutdown(fd, SHUT_WR)`: a FIN after the queued bytes.
+    ///
+    /// The kernel runs this opcode asynchronously and appears to look `fd`
+    /// up only then: if `fd` may be closed (and reused by an accept) before
+    /// it runs, call `shutdown(2)` instead (the completion reactor does,
+    /// after seeing a reused descriptor shut down).
     pub fn shutdown_write(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
         let entry = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
             .build()
