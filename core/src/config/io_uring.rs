@@ -47,7 +47,9 @@ pub struct IoUringSection {
     /// Provided receive buffers per worker on the completion path (a power of
     /// two, 1..=32768). A connection holds one only between a completion and
     /// the moment its bytes are consumed; when all are taken, receives pause
-    /// (`ringcast_recv_buffer_exhausted_total`) until some come back. Default 4096.
+    /// (`ringcast_recv_buffer_exhausted_total`) until some come back. The
+    /// buffers become resident as the kernel fills them: count × size per
+    /// worker (16 MiB by default), whatever the number of connections. Default 4096.
     pub recv_buffers: u32,
     /// Bytes per provided receive buffer (512 B..=1 MiB). Default 4 KiB.
     pub recv_buffer_size: usize,
