@@ -445,8 +445,9 @@ fn on_recv(
     }
     match cqe.result {
         r if r > 0 => {
-            if !cqe.more && socket.recv == Recv::Armed {
-                // The multishot ended without an error: `drive` arms it again.
+            if !cqe.more && matches!(socket.recv, Recv::Armed | Recv::Cancelling) {
+                // The multishot ended without an error (or before a cancel
+                // reached it): `drive` arms it again when the carry allows.
                 socket.recv = Recv::Paused;
             }
             if socket.carry.len() > CARRY_PAUSE && socket.recv == Recv::Armed {
@@ -591,20 +592,11 @@ fn drive(
     socket.conn.handle_timeout(ctx, now);
     settle(socket, ctx, now);
     if !socket.carry.is_empty() && socket.conn.poll_read(ctx) > 0 {
+        // What the connection still does not want comes back into the
+        // (emptied) carry; a consumed carry gives its memory back.
         let mut carry = std::mem::take(&mut socket.carry);
         if !feed(socket, ctx, &mut carry, now, io.tick) {
             io.held.push(id);
-        }
-        // What the connection still did not want came back into the
-        // (emptied) carry; keep that allocation if it is the smaller.
-        if socket.carry.is_empty() {
-            carry.clear();
-            if carry.capacity() <= CARRY_PAUSE {
-                socket.carry = carry;
-            }
-        }
-        if socket.carry.is_empty() {
-            socket.carry = Vec::new();
         }
     }
     if socket.eof && socket.carry.is_empty() {
