@@ -160,6 +160,19 @@ struct Io {
     tick: std::time::Duration,
 }
 
+/// Spare send boxes kept for reuse; past these a finished send's box is
+/// freed (a fan-out burst to every connection must not leave one box per
+/// connection behind).
+const SPARES: usize = 64;
+
+impl Io {
+    fn give_back(&mut self, send: Box<InFlight>) {
+        if self.spare.len() < SPARES {
+            self.spare.push(send);
+        }
+    }
+}
+
 /// The ring's sizes from `[io_uring]`.
 pub(crate) fn ring_config(section: &IoUringSection) -> RingConfig {
     RingConfig {
@@ -554,7 +567,7 @@ fn on_sent(
 ) {
     let id = ConnId::from_raw(cqe.token);
     if let Some((send, _slot)) = io.orphans.remove(&cqe.token) {
-        io.spare.push(send);
+        io.give_back(send);
         return;
     }
     let Some(socket) = table.get_mut(id) else {
@@ -564,7 +577,7 @@ fn on_sent(
         return;
     };
     let send_offered = send.offered;
-    io.spare.push(send);
+    io.give_back(send);
     let ctx = &worker.ctx;
     match usize::try_from(cqe.result) {
         Ok(sent) => {
@@ -669,7 +682,7 @@ fn start_send(io: &mut Io, socket: &mut RingSocket, id: ConnId) -> bool {
         (count, slices[..count].iter().map(|s| s.len()).sum())
     };
     if count == 0 {
-        io.spare.push(send);
+        io.give_back(send);
         return true;
     }
     send.offered = offered;
@@ -683,7 +696,7 @@ fn start_send(io: &mut Io, socket: &mut RingSocket, id: ConnId) -> bool {
     // completion) consumes, and which an orphan's slot keeps alive.
     let queued = unsafe { io.ring.send_msg(socket.fd.as_raw_fd(), msg, id.raw()) };
     if queued.is_err() {
-        io.spare.push(send);
+        io.give_back(send);
         return false;
     }
     socket.send = Some(send);
