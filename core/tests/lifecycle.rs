@@ -183,10 +183,8 @@ fn shutdown_sends_1001_to_open_connections() {
         // A drain timeout far beyond the test: the process can only exit in
         // time because every WebSocket finished its close.
         let mut flags = vec!["--set", "timeouts.drain_timeout=1h"];
-        if epoll {
-            flags.push("--force-epoll");
-        }
-        let mut server = Served::start(&format!("lifecycle-shutdown-epoll-{epoll}"), &flags);
+        flags.extend(epoll.flags());
+        let mut server = Served::start(&format!("lifecycle-shutdown-{epoll}"), &flags);
         let a = Client::connect(server.addr, "/echo");
         let b = Client::connect(server.addr, "/echo");
         server.terminate();

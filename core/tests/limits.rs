@@ -5,7 +5,7 @@
 //! connection that keeps publishing past `limits.publish_rate`
 //! (`limits.rate_limit_close_after`, `limits.rate_limit_window`).
 //!
-//! Each test is bounded in count (a fixed number of connections and
+//! Each runs on every IO driver (`common::DRIVERS`). Each test is bounded in count (a fixed number of connections and
 //! commands) and in time (every read has the client's timeout, every poll
 //! the same deadline); none asserts how fast anything was.
 
@@ -70,10 +70,15 @@ fn error_code(reply: &Value) -> Option<&str> {
 
 #[test]
 fn a_full_worker_answers_503_with_retry_after_until_a_websocket_closes() {
-    let server = Served::start(
-        "limits-per-worker-cap",
-        &["--set", "limits.max_connections_per_worker=2"],
-    );
+    for driver in common::DRIVERS {
+        a_full_worker_answers_503_with_retry_after_until_a_websocket_closes_on(driver);
+    }
+}
+
+fn a_full_worker_answers_503_with_retry_after_until_a_websocket_closes_on(driver: common::Driver) {
+    let mut flags = vec!["--set", "limits.max_connections_per_worker=2"];
+    flags.extend(driver.flags());
+    let server = Served::start(&format!("limits-per-worker-cap-{driver}"), &flags);
     let addr = server.addr;
     let mut first = Client::connect(addr, "/echo");
     let mut second = Client::connect(addr, "/echo");
@@ -121,6 +126,16 @@ fn a_full_worker_answers_503_with_retry_after_until_a_websocket_closes() {
 
 #[test]
 fn a_full_owner_inbox_refuses_publishes_with_overloaded_and_numbers_only_those_taken() {
+    for driver in common::DRIVERS {
+        a_full_owner_inbox_refuses_publishes_with_overloaded_and_numbers_only_those_taken_on(
+            driver,
+        );
+    }
+}
+
+fn a_full_owner_inbox_refuses_publishes_with_overloaded_and_numbers_only_those_taken_on(
+    driver: common::Driver,
+) {
     // Two workers, the smallest inbox per core pair (16 messages): a burst
     // of publishes read at once by one worker, for a channel the other
     // worker owns, outruns the owner. Even an owner that drains as fast as
@@ -138,7 +153,8 @@ fn a_full_owner_inbox_refuses_publishes_with_overloaded_and_numbers_only_those_t
         "pubsub.inbox_batch=16",
     ];
     flags.extend(NO_COMMAND_LIMIT);
-    let server = Served::start("limits-overloaded", &flags);
+    flags.extend(driver.flags());
+    let server = Served::start(&format!("limits-overloaded-{driver}"), &flags);
     let mut ws = Client::connect(server.addr, "/ws");
     let here = call(&mut ws, json!({"id":0,"op":"info"}))["result"]["worker"].clone();
     assert!(here.is_u64(), "{here}");
@@ -208,6 +224,12 @@ fn a_full_owner_inbox_refuses_publishes_with_overloaded_and_numbers_only_those_t
 
 #[test]
 fn publishing_on_past_the_rate_limit_is_closed_with_1008() {
+    for driver in common::DRIVERS {
+        publishing_on_past_the_rate_limit_is_closed_with_1008_on(driver);
+    }
+}
+
+fn publishing_on_past_the_rate_limit_is_closed_with_1008_on(driver: common::Driver) {
     // One publish a second after a burst of 3; the fifth refusal in a row
     // closes. The window is far longer than the test, so a slow box cannot
     // break the streak up; only a refilled token could (one a second), and
@@ -224,7 +246,8 @@ fn publishing_on_past_the_rate_limit_is_closed_with_1008() {
         "limits.rate_limit_window=1h",
     ];
     flags.extend(NO_COMMAND_LIMIT);
-    let server = Served::start("limits-rate-close", &flags);
+    flags.extend(driver.flags());
+    let server = Served::start(&format!("limits-rate-close-{driver}"), &flags);
     let mut ws = Client::connect(server.addr, "/ws");
     ws.send_raw(&burst((1..=SENT).map(
         |id| json!({"id":id,"op":"publish","channel":"limited","data":id}),

@@ -12,7 +12,7 @@ use ringcast::proto::frame::OpCode;
 use serde_json::{json, Value};
 
 fn two_workers(
-    epoll: bool,
+    epoll: common::Driver,
     tweak: impl FnOnce(&mut ringcast::config::ServerConfig),
 ) -> ringcast::server::ServerHandle {
     start(epoll, |c| {

@@ -147,7 +147,7 @@ impl CertFiles {
 }
 
 fn tls_server_with(
-    epoll: bool,
+    epoll: common::Driver,
 ) -> (
     ringcast::server::ServerHandle,
     CertFiles,
@@ -164,7 +164,7 @@ fn tls_server_with(
     (server, files, ca)
 }
 
-fn tls_server(epoll: bool) -> (ringcast::server::ServerHandle, CertificateDer<'static>) {
+fn tls_server(epoll: common::Driver) -> (ringcast::server::ServerHandle, CertificateDer<'static>) {
     let (server, _, ca) = tls_server_with(epoll);
     (server, ca)
 }
@@ -208,7 +208,7 @@ fn wss_echo_every_length_and_pubsub() {
 
 #[test]
 fn plain_http_on_a_tls_port_gets_no_websocket() {
-    let (server, _) = tls_server(false);
+    let (server, _) = tls_server(common::Driver::Uring);
     let response = common::http(
         server.local_addr(),
         common::upgrade_request("/echo").as_bytes(),

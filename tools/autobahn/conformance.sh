@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds ringcast (release), runs Autobahn cases against /echo under the
-# io_uring and the epoll driver, and exits non-zero on any failed case.
+# io_uring and the epoll driver (readiness sockets) and io_uring with
+# completion sockets (io_uring.socket_io=completion), and exits non-zero on
+# any failed case. DRIVERS picks some of "io_uring epoll completion".
 # permessage-deflate is on (deflate.enabled=true) for every run: cases 1-10
 # offer no extension, so they run uncompressed; 12.* and 13.* negotiate it.
 #   CASES (default: cases 1-10 and all of 12/13 (216 compression cases,
@@ -43,6 +45,7 @@ conform() {
   # shellcheck disable=SC2206 # word splitting of extra flags is the point
   [ -n "${RINGCAST_FLAGS:-}" ] && flags+=(${RINGCAST_FLAGS})
   [ "$driver" = epoll ] && flags+=(--force-epoll)
+  [ "$driver" = completion ] && flags+=(--set io_uring.socket_io=completion)
   "$BIN" serve "${flags[@]}" >"$out/server.stdout" 2>"$out/server.log" &
   pid=$!
   for _ in $(seq 1 100); do
@@ -63,7 +66,7 @@ conform() {
 }
 
 status=0
-for driver in io_uring epoll; do
+for driver in ${DRIVERS:-io_uring epoll completion}; do
   conform "$driver" || status=1
 done
 exit $status

@@ -3,6 +3,8 @@
 //! falling back rung by rung in `server::driver`) and `ringcast doctor`
 //! (which tries them on this kernel).
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use super::{refuse, refuse_pair, show_duration, ConfigError};
@@ -34,6 +36,62 @@ pub struct IoUringSection {
     /// `IORING_SETUP_SINGLE_ISSUER` (6.0+): only the worker's thread submits,
     /// which lets the kernel skip locking. Default true.
     pub single_issuer: bool,
+    /// How a worker moves its sockets' bytes: `readiness` (an epoll set and
+    /// non-blocking calls) or `completion` (a connection ring per worker:
+    /// multishot accept and recv into provided buffers, `sendmsg` SQEs). The
+    /// completion path needs an io_uring runtime and a kernel with multishot
+    /// recv and buffer rings (6.0+), and serves plain `ws://` only: a worker
+    /// that cannot have it, or has a TLS listener, logs why and uses
+    /// readiness. Default `readiness`.
+    pub socket_io: SocketIo,
+    /// Provided receive buffers per worker on the completion path (a power of
+    /// two, 1..=32768). A connection holds one only between a completion and
+    /// the moment its bytes are consumed; when all are taken, receives pause
+    /// (`ringcast_recv_buffer_exhausted_total`) until some come back. The
+    /// buffers become resident as the kernel fills them: count × size per
+    /// worker (16 MiB by default), whatever the number of connections. Default 4096.
+    pub recv_buffers: u32,
+    /// Bytes per provided receive buffer (512 B..=1 MiB). Default 4 KiB.
+    pub recv_buffer_size: usize,
+    /// Completion queue entries of the connection ring (a power of two, at
+    /// least `uring_entries`, at most 65536 × 2): multishot receives complete
+    /// many times per submission, so this is sized above the SQ. Default 8192.
+    pub cq_entries: u32,
+}
+
+/// `io_uring.socket_io`: which driver moves a worker's socket bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketIo {
+    /// epoll readiness, non-blocking `recv`/`sendmsg` (`reactor.rs`).
+    Readiness,
+    /// io_uring completions on a connection ring (`ring_reactor.rs`).
+    Completion,
+}
+
+impl SocketIo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SocketIo::Readiness => "readiness",
+            SocketIo::Completion => "completion",
+        }
+    }
+}
+
+impl fmt::Display for SocketIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SocketIo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "readiness" => Ok(SocketIo::Readiness),
+            "completion" => Ok(SocketIo::Completion),
+            other => Err(format!("{other:?} is not one of readiness, completion")),
+        }
+    }
 }
 
 impl Default for IoUringSection {
@@ -45,6 +103,10 @@ impl Default for IoUringSection {
             sqpoll_idle: Duration::from_secs(1),
             coop_taskrun: true,
             single_issuer: true,
+            socket_io: SocketIo::Readiness,
+            recv_buffers: 4096,
+            recv_buffer_size: 4096,
+            cq_entries: 8192,
         }
     }
 }
@@ -68,6 +130,37 @@ impl IoUringSection {
                 format!(
                     "{} is not a power of two in 8..={MAX_URING_ENTRIES}",
                     self.entries
+                ),
+            );
+        }
+        if self.recv_buffers == 0
+            || self.recv_buffers > 1 << 15
+            || !self.recv_buffers.is_power_of_two()
+        {
+            return refuse(
+                "io_uring.recv_buffers",
+                format!("{} is not a power of two in 1..=32768", self.recv_buffers),
+            );
+        }
+        if !(512..=1 << 20).contains(&self.recv_buffer_size) {
+            return refuse(
+                "io_uring.recv_buffer_size",
+                format!("{} bytes is not in 512 B..=1 MiB", self.recv_buffer_size),
+            );
+        }
+        if !self.cq_entries.is_power_of_two() || self.cq_entries > 2 * 65_536 {
+            return refuse(
+                "io_uring.uring_cq_entries",
+                format!("{} is not a power of two up to 131072", self.cq_entries),
+            );
+        }
+        if self.cq_entries < self.entries {
+            return refuse_pair(
+                "io_uring.uring_cq_entries",
+                "io_uring.uring_entries",
+                format!(
+                    "the completion queue ({}) must be at least the submission queue ({})",
+                    self.cq_entries, self.entries
                 ),
             );
         }
@@ -177,5 +270,19 @@ mod tests {
         let names: Vec<&str> = default.ladder().iter().map(UringFlags::name).collect();
         assert_eq!(names, ["coop_taskrun+single_issuer", "plain"]);
         assert_eq!(UringFlags::PLAIN.ladder(), [UringFlags::PLAIN]);
+    }
+}
+
+#[cfg(test)]
+mod socket_io_tests {
+    use super::*;
+
+    #[test]
+    fn socket_io_reads_back_what_it_shows_and_refuses_other_names() {
+        for io in [SocketIo::Readiness, SocketIo::Completion] {
+            assert_eq!(io.to_string().parse::<SocketIo>(), Ok(io));
+        }
+        assert!("uring".parse::<SocketIo>().is_err());
+        assert_eq!(IoUringSection::default().socket_io, SocketIo::Readiness);
     }
 }

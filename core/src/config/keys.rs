@@ -38,7 +38,7 @@ use super::pattern::Patterns;
 use super::proxy::TrustedProxies;
 use super::redis_url::RedisUrl;
 use super::secret::Secret;
-use super::{EngineKind, FsyncPolicy, ServerConfig};
+use super::{EngineKind, FsyncPolicy, ServerConfig, SocketIo};
 
 /// One configuration key.
 pub struct Key {
@@ -411,6 +411,22 @@ impl Codec for Fsync {
     }
 }
 
+struct SocketIoCodec;
+
+impl Codec for SocketIoCodec {
+    type T = SocketIo;
+    const EXPECTS: &'static str = "one of \"readiness\", \"completion\"";
+    fn parse(value: &Value) -> Result<SocketIo, String> {
+        let Value::String(s) = value else {
+            return Err(expected::<Self>(value));
+        };
+        s.parse()
+    }
+    fn show(value: &SocketIo) -> String {
+        format!("\"{value}\"")
+    }
+}
+
 struct Text;
 
 impl Codec for Text {
@@ -697,7 +713,11 @@ keys! {
         sqpoll = "uring_sqpoll" as Flag,
         sqpoll_idle = "uring_sqpoll_idle" as Dur,
         coop_taskrun = "uring_coop_taskrun" as Flag,
-        single_issuer = "uring_single_issuer" as Flag;
+        single_issuer = "uring_single_issuer" as Flag,
+        socket_io as SocketIoCodec,
+        recv_buffers as Count<u32>,
+        recv_buffer_size as Size<usize>,
+        cq_entries = "uring_cq_entries" as Count<u32>;
     limits:
         max_connections_per_worker as Count<usize>,
         max_connections as Count<usize>,

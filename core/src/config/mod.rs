@@ -71,7 +71,7 @@ pub use self::api::ApiSection;
 pub use self::auth::{AuthMode, AuthSection, KeySource};
 pub use self::deflate::DeflateSection;
 pub use self::engine::{EngineKind, EngineSection};
-pub use self::io_uring::{IoUringSection, UringFlags};
+pub use self::io_uring::{IoUringSection, SocketIo, UringFlags};
 pub use self::limits::LimitsSection;
 pub use self::log::LogSection;
 pub use self::pubsub::PubsubSection;

@@ -104,6 +104,47 @@ fn ranges_are_checked() {
         (
             {
                 let mut c = ServerConfig::default();
+                c.io_uring.recv_buffers = 1000;
+                c
+            },
+            "io_uring.recv_buffers",
+        ),
+        (
+            {
+                let mut c = ServerConfig::default();
+                c.io_uring.recv_buffers = 65_536;
+                c
+            },
+            "io_uring.recv_buffers",
+        ),
+        (
+            {
+                let mut c = ServerConfig::default();
+                c.io_uring.recv_buffer_size = 100;
+                c
+            },
+            "io_uring.recv_buffer_size",
+        ),
+        (
+            {
+                let mut c = ServerConfig::default();
+                c.io_uring.cq_entries = 5000;
+                c
+            },
+            "io_uring.uring_cq_entries",
+        ),
+        (
+            {
+                let mut c = ServerConfig::default();
+                c.io_uring.entries = 4096;
+                c.io_uring.cq_entries = 2048;
+                c
+            },
+            "io_uring.uring_cq_entries",
+        ),
+        (
+            {
+                let mut c = ServerConfig::default();
                 c.limits.read_buffer_size = 1024;
                 c
             },

@@ -1,9 +1,12 @@
 //! One connection as a sans-IO state machine: handshake, WebSocket session,
 //! then an orderly TCP close. It does no IO and reads no clock, like
 //! `proto/`: a driver moves the bytes and tells it what happened, and all it
-//! sees of its core is a [`ConnContext`]. Today the driver is the core's
-//! epoll reactor (`socket.rs`); the io_uring path (`uring/`) is to drive the
-//! same calls from completions.
+//! sees of its core is a [`ConnContext`]. Two drivers: the core's epoll
+//! reactor (`socket.rs`, readiness) and, with `io_uring.socket_io =
+//! "completion"`, the connection ring's (`ring_reactor.rs`), which answers
+//! every offer with `handle_sent(0)` (a send in flight or not: that call
+//! consumes nothing queued, it only moves the reply into the outbox) and
+//! sends from the outbox with one SQE at a time.
 //!
 //! # The interface (the quinn-proto shape)
 //!

@@ -109,6 +109,10 @@ pub struct Metrics {
     /// Connections answered with no context takeover because the worker's
     /// `deflate.max_context_connections` were keeping zlib state already.
     pub deflate_context_downgrades: Cell<u64>,
+    /// Multishot receives the completion path saw end with `ENOBUFS` (the
+    /// core's provided buffers all taken); each is re-armed once buffers
+    /// come back.
+    pub recv_buffer_exhausted: Cell<u64>,
     pub handshake: Histogram,
     pub loop_turn: Histogram,
     /// The pub/sub counters, lent to this core's hub, which writes them.
@@ -163,6 +167,7 @@ impl Metrics {
             flushed_frames: self.flushed_frames.get(),
             deflate_context_connections: super::deflate_context::held() as u64,
             deflate_context_downgrades: self.deflate_context_downgrades.get(),
+            recv_buffer_exhausted: self.recv_buffer_exhausted.get(),
             handshake: self.handshake.snapshot(),
             loop_turn: self.loop_turn.snapshot(),
             pubsub,
@@ -187,6 +192,7 @@ pub struct Snapshot {
     pub flushed_frames: u64,
     pub deflate_context_connections: u64,
     pub deflate_context_downgrades: u64,
+    pub recv_buffer_exhausted: u64,
     pub handshake: HistogramSnapshot,
     pub loop_turn: HistogramSnapshot,
     pub pubsub: PubsubSnapshot,
@@ -393,6 +399,13 @@ pub fn render(snaps: &[Snapshot]) -> String {
         "Connections answered with no context takeover: deflate.max_context_connections reached.",
         snaps,
         |s| s.deflate_context_downgrades,
+    );
+    f.per_worker(
+        "ringcast_recv_buffer_exhausted_total",
+        "counter",
+        "Receives paused because the core's provided buffers were all taken (completion socket IO).",
+        snaps,
+        |s| s.recv_buffer_exhausted,
     );
     f.per_worker(
         "ringcast_publishes_total",

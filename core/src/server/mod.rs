@@ -19,6 +19,8 @@
 //! | `context.rs` | what a connection may use of its core: limits, scratch, hub, metrics |
 //! | `reactor.rs` | one core's event loop: epoll set of sockets, kicks, timers, drain |
 //! | `epoll.rs` | the epoll set the reactor's monoio loop waits on |
+//! | `ring_reactor.rs` | the same loop on io_uring completions (`io_uring.socket_io = "completion"`): the connection ring drives each `Conn` |
+//! | `drain.rs` | what both loops share: the drain on shutdown, close accounting, the last log line |
 //! | `conn.rs` | one connection as a sans-IO state machine: handshake, session, close |
 //! | `socket.rs` | the epoll driver of one connection: reads, sends, TLS, edges |
 //! | `deflate_context.rs` | this worker's count of connections keeping zlib state, against its cap |
@@ -41,12 +43,14 @@ mod context;
 mod deadlines;
 mod deflate_context;
 mod demo;
+mod drain;
 mod driver;
 mod epoll;
 mod gate;
 mod listener;
 pub mod metrics;
 mod reactor;
+mod ring_reactor;
 mod scrape;
 mod socket;
 mod store;
@@ -114,7 +118,8 @@ enum Started {
     /// Its state is built: with the disk engine that includes its channels'
     /// recovered history, which takes as long as the history is big.
     Built,
-    Running(DriverKind),
+    /// Its runtime's driver, and whether its sockets got the completion path.
+    Running(DriverKind, bool),
     Failed(std::io::Error),
 }
 
@@ -126,7 +131,7 @@ enum Started {
 fn wait_for_workers(
     ready: &mpsc::Receiver<(usize, Started)>,
     threads: &[JoinHandle<()>],
-) -> Result<Vec<DriverKind>, StartError> {
+) -> Result<Vec<(DriverKind, bool)>, StartError> {
     const POLL: Duration = Duration::from_millis(100);
     const LOOP_START: Duration = Duration::from_secs(10);
     let workers = threads.len();
@@ -141,7 +146,7 @@ fn wait_for_workers(
                     all_built_at = Some(Instant::now());
                 }
             }
-            Ok((id, Started::Running(kind))) => drivers[id] = Some(kind),
+            Ok((id, Started::Running(kind, completion))) => drivers[id] = Some((kind, completion)),
             Ok((worker, Started::Failed(source))) => {
                 return Err(StartError::Driver { worker, source })
             }
@@ -170,6 +175,8 @@ pub struct ServerHandle {
     /// The server API's own listener (`api.listen`), when it has one.
     api_addr: Option<SocketAddr>,
     drivers: Vec<DriverKind>,
+    /// Per worker: its sockets are on the completion path (`io_uring.socket_io`).
+    completion: Vec<bool>,
     /// One per worker; a message or the sender's drop starts that worker's drain.
     shutdown: Vec<flume::Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -196,6 +203,12 @@ impl ServerHandle {
     /// The IO driver each worker runs on, by worker index.
     pub fn drivers(&self) -> &[DriverKind] {
         &self.drivers
+    }
+
+    /// Per worker, by index: whether its sockets got the completion path
+    /// (`io_uring.socket_io = "completion"` and everything it needs).
+    pub fn completion_socket_io(&self) -> &[bool] {
+        &self.completion
     }
 
     /// Re-reads `server.tls_cert` and `server.tls_key` (the paths given at
@@ -362,9 +375,10 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
                 ));
                 let _ = ready.send((id, Started::Built));
                 let started = driver::block_on_best(entries, flags, force_epoll, |kind| {
-                    info!(worker = id, cpu = ?cpu, driver = %kind, "worker started");
-                    let _ = ready.send((id, Started::Running(kind)));
-                    run_worker(worker, listener, api_listener, rx)
+                    let (ring, socket_io) = socket_io(&worker, &kind);
+                    info!(worker = id, cpu = ?cpu, driver = %kind, socket_io = %socket_io, "worker started");
+                    let _ = ready.send((id, Started::Running(kind, ring.is_some())));
+                    run_worker(worker, ring, listener, api_listener, rx)
                 });
                 if let Err(e) = started {
                     let _ = ready.send((id, Started::Failed(e)));
@@ -374,16 +388,45 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
         threads.push(thread);
     }
     drop(ready_tx);
-    let drivers = wait_for_workers(&ready_rx, &threads)?;
+    let (drivers, completion) = wait_for_workers(&ready_rx, &threads)?.into_iter().unzip();
     Ok(ServerHandle {
         local_addr,
         api_addr,
         drivers,
+        completion,
         shutdown,
         threads,
         tls: tls_store,
         cluster,
     })
+}
+
+/// The socket IO a worker gets (`io_uring.socket_io`), with its connection
+/// ring on the completion path, and how to say so in its start line: the
+/// completion path needs an io_uring runtime, a plain listener and a kernel
+/// with multishot receive and buffer rings; else readiness, and why.
+fn socket_io(
+    worker: &worker::Worker,
+    kind: &driver::DriverKind,
+) -> (Option<crate::uring::Ring>, String) {
+    let section = &worker.config.io_uring;
+    if section.socket_io == crate::config::SocketIo::Readiness {
+        return (None, "readiness".into());
+    }
+    let refused = if matches!(kind, driver::DriverKind::Epoll { .. }) {
+        "the runtime is epoll".to_owned()
+    } else if worker.tls.is_some() {
+        "TLS listeners use the readiness path".to_owned()
+    } else {
+        match ring_reactor::build_ring(section) {
+            Ok(ring) => {
+                let features = ring.features();
+                return (Some(ring), format!("completion ({features})"));
+            }
+            Err(why) => why,
+        }
+    };
+    (None, format!("readiness (completion refused: {refused})"))
 }
 
 /// A worker's life on its thread: its hub's and its scrape's bus tasks, and
@@ -392,6 +435,7 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
 /// the disk engine, the hub then syncs every segment it wrote.
 async fn run_worker(
     worker: Rc<worker::Worker>,
+    ring: Option<crate::uring::Ring>,
     listener: std::net::TcpListener,
     api_listener: Option<std::net::TcpListener>,
     shutdown: flume::Receiver<()>,
@@ -399,7 +443,10 @@ async fn run_worker(
     monoio::spawn(hub::run(worker.ctx.hub.clone()));
     monoio::spawn(scrape::run(worker.ctx.scraper.clone()));
     let hub = worker.ctx.hub.clone();
-    reactor::run(worker, listener, api_listener, shutdown).await;
+    match ring {
+        Some(ring) => ring_reactor::run(worker, ring, listener, api_listener, shutdown).await,
+        None => reactor::run(worker, listener, api_listener, shutdown).await,
+    }
     // Drained: the disk engine syncs what it wrote before the thread ends.
     hub.close_store().await;
 }

@@ -24,13 +24,14 @@ use tracing::{debug, info, warn};
 
 use super::conn::Conn;
 use super::deadlines::{Deadlines, Lookup, Timed};
+use super::drain::{closed, stopped, Drain, DrainStep};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
 use super::socket::{Drive, Socket};
 use super::summary;
 use super::tls::Tls;
 use super::worker::Worker;
-use crate::mailbox::{ConnId, Slot, KICK_SHUTDOWN};
+use crate::mailbox::{ConnId, Slot};
 use crate::rt::yield_now;
 
 /// The epoll token of the listener; connection tokens are their [`ConnId`]s,
@@ -111,10 +112,8 @@ async fn serve(
     let tick = worker.config.timeouts.timer_tick;
     let mut next_sweep = Instant::now() + tick;
     let mut deadlines = Deadlines::new(Instant::now(), tick);
-    let mut drain_deadline: Option<Instant> = None;
+    let mut drain = Drain::default();
     let mut stop = false;
-    // Whether this worker has told the drain latch it is done.
-    let mut released = false;
 
     loop {
         ready.clear();
@@ -170,43 +169,17 @@ async fn serve(
         again.dedup();
 
         stop |= shutdown.is_disconnected() || shutdown.try_recv().is_ok();
-        if stop && drain_deadline.is_none() {
-            // Ask every connection to close with 1001. The listener stays
-            // open so that `/readyz` answers 503 (load balancers stop sending)
-            // and new WebSocket upgrades get 503 with `Retry-After`.
-            worker.ctx.draining.set(true);
-            drain_deadline = Some(now + worker.config.timeouts.drain_timeout);
-            info!(worker = worker.id, open = table.conns.len(), "draining");
-            for (_, socket) in table.conns.iter() {
-                socket.conn.slot.kick(KICK_SHUTDOWN);
-            }
-            continue;
-        }
-        if let Some(deadline) = drain_deadline {
-            // This worker is done when every WebSocket has finished its close
-            // (plain HTTP requests such as health probes are not waited for);
-            // the process is done when every worker is.
-            if !released && worker.ctx.metrics.upgraded_current.get() == 0 {
-                released = true;
-                worker.drain.release();
-            }
-            if worker.drain.done() {
-                break;
-            }
-            if now >= deadline {
+        let slots = table.conns.iter().map(|(_, s)| &*s.conn.slot);
+        match drain.step(worker, stop, now, table.conns.len(), slots) {
+            DrainStep::Serve => {}
+            DrainStep::Started => continue,
+            DrainStep::Done => break,
+            DrainStep::TimedOut => {
                 // `left`: WebSockets whose close did not finish; `dropped`:
                 // every socket still held, those and plain HTTP ones.
                 let left = worker.ctx.metrics.upgraded_current.get();
                 let dropped = drop_remaining(worker, &mut table);
-                if dropped > 0 {
-                    warn!(
-                        worker = worker.id,
-                        left, dropped, "drain timeout: dropping connections"
-                    );
-                }
-                if !released {
-                    worker.drain.release();
-                }
+                drain.timed_out(worker, left, dropped);
                 break;
             }
         }
@@ -216,32 +189,16 @@ async fn serve(
             yield_now().await;
             continue;
         }
-        let sleep_until = drain_deadline.map_or(next_sweep, |d| d.min(next_sweep));
+        let sleep_until = drain.deadline().map_or(next_sweep, |d| d.min(next_sweep));
         let kicks = &worker.kicks;
         monoio::select! {
             _ = watch.readable(false) => {}
             _ = poll_fn(|cx| kicks.poll_ready(cx)) => {}
             _ = monoio::time::sleep_until(sleep_until.into()) => {}
-            _ = shutdown.recv_async(), if drain_deadline.is_none() => stop = true,
+            _ = shutdown.recv_async(), if drain.deadline().is_none() => stop = true,
         }
     }
-    // What happened since the last summary still gets its line.
-    let lines = worker.ctx.summary.borrow_mut().take();
-    summary::emit(worker.id, worker.config.log.summary_interval, &lines);
-    let m = &worker.ctx.metrics;
-    let hub = &m.pubsub;
-    let (calls, frames) = (m.flush_calls.get(), m.flushed_frames.get());
-    info!(
-        worker = worker.id,
-        publishes = hub.publishes.get(),
-        deliveries = hub.deliveries.get(),
-        slow_consumer_closes = hub.slow_consumer_closes.get(),
-        overloaded = hub.overloaded.get(),
-        flush_calls = calls,
-        frames_per_flush = format!("{:.2}", frames as f64 / calls.max(1) as f64),
-        drain_timeout_closes = m.closed_count(CloseReason::DrainTimeout),
-        "worker stopped"
-    );
+    stopped(worker);
     Ok(())
 }
 
@@ -328,27 +285,5 @@ fn drop_remaining(worker: &Worker, table: &mut Table) -> usize {
 fn remove(worker: &Worker, table: &mut Table, id: ConnId, reason: Option<CloseReason>) {
     // Dropping the connection closes its socket, which also leaves the epoll set.
     let socket = table.conns.remove(id.key());
-    let conn = &socket.conn;
-    let reason = reason.unwrap_or_else(|| conn.close_reason());
-    let m = &worker.ctx.metrics;
-    m.closed(reason);
-    // One line per connection at debug; refusals and abnormal closes are
-    // summarised at info, per reason and interval (see `summary`), so a storm
-    // of bad handshakes does not flood the log.
-    let (w, upgraded, why, conn_id) = (worker.id, conn.upgraded, reason.as_str(), id.raw());
-    debug!(worker = w, conn = conn_id, reason = why, upgraded, "closed");
-    if reason != CloseReason::Refused {
-        worker
-            .ctx
-            .summary
-            .borrow_mut()
-            .closed(reason, Instant::now());
-    }
-    if conn.upgraded {
-        m.upgraded_current.set(m.upgraded_current.get() - 1);
-    }
-    drop(socket);
-    m.connections_current.set(table.conns.len() as u64);
-    // Forget its subscriptions, if it had any (a miss for non-`/ws` ones).
-    worker.ctx.hub.leave(id);
+    closed(worker, &socket.conn, id, reason, table.conns.len());
 }

@@ -101,6 +101,13 @@ impl BufRing {
         &self.data[start..start + len.min(self.size)]
     }
 
+    /// [`BufRing::get`], writable: the owner of a completion's buffer may
+    /// change its bytes in place (unmasking) until it recycles it.
+    pub fn get_mut(&mut self, bid: u16, len: usize) -> &mut [u8] {
+        let start = usize::from(bid % self.count) * self.size;
+        &mut self.data[start..start + len.min(self.size)]
+    }
+
     /// Gives buffer `bid` back to the kernel (its bytes were consumed).
     pub fn recycle(&mut self, bid: u16) {
         self.put(bid);

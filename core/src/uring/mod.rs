@@ -209,6 +209,19 @@ impl Ring {
         self.bufs.get(buffer, len)
     }
 
+    /// [`Ring::data`], writable: a completion's buffer is the caller's until
+    /// [`Ring::recycle`], so its bytes may be changed in place.
+    pub fn data_mut(&mut self, buffer: u16, len: usize) -> &mut [u8] {
+        self.bufs.get_mut(buffer, len)
+    }
+
+    /// Signals `eventfd` whenever a completion is posted, so a runtime that
+    /// waits on the eventfd (not on the ring's fd, which misses wake-ups
+    /// under `DEFER_TASKRUN`) learns there is something to reap.
+    pub fn register_eventfd(&self, eventfd: RawFd) -> io::Result<()> {
+        self.ring.submitter().register_eventfd(eventfd)
+    }
+
     /// Gives a receive buffer back once its bytes are consumed.
     pub fn recycle(&mut self, buffer: u16) {
         self.bufs.recycle(buffer);
@@ -282,6 +295,11 @@ impl Ring {
     }
 
     /// Queues `shutdown(fd, SHUT_WR)`: a FIN after the queued bytes.
+    ///
+    /// The kernel runs this opcode asynchronously and appears to look `fd`
+    /// up only then: if `fd` may be closed (and reused by an accept) before
+    /// it runs, call `shutdown(2)` instead (the completion reactor does,
+    /// after seeing a reused descriptor shut down).
     pub fn shutdown_write(&mut self, fd: RawFd, token: u64) -> io::Result<()> {
         let entry = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR)
             .build()
@@ -314,8 +332,12 @@ impl Ring {
             };
             match res {
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-                // EBUSY: the CQ is full; reap first, the caller enters again.
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(0),
+                // EBUSY: the CQ is full; reap first, the caller enters again
+                // (and submits then what this call could not).
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    self.queued += queued;
+                    return Ok(0);
+                }
                 other => return other,
             }
         }

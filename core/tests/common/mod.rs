@@ -24,24 +24,79 @@ pub const MASK: [u8; 4] = [0x1f, 0x2e, 0x3d, 0x4c];
 /// never waits for it.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Both IO drivers, so every socket test runs under each.
-pub const DRIVERS: [bool; 2] = [false, true];
+/// How a test server moves its socket bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// io_uring runtime, readiness sockets (an epoll set it polls).
+    Uring,
+    /// monoio's epoll driver, readiness sockets.
+    Epoll,
+    /// io_uring runtime, sockets on the connection ring
+    /// (`io_uring.socket_io = "completion"`).
+    Completion,
+}
 
-pub fn start(force_epoll: bool, tweak: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
+/// `true`: epoll, as the suites wrote it before the completion path.
+impl From<bool> for Driver {
+    fn from(force_epoll: bool) -> Self {
+        if force_epoll {
+            Driver::Epoll
+        } else {
+            Driver::Uring
+        }
+    }
+}
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Driver::Uring => "uring",
+            Driver::Epoll => "epoll",
+            Driver::Completion => "completion",
+        })
+    }
+}
+
+impl Driver {
+    /// The `ringcast serve` flags that pick this driver.
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            Driver::Uring => &[],
+            Driver::Epoll => &["--force-epoll"],
+            Driver::Completion => &["--set", "io_uring.socket_io=completion"],
+        }
+    }
+}
+
+/// Every IO path, so every socket test runs under each.
+pub const DRIVERS: [Driver; 3] = [Driver::Uring, Driver::Epoll, Driver::Completion];
+
+pub fn start(driver: impl Into<Driver>, tweak: impl FnOnce(&mut ServerConfig)) -> ServerHandle {
+    let driver = driver.into();
     let mut config = ServerConfig::default();
     config.server.listen = "127.0.0.1:0".parse().expect("addr");
     config.server.workers = 2;
     config.server.pin_workers = false;
-    config.io_uring.force_epoll = force_epoll;
+    config.io_uring.force_epoll = driver == Driver::Epoll;
+    if driver == Driver::Completion {
+        config.io_uring.socket_io = ringcast::config::SocketIo::Completion;
+    }
     tweak(&mut config);
+    let tls = !config.server.tls_cert.as_os_str().is_empty();
     let handle = server::start(config).expect("server starts");
-    let want_epoll =
-        force_epoll || std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
+    let forced_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
+    let want_epoll = driver == Driver::Epoll || forced_epoll;
     for kind in handle.drivers() {
         let epoll = matches!(kind, server::DriverKind::Epoll { .. });
         if want_epoll {
             assert!(epoll, "asked for epoll, got {kind}");
         }
+    }
+    // The completion path is what the test is about: it must really be on
+    // (this kernel has what it needs; TLS keeps readiness by design).
+    let completion = driver == Driver::Completion && !forced_epoll && !tls;
+    for (worker, on) in handle.completion_socket_io().iter().enumerate() {
+        assert_eq!(*on, completion, "worker {worker}: completion socket IO");
     }
     handle
 }
