@@ -169,6 +169,12 @@ def servers(args):
     found = [
         dict(name="ringcast", cmd=[str(RELEASE / "ringcast"), "serve", *listen, "--workers", "1"],
              protocol="ringcast"),
+        # The same server with its sockets on io_uring completions (multishot
+        # recv into provided buffers, sendmsg SQEs) instead of readiness.
+        dict(name="ringcast-completion",
+             cmd=[str(RELEASE / "ringcast"), "serve", *listen, "--workers", "1",
+                  "--set", "io_uring.socket_io=completion"],
+             protocol="ringcast"),
         dict(name="tokio-tungstenite", cmd=[str(RELEASE / "peer-tungstenite"), *listen],
              protocol="broadcast"),
         dict(name="fastwebsockets", cmd=[str(RELEASE / "peer-fastwebsockets"), *listen],
