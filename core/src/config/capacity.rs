@@ -1023,7 +1023,7 @@ mod tests {
         assert!(text.contains(&always), "{text}");
     }
 
-    fn machine(cores: u64, memory_gib: u64, fd_limit: u64, gbit: u64) -> Machine {
+    pub(super) fn machine(cores: u64, memory_gib: u64, fd_limit: u64, gbit: u64) -> Machine {
         Machine {
             label: "test box".into(),
             cores,
@@ -1033,7 +1033,7 @@ mod tests {
         }
     }
 
-    fn config(workers: usize) -> ServerConfig {
+    pub(super) fn config(workers: usize) -> ServerConfig {
         let mut c = ServerConfig::default();
         c.server.workers = workers;
         c

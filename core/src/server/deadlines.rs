@@ -21,6 +21,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use slab::Slab;
+
+use super::conn::Conn;
 use crate::mailbox::ConnId;
 
 /// Deadlines are kept in whole ticks (`timeouts.timer_tick`) since the
@@ -46,7 +49,52 @@ pub(crate) trait Timed {
 /// The connections, by id: `None` once one was removed.
 pub(crate) trait Lookup {
     type Conn: Timed;
-    fn get_mut(&mut self, id: ConnId) -> Option<&mut Self::Conn>;
+    fn timed_mut(&mut self, id: ConnId) -> Option<&mut Self::Conn>;
+}
+
+impl Timed for Conn {
+    fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+    fn armed(&mut self) -> &mut u32 {
+        &mut self.armed
+    }
+}
+
+/// A driver's entry for one connection: the socket side around its [`Conn`].
+pub(crate) trait Driven {
+    fn conn(&self) -> &Conn;
+    fn conn_mut(&mut self) -> &mut Conn;
+}
+
+/// A core's connections, as either reactor keeps them: a slab of its
+/// per-connection entries, and the generation the next [`ConnId`] takes (so
+/// an id whose slot was reused finds nothing).
+pub(crate) struct Table<S> {
+    pub conns: Slab<S>,
+    pub generation: u32,
+}
+
+impl<S: Driven> Table<S> {
+    pub fn new() -> Self {
+        Self {
+            conns: Slab::new(),
+            generation: 0,
+        }
+    }
+
+    /// The entry of connection `id`, unless it is gone.
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut S> {
+        let entry = self.conns.get_mut(id.key())?;
+        (entry.conn().slot.id() == id).then_some(entry)
+    }
+}
+
+impl<S: Driven> Lookup for Table<S> {
+    type Conn = Conn;
+    fn timed_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.get_mut(id).map(Driven::conn_mut)
+    }
 }
 
 impl Deadlines {
@@ -94,7 +142,7 @@ impl Deadlines {
             }
             self.heap.pop();
             let id = ConnId::from_raw((u64::from(high) << 32) | u64::from(low));
-            let Some(conn) = conns.get_mut(id) else {
+            let Some(conn) = conns.timed_mut(id) else {
                 continue; // removed
             };
             if *conn.armed() != tick {
@@ -143,7 +191,7 @@ mod tests {
 
     impl Lookup for Table {
         type Conn = Fake;
-        fn get_mut(&mut self, id: ConnId) -> Option<&mut Fake> {
+        fn timed_mut(&mut self, id: ConnId) -> Option<&mut Fake> {
             self.0.get_mut(&id.raw())
         }
     }

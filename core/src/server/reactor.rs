@@ -19,11 +19,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Instant;
 
-use slab::Slab;
 use tracing::{debug, info, warn};
 
 use super::conn::Conn;
-use super::deadlines::{Deadlines, Lookup, Timed};
+use super::deadlines::{self, Deadlines, Driven};
 use super::drain::{closed, stopped, Drain, DrainStep};
 use super::epoll::{Epoll, Ready};
 use super::metrics::CloseReason;
@@ -44,25 +43,14 @@ const ACCEPTS_PER_TURN: usize = 64;
 /// Events taken from epoll per turn.
 const EVENTS_PER_TURN: usize = 1024;
 
-struct Table {
-    conns: Slab<Socket>,
-    generation: u32,
-}
+type Table = deadlines::Table<Socket>;
 
-impl Lookup for Table {
-    type Conn = Socket;
-    fn get_mut(&mut self, id: ConnId) -> Option<&mut Socket> {
-        let socket = self.conns.get_mut(id.key())?;
-        (socket.conn.slot.id() == id).then_some(socket)
+impl Driven for Socket {
+    fn conn(&self) -> &Conn {
+        &self.conn
     }
-}
-
-impl Timed for Socket {
-    fn deadline(&self) -> Option<Instant> {
-        self.conn.deadline
-    }
-    fn armed(&mut self) -> &mut u32 {
-        &mut self.conn.armed
+    fn conn_mut(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 }
 
@@ -99,10 +87,7 @@ async fn serve(
     let owned = unsafe { OwnedFd::from_raw_fd(dup) };
     let watch = monoio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(owned))?;
 
-    let mut table = Table {
-        conns: Slab::new(),
-        generation: 0,
-    };
+    let mut table = Table::new();
     let mut events = Vec::with_capacity(EVENTS_PER_TURN);
     let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS_PER_TURN);
     let mut kicked: Vec<ConnId> = Vec::new();
@@ -157,9 +142,9 @@ async fn serve(
                 debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
             match drive {
-                Drive::Idle => deadlines.arm(id, conn),
+                Drive::Idle => deadlines.arm(id, &mut conn.conn),
                 Drive::More => {
-                    deadlines.arm(id, conn);
+                    deadlines.arm(id, &mut conn.conn);
                     again.push(id);
                 }
                 Drive::Done => remove(worker, &mut table, id, None),

@@ -42,11 +42,10 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
-use slab::Slab;
 use tracing::{debug, info, warn};
 
 use super::conn::{Conn, Transmit};
-use super::deadlines::{Deadlines, Lookup, Timed};
+use super::deadlines::{self, Deadlines, Driven};
 use super::drain::{closed, stopped, Drain, DrainStep};
 use super::metrics::{CloseReason, Metrics};
 use super::summary;
@@ -122,25 +121,14 @@ struct RingSocket {
     full: bool,
 }
 
-struct Table {
-    conns: Slab<RingSocket>,
-    generation: u32,
-}
+type Table = deadlines::Table<RingSocket>;
 
-impl Lookup for Table {
-    type Conn = RingSocket;
-    fn get_mut(&mut self, id: ConnId) -> Option<&mut RingSocket> {
-        let socket = self.conns.get_mut(id.key())?;
-        (socket.conn.slot.id() == id).then_some(socket)
+impl Driven for RingSocket {
+    fn conn(&self) -> &Conn {
+        &self.conn
     }
-}
-
-impl Timed for RingSocket {
-    fn deadline(&self) -> Option<Instant> {
-        self.conn.deadline
-    }
-    fn armed(&mut self) -> &mut u32 {
-        &mut self.conn.armed
+    fn conn_mut(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 }
 
@@ -236,10 +224,7 @@ async fn serve(
         io.ring.accept_multishot(api.as_raw_fd(), API_LISTENER)?;
     }
 
-    let mut table = Table {
-        conns: Slab::new(),
-        generation: 0,
-    };
+    let mut table = Table::new();
     let mut cqes: Vec<Completion> = Vec::with_capacity(1024);
     let mut work: Vec<ConnId> = Vec::new();
     let mut kicked: Vec<ConnId> = Vec::new();
@@ -318,7 +303,7 @@ async fn serve(
                 debug!(worker = worker.id, conn = id.raw(), "upgraded");
             }
             if alive {
-                deadlines.arm(id, socket);
+                deadlines.arm(id, &mut socket.conn);
             } else {
                 remove(worker, &mut io, &mut table, id, None);
             }

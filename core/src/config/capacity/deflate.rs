@@ -186,25 +186,10 @@ pub(super) fn deflate_table(tiers: &[(&str, &ServerConfig)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{config, machine};
     use super::super::*;
     use super::*;
     use crate::proto::deflate::{DEFLATE_STATE_BYTES, INFLATE_STATE_BYTES};
-
-    fn machine(cores: u64, memory_gib: u64, fd_limit: u64, gbit: u64) -> Machine {
-        Machine {
-            label: "test box".into(),
-            cores,
-            memory: memory_gib << 30,
-            fd_limit,
-            nic_bits_per_sec: gbit * 1_000_000_000,
-        }
-    }
-
-    fn config(workers: usize) -> ServerConfig {
-        let mut c = ServerConfig::default();
-        c.server.workers = workers;
-        c
-    }
 
     #[test]
     fn zlib_state_counts_only_when_deflate_is_on() {
