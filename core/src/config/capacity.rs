@@ -42,17 +42,17 @@ pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, ke
 
 /// Server RSS per idle `/ws` connection with no subscription.
 pub const IDLE_USER: Cost = Cost {
-    value: 1115.0,
+    value: 1220.0,
     unit: "B",
-    source: "1,105, 1,111, 1,115, 1,218 and 1,222 B, the median taken (RSS moves in steps, so \
-             runs fall in two groups): bash hardware-profiles/measure/verify.sh --short \
+    source: "the median of twelve runs on 2026-12-04, which fall in two groups (RSS moves in \
+             steps): 1,105, 1,111, 1,111, 1,111 and 1,115 B; 1,218 and 1,222 B; 1,292, 1,306, \
+             1,307, 1,309 and 1,329 B, the same binary landing in either (1,111, 1,111, 1,329 \
+             in three runs in a row): bash hardware-profiles/measure/verify.sh --short \
              (ringcast serve --profile medium --set server.workers=1 on CPU 0, a fresh server; \
              taskset -c 1 ringcast-load connect --url ws://127.0.0.1:PORT/ws --connections 18976 \
-             --rate 5000 --hold 3s --settle 2s --server-pid PID: RSS growth ÷ connections), \
-             2026-12-04, CI box, with permessage-deflate built in (off). Before it, the same \
-             day: 968-1,081 B (median 1,000); the decoder's inflater pointer moved each open \
-             connection's state into the allocator's next size class (+200 B) until its flags \
-             were packed; what is left of the difference is not yet explained",
+             --rate 5000 --hold 3s --settle 2s --server-pid PID: RSS growth ÷ connections), CI \
+             box, with permessage-deflate built in (off). The same code measured 950 B in runs \
+             without the profile (default config); which group a run lands in is not explained",
 };
 
 /// Kernel slab per TCP socket (an idle one: buffers empty).
