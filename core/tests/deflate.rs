@@ -420,24 +420,10 @@ fn a_push_is_compressed_once_whatever_the_workers_its_subscribers_are_on() {
 fn on_the_redis_engine_a_push_is_compressed_once_per_node() {
     let redis = RedisServer::start();
     let url = format!("engine.redis_url={}", redis.url());
-    let node = common::Served::start(
+    on_an_engine(
         "deflate-redis",
-        &[
-            "--set",
-            "engine.kind=redis",
-            "--set",
-            &url,
-            "--set",
-            "server.workers=2",
-            "--set",
-            "limits.command_rate=0",
-            "--set",
-            "deflate.enabled=true",
-            "--set",
-            "deflate.min_size=300",
-        ],
+        &["--set", "engine.kind=redis", "--set", &url],
     );
-    three_pushes_three_compressions(node.addr);
 }
 
 /// The disk engine: the memory engine's owner path plus the log; the
@@ -448,26 +434,33 @@ fn on_the_disk_engine_a_push_is_compressed_once() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("store dir");
     let path = format!("store.data_path={}", dir.display());
-    let node = common::Served::start(
-        "deflate-disk",
-        &[
-            "--set",
-            "engine.kind=disk",
-            "--set",
-            &path,
-            "--set",
-            "store.fsync=always",
-            "--set",
-            "store.min_free=0",
-            "--set",
-            "server.workers=2",
-            "--set",
-            "limits.command_rate=0",
-            "--set",
-            "deflate.enabled=true",
-            "--set",
-            "deflate.min_size=300",
-        ],
-    );
+    let engine = [
+        "--set",
+        "engine.kind=disk",
+        "--set",
+        &path,
+        "--set",
+        "store.fsync=always",
+        "--set",
+        "store.min_free=0",
+    ];
+    on_an_engine("deflate-disk", &engine);
+}
+
+/// [`three_pushes_three_compressions`] on a `ringcast` process with
+/// `engine` flags: two workers, rates off, deflate on for 300-byte frames.
+fn on_an_engine(name: &str, engine: &[&str]) {
+    let shared = [
+        "--set",
+        "server.workers=2",
+        "--set",
+        "limits.command_rate=0",
+        "--set",
+        "deflate.enabled=true",
+        "--set",
+        "deflate.min_size=300",
+    ];
+    let flags: Vec<&str> = engine.iter().chain(&shared).copied().collect();
+    let node = common::Served::start(name, &flags);
     three_pushes_three_compressions(node.addr);
 }
