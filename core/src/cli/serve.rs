@@ -2,7 +2,8 @@
 //!
 //! The flags (see [`super::flags`]) resolve the configuration; then logging
 //! starts, the open-file limit is raised (with a warning when it cannot hold
-//! the profile's planned connections) and the server runs until a signal.
+//! the profile's planned connections), transparent huge pages are allowed or
+//! not (`server.transparent_huge_pages`) and the server runs until a signal.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -12,6 +13,7 @@ use ringcast::config::layers;
 use ringcast::config::machine::online_cpus;
 use ringcast::config::ServerConfig;
 use ringcast::os::rlimit::raise_nofile;
+use ringcast::os::thp::set_transparent_huge_pages;
 use ringcast::server;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -38,6 +40,10 @@ pub fn run(flags: ServeFlags) -> Result<ExitCode, Failure> {
         Err(e) => warn!("cannot raise the open-file limit: {e}"),
     }
     warn_if_fds_fall_short(&effective.config);
+    let huge = effective.config.server.transparent_huge_pages;
+    if let Err(e) = set_transparent_huge_pages(huge) {
+        warn!("cannot set transparent huge pages (server.transparent_huge_pages = {huge}): {e}");
+    }
     serve(effective.config)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -702,7 +702,8 @@ keys! {
         subprotocols as Strings,
         tls_cert as Path,
         tls_key as Path,
-        demo_page as Demo;
+        demo_page as Demo,
+        transparent_huge_pages as Flag;
     log:
         level as Level,
         format as Format,
