@@ -42,17 +42,16 @@ pub const COSTS_BOX: &str = "the CI box: 2 vCPUs of an AMD EPYC VM, 23.5 GiB, ke
 
 /// Server RSS per idle `/ws` connection with no subscription.
 pub const IDLE_USER: Cost = Cost {
-    value: 1220.0,
+    value: 886.0,
     unit: "B",
-    source: "the median of twelve runs on 2026-12-04, which fall in two groups (RSS moves in \
-             steps): 1,105, 1,111, 1,111, 1,111 and 1,115 B; 1,218 and 1,222 B; 1,292, 1,306, \
-             1,307, 1,309 and 1,329 B, the same binary landing in either (1,111, 1,111, 1,329 \
-             in three runs in a row): bash hardware-profiles/measure/verify.sh --short \
-             (ringcast serve --profile medium --set server.workers=1 on CPU 0, a fresh server; \
-             taskset -c 1 ringcast-load connect --url ws://127.0.0.1:PORT/ws --connections 18976 \
-             --rate 5000 --hold 3s --settle 2s --server-pid PID: RSS growth ÷ connections), CI \
-             box, with permessage-deflate built in (off). The same code measured 950 B in runs \
-             without the profile (default config); which group a run lands in is not explained",
+    source: "882, 887, 898 and 885 B in four runs, 2026-12-04, with transparent huge pages off \
+             (server.transparent_huge_pages = false, the default): bash \
+             hardware-profiles/measure/verify.sh --short (ringcast serve --profile medium --set \
+             server.workers=1 on CPU 0, a fresh server; taskset -c 1 ringcast-load connect --url \
+             ws://127.0.0.1:PORT/ws --connections 18976 --rate 5000 --hold 3s --settle 2s \
+             --server-pid PID: RSS growth ÷ connections), CI box. With huge pages the same code \
+             measured 1,105-1,115 or 1,218-1,329 B, run to run: the heap became resident 2 MiB \
+             at a time (core/src/os/thp.rs)",
 };
 
 /// Kernel slab per TCP socket (an idle one: buffers empty).
@@ -71,13 +70,15 @@ pub const IDLE_KERNEL: Cost = Cost {
 /// connections) grew RSS too little to separate from the allocator's
 /// purging (+95 B, then RSS fell), so that is not in the model.
 pub const PER_SUBSCRIPTION: Cost = Cost {
-    value: 157.0,
+    value: 182.0,
     unit: "B",
-    source: "154, 157 and 165 B, three fresh servers: cd hardware-profiles/measure && python3 \
-             subscription_mem.py --port PORT --pid PID --conns 400 --subs 128 (51,200 \
-             subscriptions to 128 channels) against ringcast serve --profile medium --set \
-             server.workers=1 on CPU 0, the script on CPU 1, 2026-12-04, CI box; with presence's \
-             entry per subscription (38 and 39 B on 2026-12-03, before presence)",
+    source: "181, 183, 182 and 184 B, four fresh servers with transparent huge pages off: \
+             bash hardware-profiles/measure/verify.sh --short, which runs cd \
+             hardware-profiles/measure && python3 subscription_mem.py --port PORT --pid PID \
+             --conns 400 --subs 128 (51,200 subscriptions to 128 channels) against ringcast \
+             serve --profile medium --set server.workers=1 on CPU 0, the script on CPU 1, \
+             2026-12-04, CI box; with presence's entry per subscription (154, 157 and 165 B \
+             earlier that day with huge pages; 38 and 39 B on 2026-12-03, before presence)",
 };
 
 /// Server RSS per history entry beyond the allocation holding its push
@@ -107,18 +108,19 @@ pub const PUSH_FRAME_OVERHEAD: Cost = Cost {
 
 /// Fixed RSS of a started server.
 pub const FIXED_BASE: Cost = Cost {
-    value: 11.7 * 1024.0 * 1024.0,
+    value: 10.8 * 1024.0 * 1024.0,
     unit: "B",
-    source: "RSS at start with 1, 2, 4, 8 workers: 21.8, 32.0, 52.3, 92.9 MiB (two fresh \
-             servers each, within 0.2 MiB; ringcast serve --listen 127.0.0.1:0 --workers N \
-             --no-pin, release build; grep VmRSS /proc/PID/status 0.5 s after the listening \
-             line), least squares: 11.7 MiB + 10.15 MiB per worker, 2026-12-04, CI box \
-             (10 + 8.3 MiB per worker on 2026-11-25, with the code of that day)",
+    source: "RSS at start with 1, 2, 4, 8 workers: 17.5, 24.4, 37.9, 64.9 MiB (two fresh \
+             servers each, within 0.1 MiB; ringcast serve --listen 127.0.0.1:0 --workers N \
+             --no-pin, release build, transparent huge pages off; grep VmRSS /proc/PID/status \
+             0.5 s after the listening line), least squares: 10.8 MiB + 6.76 MiB per worker, \
+             2026-12-04, CI box (11.7 + 10.15 MiB per worker earlier that day with huge pages; \
+             10 + 8.3 MiB per worker on 2026-11-25, with the code of that day)",
 };
 
 /// Fixed RSS per worker (mostly its inbox).
 pub const FIXED_PER_WORKER: Cost = Cost {
-    value: 10.15 * 1024.0 * 1024.0,
+    value: 6.76 * 1024.0 * 1024.0,
     unit: "B",
     source: "same runs as the fixed base: the slope of RSS over workers, 2026-12-04",
 };
