@@ -119,9 +119,11 @@ fn message_over_the_limit_is_refused_with_1009_but_the_limit_itself_passes() {
 }
 
 /// The completion path with a buffer ring far too small for the traffic:
-/// 8 buffers of 512 B for 32 connections writing at once. Receives run
-/// dry (`ENOBUFS`, counted) and are re-armed once buffers come back, and
-/// every byte of every message still comes back, in order.
+/// 8 buffers of 512 B for 32 connections writing at once, 2 handed out at
+/// start. Receives run dry (`ENOBUFS`, counted), the worker hands out more
+/// up to the 8 (`ringcast_recv_buffers`), receives are re-armed once
+/// buffers come back, and every byte of every message still comes back,
+/// in order.
 #[test]
 fn a_tiny_buffer_ring_runs_dry_and_every_byte_still_comes_back() {
     const CLIENTS: usize = 32;
@@ -129,6 +131,7 @@ fn a_tiny_buffer_ring_runs_dry_and_every_byte_still_comes_back() {
     let server = start(common::Driver::Completion, |c| {
         c.server.workers = 1;
         c.io_uring.recv_buffers = 8;
+        c.io_uring.recv_buffers_initial = 2;
         c.io_uring.recv_buffer_size = 512;
     });
     let addr = server.local_addr();
@@ -168,11 +171,18 @@ fn a_tiny_buffer_ring_runs_dry_and_every_byte_still_comes_back() {
         addr,
         b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
-    let exhausted: f64 = text
-        .lines()
-        .filter(|l| l.starts_with("ringcast_recv_buffer_exhausted_total"))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .sum();
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum()
+    };
+    let exhausted = sum("ringcast_recv_buffer_exhausted_total");
+    assert_eq!(
+        sum("ringcast_recv_buffers{"),
+        8.0,
+        "2 buffers doubled at each exhaustion, up to the 8 of the ring"
+    );
     assert!(
         exhausted > 0.0,
         "the buffer ring never ran dry:\n{}",

@@ -44,13 +44,19 @@ pub struct IoUringSection {
     /// that cannot have it, or has a TLS listener, logs why and uses
     /// readiness. Default `readiness`.
     pub socket_io: SocketIo,
-    /// Provided receive buffers per worker on the completion path (a power of
-    /// two, 1..=32768). A connection holds one only between a completion and
-    /// the moment its bytes are consumed; when all are taken, receives pause
-    /// (`ringcast_recv_buffer_exhausted_total`) until some come back. The
-    /// buffers become resident as the kernel fills them: count × size per
-    /// worker (16 MiB by default), whatever the number of connections. Default 4096.
+    /// Provided receive buffers per worker on the completion path, at most (a
+    /// power of two, 1..=32768). A connection holds one only between a
+    /// completion and the moment its bytes are consumed; when all handed out
+    /// are taken, receives pause (`ringcast_recv_buffer_exhausted_total`)
+    /// until some come back, and the worker hands out twice as many, up to
+    /// this count (`ringcast_recv_buffers`). Those handed out become resident
+    /// as the kernel fills them: up to count × size per worker (16 MiB by
+    /// default), whatever the number of connections. Default 4096.
     pub recv_buffers: u32,
+    /// Of `recv_buffers`, how many the kernel gets at start (at least 1; one
+    /// above `recv_buffers` hands out all of them): what a worker holds
+    /// resident until a burst needs more. Default 64 (256 KiB of 4 KiB buffers).
+    pub recv_buffers_initial: u32,
     /// Bytes per provided receive buffer (512 B..=1 MiB). Default 4 KiB.
     pub recv_buffer_size: usize,
     /// Completion queue entries of the connection ring (a power of two, at
@@ -105,6 +111,7 @@ impl Default for IoUringSection {
             single_issuer: true,
             socket_io: SocketIo::Readiness,
             recv_buffers: 4096,
+            recv_buffers_initial: 64,
             recv_buffer_size: 4096,
             cq_entries: 8192,
         }
@@ -140,6 +147,12 @@ impl IoUringSection {
             return refuse(
                 "io_uring.recv_buffers",
                 format!("{} is not a power of two in 1..=32768", self.recv_buffers),
+            );
+        }
+        if self.recv_buffers_initial == 0 {
+            return refuse(
+                "io_uring.recv_buffers_initial",
+                "must be at least 1 (the buffers a worker hands out at start)",
             );
         }
         if !(512..=1 << 20).contains(&self.recv_buffer_size) {

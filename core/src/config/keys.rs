@@ -717,6 +717,7 @@ keys! {
         single_issuer = "uring_single_issuer" as Flag,
         socket_io as SocketIoCodec,
         recv_buffers as Count<u32>,
+        recv_buffers_initial as Count<u32>,
         recv_buffer_size as Size<usize>,
         cq_entries = "uring_cq_entries" as Count<u32>;
     limits:

@@ -120,6 +120,14 @@ fn ranges_are_checked() {
         (
             {
                 let mut c = ServerConfig::default();
+                c.io_uring.recv_buffers_initial = 0;
+                c
+            },
+            "io_uring.recv_buffers_initial",
+        ),
+        (
+            {
+                let mut c = ServerConfig::default();
                 c.io_uring.recv_buffer_size = 100;
                 c
             },

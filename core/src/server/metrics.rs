@@ -113,6 +113,8 @@ pub struct Metrics {
     /// core's provided buffers all taken); each is re-armed once buffers
     /// come back.
     pub recv_buffer_exhausted: Cell<u64>,
+    /// Receive buffers handed to the kernel (completion socket IO; 0 on readiness).
+    pub recv_buffers: Cell<u64>,
     pub handshake: Histogram,
     pub loop_turn: Histogram,
     /// The pub/sub counters, lent to this core's hub, which writes them.
@@ -168,6 +170,7 @@ impl Metrics {
             deflate_context_connections: super::deflate_context::held() as u64,
             deflate_context_downgrades: self.deflate_context_downgrades.get(),
             recv_buffer_exhausted: self.recv_buffer_exhausted.get(),
+            recv_buffers: self.recv_buffers.get(),
             handshake: self.handshake.snapshot(),
             loop_turn: self.loop_turn.snapshot(),
             pubsub,
@@ -193,6 +196,7 @@ pub struct Snapshot {
     pub deflate_context_connections: u64,
     pub deflate_context_downgrades: u64,
     pub recv_buffer_exhausted: u64,
+    pub recv_buffers: u64,
     pub handshake: HistogramSnapshot,
     pub loop_turn: HistogramSnapshot,
     pub pubsub: PubsubSnapshot,
@@ -406,6 +410,13 @@ pub fn render(snaps: &[Snapshot]) -> String {
         "Receives paused because the core's provided buffers were all taken (completion socket IO).",
         snaps,
         |s| s.recv_buffer_exhausted,
+    );
+    f.per_worker(
+        "ringcast_recv_buffers",
+        "gauge",
+        "Receive buffers handed to the kernel (completion socket IO): io_uring.recv_buffers_initial, doubled at each exhaustion up to io_uring.recv_buffers.",
+        snaps,
+        |s| s.recv_buffers,
     );
     f.per_worker(
         "ringcast_publishes_total",

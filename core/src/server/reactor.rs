@@ -87,7 +87,7 @@ async fn serve(
     let owned = unsafe { OwnedFd::from_raw_fd(dup) };
     let watch = monoio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(owned))?;
 
-    let mut table = Table::new();
+    let mut table = Table::with_capacity(worker.config.limits.max_connections_per_worker);
     let mut events = Vec::with_capacity(EVENTS_PER_TURN);
     let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS_PER_TURN);
     let mut kicked: Vec<ConnId> = Vec::new();

@@ -10,6 +10,10 @@
 //!   [`Conn::poll_read`] wants; the rest waits, in order, in the
 //!   connection's small `carry`) and the buffer is recycled at once. A
 //!   carry past [`CARRY_PAUSE`] cancels the receive until it drains.
+//!   The worker hands the kernel `recv_buffers_initial` buffers at start
+//!   and twice as many, up to `recv_buffers`, after each turn in which a
+//!   receive found none (`ringcast_recv_buffers`): a worker holds resident
+//!   what its bursts needed, not the whole ring (`uring/bufring.rs`).
 //!   `ENOBUFS` (every buffer taken) is counted
 //!   (`ringcast_recv_buffer_exhausted_total`) and the receive re-armed at
 //!   the end of the turn, once that turn's buffers are back.
@@ -146,6 +150,8 @@ struct Io {
     held: Vec<ConnId>,
     /// How long a send may stay in flight before the socket counts as full.
     tick: std::time::Duration,
+    /// A receive found no buffer this turn: hand out more before re-arming.
+    starved: bool,
 }
 
 /// Spare send boxes kept for reuse; past these a finished send's box is
@@ -167,6 +173,8 @@ pub(crate) fn ring_config(section: &IoUringSection) -> RingConfig {
         entries: section.entries,
         cq_entries: section.cq_entries,
         buffers: u16::try_from(section.recv_buffers).unwrap_or(1 << 15),
+        initial_buffers: u16::try_from(section.recv_buffers_initial.min(section.recv_buffers))
+            .unwrap_or(1 << 15),
         buffer_size: section.recv_buffer_size,
     }
 }
@@ -218,13 +226,16 @@ async fn serve(
         orphans: HashMap::new(),
         held: Vec::new(),
         tick: worker.config.timeouts.timer_tick,
+        starved: false,
     };
+    let provided = u64::from(io.ring.buffers().provided());
+    worker.ctx.metrics.recv_buffers.set(provided);
     io.ring.accept_multishot(listener.as_raw_fd(), LISTENER)?;
     if let Some(api) = &api_listener {
         io.ring.accept_multishot(api.as_raw_fd(), API_LISTENER)?;
     }
 
-    let mut table = Table::new();
+    let mut table = Table::with_capacity(worker.config.limits.max_connections_per_worker);
     let mut cqes: Vec<Completion> = Vec::with_capacity(1024);
     let mut work: Vec<ConnId> = Vec::new();
     let mut kicked: Vec<ConnId> = Vec::new();
@@ -277,6 +288,14 @@ async fn serve(
                 Op::Recv => on_recv(worker, &mut io, &mut table, &cqe, now, &mut work),
                 Op::Send => on_sent(worker, &mut io, &mut table, &cqe, now, &mut work),
                 Op::Shutdown | Op::Close | Op::Cancel => {}
+            }
+        }
+        if std::mem::take(&mut io.starved) {
+            // Once per turn however many receives ran dry: they re-arm in
+            // `drive` below, after this turn's buffers came back.
+            if let Some(provided) = io.ring.grow_buffers() {
+                debug!(worker = worker.id, provided, "receive buffers handed out");
+                worker.ctx.metrics.recv_buffers.set(u64::from(provided));
             }
         }
         worker.kicks.drain_into(&mut kicked);
@@ -461,6 +480,7 @@ fn on_recv(
             // The bytes wait in the socket; `drive` re-arms this turn, after
             // every completion reaped with it has given its buffer back.
             Metrics::add(&ctx.metrics.recv_buffer_exhausted, 1);
+            io.starved = true;
             socket.recv = Recv::Paused;
         }
         r if r == -libc::ECANCELED && socket.recv == Recv::Cancelling => {

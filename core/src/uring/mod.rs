@@ -151,6 +151,9 @@ pub struct RingConfig {
     pub cq_entries: u32,
     /// Provided receive buffers (a power of two, at most 32,768).
     pub buffers: u16,
+    /// Of those, how many the kernel gets at start (the rest as
+    /// [`Ring::grow_buffers`] hands them out).
+    pub initial_buffers: u16,
     /// Bytes per receive buffer.
     pub buffer_size: usize,
 }
@@ -187,7 +190,13 @@ impl Ring {
             shutdown: has(opcode::Shutdown::CODE),
             close: has(opcode::Close::CODE),
         };
-        let bufs = BufRing::register(&ring, GROUP, config.buffers, config.buffer_size)?;
+        let bufs = BufRing::register(
+            &ring,
+            GROUP,
+            config.buffers,
+            config.initial_buffers,
+            config.buffer_size,
+        )?;
         Ok(Self {
             ring,
             bufs,
@@ -225,6 +234,12 @@ impl Ring {
     /// Gives a receive buffer back once its bytes are consumed.
     pub fn recycle(&mut self, buffer: u16) {
         self.bufs.recycle(buffer);
+    }
+
+    /// Doubles the receive buffers the kernel may fill, up to the ring's
+    /// size; the count now, or `None` when it already had them all.
+    pub fn grow_buffers(&mut self) -> Option<u16> {
+        self.bufs.grow()
     }
 
     /// Gives several receive buffers back with one tail update.

@@ -12,10 +12,16 @@ use super::*;
 const LIMIT: Duration = Duration::from_secs(10);
 
 fn ring(buffers: u16, buffer_size: usize) -> Ring {
+    ring_growing(buffers, buffers, buffer_size)
+}
+
+/// A ring whose kernel gets `initial` of its `buffers` at start.
+fn ring_growing(buffers: u16, initial_buffers: u16, buffer_size: usize) -> Ring {
     let ring = Ring::new(RingConfig {
         entries: 64,
         cq_entries: 512,
         buffers,
+        initial_buffers,
         buffer_size,
     })
     .expect("ring");
@@ -185,6 +191,70 @@ fn buffer_exhaustion_loses_and_reorders_nothing() {
     );
     for (conn, g) in got.iter().enumerate() {
         assert_eq!(g.len(), EACH, "connection {conn}");
+        let want: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
+        assert!(*g == want, "connection {conn}: bytes lost or reordered");
+    }
+}
+
+#[test]
+fn buffers_are_handed_out_as_exhaustion_asks_and_no_byte_is_lost() {
+    const CONNS: usize = 4;
+    const EACH: usize = 3000;
+    // One of eight buffers at start: the first receives run dry, and each
+    // turn that saw ENOBUFS doubles what the kernel may fill, up to eight.
+    let mut ring = ring_growing(8, 1, 64);
+    assert_eq!(ring.buffers().provided(), 1);
+    let l = listener();
+    let mut clients: Vec<TcpStream> = (0..CONNS)
+        .map(|_| TcpStream::connect(l.local_addr().expect("addr")).expect("connect"))
+        .collect();
+    let fds = accept_n(&mut ring, &l, CONNS);
+    let pattern = |conn: usize, i: usize| ((conn * 17 + i * 13) % 241) as u8;
+    for (conn, c) in clients.iter_mut().enumerate() {
+        let data: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
+        c.write_all(&data).expect("write");
+    }
+    for (conn, fd) in fds.iter().enumerate() {
+        ring.recv_multishot(fd.as_raw_fd(), conn as u64)
+            .expect("arm");
+    }
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); CONNS];
+    let mut grown = Vec::new();
+    let mut rearm: Vec<u64> = Vec::new();
+    let mut held: Vec<u16> = Vec::new();
+    run(&mut ring, |ring, out| {
+        let mut starved = false;
+        for c in out {
+            if c.result == -libc::ENOBUFS {
+                starved = true;
+                rearm.push(c.token);
+                continue;
+            }
+            assert!(c.result > 0, "{c:?}");
+            let bid = c.buffer.expect("buffer");
+            assert!(
+                bid < ring.buffers().provided(),
+                "buffer {bid} was never handed out"
+            );
+            got[c.token as usize].extend_from_slice(ring.data(bid, c.result as usize));
+            held.push(bid);
+            if !c.more {
+                rearm.push(c.token);
+            }
+        }
+        ring.recycle_all(held.drain(..));
+        if starved {
+            grown.extend(ring.grow_buffers());
+        }
+        for token in rearm.drain(..) {
+            let fd = fds[token as usize].as_raw_fd();
+            ring.recv_multishot(fd, token).expect("re-arm");
+        }
+        got.iter().all(|g| g.len() >= EACH)
+    });
+    assert_eq!(grown, [2, 4, 8], "doubling up to the ring's size");
+    assert_eq!(ring.grow_buffers(), None, "nothing left to hand out");
+    for (conn, g) in got.iter().enumerate() {
         let want: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
         assert!(*g == want, "connection {conn}: bytes lost or reordered");
     }
