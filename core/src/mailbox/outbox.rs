@@ -81,7 +81,11 @@ impl Queued {
     fn into_bytes(self) -> Bytes {
         match self {
             Queued::Own(bytes) => bytes,
-            Queued::Shared { frame, sent } => Rc::unwrap_or_clone(frame).slice(sent..),
+            Queued::Shared { frame, sent } => {
+                let mut bytes = Rc::unwrap_or_clone(frame);
+                bytes.advance(sent);
+                bytes
+            }
         }
     }
 }
