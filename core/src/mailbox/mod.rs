@@ -8,12 +8,12 @@
 //! | file | what it owns |
 //! | --- | --- |
 //! | `slot.rs` | a connection's name ([`ConnId`]), its kick flags, the core's kick queue |
-//! | `outbox.rs` | a connection's queued output, flushed with vectored sends |
+//! | `outbox.rs` | a connection's queued output (its own frames and pushes shared within the core), flushed with vectored sends |
 
 mod outbox;
 mod slot;
 
-pub use outbox::{Flushed, Outbox, MAX_IOVECS};
+pub use outbox::{Flushed, Outbox, Queued, MAX_IOVECS};
 pub use slot::{
     ConnId, Kicks, Slot, SlotDeflate, KICK_ANSWER, KICK_DISCONNECT, KICK_OUTBOUND, KICK_OVERFLOW,
     KICK_SHUTDOWN,

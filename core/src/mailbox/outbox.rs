@@ -1,14 +1,20 @@
 //! A connection's outbound queue: the bytes its socket has not taken yet.
 //!
-//! Frames are kept as [`Bytes`], so a push that goes to ten thousand
-//! subscribers is ten thousand reference counts, not ten thousand copies, and
-//! a flush hands the kernel several frames in one `sendmsg` (the batch).
+//! A frame is queued either as this connection's own [`Bytes`] (a reply, an
+//! echo) or as a push shared by its core's subscribers ([`Queued::Shared`]:
+//! one `Rc` per core around the frame's `Bytes`). So a push that goes to ten
+//! thousand subscribers of one core is one atomic count for the core and ten
+//! thousand plain `Rc` increments, never a copy, and a flush hands the kernel
+//! several frames in one `sendmsg` (the batch). Both kinds stay where they are
+//! in memory until consumed, so a completion driver's iovecs over them stay
+//! valid while its send is in flight.
 //! The queue is empty, and holds no allocation, whenever the socket keeps up;
 //! its size is bounded by `max_outbound_bytes` (the connection closes past it).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
+use std::rc::Rc;
 
 use bytes::{Buf, Bytes};
 
@@ -19,8 +25,75 @@ pub const MAX_IOVECS: usize = 64;
 
 #[derive(Default)]
 pub struct Outbox {
-    frames: VecDeque<Bytes>,
+    frames: VecDeque<Queued>,
     bytes: usize,
+}
+
+/// One queued frame, as the socket has not taken it yet.
+pub enum Queued {
+    /// Bytes only this connection sends (a reply, an echo, a frame
+    /// compressed with its own deflate stream); a partial send advances it.
+    Own(Bytes),
+    /// A push shared with the core's other subscribers: the hub wraps each
+    /// frame it receives once in an `Rc` and every local subscriber's outbox
+    /// clones that, a non-atomic count in place of an atomic one on the
+    /// frame's shared cache line. The frame itself is never advanced (the
+    /// others still need all of it): `sent` counts what of it this
+    /// connection has sent.
+    Shared { frame: Rc<Bytes>, sent: usize },
+}
+
+impl Queued {
+    /// `frame` shared: one more `Rc` count, no atomic operation.
+    pub fn shared(frame: &Rc<Bytes>) -> Self {
+        Queued::Shared {
+            frame: Rc::clone(frame),
+            sent: 0,
+        }
+    }
+
+    /// What is left to send of it.
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Queued::Own(bytes) => bytes,
+            Queued::Shared { frame, sent } => &frame[*sent..],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Marks the first `n` bytes (fewer than [`Queued::len`]) sent.
+    fn advance(&mut self, n: usize) {
+        match self {
+            Queued::Own(bytes) => bytes.advance(n),
+            Queued::Shared { sent, .. } => *sent += n,
+        }
+    }
+
+    /// What is left, as owned bytes (tests and benches read frames this
+    /// way; a shared frame costs one atomic count here).
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Queued::Own(bytes) => bytes,
+            Queued::Shared { frame, sent } => {
+                let mut bytes = Rc::unwrap_or_clone(frame);
+                bytes.advance(sent);
+                bytes
+            }
+        }
+    }
+}
+
+impl From<Bytes> for Queued {
+    fn from(bytes: Bytes) -> Self {
+        Queued::Own(bytes)
+    }
 }
 
 /// What one flush did, for the batch-size figures.
@@ -32,7 +105,9 @@ pub struct Flushed {
 }
 
 impl Outbox {
-    pub fn push(&mut self, frame: Bytes) {
+    /// Queues `frame` behind what is queued (an empty one is dropped).
+    pub fn push(&mut self, frame: impl Into<Queued>) {
+        let frame = frame.into();
         if !frame.is_empty() {
             self.bytes += frame.len();
             self.frames.push_back(frame);
@@ -59,7 +134,7 @@ impl Outbox {
     pub fn slices_into<'a>(&'a self, slices: &mut [IoSlice<'a>]) -> usize {
         let mut count = 0;
         for (slice, frame) in slices.iter_mut().zip(&self.frames) {
-            *slice = IoSlice::new(frame);
+            *slice = IoSlice::new(frame.as_slice());
             count += 1;
         }
         count
@@ -80,7 +155,12 @@ impl Outbox {
     pub fn pop_front(&mut self) -> Option<Bytes> {
         let frame = self.frames.pop_front()?;
         self.bytes -= frame.len();
-        Some(frame)
+        Some(frame.into_bytes())
+    }
+
+    /// The first queued frame, as it is queued (tests look at its kind).
+    pub fn front(&self) -> Option<&Queued> {
+        self.frames.front()
     }
 
     /// Drops everything queued (benches use it to reset between rounds).
@@ -124,8 +204,9 @@ impl Outbox {
             let Some(front) = self.frames.front_mut() else {
                 break;
             };
-            if sent >= front.len() {
-                sent -= front.len();
+            let left = front.len();
+            if sent >= left {
+                sent -= left;
                 self.frames.pop_front();
                 *frames += 1;
             } else {
@@ -153,10 +234,71 @@ mod tests {
         let mut frames = 0;
         outbox.consume_counting(4, &mut frames);
         assert_eq!((outbox.len(), frames), (3, 1));
-        assert_eq!(outbox.frames.front().map(|b| &b[..]), Some(&b"efg"[..]));
+        assert_eq!(
+            outbox.frames.front().map(Queued::as_slice),
+            Some(&b"efg"[..])
+        );
         outbox.consume_counting(3, &mut frames);
         assert!(outbox.is_empty());
         assert_eq!(frames, 2);
+    }
+
+    /// Two outboxes share one frame and send it at their own pace: a
+    /// partial send moves each one's position, never the frame, and the
+    /// iovecs keep pointing into the one buffer.
+    #[test]
+    fn a_shared_frame_is_sent_in_order_by_each_outbox_on_its_own() {
+        let frame = Rc::new(Bytes::from_static(b"shared-push"));
+        let (mut a, mut b) = (Outbox::default(), Outbox::default());
+        for outbox in [&mut a, &mut b] {
+            outbox.push(Bytes::from_static(b"own-"));
+            outbox.push(Queued::shared(&frame));
+            outbox.push(Bytes::from_static(b"-tail"));
+        }
+        assert_eq!(Rc::strong_count(&frame), 3, "one count per outbox, no copy");
+        assert_eq!(a.consume(6), 1, "the reply and 2 bytes of the push");
+        assert_eq!(
+            b.consume(13),
+            1,
+            "the reply and all but 2 bytes of the push"
+        );
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        assert_eq!(a.slices_into(&mut slices), 2);
+        assert_eq!(&*slices[0], b"ared-push");
+        assert_eq!(
+            slices[0].as_ptr(),
+            frame[2..].as_ptr(),
+            "points into the frame"
+        );
+        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+        assert_eq!(b.slices_into(&mut slices), 2);
+        assert_eq!(&*slices[0], b"sh");
+        assert_eq!((a.len(), b.len()), (9 + 5, 2 + 5));
+        assert_eq!(a.pop_front().as_deref(), Some(&b"ared-push"[..]));
+        assert_eq!(b.consume(3), 1);
+        assert_eq!(b.pop_front().as_deref(), Some(&b"tail"[..]));
+        assert!(b.is_empty());
+        drop((a, b));
+        assert_eq!(Rc::strong_count(&frame), 1, "every outbox let go of it");
+    }
+
+    /// An idle connection's outbox, and each queued frame, are no larger
+    /// than when every frame was a plain `Bytes`.
+    #[test]
+    fn sharing_frames_grows_neither_the_outbox_nor_its_entries() {
+        assert_eq!(std::mem::size_of::<Queued>(), std::mem::size_of::<Bytes>());
+        assert_eq!(
+            std::mem::size_of::<Outbox>(),
+            std::mem::size_of::<VecDeque<Bytes>>() + std::mem::size_of::<usize>()
+        );
+        let mut outbox = Outbox::default();
+        outbox.push(Queued::shared(&Rc::new(Bytes::from_static(b"x"))));
+        outbox.consume(1);
+        assert_eq!(
+            outbox.frames.capacity(),
+            0,
+            "an emptied queue holds no memory"
+        );
     }
 
     #[test]

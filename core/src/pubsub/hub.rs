@@ -10,9 +10,11 @@
 //!   takes compressed pushes, it compresses the frame once too and the
 //!   `Deliver` carries both (`deflate.rs` says how the owner knows).
 //! - A **subscriber core** keeps, per channel, its live local subscribers and
-//!   the ones still waiting for their subscribe reply, and copies nothing: each
-//!   local subscriber's outbox gets a clone of the same `Bytes` (the plain
-//!   frame, or the compressed one for those that negotiated deflate).
+//!   the ones still waiting for their subscribe reply, and copies nothing: it
+//!   wraps the `Bytes` it received once in an `Rc` (and the compressed one,
+//!   when it came along), and each local subscriber's outbox gets a clone of
+//!   that `Rc`. The frame's atomic count moves once per core, not once per
+//!   subscriber (`mailbox::Queued`).
 //!
 //! # Why a subscriber sees every offset once, in order, across a subscribe
 //!
@@ -68,7 +70,7 @@ use super::{PubsubSnapshot, Refusal, Settings, Stats};
 use crate::bus::{drain, Mesh, Port};
 use crate::engine::redis::bridge::PresenceOp;
 use crate::engine::redis::{EngineError, HistoryReply, Push};
-use crate::mailbox::{ConnId, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
+use crate::mailbox::{ConnId, Queued, Slot, KICK_OUTBOUND, KICK_OVERFLOW};
 use crate::proto::deflate::DeflateParams;
 use crate::proto::v1::{push_frame, subscribed_frame, ErrorCode, Since};
 use crate::stats::bump;
@@ -905,9 +907,13 @@ impl Hub {
         let Some(entry) = local.get(channel) else {
             return;
         };
+        // Re-wrapped once for the core: every subscriber below shares it by a
+        // plain `Rc` count instead of an atomic bump on the frame's count.
+        let frame = Rc::new(frame);
+        let packed = packed.map(Rc::new);
         for slot in entry.live.values() {
             let out = match slot.deflate.params() {
-                None => frame.clone(),
+                None => Queued::shared(&frame),
                 Some(params) => self.deflated_push(slot, &params, &frame, packed.as_ref()),
             };
             self.queue_as_is(slot, out);
@@ -926,15 +932,16 @@ impl Hub {
         &self,
         slot: &Slot,
         params: &DeflateParams,
-        frame: &Bytes,
-        packed: Option<&Bytes>,
-    ) -> Bytes {
+        frame: &Rc<Bytes>,
+        packed: Option<&Rc<Bytes>>,
+    ) -> Queued {
         if !params.server_no_context_takeover {
-            return self.deflate.for_slot(slot, frame.clone());
+            // Compressed with the connection's own stream: its own bytes.
+            return Queued::Own(self.deflate.for_slot(slot, Bytes::clone(frame)));
         }
         match packed {
-            Some(packed) if params.window_fits(frame.len()) => packed.clone(),
-            _ => frame.clone(),
+            Some(packed) if params.window_fits(frame.len()) => Queued::shared(packed),
+            _ => Queued::shared(frame),
         }
     }
 
@@ -949,12 +956,12 @@ impl Hub {
     /// deflate and the frame is worth it), or marks it a slow consumer.
     fn queue(&self, slot: &Slot, frame: Bytes) {
         let frame = self.deflate.for_slot(slot, frame);
-        self.queue_as_is(slot, frame);
+        self.queue_as_is(slot, Queued::Own(frame));
     }
 
     /// [`Hub::queue`] for a frame already in its final form.
     #[inline]
-    fn queue_as_is(&self, slot: &Slot, frame: Bytes) {
+    fn queue_as_is(&self, slot: &Slot, frame: Queued) {
         let mut outbox = slot.outbox.borrow_mut();
         if outbox.len() + frame.len() > self.settings.max_outbound {
             drop(outbox);
@@ -1428,6 +1435,9 @@ mod tests {
 
     /// Compressed pushes across two cores (`hub/tests/deflate.rs`).
     mod deflate;
+
+    /// One shared frame per core for a push (`hub/tests/sharing.rs`).
+    mod sharing;
 
     /// Every inbox slot is as large as the largest message: the Redis
     /// engine's messages are boxed so the memory engine's inboxes do not grow.
