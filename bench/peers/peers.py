@@ -72,6 +72,7 @@ def plan(quick):
         w, d = "300ms", "1s"
         tput = [(100, 20), (1000, 1024)]
         lat_conns, lat_rate = 1000, 5000
+        wide = []
         fan = [(1000, 50)]
         idle_conns, idle_rate, idle_hold = 2000, 5000, "2s"
         hs_conns, hs_rate = 1000, 20000
@@ -79,6 +80,8 @@ def plan(quick):
         w, d = "1s", "3s"
         tput = [(100, 20), (100, 1024), (1000, 20), (1000, 1024)]
         lat_conns, lat_rate = 1000, 10000
+        # Many connections, each sending about once a second.
+        wide = [(19000, 20000)]
         fan = [(1000, 50), (10000, 5)]
         idle_conns, idle_rate, idle_hold = 19000, 5000, "4s"
         hs_conns, hs_rate = 5000, 50000
@@ -109,6 +112,20 @@ def plan(quick):
             path="/echo",
         )
     )
+    for conns, rate in wide:
+        scenarios.append(
+            dict(
+                id=f"echo_latency_{conns}",
+                kind="echo_latency",
+                rate=rate,
+                row=f"echo latency, open loop, {conns} conns at {rate} msg/s, 20 B",
+                args=[
+                    "echo", "--connections", str(conns), "--rate", str(rate),
+                    "--size", "20", "--warmup", w, "--duration", d,
+                ],
+                path="/echo",
+            )
+        )
     for subs, rate in fan:
         scenarios.append(
             dict(
