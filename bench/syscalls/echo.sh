@@ -5,6 +5,9 @@
 # Messages come from the server's /metrics over the same window.
 #
 #   bash bench/syscalls/echo.sh [BIN] [-- extra serve flags, e.g. --force-epoll]
+#   RECORD=1 bash bench/syscalls/echo.sh ...   # where the CPU goes instead:
+#       `perf record` of the server over the window, server CPU per message
+#       (utime + stime from /proc), and each top symbol's share of it in µs
 #
 # Env: CONNS (1000), SIZE (1024 bytes), WINDOW (5 s), LOAD
 # (target/release/ringcast-load). Needs `perf` and the syscalls tracepoints
@@ -26,7 +29,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 log=$(mktemp)
 taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" --workers 1 --no-pin "$@" >"$log" 2>&1 &
 server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$log" "$log.perf"' EXIT
+trap 'kill $server 2>/dev/null || true; rm -f "$log" "$log.perf" "$log.data"' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 grep -o 'driver=[^ ]*.*' "$log" | head -1 || true
 
@@ -38,6 +41,25 @@ taskset -c 1 "$load" echo --url "ws://127.0.0.1:$port/echo" --connections "$conn
 gen=$!
 sleep 3
 before=$(messages)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+if [ "${RECORD:-0}" = 1 ]; then
+    ticks=$(cpu_ticks)
+    perf record -q -F 2999 -g -p "$server" -o "$log.data" -- sleep "$window" 2>/dev/null
+    ticks=$(( $(cpu_ticks) - ticks ))
+    after=$(messages)
+    wait $gen || true
+    msgs=$((after - before))
+    us=$(python3 -c "print(f'{$ticks / $(getconf CLK_TCK) * 1e6 / max($msgs, 1):.2f}')")
+    echo "echoed messages in the window: $msgs; server CPU per message: $us µs"
+    echo "-- by where it ran (share of samples, µs per message):"
+    perf report -i "$log.data" --no-children --sort dso --stdio 2>/dev/null \
+        | awk -v us="$us" '/^ +[0-9.]+%/ {p=$1; sub("%","",p); printf "  %6.2f%%  %5.2f µs  %s\n", p, p*us/100, $2}' | head -8
+    echo "-- top symbols (self):"
+    perf report -i "$log.data" --no-children --sort sym --stdio 2>/dev/null \
+        | awk -v us="$us" '/^ +[0-9.]+%/ {p=$1; sub("%","",p); $1=""; $2=""; printf "  %6.2f%%  %5.2f µs %s\n", p, p*us/100, $0}' | head -${TOP:-30}
+    rm -f "$log.data"
+    exit 0
+fi
 events=raw_syscalls:sys_enter
 for call in recvfrom sendto sendmsg io_uring_enter epoll_wait epoll_pwait read write; do
     events="$events,syscalls:sys_enter_$call"
