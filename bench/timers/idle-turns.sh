@@ -7,7 +7,8 @@
 #
 #   bash bench/timers/idle-turns.sh [BIN ...]     (default target/release/ringcast)
 #
-# Env: CONNS (19000), WINDOW (20 s), LOAD (target/release/ringcast-load).
+# Env: CONNS (19000), WINDOW (20 s), LOAD (target/release/ringcast-load),
+# SERVE_FLAGS (more `ringcast serve` flags, e.g. "--set io_uring.socket_io=completion").
 # One worker, on CPU 0; the generator on CPU 1. Loopback only; the
 # generator holds the connections for a bounded time and exits by itself.
 set -euo pipefail
@@ -24,7 +25,7 @@ turns() { # url -> "count sum le=bucket:count ..." (cumulative)
 
 for bin in "$@"; do
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" --workers 1 --no-pin >/tmp/idle-turns-server.log 2>&1 &
+  taskset -c 0 "$bin" serve --listen "127.0.0.1:$port" --workers 1 --no-pin ${SERVE_FLAGS:-} >/tmp/idle-turns-server.log 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
