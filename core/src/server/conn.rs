@@ -406,15 +406,25 @@ impl Conn {
         }
         let outbox = self.slot.outbox.borrow();
         let pending = ctx.scratch.write.borrow();
-        // On the stack: an offer allocates nothing.
-        let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-        let mut count = outbox.slices_into(&mut slices);
-        if !pending.is_empty() && count == outbox.frames() && count < MAX_IOVECS {
-            slices[count] = IoSlice::new(&pending);
-            count += 1;
-        }
-        if count > 0 {
-            return Transmit::Send(send(&slices[..count]));
+        if outbox.is_empty() {
+            // The common case, a reply and nothing queued (or nothing at
+            // all), without filling the 1 KiB array below: that profiled
+            // as the readiness path's top symbol of its own
+            // (`Socket::transmit`, 1.7 % of the server's CPU in a 1 KiB echo).
+            if !pending.is_empty() {
+                return Transmit::Send(send(&[IoSlice::new(&pending)]));
+            }
+        } else {
+            // On the stack: an offer allocates nothing.
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = outbox.slices_into(&mut slices);
+            if !pending.is_empty() && count == outbox.frames() && count < MAX_IOVECS {
+                slices[count] = IoSlice::new(&pending);
+                count += 1;
+            }
+            if count > 0 {
+                return Transmit::Send(send(&slices[..count]));
+            }
         }
         match self.phase {
             Phase::Flushing => Transmit::Shutdown,
