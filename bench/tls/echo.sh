@@ -6,7 +6,11 @@
 # `perf stat -e raw_syscalls:sys_enter -p PID` over 8 s of the window for
 # system calls per message; then once with the connections idle after the
 # upgrade, for the server's resident memory per idle wss:// connection.
-# Prints one line per run.
+# The completion path's idle run is made twice: with the default receive
+# buffer pool (4,096 x 4 KiB per worker, resident as the kernel first fills
+# each buffer, so 1,000 handshakes page in part of it: a per-core cost that
+# shows up divided by the connections) and with a 256-buffer pool, which
+# leaves the per-connection cost alone. Prints one line per run.
 #
 # Usage: bash bench/tls/echo.sh [ROUNDS=3] [CONNECTIONS=1000] [SIZE=1024]
 # Needs: cargo build --release -p ringcast --bin ringcast -p ringcast-bench --bin wss-echo
@@ -25,11 +29,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 PORT=19443
 
-run() { # path, mode (0: CPU, 1: perf, idle)
+run() { # path, mode (0: CPU, 1: perf, idle), extra --set flags
   local path=$1 perf=$2
+  shift 2
   taskset -c 0 "$BIN/ringcast" serve --listen 127.0.0.1:$PORT --workers 1 \
     --set server.tls_cert="$WORK/cert.pem" --set server.tls_key="$WORK/key.pem" \
-    --set io_uring.socket_io="$path" >"$WORK/server.log" 2>&1 &
+    --set io_uring.socket_io="$path" "$@" >"$WORK/server.log" 2>&1 &
   local server=$!
   for _ in $(seq 100); do
     (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break
@@ -58,7 +63,7 @@ run() { # path, mode (0: CPU, 1: perf, idle)
     per_s=$(sed 's/.*"per_s":\([0-9.]*\).*/\1/' <<<"$line")
     echo "$path perf: $line syscalls_8s=$syscalls syscalls_per_message=$(awk -v s="$syscalls" -v r="$per_s" 'BEGIN{printf "%.3f", s/(r*8)}')"
   else
-    echo "$path: $line"
+    echo "$path $*: $line"
   fi
   grep -m1 "worker started" "$WORK/server.log" | grep -o "socket_io.*" >&2 || true
 }
@@ -68,5 +73,6 @@ for round in $(seq "$ROUNDS"); do
   for path in readiness completion; do run "$path" 0; done
   for path in completion readiness; do run "$path" 1; done
   for path in readiness completion; do run "$path" idle; done
+  run completion idle --set io_uring.recv_buffers=256
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
