@@ -233,6 +233,29 @@ fn plain_http_on_a_tls_port_gets_no_websocket() {
     }
 }
 
+/// The close handshake over TLS ends with the server's Close frame, then
+/// its close_notify, then FIN, on every path: the client's rustls stream
+/// reads a clean end (with FIN and no close_notify it would say
+/// `UnexpectedEof`).
+#[test]
+fn a_close_handshake_ends_with_close_notify_then_fin_on_every_path() {
+    for driver in common::DRIVERS {
+        let (server, ca) = tls_server(driver);
+        let mut client = TlsClient::connect(server.local_addr(), ca, "/echo");
+        client.send(OpCode::Binary, b"last");
+        assert_eq!(client.recv(), (false, b"last".to_vec()), "{driver}");
+        client.send(OpCode::Close, &1000u16.to_be_bytes());
+        let mut rest = std::mem::take(&mut client.buf);
+        let ended = client.stream.read_to_end(&mut rest);
+        assert!(ended.is_ok(), "{driver}: no clean TLS end: {ended:?}");
+        assert_eq!(
+            rest.get(..4),
+            Some(&[0x88, 0x02, 0x03, 0xe8][..]),
+            "{driver}: not the Close reply: {rest:?}"
+        );
+    }
+}
+
 /// `GET /metrics` over TLS: the text of every counter.
 fn metrics(addr: SocketAddr, ca: CertificateDer<'static>) -> String {
     let (conn, tcp) = client_session(addr, ca);
