@@ -1,6 +1,8 @@
 //! `wss://` with a self-signed certificate made in the test and a client
-//! that verifies it: handshake, echo of every length form, a pub/sub round
-//! trip, and a plain-text client refused. Certificate reload: after
+//! that verifies it, on every socket path (the completion path included):
+//! handshake, echo of every length form, a pub/sub round trip, a plain-text
+//! client and a bad ClientHello refused (counted alike on every path), and
+//! many messages across TLS record and receive-buffer boundaries. Certificate reload: after
 //! `reload_tls()` (or SIGHUP to the binary) new connections get the new
 //! certificate while open ones keep echoing, and a bad key file is refused
 //! with the certificate in service left as it was.
@@ -84,6 +86,16 @@ impl TlsClient {
             decoder: Decoder::new(Role::Client, limits),
             buf: Vec::new(),
         }
+    }
+
+    /// Sends the frames of `payloads` in one write (rustls cuts it into
+    /// records wherever 16 KiB falls).
+    fn send_batch(&mut self, payloads: &[Vec<u8>]) {
+        let mut batch = Vec::new();
+        for payload in payloads {
+            encode_masked_frame_into(&mut batch, OpCode::Binary, true, common::MASK, payload);
+        }
+        self.stream.write_all(&batch).expect("send");
     }
 
     fn send(&mut self, opcode: OpCode, payload: &[u8]) {
@@ -208,14 +220,182 @@ fn wss_echo_every_length_and_pubsub() {
 
 #[test]
 fn plain_http_on_a_tls_port_gets_no_websocket() {
-    let (server, _) = tls_server(common::Driver::Uring);
-    let response = common::http(
-        server.local_addr(),
-        common::upgrade_request("/echo").as_bytes(),
-    );
+    for driver in common::DRIVERS {
+        let (server, _) = tls_server(driver);
+        let response = common::http(
+            server.local_addr(),
+            common::upgrade_request("/echo").as_bytes(),
+        );
+        assert!(
+            !response.contains("101"),
+            "a plain client must not be upgraded ({driver}): {response:?}"
+        );
+    }
+}
+
+/// The close handshake over TLS ends with the server's Close frame, then
+/// its close_notify, then FIN, on every path: the client's rustls stream
+/// reads a clean end (with FIN and no close_notify it would say
+/// `UnexpectedEof`).
+#[test]
+fn a_close_handshake_ends_with_close_notify_then_fin_on_every_path() {
+    for driver in common::DRIVERS {
+        let (server, ca) = tls_server(driver);
+        let mut client = TlsClient::connect(server.local_addr(), ca, "/echo");
+        client.send(OpCode::Binary, b"last");
+        assert_eq!(client.recv(), (false, b"last".to_vec()), "{driver}");
+        client.send(OpCode::Close, &1000u16.to_be_bytes());
+        let mut rest = std::mem::take(&mut client.buf);
+        let ended = client.stream.read_to_end(&mut rest);
+        assert!(ended.is_ok(), "{driver}: no clean TLS end: {ended:?}");
+        assert_eq!(
+            rest.get(..4),
+            Some(&[0x88, 0x02, 0x03, 0xe8][..]),
+            "{driver}: not the Close reply: {rest:?}"
+        );
+    }
+}
+
+/// `GET /metrics` over TLS: the text of every counter.
+fn metrics(addr: SocketAddr, ca: CertificateDer<'static>) -> String {
+    let (conn, tcp) = client_session(addr, ca);
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut text = Vec::new();
+    // The server may end with FIN and no close_notify after the response.
+    let _ = stream.read_to_end(&mut text);
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// The sum of every worker's value of the counter lines starting `name`.
+fn counter(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A record that is no ClientHello: the server answers with an alert
+/// record (or nothing) and closes, on every path, and counts it the same.
+#[test]
+fn a_bad_client_hello_closes_cleanly_and_is_counted_alike_on_every_path() {
+    let mut counts = Vec::new();
+    for driver in common::DRIVERS {
+        let (server, ca) = tls_server(driver);
+        let addr = server.local_addr();
+        let mut tcp = TcpStream::connect(addr).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        tcp.write_all(b"\x16\x03\x01\x00\x05hello").expect("send");
+        let mut got = Vec::new();
+        let ended = tcp.read_to_end(&mut got);
+        assert!(
+            ended.is_ok()
+                || ended
+                    .as_ref()
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{driver}: the connection did not end: {ended:?}"
+        );
+        assert!(
+            got.is_empty() || got[0] == 0x15,
+            "{driver}: not an alert record: {got:?}"
+        );
+        // The close is counted before the next connection's metrics come.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let text = loop {
+            let text = metrics(addr, ca.clone());
+            if counter(&text, "ringcast_connections_closed_total") >= 1.0
+                || Instant::now() > deadline
+            {
+                break text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let closed: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("ringcast_connections_closed_total"))
+            .filter(|l| !l.ends_with(" 0"))
+            .map(|l| l.split_once(',').map_or(l, |(_, reason)| reason).to_owned())
+            .collect();
+        assert!(!closed.is_empty(), "{driver}: no close counted:\n{text}");
+        counts.push((driver, closed));
+    }
+    for (driver, closed) in &counts[1..] {
+        assert_eq!(
+            closed, &counts[0].1,
+            "{driver} counts unlike {}",
+            counts[0].0
+        );
+    }
+}
+
+/// The completion path with receive buffers far smaller than a TLS record
+/// (8 of 512 B for 16 connections writing at once): every record spans
+/// many completions, messages straddle records, receives run dry and are
+/// re-armed, input waits behind replies (a small outbound limit), and
+/// every byte of every message still comes back, in order.
+#[test]
+fn wss_messages_across_records_and_tiny_recv_buffers_come_back_in_order() {
+    const CLIENTS: usize = 16;
+    const MESSAGES: usize = 120;
+    const WINDOW: usize = 12;
+    let files = CertFiles::new();
+    let ca = files.write_new();
+    let server = common::start(common::Driver::Completion, |c| {
+        c.server.tls_cert = files.cert.clone();
+        c.server.tls_key = files.key.clone();
+        c.server.workers = 1;
+        c.io_uring.recv_buffers = 8;
+        c.io_uring.recv_buffer_size = 512;
+        // Replies past half of this hold input back until they are sent:
+        // ciphertext then waits in the driver's carry.
+        c.limits.max_outbound_bytes = 64 * 1024;
+    });
+    let addr = server.local_addr();
+    let message = |client: usize, i: usize| -> Vec<u8> {
+        let len = 1 + (client * 131 + i * 4_099) % 40_000;
+        (0..len).map(|b| (b * 7 + client + i) as u8).collect()
+    };
+    let barrier = std::sync::Barrier::new(CLIENTS);
+    std::thread::scope(|s| {
+        for client in 0..CLIENTS {
+            let (barrier, ca) = (&barrier, ca.clone());
+            s.spawn(move || {
+                let mut ws = TlsClient::connect(addr, ca, "/echo");
+                barrier.wait();
+                for start in (0..MESSAGES).step_by(WINDOW) {
+                    let window: Vec<Vec<u8>> = (start..start + WINDOW)
+                        .map(|i| message(client, i))
+                        .collect();
+                    ws.send_batch(&window);
+                    for (i, payload) in (start..).zip(window) {
+                        let (text, got) = ws.recv();
+                        assert!(!text, "client {client}, message {i}: text");
+                        assert!(
+                            got == payload,
+                            "client {client}, message {i}: {} B, not the {} B sent",
+                            got.len(),
+                            payload.len()
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let text = metrics(addr, ca);
     assert!(
-        !response.contains("101"),
-        "a plain client must not be upgraded: {response:?}"
+        counter(&text, "ringcast_recv_buffer_exhausted_total") > 0.0,
+        "the buffer ring never ran dry:\n{text}"
+    );
+    let sent: f64 = (0..CLIENTS)
+        .flat_map(|c| (0..MESSAGES).map(move |i| (c, i)))
+        .map(|(c, i)| message(c, i).len() as f64)
+        .sum();
+    assert!(
+        counter(&text, "ringcast_received_bytes_total") > sent,
+        "fewer bytes received than the payloads sent"
     );
 }
 

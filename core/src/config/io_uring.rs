@@ -40,9 +40,9 @@ pub struct IoUringSection {
     /// non-blocking calls) or `completion` (a connection ring per worker:
     /// multishot accept and recv into provided buffers, `sendmsg` SQEs). The
     /// completion path needs an io_uring runtime and a kernel with multishot
-    /// recv and buffer rings (6.0+), and serves plain `ws://` only: a worker
-    /// that cannot have it, or has a TLS listener, logs why and uses
-    /// readiness. Default `readiness`.
+    /// recv and buffer rings (6.0+); it serves `ws://` and `wss://` alike. A
+    /// worker that cannot have it logs why and uses readiness. Default
+    /// `readiness`.
     pub socket_io: SocketIo,
     /// Provided receive buffers per worker on the completion path, at most (a
     /// power of two, 1..=32768). A connection holds one only between a

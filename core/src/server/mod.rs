@@ -22,6 +22,7 @@
 //! | `ring_reactor.rs` | the same loop on io_uring completions (`io_uring.socket_io = "completion"`): the connection ring drives each `Conn` |
 //! | `drain.rs` | what both loops share: the drain on shutdown, close accounting, the last log line |
 //! | `conn.rs` | one connection as a sans-IO state machine: handshake, session, close |
+//! | `ring_tls.rs` | `wss://` on the completion path: rustls between the ring and the connection |
 //! | `socket.rs` | the epoll driver of one connection: reads, sends, TLS, edges |
 //! | `deflate_context.rs` | this worker's count of connections keeping zlib state, against its cap |
 //! | `demo.rs` | the demo chat page at `GET /` (auth off only), embedded |
@@ -51,6 +52,7 @@ mod listener;
 pub mod metrics;
 mod reactor;
 mod ring_reactor;
+mod ring_tls;
 mod scrape;
 mod socket;
 mod store;
@@ -403,8 +405,9 @@ pub fn start(config: ServerConfig) -> Result<ServerHandle, StartError> {
 
 /// The socket IO a worker gets (`io_uring.socket_io`), with its connection
 /// ring on the completion path, and how to say so in its start line: the
-/// completion path needs an io_uring runtime, a plain listener and a kernel
-/// with multishot receive and buffer rings; else readiness, and why.
+/// completion path needs an io_uring runtime and a kernel with multishot
+/// receive and buffer rings (TLS listeners included); else readiness, and
+/// why.
 fn socket_io(
     worker: &worker::Worker,
     kind: &driver::DriverKind,
@@ -415,8 +418,6 @@ fn socket_io(
     }
     let refused = if matches!(kind, driver::DriverKind::Epoll { .. }) {
         "the runtime is epoll".to_owned()
-    } else if worker.tls.is_some() {
-        "TLS listeners use the readiness path".to_owned()
     } else {
         match ring_reactor::build_ring(section) {
             Ok(ring) => {

@@ -35,8 +35,17 @@
 //! the readiness loop. Deadlines, drain and close accounting are shared
 //! with that loop (`deadlines.rs`, `drain.rs`).
 //!
-//! Plain `ws://` only: a TLS listener keeps the readiness loop (rustls's
-//! buffering around the socket lives in `socket.rs`).
+//! TLS (`wss://`) runs here too, as a byte transform between the ring and
+//! the connection (`ring_tls.rs`): received ciphertext goes through rustls
+//! a read at a time (what the connection does not want yet waits in the
+//! carry as ciphertext), and a send carries a buffer of ciphertext that its
+//! box owns, so the one-send-in-flight rule, the idle connection holding no
+//! send memory, and the close_notify before FIN hold as for plain sockets.
+//!
+//! Past 800 lines because the receive, send and close paths all work on the
+//! same slab entry and [`Io`], and split across files they would need most
+//! of each other's private state; the TLS transform, which needs none of
+//! it, is in its own file.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -52,6 +61,7 @@ use super::conn::{Conn, Transmit};
 use super::deadlines::{self, Deadlines, Driven};
 use super::drain::{closed, stopped, Drain, DrainStep};
 use super::metrics::{CloseReason, Metrics};
+use super::ring_tls::RingTls;
 use super::summary;
 use super::worker::Worker;
 use crate::config::IoUringSection;
@@ -93,6 +103,10 @@ struct InFlight {
     /// Bytes offered, to tell a short send (the socket is full).
     offered: usize,
     started: Instant,
+    /// A TLS send's ciphertext (the one iovec points into it; empty for a
+    /// plain send), and how much of it the socket has taken so far.
+    cipher: Vec<u8>,
+    cipher_sent: usize,
 }
 
 impl InFlight {
@@ -106,6 +120,8 @@ impl InFlight {
             }; MAX_IOVECS],
             offered: 0,
             started: Instant::now(),
+            cipher: Vec::new(),
+            cipher_sent: 0,
         })
     }
 }
@@ -123,6 +139,9 @@ struct RingSocket {
     /// The last send completed short: the socket is full, as a readiness
     /// driver's `EAGAIN` says.
     full: bool,
+    /// rustls's session for a `wss://` connection (then `carry` holds
+    /// ciphertext).
+    tls: Option<Box<RingTls>>,
 }
 
 type Table = deadlines::Table<RingSocket>;
@@ -158,10 +177,18 @@ struct Io {
 /// freed (a fan-out burst to every connection must not leave one box per
 /// connection behind).
 const SPARES: usize = 64;
+/// A spare box keeps at most this much ciphertext capacity (a burst of
+/// large TLS replies must not leave 64 large buffers behind).
+const SPARE_CIPHER: usize = 16 * 1024;
 
 impl Io {
-    fn give_back(&mut self, send: Box<InFlight>) {
+    fn give_back(&mut self, mut send: Box<InFlight>) {
         if self.spare.len() < SPARES {
+            send.cipher.clear();
+            send.cipher_sent = 0;
+            if send.cipher.capacity() > SPARE_CIPHER {
+                send.cipher = Vec::new();
+            }
             self.spare.push(send);
         }
     }
@@ -402,6 +429,16 @@ fn accepted(
     let entry = table.conns.vacant_entry();
     table.generation = table.generation.wrapping_add(1) % GENERATIONS;
     let id = ConnId::new(table.generation, entry.key());
+    let tls = match &worker.tls {
+        Some(store) if !api => match RingTls::new(store) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                warn!(worker = worker.id, "cannot start TLS for a connection: {e}");
+                return None;
+            }
+        },
+        _ => None,
+    };
     if let Err(e) = io.ring.recv_multishot(fd.as_raw_fd(), id.raw()) {
         warn!(
             worker = worker.id,
@@ -419,6 +456,7 @@ fn accepted(
         carry: Vec::new(),
         send: None,
         full: false,
+        tls,
     });
     let m = &worker.ctx.metrics;
     m.connections_opened.set(m.connections_opened.get() + 1);
@@ -446,6 +484,17 @@ fn on_recv(
         return;
     };
     let ctx = &worker.ctx;
+    if socket.tls.as_ref().is_some_and(|tls| tls.ended) {
+        // The TLS stream has ended: whatever follows is dropped, and the
+        // receive is not armed again.
+        if let Some(buffer) = cqe.buffer {
+            io.ring.recycle(buffer);
+        }
+        if !cqe.more {
+            socket.recv = Recv::Ended;
+        }
+        return;
+    }
     if let Some(buffer) = cqe.buffer {
         let len = usize::try_from(cqe.result).unwrap_or(0);
         if len > 0 {
@@ -505,6 +554,9 @@ fn feed(
     now: Instant,
     tick: std::time::Duration,
 ) -> bool {
+    if socket.tls.is_some() {
+        return feed_tls(socket, ctx, bytes, now, tick);
+    }
     let mut rest = bytes;
     let mut fed = true;
     while !rest.is_empty() {
@@ -512,7 +564,14 @@ fn feed(
         if want == 0 {
             break;
         }
-        if !may_feed(socket, ctx, now, tick) {
+        if !may_feed(
+            &socket.conn,
+            socket.full,
+            socket.send.as_deref(),
+            ctx,
+            now,
+            tick,
+        ) {
             fed = false;
             break;
         }
@@ -520,11 +579,53 @@ fn feed(
         let n = want.min(rest.len()).min(FEED_SLICE);
         let (head, tail) = rest.split_at_mut(n);
         socket.conn.handle_read(ctx, head, now);
-        settle(socket, ctx, now);
+        settle(&mut socket.conn, ctx, now);
         rest = tail;
     }
     socket.carry.extend_from_slice(rest);
     fed
+}
+
+/// [`feed`] for a `wss://` connection: `cipher` goes through rustls
+/// (`ring_tls.rs`); what it does not take yet goes to the carry. At the
+/// end of the TLS stream (close_notify, or an error whose alert is sent at
+/// once when no send is in flight) the connection sees EOF.
+fn feed_tls(
+    socket: &mut RingSocket,
+    ctx: &super::context::ConnContext,
+    cipher: &[u8],
+    now: Instant,
+    tick: std::time::Duration,
+) -> bool {
+    let RingSocket {
+        conn,
+        fd,
+        eof,
+        carry,
+        send,
+        full,
+        tls,
+        ..
+    } = socket;
+    let Some(tls) = tls else {
+        return true;
+    };
+    let (taken, held) = tls.feed(
+        conn,
+        ctx,
+        cipher,
+        now,
+        |conn| settle(conn, ctx, now),
+        |conn| may_feed(conn, *full, send.as_deref(), ctx, now, tick),
+    );
+    carry.extend_from_slice(&cipher[taken..]);
+    if tls.ended {
+        *eof = true;
+        if send.is_none() {
+            tls.flush_now(fd.as_raw_fd());
+        }
+    }
+    !held
 }
 
 /// Whether more input may be turned into replies now. Replies wait in the
@@ -535,28 +636,26 @@ fn feed(
 /// shown it is full (a short send, or one in flight for a timer tick), when
 /// reading goes on as on the readiness path and the bound applies.
 fn may_feed(
-    socket: &RingSocket,
+    conn: &Conn,
+    full: bool,
+    send: Option<&InFlight>,
     ctx: &super::context::ConnContext,
     now: Instant,
     tick: std::time::Duration,
 ) -> bool {
-    if socket.conn.slot.outbox.borrow().len() < ctx.limits.max_outbound_bytes / 2 {
+    if conn.slot.outbox.borrow().len() < ctx.limits.max_outbound_bytes / 2 {
         return true;
     }
-    socket.full
-        || socket
-            .send
-            .as_ref()
-            .is_some_and(|send| now >= send.started + tick)
+    full || send.is_some_and(|send| now >= send.started + tick)
 }
 
 /// Moves a reply just produced out of the core's write scratch into the
 /// outbox (the offer is answered "nothing taken"): a completion driver never
 /// sends synchronously. The send itself is started by [`transmit`].
-fn settle(socket: &mut RingSocket, ctx: &super::context::ConnContext, now: Instant) {
+fn settle(conn: &mut Conn, ctx: &super::context::ConnContext, now: Instant) {
     if !ctx.scratch.write.borrow().is_empty() {
-        if let Transmit::Send(()) = socket.conn.poll_transmit(ctx, now, |_| ()) {
-            socket.conn.handle_sent(ctx, 0, now);
+        if let Transmit::Send(()) = conn.poll_transmit(ctx, now, |_| ()) {
+            conn.handle_sent(ctx, 0, now);
         }
     }
 }
@@ -578,17 +677,40 @@ fn on_sent(
     let Some(socket) = table.get_mut(id) else {
         return;
     };
-    let Some(send) = socket.send.take() else {
+    let Some(mut send) = socket.send.take() else {
         return;
     };
+    let ctx = &worker.ctx;
+    if socket.tls.is_some() {
+        // Ciphertext: the plaintext was settled when it was encrypted; a
+        // short send goes on at once from where it stopped.
+        match usize::try_from(cqe.result) {
+            Ok(sent) if sent > 0 => {
+                send.cipher_sent += sent;
+                socket.full = send.cipher_sent < send.cipher.len();
+                if !socket.full {
+                    io.give_back(send);
+                } else if let Some(send) = queue_cipher(io, socket.fd.as_raw_fd(), send, id) {
+                    socket.send = Some(send);
+                } else {
+                    socket.conn.handle_error(ctx);
+                }
+            }
+            _ => {
+                io.give_back(send);
+                socket.conn.handle_error(ctx);
+            }
+        }
+        work.push(id);
+        return;
+    }
     let send_offered = send.offered;
     io.give_back(send);
-    let ctx = &worker.ctx;
     match usize::try_from(cqe.result) {
         Ok(sent) => {
             socket.full = sent < send_offered;
             socket.conn.handle_sent(ctx, sent, now);
-            settle(socket, ctx, now);
+            settle(&mut socket.conn, ctx, now);
         }
         Err(_) => socket.conn.handle_error(ctx),
     }
@@ -608,8 +730,9 @@ fn drive(
     let kicks = socket.conn.slot.take_kicks();
     socket.conn.handle_kicks(ctx, kicks, now);
     socket.conn.handle_timeout(ctx, now);
-    settle(socket, ctx, now);
-    if !socket.carry.is_empty() && socket.conn.poll_read(ctx) > 0 {
+    settle(&mut socket.conn, ctx, now);
+    let tls_plain = |socket: &RingSocket| socket.tls.as_ref().is_some_and(|t| t.has_plaintext());
+    if (!socket.carry.is_empty() || tls_plain(socket)) && socket.conn.poll_read(ctx) > 0 {
         // What the connection still does not want comes back into the
         // (emptied) carry; a consumed carry gives its memory back.
         let mut carry = std::mem::take(&mut socket.carry);
@@ -617,12 +740,17 @@ fn drive(
             io.held.push(id);
         }
     }
-    if socket.eof && socket.carry.is_empty() {
+    if socket.eof && socket.carry.is_empty() && !tls_plain(socket) {
         socket.eof = false;
         socket.conn.handle_eof(ctx, now);
-        settle(socket, ctx, now);
+        settle(&mut socket.conn, ctx, now);
     }
-    if socket.recv == Recv::Paused && socket.carry.len() <= CARRY_PAUSE / 2 && !socket.eof {
+    let tls_ended = socket.tls.as_ref().is_some_and(|t| t.ended);
+    if socket.recv == Recv::Paused
+        && socket.carry.len() <= CARRY_PAUSE / 2
+        && !socket.eof
+        && !tls_ended
+    {
         if io
             .ring
             .recv_multishot(socket.fd.as_raw_fd(), id.raw())
@@ -649,14 +777,45 @@ fn transmit(
         match socket.conn.poll_transmit(ctx, now, |_| ()) {
             Transmit::Send(()) => {
                 socket.conn.handle_sent(ctx, 0, now);
-                if socket.send.is_none() && !start_send(io, socket, id) {
+                if socket.send.is_none() {
+                    let started = match socket.tls {
+                        Some(_) => start_tls_send(ctx, io, socket, id, now),
+                        None => start_send(io, socket, id),
+                    };
+                    if !started {
+                        socket.conn.handle_error(ctx);
+                        return false;
+                    }
+                }
+                return true;
+            }
+            Transmit::Idle => {
+                // Ciphertext rustls holds with no reply behind it: the
+                // handshake's records.
+                let owed = socket.tls.as_ref().is_some_and(|t| t.wants_write());
+                if owed && socket.send.is_none() && !start_tls_send(ctx, io, socket, id, now) {
                     socket.conn.handle_error(ctx);
                     return false;
                 }
                 return true;
             }
-            Transmit::Idle => return true,
             Transmit::Shutdown => {
+                if let Some(tls) = &mut socket.tls {
+                    // close_notify first; FIN once it (and every record
+                    // before it) has been sent: this send's completion
+                    // drives the connection here again.
+                    tls.close_notify();
+                    if socket.send.is_some() {
+                        return true;
+                    }
+                    if tls.wants_write() {
+                        if !start_tls_send(ctx, io, socket, id, now) {
+                            socket.conn.handle_error(ctx);
+                            return false;
+                        }
+                        return true;
+                    }
+                }
                 // Offered only once the outbox is empty, so no send is in
                 // flight: the FIN follows every byte.
                 // A plain call, not an SQE: `IORING_OP_SHUTDOWN` is run
@@ -671,6 +830,67 @@ fn transmit(
             Transmit::Close => return false,
         }
     }
+}
+
+/// Encrypts what rustls takes of the outbox and queues a send of every
+/// pending record, in a buffer the send's box owns; `false` if it could
+/// not be.
+fn start_tls_send(
+    ctx: &super::context::ConnContext,
+    io: &mut Io,
+    socket: &mut RingSocket,
+    id: ConnId,
+    now: Instant,
+) -> bool {
+    let RingSocket { conn, fd, tls, .. } = socket;
+    let Some(tls) = tls else {
+        return true;
+    };
+    let mut send = io.spare.pop().unwrap_or_else(InFlight::new);
+    if tls.encrypt_into(conn, ctx, now, &mut send.cipher).is_err() {
+        io.give_back(send);
+        return false;
+    }
+    if send.cipher.is_empty() {
+        io.give_back(send);
+        return true;
+    }
+    send.offered = send.cipher.len();
+    send.started = Instant::now();
+    match queue_cipher(io, fd.as_raw_fd(), send, id) {
+        Some(send) => {
+            socket.send = Some(send);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Queues a `sendmsg` of the ciphertext `send` has not sent yet; `None`
+/// (the box given back) if it could not be.
+fn queue_cipher(
+    io: &mut Io,
+    fd: RawFd,
+    mut send: Box<InFlight>,
+    id: ConnId,
+) -> Option<Box<InFlight>> {
+    let rest = &send.cipher[send.cipher_sent..];
+    send.iov[0] = libc::iovec {
+        iov_base: rest.as_ptr() as *mut libc::c_void,
+        iov_len: rest.len(),
+    };
+    send.msg.msg_iov = send.iov.as_mut_ptr();
+    send.msg.msg_iovlen = 1;
+    let msg: *const libc::msghdr = &send.msg;
+    // SAFETY: the header, iovec and ciphertext are boxed and held in the
+    // connection's `send` (or `orphans`) until this send's completion, and
+    // nothing touches the ciphertext before then.
+    let queued = unsafe { io.ring.send_msg(fd, msg, id.raw()) };
+    if queued.is_err() {
+        io.give_back(send);
+        return None;
+    }
+    Some(send)
 }
 
 /// Queues a `sendmsg` over the outbox's frames; `false` if it could not be.

@@ -219,7 +219,7 @@ fn tls_recv(tls: &mut Tls, fd: RawFd, cipher: &mut [u8], plain: &mut [u8]) -> io
 }
 
 /// Sends the ciphertext rustls holds; `Ok(true)` when none is left.
-fn tls_flush(tls: &mut Tls, fd: RawFd) -> io::Result<bool> {
+pub(super) fn tls_flush(tls: &mut Tls, fd: RawFd) -> io::Result<bool> {
     let mut socket = SocketWriter(fd);
     while tls.wants_write() {
         match tls.write_ciphertext_into(&mut socket) {

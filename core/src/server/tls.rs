@@ -8,8 +8,9 @@
 //! offers in (bounded by [`SEND_BUFFER_LIMIT`]: past it the offer counts as
 //! not taken and stays in the outbox, so the outbound limit still applies);
 //! ciphertext goes out with non-blocking writes, and what the socket does
-//! not take stays in rustls until the next writable edge. A completion
-//! driver would hand received buffers to [`Tls::handle_ciphertext`] and
+//! not take stays in rustls until the next writable edge. The completion
+//! driver (`ring_tls.rs`) hands received buffers over a read at a time
+//! ([`Tls::take_ciphertext`]), draining plaintext between reads, and
 //! [`Tls::write_ciphertext_into`] a buffer its send owns.
 //!
 //! The connection state machine (`conn.rs`) sees only plaintext: TLS sits
@@ -182,6 +183,26 @@ impl Tls {
             }
         }
         Ok(())
+    }
+
+    /// Takes one read's worth of `cipher` (rustls takes at most about 4 KiB,
+    /// or the rest of a record, per read), advancing it past what was taken,
+    /// and decrypts what that completes. `Ok(true)`: plaintext, or the
+    /// peer's close_notify, now waits for [`Tls::read_plain`]. Called only
+    /// once `read_plain` has said `None`, so rustls's plaintext buffer never
+    /// overflows. An error is a TLS violation (the alert is queued), or
+    /// rustls refusing bytes; the connection must end.
+    pub fn take_ciphertext(&mut self, cipher: &mut &[u8]) -> io::Result<bool> {
+        if self.conn.read_tls(cipher)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "rustls took no ciphertext",
+            ));
+        }
+        match self.conn.process_new_packets() {
+            Ok(state) => Ok(state.plaintext_bytes_to_read() > 0 || state.peer_has_closed()),
+            Err(e) => Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
     }
 
     /// Takes decrypted plaintext into `plain`: `Some(0)` is the peer's

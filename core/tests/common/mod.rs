@@ -82,7 +82,6 @@ pub fn start(driver: impl Into<Driver>, tweak: impl FnOnce(&mut ServerConfig)) -
         config.io_uring.socket_io = ringcast::config::SocketIo::Completion;
     }
     tweak(&mut config);
-    let tls = !config.server.tls_cert.as_os_str().is_empty();
     let handle = server::start(config).expect("server starts");
     let forced_epoll = std::env::var("MONOIO_FORCE_LEGACY_DRIVER").is_ok_and(|v| v == "1");
     let want_epoll = driver == Driver::Epoll || forced_epoll;
@@ -93,8 +92,8 @@ pub fn start(driver: impl Into<Driver>, tweak: impl FnOnce(&mut ServerConfig)) -
         }
     }
     // The completion path is what the test is about: it must really be on
-    // (this kernel has what it needs; TLS keeps readiness by design).
-    let completion = driver == Driver::Completion && !forced_epoll && !tls;
+    // (this kernel has what it needs), TLS listeners included.
+    let completion = driver == Driver::Completion && !forced_epoll;
     for (worker, on) in handle.completion_socket_io().iter().enumerate() {
         assert_eq!(*on, completion, "worker {worker}: completion socket IO");
     }
