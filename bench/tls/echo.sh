@@ -7,10 +7,10 @@
 # system calls per message; then once with the connections idle after the
 # upgrade, for the server's resident memory per idle wss:// connection.
 # The completion path's idle run is made twice: with the default receive
-# buffer pool (4,096 x 4 KiB per worker, resident as the kernel first fills
-# each buffer, so 1,000 handshakes page in part of it: a per-core cost that
-# shows up divided by the connections) and with a 256-buffer pool, which
-# leaves the per-connection cost alone. Prints one line per run.
+# buffer pool (up to 4,096 x 4 KiB per worker, 64 handed out at start and
+# doubled when a burst takes them all, resident as the kernel first fills
+# each: a per-core cost that shows up divided by the connections) and with
+# a pool of at most 256. Prints one line per run.
 #
 # Usage: bash bench/tls/echo.sh [ROUNDS=3] [CONNECTIONS=1000] [SIZE=1024]
 # Needs: cargo build --release -p ringcast --bin ringcast -p ringcast-bench --bin wss-echo
