@@ -135,98 +135,44 @@ fn accepts_receives_into_provided_buffers_and_sends_back() {
     });
 }
 
-#[test]
-fn buffer_exhaustion_loses_and_reorders_nothing() {
-    const CONNS: usize = 16;
-    const EACH: usize = 4000;
-    // 4 buffers of 64 bytes for 64,000 bytes arriving at once: most
-    // multishot recvs end with ENOBUFS and are re-armed once buffers return.
-    let mut ring = ring(4, 64);
+/// `conns` clients write `each` bytes at once; multishot recvs on the
+/// accepted ends take them into the ring's buffers, each buffer given back
+/// at the end of its turn (as a decoder would) and each ended recv re-armed
+/// after `starved` ran for a turn that saw `ENOBUFS`. Checks every byte of
+/// every connection, in order, and that no completion used a buffer the
+/// kernel was never given; returns how many recvs ended with `ENOBUFS`.
+fn receive_all(
+    ring: &mut Ring,
+    conns: usize,
+    each: usize,
+    mut starved: impl FnMut(&mut Ring),
+) -> usize {
     let l = listener();
-    let mut clients: Vec<TcpStream> = (0..CONNS)
+    let mut clients: Vec<TcpStream> = (0..conns)
         .map(|_| TcpStream::connect(l.local_addr().expect("addr")).expect("connect"))
         .collect();
-    let fds = accept_n(&mut ring, &l, CONNS);
+    let fds = accept_n(ring, &l, conns);
     let pattern = |conn: usize, i: usize| ((conn * 31 + i * 7) % 251) as u8;
     for (conn, c) in clients.iter_mut().enumerate() {
-        let data: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
+        let data: Vec<u8> = (0..each).map(|i| pattern(conn, i)).collect();
         c.write_all(&data).expect("write");
     }
     for (conn, fd) in fds.iter().enumerate() {
         ring.recv_multishot(fd.as_raw_fd(), conn as u64)
             .expect("arm");
     }
-    let mut got: Vec<Vec<u8>> = vec![Vec::new(); CONNS];
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); conns];
     let mut exhausted = 0;
     let mut rearm: Vec<u64> = Vec::new();
     let mut held: Vec<u16> = Vec::new();
-    run(&mut ring, |ring, out| {
+    run(ring, |ring, out| {
+        let mut dry = false;
         for c in out {
             assert_eq!(c.op, Op::Recv);
             if c.result == -libc::ENOBUFS {
                 assert!(!c.more, "ENOBUFS ends the multishot recv");
                 exhausted += 1;
-                rearm.push(c.token);
-                continue;
-            }
-            assert!(c.result > 0, "{c:?}");
-            let bid = c.buffer.expect("buffer");
-            got[c.token as usize].extend_from_slice(ring.data(bid, c.result as usize));
-            // Consumed at the end of the turn, as a decoder would.
-            held.push(bid);
-            if !c.more {
-                rearm.push(c.token);
-            }
-        }
-        ring.recycle_all(held.drain(..));
-        for token in rearm.drain(..) {
-            let fd = fds[token as usize].as_raw_fd();
-            ring.recv_multishot(fd, token).expect("re-arm");
-        }
-        got.iter().all(|g| g.len() >= EACH)
-    });
-    assert!(
-        exhausted > 0,
-        "the test must drive the ring into exhaustion"
-    );
-    for (conn, g) in got.iter().enumerate() {
-        assert_eq!(g.len(), EACH, "connection {conn}");
-        let want: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
-        assert!(*g == want, "connection {conn}: bytes lost or reordered");
-    }
-}
-
-#[test]
-fn buffers_are_handed_out_as_exhaustion_asks_and_no_byte_is_lost() {
-    const CONNS: usize = 4;
-    const EACH: usize = 3000;
-    // One of eight buffers at start: the first receives run dry, and each
-    // turn that saw ENOBUFS doubles what the kernel may fill, up to eight.
-    let mut ring = ring_growing(8, 1, 64);
-    assert_eq!(ring.buffers().provided(), 1);
-    let l = listener();
-    let mut clients: Vec<TcpStream> = (0..CONNS)
-        .map(|_| TcpStream::connect(l.local_addr().expect("addr")).expect("connect"))
-        .collect();
-    let fds = accept_n(&mut ring, &l, CONNS);
-    let pattern = |conn: usize, i: usize| ((conn * 17 + i * 13) % 241) as u8;
-    for (conn, c) in clients.iter_mut().enumerate() {
-        let data: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
-        c.write_all(&data).expect("write");
-    }
-    for (conn, fd) in fds.iter().enumerate() {
-        ring.recv_multishot(fd.as_raw_fd(), conn as u64)
-            .expect("arm");
-    }
-    let mut got: Vec<Vec<u8>> = vec![Vec::new(); CONNS];
-    let mut grown = Vec::new();
-    let mut rearm: Vec<u64> = Vec::new();
-    let mut held: Vec<u16> = Vec::new();
-    run(&mut ring, |ring, out| {
-        let mut starved = false;
-        for c in out {
-            if c.result == -libc::ENOBUFS {
-                starved = true;
+                dry = true;
                 rearm.push(c.token);
                 continue;
             }
@@ -243,21 +189,45 @@ fn buffers_are_handed_out_as_exhaustion_asks_and_no_byte_is_lost() {
             }
         }
         ring.recycle_all(held.drain(..));
-        if starved {
-            grown.extend(ring.grow_buffers());
+        if dry {
+            starved(ring);
         }
         for token in rearm.drain(..) {
             let fd = fds[token as usize].as_raw_fd();
             ring.recv_multishot(fd, token).expect("re-arm");
         }
-        got.iter().all(|g| g.len() >= EACH)
+        got.iter().all(|g| g.len() >= each)
     });
-    assert_eq!(grown, [2, 4, 8], "doubling up to the ring's size");
-    assert_eq!(ring.grow_buffers(), None, "nothing left to hand out");
     for (conn, g) in got.iter().enumerate() {
-        let want: Vec<u8> = (0..EACH).map(|i| pattern(conn, i)).collect();
+        assert_eq!(g.len(), each, "connection {conn}");
+        let want: Vec<u8> = (0..each).map(|i| pattern(conn, i)).collect();
         assert!(*g == want, "connection {conn}: bytes lost or reordered");
     }
+    exhausted
+}
+
+#[test]
+fn buffer_exhaustion_loses_and_reorders_nothing() {
+    // 4 buffers of 64 bytes for 64,000 bytes arriving at once: most
+    // multishot recvs end with ENOBUFS and are re-armed once buffers return.
+    let mut ring = ring(4, 64);
+    let exhausted = receive_all(&mut ring, 16, 4000, |_| {});
+    assert!(
+        exhausted > 0,
+        "the test must drive the ring into exhaustion"
+    );
+}
+
+#[test]
+fn buffers_are_handed_out_as_exhaustion_asks_and_no_byte_is_lost() {
+    // One of eight buffers at start: the first receives run dry, and each
+    // turn that saw ENOBUFS doubles what the kernel may fill, up to eight.
+    let mut ring = ring_growing(8, 1, 64);
+    assert_eq!(ring.buffers().provided(), 1);
+    let mut grown = Vec::new();
+    receive_all(&mut ring, 4, 3000, |ring| grown.extend(ring.grow_buffers()));
+    assert_eq!(grown, [2, 4, 8], "doubling up to the ring's size");
+    assert_eq!(ring.grow_buffers(), None, "nothing left to hand out");
 }
 
 #[test]
